@@ -1,0 +1,122 @@
+# cc-metric-store in C.
+#
+#   make          build ./cc-metric-store
+#   make run      install missing Debian packages, build, start with ./config.json
+#   make test     install missing packages, build, run unit tests (plain and
+#                 ASan+UBSan) and integration tests; ends with "N passed, M failed"
+#   make fuzz     build the libFuzzer targets and run each for FUZZ_SECONDS
+#   make tsan     build the unit tests under ThreadSanitizer and run them
+#   make bench    build the benchmark tools (see bench/README.md)
+#
+# Every .c under src/ except src/main.c is part of the library that both the
+# daemon and the tests link; every tests/unit/test_*.c becomes one test binary.
+
+CC       ?= gcc
+PKGS     := libmicrohttpd jansson libnats libsodium zlib libzstd
+CPPFLAGS += -D_GNU_SOURCE -Isrc
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -pthread -fno-strict-aliasing
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS   += $(PKG_LIBS) -lm -pthread
+
+VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+GITHASH  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+CPPFLAGS += -DCCMS_VERSION='"1.5.4-c.$(VERSION)"' -DCCMS_GIT_HASH='"$(GITHASH)"'
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+BUILD    := build
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+ASAN_BUILD := build-asan
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_OBJ   := $(LIB_SRC:%.c=$(ASAN_BUILD)/%.o)
+ASAN_TESTS := $(TEST_SRC:tests/unit/%.c=$(ASAN_BUILD)/tests/%)
+
+TSAN_BUILD := build-tsan
+TSAN_FLAGS := -O1 -g -fsanitize=thread
+TSAN_OBJ   := $(LIB_SRC:%.c=$(TSAN_BUILD)/%.o)
+TSAN_TESTS := $(TEST_SRC:tests/unit/%.c=$(TSAN_BUILD)/tests/%)
+
+FUZZ_BUILD := build-fuzz
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZERS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_SECONDS ?= 30
+
+.PHONY: all deps run test unit-tests asan-tests tsan fuzz bench clean
+all: cc-metric-store
+
+deps:
+	@scripts/install-deps.sh
+
+cc-metric-store: $(LIB_OBJ) $(BUILD)/src/main.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) tests/unit/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
+
+$(ASAN_BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(ASAN_FLAGS) -c -o $@ $<
+
+$(ASAN_BUILD)/tests/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) -lcmocka $(LDLIBS)
+
+$(TSAN_BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(TSAN_FLAGS) -c -o $@ $<
+
+$(TSAN_BUILD)/tests/%: tests/unit/%.c $(TSAN_OBJ) tests/unit/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(TSAN_FLAGS) -o $@ $< $(TSAN_OBJ) -lcmocka $(LDLIBS)
+
+$(FUZZ_BUILD)/src/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
+unit-tests: $(TESTS)
+asan-tests: $(ASAN_TESTS)
+
+# The whole suite: unit tests, the same under ASan+UBSan, then the
+# integration tests against the real binary. tests/run_tests.py prints the
+# "N passed, M failed" summary and exits non-zero on any failure.
+test: deps cc-metric-store unit-tests asan-tests
+	python3 tests/run_tests.py --unit $(TESTS) --asan $(ASAN_TESTS) --integration tests/integration
+
+tsan: $(TSAN_TESTS)
+	python3 tests/run_tests.py --unit $(TSAN_TESTS)
+
+fuzz: deps $(FUZZERS)
+	@for f in $(FUZZERS); do \
+	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
+	  mkdir -p $$corpus $(FUZZ_BUILD)/artifacts; \
+	  echo "== $$name ($(FUZZ_SECONDS)s, corpus $$corpus)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_BUILD)/artifacts/ $(FUZZ_BUILD)/corpus-$$name $$corpus >/dev/null 2>$(FUZZ_BUILD)/$$name.log \
+	    || { tail -40 $(FUZZ_BUILD)/$$name.log; exit 1; }; \
+	  grep -E '^(#[0-9]+.*DONE|Done)' $(FUZZ_BUILD)/$$name.log | tail -1; \
+	done
+
+run: deps cc-metric-store
+	./cc-metric-store -config config.json
+
+bench: cc-metric-store
+	$(MAKE) -C bench
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) cc-metric-store
+	-$(MAKE) -C bench clean

@@ -1,0 +1,185 @@
+/*
+ * store — the in-memory metric store: metric registry, tree of levels,
+ * writes, reads with aggregation and resampling, free, debug dump, health.
+ *
+ * Tree: root -> cluster -> host -> type level -> subtype level. Data lives
+ * at host level and below (ingest and restore never write higher up).
+ *
+ * Locking (one documented owner per piece of state):
+ *  - root->lock guards the root's children (the clusters);
+ *  - a cluster's lock guards its children (the hosts);
+ *  - a host's lock guards EVERYTHING in the host subtree: its children,
+ *    their children, every slot array and every buffer below it.
+ * Locks are taken parent before child and a child lock is taken while the
+ * parent lock is held (lock coupling), so a level can only be removed by
+ * someone holding its parent's write lock plus its own write lock. Writers
+ * of different hosts never contend except for brief read locks on root and
+ * cluster. The byte and level counters are atomics.
+ *
+ * Ownership: the store owns every level and buffer. Results of reads are
+ * owned by the caller (store_series_free, free() for name lists).
+ */
+#ifndef CCMS_STORE_H
+#define CCMS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store/level.h"
+#include "util/jsonw.h"
+
+#define STORE_MAX_DEPTH 4
+
+enum store_error {
+    STORE_ENOTFOUND = -2001,       /* no such level / no chain matched */
+    STORE_EINVALID_RANGE = -2002,  /* from > to */
+    STORE_EAGGREGATION = -2003,    /* several chains, metric has no aggregation */
+    STORE_ERESAMPLE = -2004,       /* resolution not a multiple of the frequency */
+    STORE_ETOO_MANY_POINTS = -2005,/* the answer would exceed max_points */
+    STORE_ETOO_OLD = -2006,        /* sample older than the oldest buffer */
+    STORE_ENOMEM = -2007,
+};
+
+struct store_metric {
+    const char *name;
+    int64_t frequency;
+    enum ccms_aggregation aggregation;
+};
+
+struct store;
+
+/* Creates an empty store for the given metrics (names are copied). */
+int store_create(const struct store_metric *metrics, size_t count, struct store **out);
+void store_destroy(struct store *s);
+
+size_t store_metric_count(const struct store *s);
+const struct store_metric *store_metric_at(const struct store *s, int index);
+/* Index of a configured metric, or -1. */
+int store_metric_lookup(const struct store *s, const char *name, size_t len);
+
+struct store_stats {
+    uint64_t bytes;      /* exact bytes allocated for levels, slot arrays and buffers */
+    uint64_t buffers;
+    uint64_t levels;
+    uint64_t samples;    /* sum of buffer lengths (walks the tree; takes read locks) */
+};
+void store_get_stats(struct store *s, struct store_stats *out);
+uint64_t store_bytes(const struct store *s);   /* cheap: one atomic load */
+
+/* ---- writing ----------------------------------------------------------- */
+
+/* A host level locked for writing (or reading, see store_host_lock_read). */
+struct store_host {
+    struct store *store;
+    struct level *level;
+    bool write;
+};
+
+/*
+ * Finds the host [cluster, host] and write-locks it. With create, missing
+ * cluster/host levels are made and *created (if not NULL) is increased by
+ * their number. Returns 0, STORE_ENOTFOUND (not create) or STORE_ENOMEM.
+ * Names must be valid (ingest validates them). Hold at most one host lock
+ * per thread at a time.
+ */
+int store_host_lock(struct store *s, const char *cluster, size_t cluster_len,
+                    const char *host, size_t host_len, bool create, unsigned *created,
+                    struct store_host *out);
+/* Same, read lock, never creates. */
+int store_host_lock_read(struct store *s, const char *cluster, size_t cluster_len,
+                         const char *host, size_t host_len, struct store_host *out);
+void store_host_unlock(struct store_host *h);
+
+/*
+ * The level at names[0..depth) below the locked host (depth 0 = the host
+ * itself). With create (write lock only) missing levels are made and counted
+ * in *created. Returns 0, STORE_ENOTFOUND or STORE_ENOMEM.
+ */
+int store_host_child(struct store_host *h, const char *const *names, const size_t *lens,
+                     size_t depth, bool create, unsigned *created, struct level **out);
+
+/* Writes one sample (buffer.h rules) into level l of the write-locked host.
+ * Returns 0, STORE_ETOO_OLD or STORE_ENOMEM. */
+int store_write(struct store_host *h, struct level *l, int metric, int64_t ts, float value);
+
+/* Convenience for tests and replay: lock, find/create path (depth >= 2:
+ * cluster, host, ...), write, unlock. */
+int store_write_path(struct store *s, const char *const *path, size_t depth, int metric,
+                     int64_t ts, float value);
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* One selector element: the names to descend into, in order. count 1 is an
+ * exact name, more is a group, 0 matches nothing. */
+struct store_selector_elem {
+    const char *const *names;
+    const size_t *lens;
+    size_t count;
+};
+
+/* Elements 0 and 1 (cluster and host) must be single names. */
+struct store_selector {
+    struct store_selector_elem elems[STORE_MAX_DEPTH];
+    size_t depth;
+};
+
+struct store_series {
+    double *data;        /* len values, NaN = missing; owned, see store_series_free */
+    size_t len;
+    int64_t from;        /* time of data[0] */
+    int64_t to;          /* from + len * step of the native series */
+    int64_t resolution;  /* seconds between returned points */
+};
+
+/*
+ * Reads metric over [from, to) for every chain the selector matches
+ * (spec/query.md §2: exact names, groups, implicit descent to the top-most
+ * chains below an exhausted selector), combined deterministically: the
+ * window is the union of the chains' ranges clipped to [from, to), every
+ * chain is sampled on the same grid, a point missing in any chain is NaN;
+ * several chains are summed or averaged by the metric's aggregation. Then
+ * LTTB-resampled to `resolution` (spec/query.md §6).
+ * Returns 0, STORE_EINVALID_RANGE, STORE_ENOTFOUND, STORE_EAGGREGATION,
+ * STORE_ERESAMPLE, STORE_ETOO_MANY_POINTS (window > max_points) or STORE_ENOMEM.
+ */
+int store_read(struct store *s, const struct store_selector *sel, int metric, int64_t from,
+               int64_t to, int64_t resolution, size_t max_points, struct store_series *out);
+void store_series_free(struct store_series *series);
+
+/* Host names of a cluster, sorted; *names is a malloc'd array of malloc'd
+ * strings (free each, then the array). An unknown cluster gives 0 names. */
+int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, char ***names,
+                     size_t *count);
+
+/* ---- maintenance -------------------------------------------------------- */
+
+/*
+ * Frees, in the level at path[0..depth) (depth 0 = root) and below, every
+ * buffer with buffer_end() < before. Child levels left empty are removed;
+ * the level itself is kept. Never creates levels: a missing path frees
+ * nothing. *freed = number of buffers freed. Returns 0.
+ */
+int store_free(struct store *s, const char *const *path, const size_t *lens, size_t depth,
+               int64_t before, uint64_t *freed);
+
+/* Appends upstream's debug dump (spec/http-api.md §8) of the level at
+ * path[0..depth) to out. Returns 0 or STORE_ENOTFOUND. */
+int store_debug_dump(struct store *s, const char *const *path, const size_t *lens,
+                     size_t depth, struct jbuf *out);
+
+enum store_health {
+    STORE_HEALTHY = 0,
+    STORE_DEGRADED,      /* some head buffer in the subtree is stale */
+    STORE_MISSING,       /* no non-empty head buffer anywhere in the subtree */
+};
+
+/* Health of metrics[i] (index or -1 = unknown -> missing) for node
+ * [cluster, node] at time now (stale: now - (start + f*len) > 5f).
+ * Returns 0 or STORE_ENOTFOUND (no such node level). */
+int store_health(struct store *s, const char *cluster, size_t cluster_len, const char *node,
+                 size_t node_len, const int *metrics, size_t count, int64_t now,
+                 enum store_health *out);
+
+#endif
