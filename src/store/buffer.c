@@ -1,0 +1,207 @@
+/*
+ * buffer — see buffer.h. Chains are short (a few buffers per day of data),
+ * so every walk here is a plain linked-list walk.
+ */
+#include "store/buffer.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Timestamps beyond this magnitude cannot be stored: slot arithmetic on
+ * them could overflow int64. Nothing real is anywhere near (2^60 s). */
+#define BUFFER_MAX_ABS_TIME ((int64_t)1 << 60)
+
+size_t buffer_alloc_size(uint32_t cap)
+{
+    return sizeof(struct buffer) + (size_t)cap * sizeof(float);
+}
+
+struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
+{
+    struct buffer *b = malloc(buffer_alloc_size(cap));
+    if (!b)
+        return NULL;
+    b->prev = NULL;
+    b->next = NULL;
+    b->start = start;
+    b->frequency = frequency;
+    b->len = 0;
+    b->cap = cap;
+    b->saved = false;
+    return b;
+}
+
+void buffer_free(struct buffer *b)
+{
+    free(b);
+}
+
+/* Stores value at slot idx, NaN-filling any skipped slots. idx < b->cap. */
+static void buffer_put(struct buffer *b, uint32_t idx, float value)
+{
+    while (b->len < idx)
+        b->data[b->len++] = NAN;
+    b->data[idx] = value;
+    if (idx >= b->len)
+        b->len = idx + 1;
+    b->saved = false;
+}
+
+/* Creates a buffer with start and cap, links it between prev and next
+ * (either may be NULL) and writes value into slot idx. */
+static struct buffer *chain_insert(struct buffer *prev, struct buffer *next, int64_t start,
+                                   int64_t frequency, uint32_t cap, uint32_t idx, float value,
+                                   int64_t *bytes_delta)
+{
+    struct buffer *b = buffer_new(start, frequency, cap);
+    if (!b)
+        return NULL;
+    *bytes_delta += (int64_t)buffer_alloc_size(cap);
+    b->prev = prev;
+    b->next = next;
+    if (prev)
+        prev->next = b;
+    if (next)
+        next->prev = b;
+    buffer_put(b, idx, value);
+    return b;
+}
+
+/* End of the time range b's capacity covers. */
+static inline int64_t buffer_coverage_end(const struct buffer *b)
+{
+    return b->start + (int64_t)b->cap * b->frequency;
+}
+
+/* The buffer that owns time t: the oldest one whose capacity range
+ * contains t. Where a new head was started mid-slot, ranges overlap by
+ * less than one slot; readers and writers both use this rule, so a sample
+ * is always read from where it was written. Returns the newest buffer whose
+ * predecessor ends at or before t (t may lie before its start). */
+static const struct buffer *chain_owner(const struct buffer *head, int64_t t)
+{
+    const struct buffer *b = head;
+    while (b->prev && t < buffer_coverage_end(b->prev))
+        b = b->prev;
+    return b;
+}
+
+int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value,
+                int64_t *bytes_delta)
+{
+    if (ts < -BUFFER_MAX_ABS_TIME || ts > BUFFER_MAX_ABS_TIME)
+        return BUFFER_ETOO_OLD;
+
+    if (!*head) {
+        *head = chain_insert(NULL, NULL, ts - frequency / 2, frequency, BUFFER_CAP, 0, value,
+                             bytes_delta);
+        return *head ? 0 : BUFFER_ENOMEM;
+    }
+
+    struct buffer *b = (struct buffer *)chain_owner(*head, ts);
+    if (ts >= b->start) {
+        int64_t idx = (ts - b->start) / b->frequency;
+        if (idx < b->cap) {
+            buffer_put(b, (uint32_t)idx, value);
+            return 0;
+        }
+        /* Only the head can be outgrown: start a new head at this sample. */
+        struct buffer *n = chain_insert(b, NULL, ts - frequency / 2, frequency, BUFFER_CAP, 0,
+                                        value, bytes_delta);
+        if (!n)
+            return BUFFER_ENOMEM;
+        *head = n;
+        return 0;
+    }
+    if (!b->prev)
+        return BUFFER_ETOO_OLD;
+
+    /* A late sample in the gap between b->prev and b: a new buffer aligned
+     * on b's slot grid that ends where b begins. */
+    int64_t slots_before = (b->start - ts + frequency - 1) / frequency;
+    int64_t start = b->start - slots_before * frequency;
+    uint32_t cap = slots_before < BUFFER_CAP ? (uint32_t)slots_before : BUFFER_CAP;
+    if (!chain_insert(b->prev, b, start, frequency, cap, 0, value, bytes_delta))
+        return BUFFER_ENOMEM;
+    return 0;
+}
+
+struct buffer *chain_oldest(struct buffer *head)
+{
+    if (!head)
+        return NULL;
+    while (head->prev)
+        head = head->prev;
+    return head;
+}
+
+size_t chain_free_before(struct buffer **head, int64_t before, int64_t *bytes_delta)
+{
+    struct buffer *b = chain_oldest(*head);
+    size_t freed = 0;
+    while (b && buffer_end(b) < before) {
+        struct buffer *next = b->next;
+        *bytes_delta -= (int64_t)buffer_alloc_size(b->cap);
+        buffer_free(b);
+        freed++;
+        b = next;
+    }
+    if (b)
+        b->prev = NULL;
+    else
+        *head = NULL;
+    return freed;
+}
+
+size_t chain_free_all(struct buffer **head, int64_t *bytes_delta)
+{
+    return chain_free_before(head, INT64_MAX, bytes_delta);
+}
+
+uint64_t chain_sample_count(const struct buffer *head)
+{
+    uint64_t n = 0;
+    for (const struct buffer *b = head; b; b = b->prev)
+        n += b->len;
+    return n;
+}
+
+bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int64_t *end)
+{
+    const struct buffer *last = head;
+    while (last && last->start >= to)
+        last = last->prev;
+    if (!last)
+        return false;
+    const struct buffer *oldest = last;
+    while (oldest->prev)
+        oldest = oldest->prev;
+    *first = buffer_first_time(oldest);
+    *end = last->start + (int64_t)last->len * last->frequency;
+    return true;
+}
+
+void chain_cursor_init(struct chain_cursor *c, const struct buffer *head, int64_t t)
+{
+    c->b = head ? chain_owner(head, t) : NULL;
+}
+
+float chain_cursor_value(struct chain_cursor *c, int64_t t)
+{
+    const struct buffer *b = c->b;
+    if (!b)
+        return NAN;
+    for (;;) {
+        if (t < b->start)
+            return NAN;
+        int64_t idx = (t - b->start) / b->frequency;
+        if (idx >= b->cap) {
+            if (!b->next)
+                return NAN;
+            b = b->next;
+            c->b = b;
+            continue;
+        }
+        return idx < b->len ? b->data[idx] : NAN;
+    }
+}

@@ -1,0 +1,794 @@
+/*
+ * store — see store.h for the locking and ownership rules.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/resample.h"
+
+struct store {
+    struct store_metric *metrics;  /* names owned */
+    size_t metric_count;
+    int *metric_index;             /* open-addressing table of metric indexes, -1 = empty */
+    size_t metric_index_mask;
+    struct level *root;
+    _Atomic int64_t bytes;
+};
+
+/* ---- metric registry ---------------------------------------------------- */
+
+static uint32_t name_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static int build_metric_index(struct store *s)
+{
+    size_t size = 16;
+    while (size < s->metric_count * 2)
+        size *= 2;
+    s->metric_index = malloc(size * sizeof(int));
+    if (!s->metric_index)
+        return -ENOMEM;
+    for (size_t i = 0; i < size; i++)
+        s->metric_index[i] = -1;
+    s->metric_index_mask = size - 1;
+    for (size_t m = 0; m < s->metric_count; m++) {
+        const char *name = s->metrics[m].name;
+        size_t slot = name_hash(name, strlen(name)) & s->metric_index_mask;
+        while (s->metric_index[slot] >= 0)
+            slot = (slot + 1) & s->metric_index_mask;
+        s->metric_index[slot] = (int)m;
+    }
+    return 0;
+}
+
+int store_metric_lookup(const struct store *s, const char *name, size_t len)
+{
+    size_t slot = name_hash(name, len) & s->metric_index_mask;
+    for (;;) {
+        int m = s->metric_index[slot];
+        if (m < 0)
+            return -1;
+        const char *candidate = s->metrics[m].name;
+        if (strncmp(candidate, name, len) == 0 && candidate[len] == '\0')
+            return m;
+        slot = (slot + 1) & s->metric_index_mask;
+    }
+}
+
+size_t store_metric_count(const struct store *s)
+{
+    return s->metric_count;
+}
+
+const struct store_metric *store_metric_at(const struct store *s, int index)
+{
+    if (index < 0 || (size_t)index >= s->metric_count)
+        return NULL;
+    return &s->metrics[index];
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void account(struct store *s, int64_t delta)
+{
+    if (delta)
+        atomic_fetch_add_explicit(&s->bytes, delta, memory_order_relaxed);
+}
+
+int store_create(const struct store_metric *metrics, size_t count, struct store **out)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return STORE_ENOMEM;
+    s->metrics = calloc(count ? count : 1, sizeof(*s->metrics));
+    if (!s->metrics)
+        goto fail;
+    s->metric_count = count;
+    for (size_t i = 0; i < count; i++) {
+        s->metrics[i] = metrics[i];
+        s->metrics[i].name = strdup(metrics[i].name);
+        if (!s->metrics[i].name)
+            goto fail;
+    }
+    if (build_metric_index(s) != 0)
+        goto fail;
+    int64_t delta = 0;
+    s->root = level_new("", 0, 0, &delta);
+    if (!s->root)
+        goto fail;
+    account(s, delta);
+    *out = s;
+    return 0;
+fail:
+    store_destroy(s);
+    return STORE_ENOMEM;
+}
+
+void store_destroy(struct store *s)
+{
+    if (!s)
+        return;
+    int64_t delta = 0;
+    level_destroy(s->root, s->metric_count, &delta, NULL);
+    if (s->metrics) {
+        for (size_t i = 0; i < s->metric_count; i++)
+            free((char *)s->metrics[i].name);
+    }
+    free(s->metrics);
+    free(s->metric_index);
+    free(s);
+}
+
+uint64_t store_bytes(const struct store *s)
+{
+    int64_t b = atomic_load_explicit(&((struct store *)s)->bytes, memory_order_relaxed);
+    return b > 0 ? (uint64_t)b : 0;
+}
+
+/* ---- host locking ------------------------------------------------------- */
+
+static int find_host_fast(struct store *s, const char *cluster, size_t cluster_len,
+                          const char *host, size_t host_len, bool write, struct level **out)
+{
+    int rc = STORE_ENOTFOUND;
+    pthread_rwlock_rdlock(&s->root->lock);
+    struct level *c = level_find_child(s->root, cluster, cluster_len);
+    if (c) {
+        pthread_rwlock_rdlock(&c->lock);
+        pthread_rwlock_unlock(&s->root->lock);
+        struct level *h = level_find_child(c, host, host_len);
+        if (h) {
+            if (write)
+                pthread_rwlock_wrlock(&h->lock);
+            else
+                pthread_rwlock_rdlock(&h->lock);
+            *out = h;
+            rc = 0;
+        }
+        pthread_rwlock_unlock(&c->lock);
+    } else {
+        pthread_rwlock_unlock(&s->root->lock);
+    }
+    return rc;
+}
+
+/* Slow path: creates missing levels under write locks (root, then cluster). */
+static int create_host(struct store *s, const char *cluster, size_t cluster_len,
+                       const char *host, size_t host_len, unsigned *created, struct level **out)
+{
+    int64_t delta = 0;
+    bool made;
+    struct level *c, *h;
+    pthread_rwlock_wrlock(&s->root->lock);
+    if (level_get_or_create_child(s->root, cluster, cluster_len, &c, &made, &delta) != 0) {
+        pthread_rwlock_unlock(&s->root->lock);
+        account(s, delta);
+        return STORE_ENOMEM;
+    }
+    if (made && created)
+        (*created)++;
+    pthread_rwlock_wrlock(&c->lock);
+    pthread_rwlock_unlock(&s->root->lock);
+    int rc = level_get_or_create_child(c, host, host_len, &h, &made, &delta);
+    if (rc == 0) {
+        if (made && created)
+            (*created)++;
+        pthread_rwlock_wrlock(&h->lock);
+        *out = h;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    account(s, delta);
+    return rc == 0 ? 0 : STORE_ENOMEM;
+}
+
+int store_host_lock(struct store *s, const char *cluster, size_t cluster_len,
+                    const char *host, size_t host_len, bool create, unsigned *created,
+                    struct store_host *out)
+{
+    struct level *h;
+    int rc = find_host_fast(s, cluster, cluster_len, host, host_len, true, &h);
+    if (rc == STORE_ENOTFOUND && create)
+        rc = create_host(s, cluster, cluster_len, host, host_len, created, &h);
+    if (rc != 0)
+        return rc;
+    out->store = s;
+    out->level = h;
+    out->write = true;
+    return 0;
+}
+
+int store_host_lock_read(struct store *s, const char *cluster, size_t cluster_len,
+                         const char *host, size_t host_len, struct store_host *out)
+{
+    struct level *h;
+    int rc = find_host_fast(s, cluster, cluster_len, host, host_len, false, &h);
+    if (rc != 0)
+        return rc;
+    out->store = s;
+    out->level = h;
+    out->write = false;
+    return 0;
+}
+
+void store_host_unlock(struct store_host *h)
+{
+    if (h->level)
+        pthread_rwlock_unlock(&h->level->lock);
+    h->level = NULL;
+}
+
+int store_host_child(struct store_host *h, const char *const *names, const size_t *lens,
+                     size_t depth, bool create, unsigned *created, struct level **out)
+{
+    struct level *l = h->level;
+    int64_t delta = 0;
+    int rc = 0;
+    for (size_t i = 0; i < depth && rc == 0; i++) {
+        struct level *child = level_find_child(l, names[i], lens[i]);
+        if (!child && create && h->write) {
+            if (level_get_or_create_child(l, names[i], lens[i], &child, NULL, &delta) != 0) {
+                rc = STORE_ENOMEM;
+                break;
+            }
+            if (created)
+                (*created)++;
+        }
+        if (!child)
+            rc = STORE_ENOTFOUND;
+        l = child;
+    }
+    account(h->store, delta);
+    if (rc == 0)
+        *out = l;
+    return rc;
+}
+
+int store_write(struct store_host *h, struct level *l, int metric, int64_t ts, float value)
+{
+    struct store *s = h->store;
+    int64_t delta = 0;
+    struct buffer **slots = level_metric_slots(l, s->metric_count, &delta);
+    if (!slots)
+        return STORE_ENOMEM;
+    int rc = chain_write(&slots[metric], s->metrics[metric].frequency, ts, value, &delta);
+    account(s, delta);
+    if (rc == BUFFER_ETOO_OLD)
+        return STORE_ETOO_OLD;
+    if (rc == BUFFER_ENOMEM)
+        return STORE_ENOMEM;
+    return 0;
+}
+
+int store_write_path(struct store *s, const char *const *path, size_t depth, int metric,
+                     int64_t ts, float value)
+{
+    if (depth < 2 || depth > STORE_MAX_DEPTH || metric < 0 ||
+        (size_t)metric >= s->metric_count)
+        return STORE_ENOTFOUND;
+    size_t lens[STORE_MAX_DEPTH];
+    for (size_t i = 0; i < depth; i++)
+        lens[i] = strlen(path[i]);
+    struct store_host h;
+    int rc = store_host_lock(s, path[0], lens[0], path[1], lens[1], true, NULL, &h);
+    if (rc != 0)
+        return rc;
+    struct level *l;
+    rc = store_host_child(&h, path + 2, lens + 2, depth - 2, true, NULL, &l);
+    if (rc == 0)
+        rc = store_write(&h, l, metric, ts, value);
+    store_host_unlock(&h);
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* A growable list of chain heads matched by a selector. */
+struct chain_list {
+    const struct buffer **heads;
+    size_t count;
+    size_t cap;
+    bool failed;
+};
+
+static void chain_list_add(struct chain_list *list, const struct buffer *head)
+{
+    if (list->count == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 16;
+        const struct buffer **h = realloc(list->heads, cap * sizeof(*h));
+        if (!h) {
+            list->failed = true;
+            return;
+        }
+        list->heads = h;
+        list->cap = cap;
+    }
+    list->heads[list->count++] = head;
+}
+
+/* spec/query.md §2: with the selector exhausted, take this level's chain or
+ * else the top-most chains on every branch below. */
+static void collect_topmost(const struct level *l, int metric, struct chain_list *list)
+{
+    if (l->metrics && l->metrics[metric]) {
+        chain_list_add(list, l->metrics[metric]);
+        return;
+    }
+    for (uint32_t i = 0; i < l->child_count; i++)
+        collect_topmost(l->children[i], metric, list);
+}
+
+static void collect_chains(const struct level *l, const struct store_selector *sel, size_t i,
+                           int metric, struct chain_list *list)
+{
+    if (i == sel->depth) {
+        collect_topmost(l, metric, list);
+        return;
+    }
+    const struct store_selector_elem *e = &sel->elems[i];
+    for (size_t k = 0; k < e->count; k++) {
+        if (e->lens[k] == 0)
+            continue; /* an empty name never matches */
+        const struct level *child = level_find_child(l, e->names[k], e->lens[k]);
+        if (child)
+            collect_chains(child, sel, i + 1, metric, list);
+    }
+}
+
+/* The union of the chains' ranges, clipped to [from, to): *w0 is the first
+ * grid time, *n the number of points on the grid w0 + k*f. */
+static void read_window(const struct chain_list *list, int64_t from, int64_t to, int64_t f,
+                        int64_t *w0, uint64_t *n)
+{
+    int64_t first = INT64_MAX, end = INT64_MIN;
+    for (size_t i = 0; i < list->count; i++) {
+        int64_t cf, ce;
+        if (!chain_read_range(list->heads[i], to, &cf, &ce))
+            continue;
+        if (cf < first)
+            first = cf;
+        if (ce > end)
+            end = ce;
+    }
+    *n = 0;
+    *w0 = from;
+    if (first == INT64_MAX)
+        return;
+    if (first > from)
+        *w0 = first;
+    int64_t w1 = end < to ? end : to;
+    if (w1 > *w0)
+        *n = ((uint64_t)w1 - (uint64_t)*w0 + (uint64_t)f - 1) / (uint64_t)f;
+}
+
+/* Sums every chain sampled at w0 + k*f into acc[0..n); NaN propagates. */
+static void read_accumulate(const struct chain_list *list, int64_t w0, int64_t f, double *acc,
+                            size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        acc[k] = 0.0;
+    for (size_t i = 0; i < list->count; i++) {
+        struct chain_cursor cur;
+        chain_cursor_init(&cur, list->heads[i], w0);
+        int64_t t = w0;
+        for (size_t k = 0; k < n; k++, t += f)
+            acc[k] += (double)chain_cursor_value(&cur, t);
+    }
+}
+
+/* Reads the matched chains of the locked host into *out (not resampled). */
+static int read_host(struct store *s, const struct level *host, const struct store_selector *sel,
+                     int metric, int64_t from, int64_t to, size_t max_points,
+                     struct store_series *out)
+{
+    struct chain_list list = {0};
+    collect_chains(host, sel, 2, metric, &list);
+    int rc = 0;
+    if (list.failed) {
+        rc = STORE_ENOMEM;
+    } else if (list.count == 0) {
+        rc = STORE_ENOTFOUND;
+    } else if (list.count > 1 && s->metrics[metric].aggregation == CCMS_AGG_NONE) {
+        rc = STORE_EAGGREGATION;
+    } else {
+        int64_t f = s->metrics[metric].frequency;
+        int64_t w0;
+        uint64_t n;
+        read_window(&list, from, to, f, &w0, &n);
+        if (n > max_points) {
+            rc = STORE_ETOO_MANY_POINTS;
+        } else if (!(out->data = malloc((n ? n : 1) * sizeof(double)))) {
+            rc = STORE_ENOMEM;
+        } else {
+            read_accumulate(&list, w0, f, out->data, n);
+            if (list.count > 1 && s->metrics[metric].aggregation == CCMS_AGG_AVG) {
+                double scale = 1.0 / (double)list.count;
+                for (size_t k = 0; k < n; k++)
+                    out->data[k] *= scale;
+            }
+            out->len = n;
+            out->from = w0;
+            out->to = w0 + (int64_t)n * f;
+            out->resolution = f;
+        }
+    }
+    free(list.heads);
+    return rc;
+}
+
+static int resample_series(struct store_series *series, int64_t f, int64_t resolution)
+{
+    size_t points;
+    int64_t res;
+    if (resample_plan(series->len, f, resolution, &points, &res) != 0)
+        return STORE_ERESAMPLE;
+    series->resolution = res;
+    if (points == series->len)
+        return 0;
+    double *out = malloc(points * sizeof(double));
+    if (!out)
+        return STORE_ENOMEM;
+    resample_lttb(series->data, series->len, points, out);
+    free(series->data);
+    series->data = out;
+    series->len = points;
+    return 0;
+}
+
+int store_read(struct store *s, const struct store_selector *sel, int metric, int64_t from,
+               int64_t to, int64_t resolution, size_t max_points, struct store_series *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (from > to)
+        return STORE_EINVALID_RANGE;
+    if (metric < 0 || (size_t)metric >= s->metric_count || sel->depth < 2 ||
+        sel->depth > STORE_MAX_DEPTH || sel->elems[0].count != 1 || sel->elems[1].count != 1 ||
+        sel->elems[0].lens[0] == 0 || sel->elems[1].lens[0] == 0)
+        return STORE_ENOTFOUND;
+
+    struct store_host h;
+    int rc = store_host_lock_read(s, sel->elems[0].names[0], sel->elems[0].lens[0],
+                                  sel->elems[1].names[0], sel->elems[1].lens[0], &h);
+    if (rc != 0)
+        return rc;
+    rc = read_host(s, h.level, sel, metric, from, to, max_points, out);
+    store_host_unlock(&h);
+    if (rc == 0) {
+        /* The resampling rule is checked even for short series (upstream R7). */
+        rc = resample_series(out, s->metrics[metric].frequency, resolution);
+    }
+    if (rc != 0)
+        store_series_free(out);
+    return rc;
+}
+
+void store_series_free(struct store_series *series)
+{
+    free(series->data);
+    series->data = NULL;
+    series->len = 0;
+}
+
+int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, char ***names,
+                     size_t *count)
+{
+    *names = NULL;
+    *count = 0;
+    int rc = 0;
+    pthread_rwlock_rdlock(&s->root->lock);
+    struct level *c = level_find_child(s->root, cluster, cluster_len);
+    if (c)
+        pthread_rwlock_rdlock(&c->lock);
+    pthread_rwlock_unlock(&s->root->lock);
+    if (!c)
+        return 0;
+    char **list = malloc((c->child_count ? c->child_count : 1) * sizeof(char *));
+    if (!list) {
+        rc = STORE_ENOMEM;
+    } else {
+        for (uint32_t i = 0; i < c->child_count && rc == 0; i++) {
+            list[i] = strdup(c->children[i]->name);
+            if (!list[i]) {
+                for (uint32_t k = 0; k < i; k++)
+                    free(list[k]);
+                free(list);
+                list = NULL;
+                rc = STORE_ENOMEM;
+            }
+        }
+        if (rc == 0) {
+            *names = list;
+            *count = c->child_count;
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return rc;
+}
+
+/* ---- free --------------------------------------------------------------- */
+
+/* Frees old buffers in l's subtree and removes children left empty. The
+ * caller holds the lock guarding l (the host lock or a host below it). */
+static uint64_t free_subtree(struct store *s, struct level *l, int64_t before, int64_t *delta)
+{
+    uint64_t freed = 0;
+    if (l->metrics) {
+        for (size_t m = 0; m < s->metric_count; m++)
+            if (l->metrics[m])
+                freed += chain_free_before(&l->metrics[m], before, delta);
+    }
+    for (uint32_t i = l->child_count; i-- > 0;) {
+        struct level *c = l->children[i];
+        freed += free_subtree(s, c, before, delta);
+        if (level_is_empty(c, s->metric_count))
+            level_remove_child_at(l, i, s->metric_count, delta);
+    }
+    return freed;
+}
+
+/* Frees in every host of a cluster (read-locked by the caller); returns
+ * whether some host ended up empty. */
+static bool free_hosts(struct store *s, struct level *c, int64_t before, uint64_t *freed,
+                       int64_t *delta)
+{
+    bool some_empty = false;
+    for (uint32_t i = 0; i < c->child_count; i++) {
+        struct level *h = c->children[i];
+        pthread_rwlock_wrlock(&h->lock);
+        *freed += free_subtree(s, h, before, delta);
+        some_empty |= level_is_empty(h, s->metric_count);
+        pthread_rwlock_unlock(&h->lock);
+    }
+    return some_empty;
+}
+
+/* Removes empty children of a root or cluster level. The caller holds p's
+ * write lock; each child's lock is taken so nobody is inside it. */
+static void remove_empty_children(struct store *s, struct level *p, int64_t *delta)
+{
+    for (uint32_t i = p->child_count; i-- > 0;) {
+        struct level *c = p->children[i];
+        pthread_rwlock_wrlock(&c->lock);
+        bool empty = level_is_empty(c, s->metric_count);
+        pthread_rwlock_unlock(&c->lock);
+        if (empty)
+            level_remove_child_at(p, i, s->metric_count, delta);
+    }
+}
+
+/* Frees in a cluster; removes hosts left empty. The caller holds the root
+ * lock (read or write), so the cluster cannot disappear meanwhile. Returns
+ * whether the cluster has no hosts left. */
+static bool free_cluster(struct store *s, struct level *c, int64_t before, uint64_t *freed,
+                         int64_t *delta)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    bool some_empty = free_hosts(s, c, before, freed, delta);
+    bool now_empty = c->child_count == 0;
+    pthread_rwlock_unlock(&c->lock);
+    if (some_empty) {
+        pthread_rwlock_wrlock(&c->lock);
+        remove_empty_children(s, c, delta);
+        now_empty = c->child_count == 0;
+        pthread_rwlock_unlock(&c->lock);
+    }
+    return now_empty;
+}
+
+static void free_root(struct store *s, int64_t before, uint64_t *freed, int64_t *delta)
+{
+    struct level *root = s->root;
+    bool some_empty = false;
+    pthread_rwlock_rdlock(&root->lock);
+    for (uint32_t i = 0; i < root->child_count; i++)
+        some_empty |= free_cluster(s, root->children[i], before, freed, delta);
+    pthread_rwlock_unlock(&root->lock);
+    if (some_empty) {
+        pthread_rwlock_wrlock(&root->lock);
+        remove_empty_children(s, root, delta);
+        pthread_rwlock_unlock(&root->lock);
+    }
+}
+
+int store_free(struct store *s, const char *const *path, const size_t *lens, size_t depth,
+               int64_t before, uint64_t *freed)
+{
+    int64_t delta = 0;
+    *freed = 0;
+    if (depth == 0) {
+        free_root(s, before, freed, &delta);
+    } else if (depth == 1) {
+        pthread_rwlock_rdlock(&s->root->lock);
+        struct level *c = level_find_child(s->root, path[0], lens[0]);
+        if (c)
+            free_cluster(s, c, before, freed, &delta);
+        pthread_rwlock_unlock(&s->root->lock);
+    } else if (depth <= STORE_MAX_DEPTH) {
+        struct store_host h;
+        if (store_host_lock(s, path[0], lens[0], path[1], lens[1], false, NULL, &h) == 0) {
+            struct level *l;
+            if (store_host_child(&h, path + 2, lens + 2, depth - 2, false, NULL, &l) == 0)
+                *freed = free_subtree(s, l, before, &delta);
+            store_host_unlock(&h);
+        }
+    }
+    account(s, delta);
+    return 0;
+}
+
+/* ---- debug dump ----------------------------------------------------------- */
+
+static void indent(struct jbuf *out, unsigned depth)
+{
+    for (unsigned i = 0; i < depth; i++)
+        jbuf_putc(out, '\t');
+}
+
+static void dump_chain(struct jbuf *out, const struct buffer *head)
+{
+    jbuf_putc(out, '[');
+    bool first = true;
+    for (const struct buffer *b = chain_oldest((struct buffer *)head); b; b = b->next) {
+        if (!first)
+            jbuf_putc(out, ',');
+        first = false;
+        jbuf_puts(out, "{\"start\":");
+        jbuf_int(out, b->start);
+        jbuf_puts(out, ",\"len\":");
+        jbuf_int(out, b->len);
+        jbuf_puts(out, ",\"end\":");
+        jbuf_int(out, b->start + b->frequency * (int64_t)b->len);
+        if (b->saved)
+            jbuf_puts(out, ",\"saved\":true");
+        jbuf_putc(out, '}');
+    }
+    jbuf_putc(out, ']');
+}
+
+/* Dumps l at the given indentation. Root, cluster and host levels are
+ * read-locked while their part is written; levels below a host are guarded
+ * by the host's lock. */
+static void dump_level(struct store *s, struct level *l, unsigned depth, bool lock_self,
+                       struct jbuf *out)
+{
+    bool locks = lock_self && l->depth <= 2;
+    if (locks)
+        pthread_rwlock_rdlock(&l->lock);
+    jbuf_puts(out, "{\n");
+    if (l->metrics) {
+        for (size_t m = 0; m < s->metric_count; m++) {
+            if (!l->metrics[m])
+                continue;
+            indent(out, depth + 1);
+            jbuf_string(out, s->metrics[m].name, strlen(s->metrics[m].name));
+            jbuf_putc(out, ':');
+            dump_chain(out, l->metrics[m]);
+            jbuf_puts(out, ",\n");
+        }
+    }
+    for (uint32_t i = 0; i < l->child_count; i++) {
+        struct level *c = l->children[i];
+        indent(out, depth + 1);
+        jbuf_string(out, c->name, c->name_len);
+        jbuf_putc(out, ':');
+        dump_level(s, c, depth + 1, true, out);
+        jbuf_puts(out, ",\n");
+    }
+    indent(out, depth);
+    jbuf_putc(out, '}');
+    if (locks)
+        pthread_rwlock_unlock(&l->lock);
+}
+
+int store_debug_dump(struct store *s, const char *const *path, const size_t *lens,
+                     size_t depth, struct jbuf *out)
+{
+    if (depth > STORE_MAX_DEPTH)
+        return STORE_ENOTFOUND;
+    if (depth < 2) {
+        struct level *l = s->root;
+        if (depth == 1) {
+            pthread_rwlock_rdlock(&s->root->lock);
+            l = level_find_child(s->root, path[0], lens[0]);
+            if (l) {
+                jbuf_puts(out, "{\"data\":");
+                dump_level(s, l, 0, true, out);
+                jbuf_puts(out, "}\n");
+            }
+            pthread_rwlock_unlock(&s->root->lock);
+            return l ? 0 : STORE_ENOTFOUND;
+        }
+        jbuf_puts(out, "{\"data\":");
+        dump_level(s, l, 0, true, out);
+        jbuf_puts(out, "}\n");
+        return 0;
+    }
+    struct store_host h;
+    if (store_host_lock_read(s, path[0], lens[0], path[1], lens[1], &h) != 0)
+        return STORE_ENOTFOUND;
+    struct level *l;
+    int rc = store_host_child(&h, path + 2, lens + 2, depth - 2, false, NULL, &l);
+    if (rc == 0) {
+        /* The host lock is already held: dump without taking it again. */
+        jbuf_puts(out, "{\"data\":");
+        dump_level(s, l, 0, false, out);
+        jbuf_puts(out, "}\n");
+    }
+    store_host_unlock(&h);
+    return rc;
+}
+
+/* ---- health and statistics ---------------------------------------------- */
+
+/* Sets *found if some non-empty head buffer exists for metric in l's
+ * subtree and *stale if any such head is stale at now. */
+static void health_walk(const struct level *l, int metric, int64_t now, bool *found, bool *stale)
+{
+    if (l->metrics && l->metrics[metric] && l->metrics[metric]->len > 0) {
+        const struct buffer *b = l->metrics[metric];
+        *found = true;
+        if (now - (b->start + b->frequency * (int64_t)b->len) > 5 * b->frequency)
+            *stale = true;
+    }
+    for (uint32_t i = 0; i < l->child_count; i++)
+        health_walk(l->children[i], metric, now, found, stale);
+}
+
+int store_health(struct store *s, const char *cluster, size_t cluster_len, const char *node,
+                 size_t node_len, const int *metrics, size_t count, int64_t now,
+                 enum store_health *out)
+{
+    struct store_host h;
+    if (cluster_len == 0 || node_len == 0 ||
+        store_host_lock_read(s, cluster, cluster_len, node, node_len, &h) != 0)
+        return STORE_ENOTFOUND;
+    for (size_t i = 0; i < count; i++) {
+        bool found = false, stale = false;
+        if (metrics[i] >= 0 && (size_t)metrics[i] < s->metric_count)
+            health_walk(h.level, metrics[i], now, &found, &stale);
+        out[i] = !found ? STORE_MISSING : stale ? STORE_DEGRADED : STORE_HEALTHY;
+    }
+    store_host_unlock(&h);
+    return 0;
+}
+
+static void stats_walk(const struct store *s, struct level *l, struct store_stats *st)
+{
+    st->levels++;
+    if (l->metrics) {
+        for (size_t m = 0; m < s->metric_count; m++) {
+            for (const struct buffer *b = l->metrics[m]; b; b = b->prev) {
+                st->buffers++;
+                st->samples += b->len;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < l->child_count; i++) {
+        struct level *c = l->children[i];
+        if (c->depth <= 2)
+            pthread_rwlock_rdlock(&c->lock);
+        stats_walk(s, c, st);
+        if (c->depth <= 2)
+            pthread_rwlock_unlock(&c->lock);
+    }
+}
+
+void store_get_stats(struct store *s, struct store_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_rwlock_rdlock(&s->root->lock);
+    stats_walk(s, s->root, out);
+    pthread_rwlock_unlock(&s->root->lock);
+    out->bytes = store_bytes(s);
+}

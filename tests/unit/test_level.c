@@ -1,0 +1,121 @@
+/* Tests for store/level.c: sorted children, creation, removal, slots and
+ * the byte accounting that the store's memory figure relies on. */
+#include "testutil.h"
+
+#include <stdio.h>
+
+#include "store/level.h"
+
+static void test_children_sorted_and_found(void **state)
+{
+    (void)state;
+    int64_t bytes = 0;
+    struct level *root = level_new("", 0, 0, &bytes);
+    const char *names[] = {"hwthread10", "hwthread2", "socket0", "a", "hwthread1", "zz"};
+    for (size_t i = 0; i < 6; i++) {
+        struct level *c;
+        bool created;
+        assert_int_equal(level_get_or_create_child(root, names[i], strlen(names[i]), &c,
+                                                   &created, &bytes), 0);
+        assert_true(created);
+        assert_int_equal(c->depth, 1);
+        assert_ptr_equal(c->parent, root);
+    }
+    assert_int_equal(root->child_count, 6);
+    for (uint32_t i = 1; i < root->child_count; i++)
+        assert_true(strcmp(root->children[i - 1]->name, root->children[i]->name) < 0);
+    for (size_t i = 0; i < 6; i++) {
+        struct level *c = level_find_child(root, names[i], strlen(names[i]));
+        assert_non_null(c);
+        assert_string_equal(c->name, names[i]);
+    }
+    assert_null(level_find_child(root, "hwthread", 8));
+    assert_null(level_find_child(root, "b", 1));
+    struct level *again;
+    bool created = true;
+    level_get_or_create_child(root, "socket0", 7, &again, &created, &bytes);
+    assert_false(created);
+    assert_int_equal(root->child_count, 6);
+    level_destroy(root, 4, &bytes, NULL);
+    assert_int_equal(bytes, 0);
+}
+
+static void test_prefix_names_are_distinct(void **state)
+{
+    (void)state;
+    int64_t bytes = 0;
+    struct level *root = level_new("", 0, 0, &bytes);
+    struct level *a, *b;
+    level_get_or_create_child(root, "ab", 2, &a, NULL, &bytes);
+    level_get_or_create_child(root, "a", 1, &b, NULL, &bytes);
+    assert_ptr_not_equal(a, b);
+    assert_ptr_equal(level_find_child(root, "a", 1), b);
+    assert_ptr_equal(level_find_child(root, "ab", 2), a);
+    level_destroy(root, 1, &bytes, NULL);
+    assert_int_equal(bytes, 0);
+}
+
+static void test_many_children_and_removal(void **state)
+{
+    (void)state;
+    int64_t bytes = 0;
+    struct level *root = level_new("", 0, 0, &bytes);
+    char name[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof name, "host%04d", (i * 7919) % 2000);
+        struct level *c;
+        assert_int_equal(level_get_or_create_child(root, name, strlen(name), &c, NULL, &bytes),
+                         0);
+    }
+    assert_int_equal(root->child_count, 2000);
+    for (uint32_t i = root->child_count; i-- > 0;)
+        if (i % 2 == 0)
+            level_remove_child_at(root, i, 3, &bytes);
+    assert_int_equal(root->child_count, 1000);
+    assert_null(level_find_child(root, "host0000", 8));
+    assert_non_null(level_find_child(root, "host0001", 8));
+    level_destroy(root, 3, &bytes, NULL);
+    assert_int_equal(bytes, 0);
+}
+
+static void test_slots_and_emptiness(void **state)
+{
+    (void)state;
+    int64_t bytes = 0;
+    struct level *l = level_new("h", 1, 2, &bytes);
+    assert_true(level_is_empty(l, 5));
+    struct buffer **slots = level_metric_slots(l, 5, &bytes);
+    assert_non_null(slots);
+    assert_true(level_is_empty(l, 5));
+    assert_int_equal(chain_write(&slots[3], 60, 1000, 1.0f, &bytes), 0);
+    assert_false(level_is_empty(l, 5));
+    uint64_t freed = 0;
+    level_destroy(l, 5, &bytes, &freed);
+    assert_int_equal(freed, 1);
+    assert_int_equal(bytes, 0);
+}
+
+static void test_name_too_long(void **state)
+{
+    (void)state;
+    int64_t bytes = 0;
+    char name[300];
+    memset(name, 'x', sizeof name);
+    assert_null(level_new(name, 256, 1, &bytes));
+    struct level *l = level_new(name, 255, 1, &bytes);
+    assert_non_null(l);
+    level_destroy(l, 1, &bytes, NULL);
+    assert_int_equal(bytes, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_children_sorted_and_found),
+        cmocka_unit_test(test_prefix_names_are_distinct),
+        cmocka_unit_test(test_many_children_and_removal),
+        cmocka_unit_test(test_slots_and_emptiness),
+        cmocka_unit_test(test_name_too_long),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
