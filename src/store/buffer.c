@@ -89,6 +89,12 @@ static const struct buffer *chain_owner(const struct buffer *head, int64_t t)
 int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value,
                 int64_t *bytes_delta)
 {
+    return chain_write_ex(head, frequency, ts, value, false, bytes_delta);
+}
+
+int chain_write_ex(struct buffer **head, int64_t frequency, int64_t ts, float value,
+                   bool allow_prepend, int64_t *bytes_delta)
+{
     if (ts < -BUFFER_MAX_ABS_TIME || ts > BUFFER_MAX_ABS_TIME)
         return BUFFER_ETOO_OLD;
 
@@ -113,11 +119,12 @@ int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value
         *head = n;
         return 0;
     }
-    if (!b->prev)
+    if (!b->prev && !allow_prepend)
         return BUFFER_ETOO_OLD;
 
-    /* A late sample in the gap between b->prev and b: a new buffer aligned
-     * on b's slot grid that ends where b begins. */
+    /* A late sample in the gap between b->prev and b (or before the oldest
+     * buffer when prepending is allowed): a new buffer aligned on b's slot
+     * grid that ends where b begins. */
     int64_t slots_before = (b->start - ts + frequency - 1) / frequency;
     int64_t start = b->start - slots_before * frequency;
     uint32_t cap = slots_before < BUFFER_CAP ? (uint32_t)slots_before : BUFFER_CAP;

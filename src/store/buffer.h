@@ -74,6 +74,12 @@ static inline int64_t buffer_end(const struct buffer *b)
 int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value,
                 int64_t *bytes_delta);
 
+/* Like chain_write, but with allow_prepend a sample older than the oldest
+ * buffer gets a new buffer before it instead of BUFFER_ETOO_OLD (restore
+ * merges older checkpoint data this way). */
+int chain_write_ex(struct buffer **head, int64_t frequency, int64_t ts, float value,
+                   bool allow_prepend, int64_t *bytes_delta);
+
 /* Oldest buffer of the chain (NULL for NULL). */
 struct buffer *chain_oldest(struct buffer *head);
 

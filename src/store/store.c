@@ -18,6 +18,8 @@ struct store {
     size_t metric_index_mask;
     struct level *root;
     _Atomic int64_t bytes;
+    store_host_cleanup_fn host_cleanup;
+    void *host_cleanup_ctx;
 };
 
 /* ---- metric registry ---------------------------------------------------- */
@@ -116,10 +118,29 @@ fail:
     return STORE_ENOMEM;
 }
 
+static void cleanup_host(struct store *s, struct level *h)
+{
+    if (s->host_cleanup && h->host_data)
+        s->host_cleanup(s->host_cleanup_ctx, h);
+}
+
+void store_set_host_cleanup(struct store *s, store_host_cleanup_fn fn, void *ctx)
+{
+    s->host_cleanup = fn;
+    s->host_cleanup_ctx = ctx;
+}
+
 void store_destroy(struct store *s)
 {
     if (!s)
         return;
+    if (s->root) {
+        for (uint32_t c = 0; c < s->root->child_count; c++) {
+            struct level *cl = s->root->children[c];
+            for (uint32_t h = 0; h < cl->child_count; h++)
+                cleanup_host(s, cl->children[h]);
+        }
+    }
     int64_t delta = 0;
     level_destroy(s->root, s->metric_count, &delta, NULL);
     if (s->metrics) {
@@ -289,6 +310,52 @@ int store_write_path(struct store *s, const char *const *path, size_t depth, int
     if (rc == 0)
         rc = store_write(&h, l, metric, ts, value);
     store_host_unlock(&h);
+    return rc;
+}
+
+/* Whether a series starting at slot lower edge `start` lies entirely after
+ * the chain's capacity (so it can be appended as its own buffer). */
+static bool series_after_chain(const struct buffer *head, int64_t start)
+{
+    return !head || head->start + (int64_t)head->cap * head->frequency <= start;
+}
+
+int store_load_series(struct store_host *h, struct level *l, int metric, int64_t frequency,
+                      int64_t start, const float *values, uint32_t n)
+{
+    struct store *s = h->store;
+    int64_t delta = 0;
+    struct buffer **slots = level_metric_slots(l, s->metric_count, &delta);
+    if (!slots) {
+        account(s, delta);
+        return STORE_ENOMEM;
+    }
+    int rc = 0;
+    int64_t lower_edge = start - frequency / 2;
+    if (n > 0 && series_after_chain(slots[metric], lower_edge)) {
+        struct buffer *b = buffer_new(lower_edge, frequency, n);
+        if (!b) {
+            rc = STORE_ENOMEM;
+        } else {
+            memcpy(b->data, values, (size_t)n * sizeof(float));
+            b->len = n;
+            b->saved = true;
+            b->prev = slots[metric];
+            if (b->prev)
+                b->prev->next = b;
+            slots[metric] = b;
+            delta += (int64_t)buffer_alloc_size(n);
+        }
+    } else {
+        for (uint32_t i = 0; i < n && rc == 0; i++) {
+            if (isnan(values[i]))
+                continue;
+            int w = chain_write_ex(&slots[metric], frequency, start + (int64_t)i * frequency,
+                                   values[i], true, &delta);
+            rc = w == BUFFER_ENOMEM ? STORE_ENOMEM : 0;
+        }
+    }
+    account(s, delta);
     return rc;
 }
 
@@ -480,12 +547,41 @@ void store_series_free(struct store_series *series)
     series->len = 0;
 }
 
+/* Copies the names of l's children; the caller holds l's lock. */
+static int copy_child_names(const struct level *l, char ***names, size_t *count)
+{
+    char **list = malloc((l->child_count ? l->child_count : 1) * sizeof(char *));
+    if (!list)
+        return STORE_ENOMEM;
+    for (uint32_t i = 0; i < l->child_count; i++) {
+        list[i] = strdup(l->children[i]->name);
+        if (!list[i]) {
+            while (i-- > 0)
+                free(list[i]);
+            free(list);
+            return STORE_ENOMEM;
+        }
+    }
+    *names = list;
+    *count = l->child_count;
+    return 0;
+}
+
+int store_list_clusters(struct store *s, char ***names, size_t *count)
+{
+    *names = NULL;
+    *count = 0;
+    pthread_rwlock_rdlock(&s->root->lock);
+    int rc = copy_child_names(s->root, names, count);
+    pthread_rwlock_unlock(&s->root->lock);
+    return rc;
+}
+
 int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, char ***names,
                      size_t *count)
 {
     *names = NULL;
     *count = 0;
-    int rc = 0;
     pthread_rwlock_rdlock(&s->root->lock);
     struct level *c = level_find_child(s->root, cluster, cluster_len);
     if (c)
@@ -493,25 +589,7 @@ int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, c
     pthread_rwlock_unlock(&s->root->lock);
     if (!c)
         return 0;
-    char **list = malloc((c->child_count ? c->child_count : 1) * sizeof(char *));
-    if (!list) {
-        rc = STORE_ENOMEM;
-    } else {
-        for (uint32_t i = 0; i < c->child_count && rc == 0; i++) {
-            list[i] = strdup(c->children[i]->name);
-            if (!list[i]) {
-                for (uint32_t k = 0; k < i; k++)
-                    free(list[k]);
-                free(list);
-                list = NULL;
-                rc = STORE_ENOMEM;
-            }
-        }
-        if (rc == 0) {
-            *names = list;
-            *count = c->child_count;
-        }
-    }
+    int rc = copy_child_names(c, names, count);
     pthread_rwlock_unlock(&c->lock);
     return rc;
 }
@@ -561,6 +639,8 @@ static void remove_empty_children(struct store *s, struct level *p, int64_t *del
         struct level *c = p->children[i];
         pthread_rwlock_wrlock(&c->lock);
         bool empty = level_is_empty(c, s->metric_count);
+        if (empty && c->depth == 2)
+            cleanup_host(s, c);
         pthread_rwlock_unlock(&c->lock);
         if (empty)
             level_remove_child_at(p, i, s->metric_count, delta);

@@ -148,10 +148,33 @@ int store_read(struct store *s, const struct store_selector *sel, int metric, in
                int64_t to, int64_t resolution, size_t max_points, struct store_series *out);
 void store_series_free(struct store_series *series);
 
+/* Cluster names, sorted; same ownership as store_list_hosts. */
+int store_list_clusters(struct store *s, char ***names, size_t *count);
+
 /* Host names of a cluster, sorted; *names is a malloc'd array of malloc'd
  * strings (free each, then the array). An unknown cluster gives 0 names. */
 int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, char ***names,
                      size_t *count);
+
+/* ---- persistence support ------------------------------------------------ */
+
+/*
+ * Called with the host's write lock held just before a host level is
+ * destroyed (removed by a free, or at store_destroy) so the persistence
+ * layer can release what it keeps in level->host_data.
+ */
+typedef void (*store_host_cleanup_fn)(void *ctx, struct level *host);
+void store_set_host_cleanup(struct store *s, store_host_cleanup_fn fn, void *ctx);
+
+/*
+ * Adds a restored series to level l of the write-locked host: values[i] is
+ * the sample with nominal time start + i*frequency (NaN = none). When it
+ * lies after everything the chain holds it becomes one buffer (cap = n,
+ * marked saved); otherwise its non-NaN values are merged sample by sample
+ * (later loads win). Returns 0 or STORE_ENOMEM.
+ */
+int store_load_series(struct store_host *h, struct level *l, int metric, int64_t frequency,
+                      int64_t start, const float *values, uint32_t n);
 
 /* ---- maintenance -------------------------------------------------------- */
 

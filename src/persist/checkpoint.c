@@ -1,0 +1,1056 @@
+/*
+ * checkpoint — see checkpoint.h for the on-disk contract and the rules.
+ *
+ * Sections: host state, snapshot building (store -> ckpt_file), the
+ * snapshot run, restore (files -> store, then WAL replay), the background
+ * worker, and the ingest batch.
+ */
+#include "persist/checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "persist/ckpt.h"
+#include "persist/jsonckpt.h"
+#include "persist/snapshot.h"
+#include "persist/wal.h"
+#include "store/level.h"
+#include "util/fsutil.h"
+#include "util/names.h"
+
+struct checkpointer {
+    struct store *store;
+    char *dir;
+    bool wal_mode;                   /* file-format "wal": WAL + .bin; else .json, no WAL */
+    enum ccms_fsync_policy fsync;
+    int64_t interval;                /* seconds between periodic runs */
+    int64_t retention;               /* seconds, <= 0: keep everything */
+    uint64_t max_wal_size;           /* bytes, 0 = unlimited */
+    int64_t max_frequency;
+
+    pthread_mutex_t run_lock;        /* one snapshot run at a time */
+
+    pthread_mutex_t worker_lock;     /* guards the fields below */
+    pthread_cond_t worker_wake;
+    pthread_t worker;
+    bool worker_running;
+    bool stopping;
+    bool early_run_requested;        /* a WAL passed max-wal-size */
+};
+
+/* ---- host state (level->host_data, guarded by the host lock) -------------- */
+
+struct host_state {
+    struct wal_file *wal;
+    int64_t dirty_from;              /* INT64_MAX: nothing unsaved */
+    char **rotated;                  /* WAL files whose data awaits a durable snapshot */
+    size_t rotated_count;
+    bool needs_sync;                 /* WAL written since the last fsync ("interval") */
+};
+
+static struct host_state *host_state_get(struct level *host)
+{
+    if (!host->host_data) {
+        struct host_state *st = calloc(1, sizeof(*st));
+        if (!st)
+            return NULL;
+        st->dirty_from = INT64_MAX;
+        host->host_data = st;
+    }
+    return host->host_data;
+}
+
+static void free_paths(char **paths, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(paths[i]);
+    free(paths);
+}
+
+static int push_path(char ***paths, size_t *count, char *path)
+{
+    char **grown = realloc(*paths, (*count + 1) * sizeof(char *));
+    if (!grown)
+        return -ENOMEM;
+    grown[(*count)++] = path;
+    *paths = grown;
+    return 0;
+}
+
+/* Store hook: the host level is going away (its data was freed). Its files
+ * stay on disk; only memory is released. */
+static void host_state_cleanup(void *ctx, struct level *host)
+{
+    (void)ctx;
+    struct host_state *st = host->host_data;
+    if (st->wal)
+        wal_close(st->wal);
+    free_paths(st->rotated, st->rotated_count);
+    free(st);
+    host->host_data = NULL;
+}
+
+static char *host_dir(const struct checkpointer *cp, const struct level *host)
+{
+    return fs_join3(cp->dir, host->parent->name, host->name);
+}
+
+/* ---- store -> ckpt_file -------------------------------------------------- */
+
+struct series_builder {
+    float *values;
+    uint32_t count;
+    uint32_t cap;
+    int64_t start;
+    bool started;
+};
+
+static int builder_put(struct series_builder *sb, int64_t f, int64_t t, float v)
+{
+    if (!sb->started) {
+        sb->start = t;
+        sb->started = true;
+    }
+    if (t < sb->start)
+        return 0; /* only possible with buffers of a foreign phase: drop */
+    uint64_t idx = (uint64_t)(t - sb->start) / (uint64_t)f;
+    if (idx >= UINT32_MAX / 2)
+        return -ENOMEM;
+    if (idx >= sb->cap) {
+        uint32_t cap = sb->cap ? sb->cap : 64;
+        while (cap <= idx)
+            cap *= 2;
+        float *grown = realloc(sb->values, cap * sizeof(float));
+        if (!grown)
+            return -ENOMEM;
+        sb->values = grown;
+        sb->cap = cap;
+    }
+    while (sb->count < idx)
+        sb->values[sb->count++] = NAN;
+    sb->values[idx] = v;
+    if (idx >= sb->count)
+        sb->count = (uint32_t)idx + 1;
+    return 0;
+}
+
+/* Collects the non-NaN samples of a chain with nominal time >= from. */
+static int chain_to_series(const struct buffer *head, int64_t f, int64_t from,
+                           struct series_builder *sb)
+{
+    for (const struct buffer *b = chain_oldest((struct buffer *)head); b; b = b->next) {
+        int64_t t0 = buffer_first_time(b);
+        for (uint32_t i = 0; i < b->len; i++) {
+            int64_t t = t0 + (int64_t)i * b->frequency;
+            if (t < from || isnan(b->data[i]))
+                continue;
+            if (builder_put(sb, f, t, b->data[i]) != 0)
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int level_to_ckpt(struct store *s, const struct level *l, int64_t from,
+                         struct ckpt_level *out);
+
+static int add_series(struct store *s, const struct level *l, int m, int64_t from,
+                      struct ckpt_level *out)
+{
+    const struct store_metric *metric = store_metric_at(s, m);
+    struct series_builder sb = {0};
+    if (chain_to_series(l->metrics[m], metric->frequency, from, &sb) != 0) {
+        free(sb.values);
+        return -ENOMEM;
+    }
+    if (sb.count == 0) {
+        free(sb.values);
+        return 0;
+    }
+    struct ckpt_series *grown = realloc(out->series, (out->series_count + 1) * sizeof(*grown));
+    char *name = strdup(metric->name);
+    if (!grown || !name) {
+        if (grown)
+            out->series = grown;
+        free(name);
+        free(sb.values);
+        return -ENOMEM;
+    }
+    out->series = grown;
+    out->series[out->series_count++] = (struct ckpt_series){
+        .metric = name, .frequency = metric->frequency, .start = sb.start,
+        .values = sb.values, .count = sb.count};
+    return 0;
+}
+
+static int add_child(struct store *s, const struct level *c, int64_t from, struct ckpt_level *out)
+{
+    struct ckpt_level child = {0};
+    int rc = level_to_ckpt(s, c, from, &child);
+    if (rc == 0 && child.series_count == 0 && child.child_count == 0) {
+        ckpt_level_free(&child);
+        return 0;
+    }
+    struct ckpt_level *grown = NULL;
+    if (rc == 0)
+        grown = realloc(out->children, (out->child_count + 1) * sizeof(*grown));
+    if (!grown) {
+        ckpt_level_free(&child);
+        return -ENOMEM;
+    }
+    out->children = grown;
+    out->children[out->child_count++] = child;
+    return 0;
+}
+
+/* Builds the checkpoint form of l's subtree (samples at or after from). */
+static int level_to_ckpt(struct store *s, const struct level *l, int64_t from,
+                         struct ckpt_level *out)
+{
+    out->name = strdup(l->depth == 2 ? "" : l->name);
+    if (!out->name)
+        return -ENOMEM;
+    size_t metric_count = store_metric_count(s);
+    for (size_t m = 0; l->metrics && m < metric_count; m++)
+        if (l->metrics[m] && add_series(s, l, (int)m, from, out) != 0)
+            return -ENOMEM;
+    for (uint32_t i = 0; i < l->child_count; i++)
+        if (add_child(s, l->children[i], from, out) != 0)
+            return -ENOMEM;
+    return 0;
+}
+
+/* ---- the snapshot run ------------------------------------------------------ */
+
+/* Everything one host's snapshot needs after its lock is released. */
+struct host_snapshot {
+    char *dir;
+    struct ckpt_file file;
+    int64_t dirty_from;
+    char **rotated;          /* WAL files to delete once the file is durable */
+    size_t rotated_count;
+};
+
+static void host_snapshot_free(struct host_snapshot *hs)
+{
+    free(hs->dir);
+    ckpt_file_free(&hs->file);
+    free_paths(hs->rotated, hs->rotated_count);
+}
+
+/* A name suffix for rotated WAL files that never repeats within a process
+ * (two rotations in one second must not overwrite each other). */
+static int64_t unique_suffix(void)
+{
+    static _Atomic int64_t last;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t candidate = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t prev = atomic_load(&last);
+    for (;;) {
+        int64_t next = candidate > prev ? candidate : prev + 1;
+        if (atomic_compare_exchange_weak(&last, &prev, next))
+            return next;
+    }
+}
+
+/* Under the host's write lock: captures the unsaved data, rotates the WAL
+ * so new records go to a fresh file, and marks the host clean. Returns 1
+ * when there is something to write, 0 when the host is clean, <0 on error
+ * (the host is left as it was). */
+static int capture_host(struct checkpointer *cp, struct level *host, int64_t now,
+                        struct host_snapshot *hs)
+{
+    struct host_state *st = host->host_data;
+    if (!st || (st->dirty_from == INT64_MAX && st->rotated_count == 0))
+        return 0;
+    memset(hs, 0, sizeof(*hs));
+    hs->dir = host_dir(cp, host);
+    if (!hs->dir)
+        return -ENOMEM;
+    /* A sample's slot can start up to f/2 before its timestamp. */
+    int64_t from = st->dirty_from == INT64_MAX ? now : st->dirty_from - cp->max_frequency;
+    hs->file.from = from;
+    hs->file.to = now;
+    if (level_to_ckpt(cp->store, host, from, &hs->file.host) != 0) {
+        host_snapshot_free(hs);
+        return -ENOMEM;
+    }
+    if (st->wal) {
+        char *rotated = NULL;
+        int rc = wal_rotate(st->wal, unique_suffix(), &rotated);
+        st->wal = NULL;
+        if (rc == 0 && push_path(&st->rotated, &st->rotated_count, rotated) != 0)
+            free(rotated); /* the file stays on disk and is replayed at restart */
+        if (rc != 0)
+            log_error("checkpoint: rotating the WAL of %s failed: %s", hs->dir, strerror(errno));
+    }
+    hs->dirty_from = st->dirty_from;
+    hs->rotated = st->rotated;
+    hs->rotated_count = st->rotated_count;
+    st->rotated = NULL;
+    st->rotated_count = 0;
+    st->dirty_from = INT64_MAX;
+    return 1;
+}
+
+/* Picks a file name <from>.<ext> that does not exist yet: a second snapshot
+ * with the same window start must not replace the first one's data. */
+static char *snapshot_name(const char *dir, int64_t from, const char *ext)
+{
+    char name[64];
+    for (int64_t t = from;; t--) {
+        snprintf(name, sizeof name, "%" PRId64 ".%s", t, ext);
+        char *path = fs_join(dir, name);
+        if (!path)
+            return NULL;
+        bool exists = access(path, F_OK) == 0;
+        free(path);
+        if (!exists)
+            return strdup(name);
+    }
+}
+
+static int write_snapshot(struct checkpointer *cp, struct host_snapshot *hs, uint64_t *bytes)
+{
+    if (hs->file.host.series_count == 0 && hs->file.host.child_count == 0)
+        return 0; /* the unsaved data was freed meanwhile: nothing to keep */
+    struct jbuf out;
+    jbuf_init(&out, 1 << 16);
+    int rc = cp->wal_mode ? snapshot_encode(&hs->file, &out) : jsonckpt_encode(&hs->file, &out);
+    char *name = NULL;
+    if (rc == 0 && !out.failed) {
+        rc = fs_mkdir_p(hs->dir);
+        name = rc == 0 ? snapshot_name(hs->dir, hs->file.from, cp->wal_mode ? "bin" : "json")
+                       : NULL;
+        if (rc == 0 && !name)
+            rc = -ENOMEM;
+        if (rc == 0)
+            rc = fs_write_atomic(hs->dir, name, out.data, out.len);
+        if (rc == 0)
+            *bytes += out.len;
+    } else {
+        rc = -ENOMEM;
+    }
+    if (rc != 0)
+        log_error("checkpoint: writing %s/%s failed: %s", hs->dir, name ? name : "?",
+                  strerror(-rc));
+    free(name);
+    jbuf_free(&out);
+    return rc;
+}
+
+/* After a failed write: the data is dirty again and the rotated WALs are
+ * kept for the next attempt (or for replay at restart). */
+static void restore_dirty(struct checkpointer *cp, const char *cluster, const char *host,
+                          struct host_snapshot *hs)
+{
+    struct store_host h;
+    if (store_host_lock(cp->store, cluster, strlen(cluster), host, strlen(host), false, NULL,
+                        &h) != 0)
+        return; /* the host was removed; its WAL files stay on disk */
+    struct host_state *st = host_state_get(h.level);
+    if (st) {
+        if (hs->dirty_from < st->dirty_from)
+            st->dirty_from = hs->dirty_from;
+        for (size_t i = 0; i < hs->rotated_count; i++)
+            if (push_path(&st->rotated, &st->rotated_count, hs->rotated[i]) == 0)
+                hs->rotated[i] = NULL;
+    }
+    store_host_unlock(&h);
+}
+
+static int snapshot_host(struct checkpointer *cp, const char *cluster, const char *host,
+                         int64_t now, struct checkpoint_stats *stats)
+{
+    struct store_host h;
+    if (store_host_lock(cp->store, cluster, strlen(cluster), host, strlen(host), false, NULL,
+                        &h) != 0)
+        return 0;
+    struct host_snapshot hs;
+    int captured = capture_host(cp, h.level, now, &hs);
+    store_host_unlock(&h);
+    if (captured <= 0)
+        return captured;
+
+    int rc = write_snapshot(cp, &hs, &stats->bytes_written);
+    if (rc == 0) {
+        for (size_t i = 0; i < hs.rotated_count; i++)
+            if (unlink(hs.rotated[i]) != 0 && errno != ENOENT)
+                log_warn("checkpoint: cannot delete %s: %s", hs.rotated[i], strerror(errno));
+        stats->hosts_written++;
+    } else {
+        restore_dirty(cp, cluster, host, &hs);
+        stats->hosts_failed++;
+    }
+    host_snapshot_free(&hs);
+    return rc == 0 ? 0 : CHECKPOINT_EIO;
+}
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_stats *stats)
+{
+    struct checkpoint_stats local = {0};
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    pthread_mutex_lock(&cp->run_lock);
+    int result = 0;
+    char **clusters = NULL;
+    size_t cluster_count = 0;
+    if (store_list_clusters(cp->store, &clusters, &cluster_count) != 0)
+        result = CHECKPOINT_ENOMEM;
+    for (size_t c = 0; c < cluster_count; c++) {
+        char **hosts = NULL;
+        size_t host_count = 0;
+        if (store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &hosts,
+                             &host_count) != 0)
+            result = CHECKPOINT_ENOMEM;
+        for (size_t i = 0; i < host_count; i++) {
+            int rc = snapshot_host(cp, clusters[c], hosts[i], now, &local);
+            if (rc != 0 && result == 0)
+                result = rc;
+        }
+        free_paths(hosts, host_count);
+    }
+    free_paths(clusters, cluster_count);
+    pthread_mutex_unlock(&cp->run_lock);
+    local.seconds = seconds_since(&started);
+    if (local.hosts_written || local.hosts_failed)
+        log_info("checkpoint: %" PRIu64 " hosts written (%" PRIu64 " bytes), %" PRIu64
+                 " failed, %.3f s", local.hosts_written, local.bytes_written,
+                 local.hosts_failed, local.seconds);
+    if (stats)
+        *stats = local;
+    return result;
+}
+
+/* ---- restore ----------------------------------------------------------------- */
+
+struct restore_ctx {
+    struct checkpointer *cp;
+    int64_t cutoff;
+    struct restore_stats *stats;
+    struct store_host host;          /* write-locked host being restored */
+    const char *path;                /* file being loaded, for log lines */
+};
+
+static int apply_level(struct restore_ctx *rc, const struct ckpt_level *l, const char **names,
+                       size_t *lens, size_t depth)
+{
+    struct level *target;
+    if (store_host_child(&rc->host, names, lens, depth, true, NULL, &target) != 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < l->series_count; i++) {
+        const struct ckpt_series *series = &l->series[i];
+        int m = store_metric_lookup(rc->cp->store, series->metric, strlen(series->metric));
+        if (m < 0 || series->frequency <= 0)
+            continue; /* not configured (any more) */
+        if (store_load_series(&rc->host, target, m, series->frequency, series->start,
+                              series->values, series->count) != 0)
+            return -ENOMEM;
+        rc->stats->samples += series->count;
+    }
+    for (size_t i = 0; i < l->child_count; i++) {
+        const struct ckpt_level *child = &l->children[i];
+        size_t len = strlen(child->name);
+        if (depth + 1 > STORE_MAX_DEPTH - 2 || !name_is_valid(child->name, len)) {
+            log_warn("restore: %s: skipping level \"%s\"", rc->path, child->name);
+            continue;
+        }
+        names[depth] = child->name;
+        lens[depth] = len;
+        if (apply_level(rc, child, names, lens, depth + 1) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* One decoded file of a host directory, waiting to be applied. */
+struct loaded_file {
+    struct ckpt_file file;
+    char *path;
+};
+
+static int compare_loaded(const void *a, const void *b)
+{
+    const struct loaded_file *x = a, *y = b;
+    if (x->file.to != y->file.to)
+        return x->file.to < y->file.to ? -1 : 1;
+    return x->file.from < y->file.from ? -1 : x->file.from > y->file.from;
+}
+
+static bool parse_stem(const char *name, const char *ext, int64_t *value)
+{
+    size_t len = strlen(name), ext_len = strlen(ext);
+    if (len <= ext_len || strcmp(name + len - ext_len, ext) != 0)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(name, &end, 10);
+    if (errno != 0 || end != name + len - ext_len || end == name)
+        return false;
+    *value = v;
+    return true;
+}
+
+static int decode_file(const char *path, bool binary, struct ckpt_file *out, char *err,
+                       size_t err_len)
+{
+    char *data;
+    size_t len;
+    int rc = fs_read_file(path, &data, &len);
+    if (rc != 0) {
+        snprintf(err, err_len, "%s", strerror(-rc));
+        return rc;
+    }
+    rc = binary ? snapshot_decode(data, len, out, err, err_len)
+                : jsonckpt_decode(data, len, out, err, err_len);
+    free(data);
+    return rc;
+}
+
+/* Decodes a checkpoint file into files[*count] unless it is too old or bad. */
+static void load_candidate(struct restore_ctx *rc, const char *path, bool binary,
+                           struct loaded_file **files, size_t *count)
+{
+    struct ckpt_file f;
+    char err[256] = "";
+    if (decode_file(path, binary, &f, err, sizeof err) != 0) {
+        log_error("restore: skipping %s: %s", path, err);
+        rc->stats->files_failed++;
+        return;
+    }
+    if (f.to != 0 && f.to < rc->cutoff) {
+        rc->stats->files_too_old++;
+        ckpt_file_free(&f);
+        return;
+    }
+    struct loaded_file *grown = realloc(*files, (*count + 1) * sizeof(*grown));
+    char *copy = strdup(path);
+    if (!grown || !copy) {
+        free(copy);
+        if (grown)
+            *files = grown;
+        ckpt_file_free(&f);
+        rc->stats->files_failed++;
+        return;
+    }
+    *files = grown;
+    (*files)[(*count)++] = (struct loaded_file){f, copy};
+}
+
+static int wal_record_to_store(void *ctx, const struct wal_record *rec)
+{
+    struct restore_ctx *rc = ctx;
+    rc->stats->wal_records++;
+    if (rec->ts < rc->cutoff)
+        return 0;
+    int m = store_metric_lookup(rc->cp->store, rec->metric, rec->metric_len);
+    if (m < 0 || rec->sel_count > STORE_MAX_DEPTH - 2)
+        return 0;
+    for (size_t i = 0; i < rec->sel_count; i++)
+        if (!name_is_valid(rec->sel[i], rec->sel_lens[i]))
+            return 0;
+    struct level *l;
+    if (store_host_child(&rc->host, rec->sel, rec->sel_lens, rec->sel_count, true, NULL, &l) != 0)
+        return 0;
+    if (store_write(&rc->host, l, m, rec->ts, rec->value) == 0) {
+        struct host_state *st = host_state_get(rc->host.level);
+        if (st && rec->ts < st->dirty_from)
+            st->dirty_from = rec->ts;
+    }
+    return 0;
+}
+
+static void replay_wal(struct restore_ctx *rc, const char *path, bool is_current)
+{
+    struct wal_scan_stats ws = {0};
+    int r = wal_replay_file(path, is_current, wal_record_to_store, rc, &ws);
+    rc->stats->wal_files++;
+    rc->stats->wal_corrupt += ws.corrupt;
+    rc->stats->wal_torn += ws.torn_tail;
+    if (r != 0) {
+        log_error("restore: WAL %s is unreadable (%s); data since its last snapshot may be "
+                  "missing", path, r == WAL_EFORMAT ? "not a WAL file" : strerror(errno));
+        return;
+    }
+    if (ws.corrupt || ws.torn_tail)
+        log_warn("restore: WAL %s: %" PRIu64 " records, %" PRIu64 " corrupt regions skipped (%"
+                 PRIu64 " bytes)%s", path, ws.records, ws.corrupt, ws.skipped_bytes,
+                 ws.torn_tail ? ", torn tail truncated" : "");
+    if (!is_current) {
+        /* A WAL rotated by a snapshot that never became durable: its data
+         * is dirty again, the file is deleted after the next snapshot. */
+        struct host_state *st = host_state_get(rc->host.level);
+        char *copy = strdup(path);
+        if (!st || !copy || push_path(&st->rotated, &st->rotated_count, copy) != 0)
+            free(copy);
+    }
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts a host directory's entries into checkpoint files and WAL files. */
+static void scan_host_dir(struct restore_ctx *rc, const char *dir, struct loaded_file **files,
+                          size_t *file_count, char ***rotated, size_t *rotated_count,
+                          bool *has_current)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        log_error("restore: cannot read %s: %s", dir, strerror(errno));
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        char *path = fs_join(dir, name);
+        if (!path)
+            break;
+        int64_t stamp;
+        struct stat st;
+        bool regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        if (regular && (parse_stem(name, ".bin", &stamp) || parse_stem(name, ".json", &stamp))) {
+            load_candidate(rc, path, parse_stem(name, ".bin", &stamp), files, file_count);
+        } else if (regular && strcmp(name, "current.wal") == 0) {
+            *has_current = true;
+        } else if (regular && strncmp(name, "current.wal.", 12) == 0 &&
+                   parse_stem(name + 12, "", &stamp)) {
+            if (push_path(rotated, rotated_count, path) == 0)
+                path = NULL;
+        } else if (regular && strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".tmp") == 0) {
+            log_info("restore: removing unfinished %s", path);
+            unlink(path);
+        } else {
+            log_warn("restore: ignoring %s", path);
+            rc->stats->entries_ignored++;
+        }
+        free(path);
+    }
+    closedir(d);
+}
+
+static void restore_host(struct restore_ctx *rc, const char *cluster, const char *host)
+{
+    char *dir = fs_join3(rc->cp->dir, cluster, host);
+    if (!dir)
+        return;
+    struct loaded_file *files = NULL;
+    size_t file_count = 0, rotated_count = 0;
+    char **rotated = NULL;
+    bool has_current = false;
+    scan_host_dir(rc, dir, &files, &file_count, &rotated, &rotated_count, &has_current);
+    qsort(files, file_count, sizeof(*files), compare_loaded);
+    qsort(rotated, rotated_count, sizeof(char *), compare_strings);
+
+    if (file_count || rotated_count || has_current) {
+        if (store_host_lock(rc->cp->store, cluster, strlen(cluster), host, strlen(host), true,
+                            NULL, &rc->host) != 0) {
+            log_error("restore: out of memory for %s", dir);
+        } else {
+            for (size_t i = 0; i < file_count; i++) {
+                const char *names[STORE_MAX_DEPTH];
+                size_t lens[STORE_MAX_DEPTH];
+                rc->path = files[i].path;
+                if (apply_level(rc, &files[i].file.host, names, lens, 0) != 0)
+                    log_error("restore: out of memory loading %s", files[i].path);
+                rc->stats->files_loaded++;
+            }
+            for (size_t i = 0; i < rotated_count; i++)
+                replay_wal(rc, rotated[i], false);
+            if (has_current) {
+                char *current = fs_join(dir, "current.wal");
+                if (current)
+                    replay_wal(rc, current, true);
+                free(current);
+            }
+            store_host_unlock(&rc->host);
+        }
+    }
+    for (size_t i = 0; i < file_count; i++) {
+        ckpt_file_free(&files[i].file);
+        free(files[i].path);
+    }
+    free(files);
+    free_paths(rotated, rotated_count);
+    free(dir);
+}
+
+/* Calls fn for every valid subdirectory name of dir; anything else is
+ * logged and counted, never fatal. */
+static void for_each_subdir(struct restore_ctx *rc, const char *dir,
+                            void (*fn)(struct restore_ctx *, const char *, const char *),
+                            const char *arg)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        log_error("restore: cannot read %s: %s", dir, strerror(errno));
+        return;
+    }
+    char **names = NULL;
+    size_t count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char *path = fs_join(dir, e->d_name);
+        struct stat st;
+        bool is_dir = path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+        if (is_dir && name_is_valid(e->d_name, strlen(e->d_name))) {
+            char *copy = strdup(e->d_name);
+            if (!copy || push_path(&names, &count, copy) != 0)
+                free(copy);
+        } else {
+            log_warn("restore: ignoring %s", path ? path : e->d_name);
+            rc->stats->entries_ignored++;
+        }
+        free(path);
+    }
+    closedir(d);
+    qsort(names, count, sizeof(char *), compare_strings);
+    for (size_t i = 0; i < count; i++)
+        fn(rc, arg, names[i]);
+    free_paths(names, count);
+}
+
+static void restore_cluster(struct restore_ctx *rc, const char *unused, const char *cluster)
+{
+    (void)unused;
+    char *dir = fs_join(rc->cp->dir, cluster);
+    if (dir)
+        for_each_subdir(rc, dir, restore_host, cluster);
+    free(dir);
+}
+
+int checkpointer_restore(struct checkpointer *cp, int64_t now, struct restore_stats *stats)
+{
+    struct restore_stats local = {0};
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    int rc = fs_mkdir_p(cp->dir);
+    if (rc != 0) {
+        log_crit("restore: cannot create checkpoint directory %s: %s", cp->dir, strerror(-rc));
+        return CHECKPOINT_EIO;
+    }
+    struct restore_ctx ctx = {
+        .cp = cp,
+        .cutoff = cp->retention > 0 ? now - cp->retention : INT64_MIN,
+        .stats = &local,
+    };
+    for_each_subdir(&ctx, cp->dir, restore_cluster, NULL);
+    local.seconds = seconds_since(&started);
+    log_info("restore: %" PRIu64 " files loaded (%" PRIu64 " samples), %" PRIu64 " skipped as "
+             "too old, %" PRIu64 " failed; %" PRIu64 " WAL records from %" PRIu64 " files; "
+             "%.3f s", local.files_loaded, local.samples, local.files_too_old,
+             local.files_failed, local.wal_records, local.wal_files, local.seconds);
+    if (stats)
+        *stats = local;
+    return 0;
+}
+
+/* ---- background worker ------------------------------------------------------ */
+
+/* fsync "interval": syncs every WAL written since the last tick. */
+static void sync_dirty_wals(struct checkpointer *cp)
+{
+    char **clusters = NULL;
+    size_t cluster_count = 0;
+    if (store_list_clusters(cp->store, &clusters, &cluster_count) != 0)
+        return;
+    for (size_t c = 0; c < cluster_count; c++) {
+        char **hosts = NULL;
+        size_t host_count = 0;
+        store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &hosts, &host_count);
+        for (size_t i = 0; i < host_count; i++) {
+            struct store_host h;
+            if (store_host_lock(cp->store, clusters[c], strlen(clusters[c]), hosts[i],
+                                strlen(hosts[i]), false, NULL, &h) != 0)
+                continue;
+            struct host_state *st = h.level->host_data;
+            if (st && st->wal && st->needs_sync) {
+                if (wal_sync(st->wal) != 0)
+                    log_error("checkpoint: fsync of the WAL of %s/%s failed: %s", clusters[c],
+                              hosts[i], strerror(errno));
+                st->needs_sync = false;
+            }
+            store_host_unlock(&h);
+        }
+        free_paths(hosts, host_count);
+    }
+    free_paths(clusters, cluster_count);
+}
+
+static void *worker_main(void *arg)
+{
+    struct checkpointer *cp = arg;
+    int64_t next_run = (int64_t)time(NULL) + cp->interval;
+    pthread_mutex_lock(&cp->worker_lock);
+    while (!cp->stopping) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 1;
+        pthread_cond_timedwait(&cp->worker_wake, &cp->worker_lock, &deadline);
+        if (cp->stopping)
+            break;
+        bool early = cp->early_run_requested;
+        cp->early_run_requested = false;
+        pthread_mutex_unlock(&cp->worker_lock);
+
+        if (cp->fsync == CCMS_FSYNC_INTERVAL)
+            sync_dirty_wals(cp);
+        int64_t now = (int64_t)time(NULL);
+        if (early || now >= next_run) {
+            checkpointer_run(cp, now, NULL);
+            if (now >= next_run)
+                next_run = now + cp->interval;
+        }
+        pthread_mutex_lock(&cp->worker_lock);
+    }
+    pthread_mutex_unlock(&cp->worker_lock);
+    return NULL;
+}
+
+int checkpointer_start(struct checkpointer *cp)
+{
+    pthread_mutex_lock(&cp->worker_lock);
+    cp->stopping = false;
+    int rc = pthread_create(&cp->worker, NULL, worker_main, cp);
+    cp->worker_running = rc == 0;
+    pthread_mutex_unlock(&cp->worker_lock);
+    return rc == 0 ? 0 : CHECKPOINT_ENOMEM;
+}
+
+void checkpointer_stop(struct checkpointer *cp)
+{
+    pthread_mutex_lock(&cp->worker_lock);
+    bool running = cp->worker_running;
+    cp->stopping = true;
+    cp->worker_running = false;
+    pthread_cond_signal(&cp->worker_wake);
+    pthread_mutex_unlock(&cp->worker_lock);
+    if (running)
+        pthread_join(cp->worker, NULL);
+}
+
+static void request_early_run(struct checkpointer *cp)
+{
+    pthread_mutex_lock(&cp->worker_lock);
+    cp->early_run_requested = true;
+    pthread_cond_signal(&cp->worker_wake);
+    pthread_mutex_unlock(&cp->worker_lock);
+}
+
+/* ---- lifetime ---------------------------------------------------------------- */
+
+int checkpointer_create(struct store *s, const struct ccms_config *cfg,
+                        struct checkpointer **out)
+{
+    struct checkpointer *cp = calloc(1, sizeof(*cp));
+    if (!cp)
+        return CHECKPOINT_ENOMEM;
+    cp->store = s;
+    cp->dir = strdup(cfg->checkpoint_dir ? cfg->checkpoint_dir : "./var/checkpoints");
+    if (!cp->dir) {
+        free(cp);
+        return CHECKPOINT_ENOMEM;
+    }
+    cp->wal_mode = !cfg->file_format || strcmp(cfg->file_format, "wal") == 0;
+    cp->fsync = cfg->fsync;
+    cp->interval = cfg->checkpoint_interval_seconds > 0 ? cfg->checkpoint_interval_seconds
+                                                        : 12 * 3600;
+    cp->retention = cfg->retention_seconds;
+    cp->max_wal_size = cfg->max_wal_size > 0 ? (uint64_t)cfg->max_wal_size : 0;
+    for (size_t i = 0; i < store_metric_count(s); i++)
+        if (store_metric_at(s, (int)i)->frequency > cp->max_frequency)
+            cp->max_frequency = store_metric_at(s, (int)i)->frequency;
+    pthread_mutex_init(&cp->run_lock, NULL);
+    pthread_mutex_init(&cp->worker_lock, NULL);
+    pthread_cond_init(&cp->worker_wake, NULL);
+    store_set_host_cleanup(s, host_state_cleanup, cp);
+    *out = cp;
+    return 0;
+}
+
+void checkpointer_destroy(struct checkpointer *cp)
+{
+    if (!cp)
+        return;
+    checkpointer_stop(cp);
+    pthread_cond_destroy(&cp->worker_wake);
+    pthread_mutex_destroy(&cp->worker_lock);
+    pthread_mutex_destroy(&cp->run_lock);
+    free(cp->dir);
+    free(cp);
+}
+
+/* ---- ingest batch ------------------------------------------------------------- */
+
+struct checkpoint_batch {
+    struct checkpointer *cp;
+    uint8_t *pending;            /* encoded WAL records of the current host */
+    size_t pending_len;
+    size_t pending_cap;
+    int64_t pending_min_ts;
+    bool pending_any;
+    int *sync_fds;               /* dup()ed WAL descriptors to fsync ("always") */
+    ino_t *sync_inodes;          /* the files behind them, to sync each only once */
+    size_t sync_count;
+};
+
+int checkpoint_batch_new(struct checkpointer *cp, struct checkpoint_batch **out)
+{
+    struct checkpoint_batch *b = calloc(1, sizeof(*b));
+    if (!b)
+        return CHECKPOINT_ENOMEM;
+    b->cp = cp;
+    b->pending_min_ts = INT64_MAX;
+    *out = b;
+    return 0;
+}
+
+int checkpoint_batch_add(struct checkpoint_batch *b, const char *metric, size_t metric_len,
+                         const char *const *sel, const size_t *sel_lens, size_t sel_count,
+                         int64_t ts, float value)
+{
+    if (!b->cp)
+        return 0;
+    b->pending_any = true;
+    if (ts < b->pending_min_ts)
+        b->pending_min_ts = ts;
+    if (!b->cp->wal_mode)
+        return 0;
+    size_t need = wal_record_size(metric_len, sel_lens, sel_count);
+    if (b->pending_len + need > b->pending_cap) {
+        size_t cap = b->pending_cap ? b->pending_cap * 2 : 16384;
+        while (cap < b->pending_len + need)
+            cap *= 2;
+        uint8_t *grown = realloc(b->pending, cap);
+        if (!grown)
+            return CHECKPOINT_ENOMEM;
+        b->pending = grown;
+        b->pending_cap = cap;
+    }
+    int n = wal_record_encode(b->pending + b->pending_len, ts, metric, metric_len, sel, sel_lens,
+                              sel_count, value);
+    if (n < 0)
+        return CHECKPOINT_EIO;
+    b->pending_len += (size_t)n;
+    return 0;
+}
+
+/* Remembers w's file for the fsync before the answer ("always"). A dup()ed
+ * descriptor keeps working even if a snapshot rotates the WAL meanwhile. */
+static int remember_for_sync(struct checkpoint_batch *b, const struct wal_file *w)
+{
+    struct stat st;
+    if (fstat(wal_fd(w), &st) != 0)
+        return CHECKPOINT_EIO;
+    for (size_t i = 0; i < b->sync_count; i++)
+        if (b->sync_inodes[i] == st.st_ino)
+            return 0;
+    int *fds = realloc(b->sync_fds, (b->sync_count + 1) * sizeof(int));
+    if (fds)
+        b->sync_fds = fds;
+    ino_t *inodes = fds ? realloc(b->sync_inodes, (b->sync_count + 1) * sizeof(ino_t)) : NULL;
+    if (!inodes)
+        return CHECKPOINT_ENOMEM;
+    b->sync_inodes = inodes;
+    int fd = dup(wal_fd(w));
+    if (fd < 0)
+        return CHECKPOINT_EIO;
+    b->sync_fds[b->sync_count] = fd;
+    b->sync_inodes[b->sync_count++] = st.st_ino;
+    return 0;
+}
+
+static int append_pending(struct checkpoint_batch *b, struct level *host, struct host_state *st)
+{
+    struct checkpointer *cp = b->cp;
+    if (!st->wal) {
+        char *dir = host_dir(cp, host);
+        int rc = dir ? wal_open(dir, &st->wal) : CHECKPOINT_ENOMEM;
+        if (rc != 0)
+            log_error("WAL: cannot open %s/current.wal: %s", dir ? dir : "?", strerror(errno));
+        free(dir);
+        if (rc != 0)
+            return CHECKPOINT_EIO;
+    }
+    if (wal_append(st->wal, b->pending, b->pending_len) != 0) {
+        log_error("WAL: append to %s/%s failed: %s", host->parent->name, host->name,
+                  strerror(errno));
+        return CHECKPOINT_EIO;
+    }
+    st->needs_sync = true;
+    if (cp->fsync == CCMS_FSYNC_ALWAYS && remember_for_sync(b, st->wal) != 0)
+        return CHECKPOINT_EIO;
+    if (cp->max_wal_size && wal_size(st->wal) >= cp->max_wal_size)
+        request_early_run(cp);
+    return 0;
+}
+
+int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h)
+{
+    if (!b->cp || !b->pending_any)
+        return 0;
+    int rc = 0;
+    struct host_state *st = host_state_get(h->level);
+    if (!st) {
+        rc = CHECKPOINT_ENOMEM;
+    } else {
+        if (b->pending_min_ts < st->dirty_from)
+            st->dirty_from = b->pending_min_ts;
+        if (b->cp->wal_mode && b->pending_len > 0)
+            rc = append_pending(b, h->level, st);
+    }
+    b->pending_len = 0;
+    b->pending_any = false;
+    b->pending_min_ts = INT64_MAX;
+    return rc;
+}
+
+int checkpoint_batch_finish(struct checkpoint_batch *b)
+{
+    int rc = 0;
+    for (size_t i = 0; i < b->sync_count; i++) {
+        if (fsync(b->sync_fds[i]) != 0 && rc == 0) {
+            log_error("WAL: fsync failed: %s", strerror(errno));
+            rc = CHECKPOINT_EIO;
+        }
+        close(b->sync_fds[i]);
+    }
+    b->sync_count = 0;
+    return rc;
+}
+
+void checkpoint_batch_free(struct checkpoint_batch *b)
+{
+    if (!b)
+        return;
+    checkpoint_batch_finish(b);
+    free(b->sync_fds);
+    free(b->sync_inodes);
+    free(b->pending);
+    free(b);
+}

@@ -1,0 +1,108 @@
+/*
+ * checkpoint — durability: restore at startup, the WAL group commit used by
+ * ingest, periodic and final snapshots, fsync policy.
+ *
+ * On disk (spec/persistence.md §2): <dir>/<cluster>/<host>/ holds
+ * <from>.bin (file-format "wal") or <from>.json ("json") checkpoint files
+ * and, in "wal" mode, current.wal. Files of the Go store load unchanged.
+ *
+ * Every host carries (in level->host_data, guarded by the host lock):
+ *  - dirty_from: the oldest sample time written since its last snapshot;
+ *  - its open current.wal and the WAL files rotated away by snapshots whose
+ *    file is not yet durable.
+ * A snapshot of a host holds every sample from dirty_from on, whatever its
+ * timestamp (late, back-filled or replayed from the WAL), so the WAL can be
+ * deleted once the snapshot is durable and nothing acknowledged is lost.
+ * Files are written to .tmp, fsynced, renamed and the directory fsynced.
+ * On restore, files are applied in the order they were written (by their
+ * `to`), WAL files after them; a bad file is logged and skipped.
+ *
+ * Ingest side: a checkpoint_batch collects the WAL records of one request;
+ * checkpoint_batch_commit() appends those of the current host to its WAL
+ * with one write(2) while the caller still holds the host's write lock, and
+ * checkpoint_batch_finish() applies the fsync policy before the request is
+ * answered.
+ *
+ * Threads: one background worker (periodic snapshots, fsync "interval",
+ * early snapshots of hosts whose WAL passed max-wal-size). Runs never
+ * overlap (run_lock).
+ */
+#ifndef CCMS_CHECKPOINT_H
+#define CCMS_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store/store.h"
+
+enum checkpoint_error {
+    CHECKPOINT_EIO = -4301,
+    CHECKPOINT_ENOMEM = -4302,
+};
+
+struct checkpointer;
+
+struct restore_stats {
+    uint64_t files_loaded;
+    uint64_t files_failed;      /* undecodable or unreadable: logged and skipped */
+    uint64_t files_too_old;     /* window ends before the retention cut-off */
+    uint64_t entries_ignored;   /* stray files and directories */
+    uint64_t samples;
+    uint64_t wal_files;
+    uint64_t wal_records;
+    uint64_t wal_corrupt;       /* corrupt regions skipped */
+    uint64_t wal_torn;          /* files that ended in a torn record */
+    double seconds;
+};
+
+struct checkpoint_stats {
+    uint64_t hosts_written;
+    uint64_t hosts_failed;
+    uint64_t bytes_written;
+    double seconds;
+};
+
+/* Creates the checkpointer and installs its host cleanup hook in the store. */
+int checkpointer_create(struct store *s, const struct ccms_config *cfg,
+                        struct checkpointer **out);
+void checkpointer_destroy(struct checkpointer *cp);
+
+/* Loads every checkpoint file and WAL under the checkpoint directory
+ * (created if missing) into the store. now - retention is the cut-off.
+ * Returns 0, or CHECKPOINT_EIO when the directory cannot be created/read. */
+int checkpointer_restore(struct checkpointer *cp, int64_t now, struct restore_stats *st);
+
+/* Starts the background worker. */
+int checkpointer_start(struct checkpointer *cp);
+/* Stops the worker (no final snapshot; call checkpointer_run for that). */
+void checkpointer_stop(struct checkpointer *cp);
+
+/* Snapshots every host with unsaved data; now is the window end. Returns 0
+ * or the first error (other hosts are still tried). */
+int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_stats *st);
+
+/* ---- ingest side ---------------------------------------------------------- */
+
+struct checkpoint_batch;
+
+/* cp may be NULL (no persistence): the batch then does nothing. */
+int checkpoint_batch_new(struct checkpointer *cp, struct checkpoint_batch **out);
+
+/* Records one accepted sample of the current host. sel = path below the host. */
+int checkpoint_batch_add(struct checkpoint_batch *b, const char *metric, size_t metric_len,
+                         const char *const *sel, const size_t *sel_lens, size_t sel_count,
+                         int64_t ts, float value);
+
+/* Writes the current host's pending records to its WAL and marks the host
+ * dirty. Call with h still write-locked, before unlocking or switching host.
+ * Returns 0 or CHECKPOINT_EIO (the records are then not durable). */
+int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h);
+
+/* Applies the fsync policy to every WAL the batch wrote. Returns 0 or
+ * CHECKPOINT_EIO. */
+int checkpoint_batch_finish(struct checkpoint_batch *b);
+
+void checkpoint_batch_free(struct checkpoint_batch *b);
+
+#endif

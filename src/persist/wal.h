@@ -1,0 +1,102 @@
+/*
+ * wal — write-ahead log files (current.wal), byte-compatible with the Go
+ * store (spec/persistence.md §4): file magic 0xCC1DA701, then records
+ *   u32 magic 0xCC1DA7A1 | u32 payload_len | payload | u32 crc32(payload)
+ *   payload: i64 ts | u16 name_len | name | u8 n | n x (u8 len | bytes) | u32 float32 bits
+ *
+ * Three parts:
+ *  - record encoding (wal_record_encode) used by ingest to build one batch
+ *    of records per host, written with a single write(2);
+ *  - struct wal_file, one open current.wal of a host: append, fsync,
+ *    rotate (close + rename so a new file starts; the old one is deleted by
+ *    the checkpointer once the snapshot holding its data is durable);
+ *  - scanning/replay: every valid record is delivered; a torn tail is
+ *    reported with the offset where valid data ends (the caller truncates
+ *    before appending); a corrupt record is skipped by resynchronising on
+ *    the next record magic whose CRC verifies, and counted.
+ * A wal_file is not locked internally: its owner (the host lock) serialises
+ * appends, rotation and close.
+ */
+#ifndef CCMS_WAL_H
+#define CCMS_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WAL_FILE_MAGIC 0xCC1DA701u
+#define WAL_RECORD_MAGIC 0xCC1DA7A1u
+#define WAL_MAX_PAYLOAD (1u << 20)
+#define WAL_MAX_SELECTOR 255
+
+enum wal_error {
+    WAL_EIO = -4201,        /* see errno */
+    WAL_EFORMAT = -4202,    /* not a WAL file (bad file magic) */
+    WAL_ETOO_LONG = -4203,  /* name > 65535 or component > 255 bytes */
+};
+
+/* Bytes a record for this metric and selector needs. */
+size_t wal_record_size(size_t metric_len, const size_t *sel_lens, size_t sel_count);
+
+/* Encodes one record into out (at least wal_record_size() bytes). Returns
+ * the bytes written, or WAL_ETOO_LONG. */
+int wal_record_encode(uint8_t *out, int64_t ts, const char *metric, size_t metric_len,
+                      const char *const *sel, const size_t *sel_lens, size_t sel_count,
+                      float value);
+
+/* ---- one host's log file ---------------------------------------------------- */
+
+struct wal_file;
+
+/* Opens (creating directories and the file with its magic as needed)
+ * <dir>/current.wal for appending. dir is the host directory. */
+int wal_open(const char *dir, struct wal_file **out);
+/* Appends len bytes with write(2) (retrying short writes and EINTR). */
+int wal_append(struct wal_file *w, const void *data, size_t len);
+int wal_sync(struct wal_file *w);
+/* The file's size in bytes, header included. */
+uint64_t wal_size(const struct wal_file *w);
+/* The file descriptor (for fsync by a batch that dup()s it). */
+int wal_fd(const struct wal_file *w);
+/* Closes the file and renames it to <dir>/current.wal.<suffix>; the next
+ * wal_open starts a new current.wal. *rotated_path (malloc'd) names the
+ * renamed file. The wal_file is freed in any case. */
+int wal_rotate(struct wal_file *w, int64_t suffix, char **rotated_path);
+void wal_close(struct wal_file *w);
+
+/* ---- reading ---------------------------------------------------------------- */
+
+struct wal_record {
+    int64_t ts;
+    const char *metric;         /* points into the scanned bytes */
+    size_t metric_len;
+    const char *sel[WAL_MAX_SELECTOR];
+    size_t sel_lens[WAL_MAX_SELECTOR];
+    size_t sel_count;
+    float value;
+};
+
+struct wal_scan_stats {
+    uint64_t records;           /* valid records delivered */
+    uint64_t corrupt;           /* corrupt regions skipped by resynchronising */
+    uint64_t skipped_bytes;     /* bytes inside those regions */
+    bool torn_tail;             /* the data ends inside an incomplete record */
+    uint64_t valid_end;         /* offset just after the last valid record (or the header) */
+};
+
+/* Called per valid record; return non-zero to stop the scan. */
+typedef int (*wal_record_fn)(void *ctx, const struct wal_record *rec);
+
+/* Scans a whole WAL image (file magic included). Returns 0, or WAL_EFORMAT
+ * when the file magic is wrong (nothing delivered). An empty input is a
+ * valid, empty log. */
+int wal_scan(const void *data, size_t len, wal_record_fn fn, void *ctx,
+             struct wal_scan_stats *stats);
+
+/* Reads the file at path and scans it. With truncate_torn_tail, a torn or
+ * corrupt tail after the last valid record is cut off with ftruncate(2) so
+ * that later appends follow valid data. Returns 0, WAL_EFORMAT or WAL_EIO. */
+int wal_replay_file(const char *path, bool truncate_torn_tail, wal_record_fn fn, void *ctx,
+                    struct wal_scan_stats *stats);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * fsutil — small crash-safe file helpers shared by persistence and archive.
+ */
+#ifndef CCMS_FSUTIL_H
+#define CCMS_FSUTIL_H
+
+#include <stddef.h>
+
+/* mkdir -p with mode 0755. Returns 0 or -errno. */
+int fs_mkdir_p(const char *path);
+
+/* fsync(2) of a directory, so renames and creations in it are durable.
+ * Returns 0 or -errno. */
+int fs_fsync_dir(const char *path);
+
+/* Writes data to <dir>/<name>.tmp, fsyncs it, renames it to <dir>/<name>
+ * and fsyncs dir. On failure the .tmp file is removed. Returns 0 or -errno. */
+int fs_write_atomic(const char *dir, const char *name, const void *data, size_t len);
+
+/* Reads a whole file into a malloc'd buffer (NUL-terminated, length in
+ * *len). Returns 0 or -errno. */
+int fs_read_file(const char *path, char **data, size_t *len);
+
+/* malloc'd "a/b" (or "a/b/c" with fs_join3). NULL when out of memory. */
+char *fs_join(const char *a, const char *b);
+char *fs_join3(const char *a, const char *b, const char *c);
+
+#endif
