@@ -63,6 +63,9 @@ def run_integration(directory):
 
 
 def main():
+    # Fixtures live in the repository; every test finds them through this.
+    here = os.path.dirname(os.path.abspath(__file__))
+    os.environ.setdefault("CCMS_TESTDATA", os.path.join(here, "fixtures"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--unit", nargs="*", default=[])
     ap.add_argument("--asan", nargs="*", default=[])
