@@ -104,7 +104,7 @@ tsan: $(TSAN_TESTS)
 fuzz: deps $(FUZZERS)
 	@for f in $(FUZZERS); do \
 	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
-	  mkdir -p $$corpus $(FUZZ_BUILD)/artifacts; \
+	  mkdir -p $$corpus $(FUZZ_BUILD)/artifacts $(FUZZ_BUILD)/corpus-$$name; \
 	  echo "== $$name ($(FUZZ_SECONDS)s, corpus $$corpus)"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_BUILD)/artifacts/ $(FUZZ_BUILD)/corpus-$$name $$corpus >/dev/null 2>$(FUZZ_BUILD)/$$name.log \
 	    || { tail -40 $(FUZZ_BUILD)/$$name.log; exit 1; }; \

@@ -596,12 +596,22 @@ static void replay_wal(struct restore_ctx *rc, const char *path, bool is_current
         log_warn("restore: WAL %s: %" PRIu64 " records, %" PRIu64 " corrupt regions skipped (%"
                  PRIu64 " bytes)%s", path, ws.records, ws.corrupt, ws.skipped_bytes,
                  ws.torn_tail ? ", torn tail truncated" : "");
-    if (!is_current) {
+    struct host_state *st = host_state_get(rc->host.level);
+    if (!st)
+        return;
+    if (is_current) {
+        /* Keep appending to it (after the valid records): the next
+         * snapshot, which holds the replayed data, rotates it away. */
+        char *dir = host_dir(rc->cp, rc->host.level);
+        if (!dir || wal_open(dir, &st->wal) != 0)
+            log_error("restore: cannot reopen the WAL in %s: %s", dir ? dir : "?",
+                      strerror(errno));
+        free(dir);
+    } else {
         /* A WAL rotated by a snapshot that never became durable: its data
          * is dirty again, the file is deleted after the next snapshot. */
-        struct host_state *st = host_state_get(rc->host.level);
         char *copy = strdup(path);
-        if (!st || !copy || push_path(&st->rotated, &st->rotated_count, copy) != 0)
+        if (!copy || push_path(&st->rotated, &st->rotated_count, copy) != 0)
             free(copy);
     }
 }
@@ -662,8 +672,10 @@ static void restore_host(struct restore_ctx *rc, const char *cluster, const char
     char **rotated = NULL;
     bool has_current = false;
     scan_host_dir(rc, dir, &files, &file_count, &rotated, &rotated_count, &has_current);
-    qsort(files, file_count, sizeof(*files), compare_loaded);
-    qsort(rotated, rotated_count, sizeof(char *), compare_strings);
+    if (file_count > 1)
+        qsort(files, file_count, sizeof(*files), compare_loaded);
+    if (rotated_count > 1)
+        qsort(rotated, rotated_count, sizeof(char *), compare_strings);
 
     if (file_count || rotated_count || has_current) {
         if (store_host_lock(rc->cp->store, cluster, strlen(cluster), host, strlen(host), true,
@@ -729,7 +741,8 @@ static void for_each_subdir(struct restore_ctx *rc, const char *dir,
         free(path);
     }
     closedir(d);
-    qsort(names, count, sizeof(char *), compare_strings);
+    if (count > 1)
+        qsort(names, count, sizeof(char *), compare_strings);
     for (size_t i = 0; i < count; i++)
         fn(rc, arg, names[i]);
     free_paths(names, count);
