@@ -22,6 +22,11 @@
  *    than future_tolerance ahead of now, or older than the chain's oldest
  *    buffer, are rejected.
  *
+ * Durability: with a checkpointer, every accepted sample's WAL record is
+ * written (one write(2) per host run) before the host lock is released, and
+ * ingest_batch_finish() applies the fsync policy; only then may the request
+ * be acknowledged.
+ *
  * Concurrency: a batch is used by one thread at a time. It keeps the host
  * lock of the current host between lines of the same host (per-request
  * cache) and releases it whenever it moves to another host, at the end of
@@ -34,6 +39,8 @@
 #include <stdint.h>
 
 #include "store/store.h"
+
+struct checkpointer;
 
 enum ingest_precision {
     INGEST_PRECISION_AUTO = 0,
@@ -54,6 +61,7 @@ struct ingest_options {
     size_t max_line_length;        /* bytes */
     unsigned max_new_levels;       /* levels one batch may create; 0 = unlimited */
     int64_t future_tolerance;      /* seconds */
+    struct checkpointer *checkpointer; /* WAL/durability; NULL = memory only */
 };
 
 struct ingest_result {
@@ -61,6 +69,8 @@ struct ingest_result {
     uint64_t accepted;             /* samples stored */
     uint64_t rejected;             /* invalid lines */
     uint64_t ignored;              /* lines of unconfigured metrics */
+    bool persist_failed;           /* accepted samples could not be written to the WAL
+                                      (or fsynced): the client must not count them as durable */
 };
 
 struct ingest_batch;

@@ -3,16 +3,20 @@
  */
 #include "util/names.h"
 
-bool name_is_valid(const char *name, size_t len)
+const char *name_problem(const char *name, size_t len)
 {
-    if (len == 0 || len > NAME_MAX_LEN)
-        return false;
+    if (len == 0)
+        return "it is empty";
+    if (len > NAME_MAX_LEN)
+        return "it is longer than 255 bytes";
     if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))
-        return false;
+        return "\".\" and \"..\" are not allowed";
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i];
-        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
-            return false;
+        if (c == '/' || c == '\\')
+            return "it contains '/' or '\\'";
+        if (c < 0x20 || c == 0x7f)
+            return "it contains a NUL or control byte";
     }
-    return true;
+    return NULL;
 }

@@ -12,6 +12,13 @@
 
 #define NAME_MAX_LEN 255
 
-bool name_is_valid(const char *name, size_t len);
+/* NULL when the name is valid, else a static phrase saying why not
+ * ("it is empty", "it contains '/' or '\\'", ...). */
+const char *name_problem(const char *name, size_t len);
+
+static inline bool name_is_valid(const char *name, size_t len)
+{
+    return name_problem(name, len) == NULL;
+}
 
 #endif

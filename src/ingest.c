@@ -1,0 +1,765 @@
+/*
+ * ingest — line protocol -> store writes (see ingest.h).
+ *
+ * Decisions not spelled out in the header:
+ *  - Precision by magnitude (INGEST_PRECISION_AUTO): |t| < 1e11 is seconds
+ *    (1e11 s is the year 5138), < 1e14 milliseconds, < 1e17 microseconds,
+ *    anything larger nanoseconds. Every such value is the same instant
+ *    range (1973..5138) in its unit, so current data of any precision is
+ *    classified right; only millisecond-or-finer stamps before 1973 are
+ *    taken for a coarser unit. Conversion to seconds floors.
+ *  - Tag mapping as upstream (spec/data-model.md §2.1): `type` + `type-id`
+ *    (concatenated in that order whatever the tag order; repeated tags are
+ *    concatenated as upstream does), the subtype prefix from `stype` (the
+ *    cc-specifications name) or `subtype` (the key upstream's code reads)
+ *    plus `stype-id`. `type=node` puts the sample at host level.
+ *  - Several `value` fields: the last one wins (upstream).
+ *  - future_tolerance < 0 disables the future check; max_line_length 0
+ *    means no line limit.
+ *  - max_new_levels: a line whose cluster/host/type levels do not exist yet
+ *    is rejected when creating them would exceed the batch's budget; the
+ *    existence of the missing levels is checked first, so nothing is
+ *    created for a rejected line.
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lineproto.h"
+#include "persist/checkpoint.h"
+#include "store/level.h"
+#include "util/names.h"
+
+#define INGEST_KEPT_ERRORS 5
+#define INGEST_ERROR_MAX 400
+#define INGEST_METRIC_CACHE 128
+
+/* Result of resolving a line's levels: the line is rejected with a message. */
+#define INGEST_REJECT 1
+
+struct ingest_name {
+    char buf[LEVEL_MAX_NAME];
+    size_t len;
+    bool too_long;
+};
+
+struct ingest_batch {
+    struct store *store;
+    struct ingest_options opts;
+    char *default_cluster;
+    size_t default_cluster_len;
+
+    struct lp_reader reader;
+    char *scratch;
+    size_t scratch_cap;
+    struct lp_line line;
+
+    struct ingest_result res;
+    struct ingest_result flushed;  /* part of res already added to the totals */
+    unsigned new_levels;
+    bool failed;
+
+    /* WAL records of the accepted samples, written at every host release. */
+    struct checkpoint_batch *wal;
+    bool persist_failed;
+
+    /* Host cache: the host write-locked for the current run of lines. */
+    bool locked;
+    struct store_host host;
+    char cluster[LEVEL_MAX_NAME];
+    size_t cluster_len;
+    char hostname[LEVEL_MAX_NAME];
+    size_t host_len;
+
+    /* Child cache: the last type/subtype level below the locked host. */
+    bool child_valid;
+    size_t child_depth;
+    char child_names[2][LEVEL_MAX_NAME];
+    size_t child_lens[2];
+    struct level *child;
+
+    /* Metric cache: the last measurement (raw bytes) and its index. */
+    char metric_raw[INGEST_METRIC_CACHE];
+    size_t metric_raw_len;          /* 0 = empty cache */
+    int metric_index;
+
+    /* Whether the cluster of the last budget check exists (see
+     * ingest_cluster_exists); invalidated whenever levels are created. */
+    bool cluster_checked;
+    bool cluster_found;
+    char checked_cluster[LEVEL_MAX_NAME];
+    size_t checked_cluster_len;
+
+    unsigned kept;
+    char errors[INGEST_KEPT_ERRORS][INGEST_ERROR_MAX];
+    char *error_text;
+    size_t error_text_cap;
+};
+
+static _Atomic uint64_t total_lines, total_accepted, total_rejected, total_ignored;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+int ingest_parse_precision(const char *text, enum ingest_precision *out)
+{
+    if (!text)
+        return -1;
+    if (!strcmp(text, "s"))
+        *out = INGEST_PRECISION_S;
+    else if (!strcmp(text, "ms"))
+        *out = INGEST_PRECISION_MS;
+    else if (!strcmp(text, "us") || !strcmp(text, "u"))
+        *out = INGEST_PRECISION_US;
+    else if (!strcmp(text, "ns") || !strcmp(text, "n"))
+        *out = INGEST_PRECISION_NS;
+    else
+        return -1;
+    return 0;
+}
+
+static int64_t ingest_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if (a % b != 0 && a < 0)
+        q--;
+    return q;
+}
+
+static int64_t ingest_to_seconds(int64_t t, enum ingest_precision p)
+{
+    if (p == INGEST_PRECISION_AUTO) {
+        if (t > -100000000000LL && t < 100000000000LL)
+            p = INGEST_PRECISION_S;
+        else if (t > -100000000000000LL && t < 100000000000000LL)
+            p = INGEST_PRECISION_MS;
+        else if (t > -100000000000000000LL && t < 100000000000000000LL)
+            p = INGEST_PRECISION_US;
+        else
+            p = INGEST_PRECISION_NS;
+    }
+    switch (p) {
+    case INGEST_PRECISION_MS: return ingest_floor_div(t, 1000);
+    case INGEST_PRECISION_US: return ingest_floor_div(t, 1000000);
+    case INGEST_PRECISION_NS: return ingest_floor_div(t, 1000000000);
+    default: return t;
+    }
+}
+
+static bool ingest_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+#define KEY_IS(k, lit) ingest_eq((k).ptr, (k).len, lit, sizeof(lit) - 1)
+
+/* Quotes a name for an error message (shortened, bytes < 0x20 etc. escaped). */
+static void ingest_quote(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0, max = 64;
+    bool cut = n > max;
+    if (cut)
+        n = max;
+    dst[o++] = '"';
+    for (size_t i = 0; i < n && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            dst[o++] = '\\';
+            dst[o++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", c);
+        } else {
+            dst[o++] = (char)c;
+        }
+    }
+    if (cut && o + 5 < cap) {
+        memcpy(dst + o, "...", 3);
+        o += 3;
+    }
+    dst[o++] = '"';
+    dst[o] = '\0';
+}
+
+static void ingest_name_append(struct ingest_name *nm, const char *s, size_t n)
+{
+    if (nm->too_long || n > LEVEL_MAX_NAME - nm->len) {
+        nm->too_long = true;
+        return;
+    }
+    memcpy(nm->buf + nm->len, s, n);
+    nm->len += n;
+}
+
+/* Upstream builds "<type><type-id>" whatever the tag order: the type goes
+ * in front of anything collected so far. */
+static void ingest_name_prepend(struct ingest_name *nm, const char *s, size_t n)
+{
+    if (nm->too_long || n > LEVEL_MAX_NAME - nm->len) {
+        nm->too_long = true;
+        return;
+    }
+    memmove(nm->buf + n, nm->buf, nm->len);
+    memcpy(nm->buf, s, n);
+    nm->len += n;
+}
+
+/* ---- error accounting --------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static int ingest_reject(struct ingest_batch *b,
+                                                                size_t line_no, const char *fmt,
+                                                                ...)
+{
+    b->res.rejected++;
+    if (b->kept < INGEST_KEPT_ERRORS) {
+        char *e = b->errors[b->kept++];
+        int k = snprintf(e, INGEST_ERROR_MAX, "line %zu: ", line_no);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e + k, INGEST_ERROR_MAX - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    return INGEST_REJECT;
+}
+
+static void ingest_reject_syntax(struct ingest_batch *b, size_t line_no, const struct lp_error *err)
+{
+    ingest_reject(b, line_no, "at %zu:%zu: %s", line_no, err->column, err->message);
+}
+
+static void ingest_flush_totals(struct ingest_batch *b)
+{
+    atomic_fetch_add_explicit(&total_lines, b->res.lines - b->flushed.lines, memory_order_relaxed);
+    atomic_fetch_add_explicit(&total_accepted, b->res.accepted - b->flushed.accepted,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&total_rejected, b->res.rejected - b->flushed.rejected,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&total_ignored, b->res.ignored - b->flushed.ignored,
+                              memory_order_relaxed);
+    b->flushed = b->res;
+}
+
+void ingest_totals(struct ingest_result *out)
+{
+    out->lines = atomic_load_explicit(&total_lines, memory_order_relaxed);
+    out->accepted = atomic_load_explicit(&total_accepted, memory_order_relaxed);
+    out->rejected = atomic_load_explicit(&total_rejected, memory_order_relaxed);
+    out->ignored = atomic_load_explicit(&total_ignored, memory_order_relaxed);
+}
+
+/* ---- tree resolution with the per-batch cache ---------------------------- */
+
+/* Releases the cached host lock; its WAL records are written first, while
+ * the host is still locked, so a snapshot never sees memory without them. */
+static void ingest_release_host(struct ingest_batch *b)
+{
+    if (b->locked) {
+        if (checkpoint_batch_commit(b->wal, &b->host) != 0)
+            b->persist_failed = true;
+        store_host_unlock(&b->host);
+        b->locked = false;
+    }
+    b->child_valid = false;
+}
+
+static unsigned ingest_budget_left(const struct ingest_batch *b)
+{
+    return b->new_levels >= b->opts.max_new_levels ? 0 : b->opts.max_new_levels - b->new_levels;
+}
+
+static void ingest_count_created(struct ingest_batch *b, unsigned created)
+{
+    if (created) {
+        b->new_levels += created;
+        b->cluster_checked = false;
+    }
+}
+
+/* Whether the cluster level exists (only asked when exactly one new level
+ * is left in the budget, so the cost of listing the clusters is rare). */
+static int ingest_cluster_exists(struct ingest_batch *b, const char *cl, size_t cl_len, bool *out)
+{
+    if (b->cluster_checked && ingest_eq(b->checked_cluster, b->checked_cluster_len, cl, cl_len)) {
+        *out = b->cluster_found;
+        return 0;
+    }
+    char **names = NULL;
+    size_t count = 0;
+    int rc = store_list_clusters(b->store, &names, &count);
+    if (rc != 0)
+        return rc;
+    bool found = false;
+    for (size_t i = 0; i < count; i++) {
+        if (!found && ingest_eq(names[i], strlen(names[i]), cl, cl_len))
+            found = true;
+        free(names[i]);
+    }
+    free(names);
+    b->cluster_checked = true;
+    b->cluster_found = found;
+    memcpy(b->checked_cluster, cl, cl_len);
+    b->checked_cluster_len = cl_len;
+    *out = found;
+    return 0;
+}
+
+/* Locks [cl, host] (creating it within the budget). Returns 0, INGEST_REJECT
+ * (budget exhausted; already counted) or STORE_ENOMEM. */
+static int ingest_lock_host(struct ingest_batch *b, size_t line_no, const char *cl, size_t cl_len,
+                            const char *host, size_t host_len)
+{
+    if (b->locked && ingest_eq(b->hostname, b->host_len, host, host_len) &&
+        ingest_eq(b->cluster, b->cluster_len, cl, cl_len))
+        return 0;
+    ingest_release_host(b);
+
+    unsigned created = 0;
+    int rc;
+    if (b->opts.max_new_levels == 0) {
+        rc = store_host_lock(b->store, cl, cl_len, host, host_len, true, &created, &b->host);
+    } else {
+        rc = store_host_lock(b->store, cl, cl_len, host, host_len, false, NULL, &b->host);
+        if (rc == STORE_ENOTFOUND) {
+            unsigned left = ingest_budget_left(b), need = 2;
+            if (left == 1) {
+                bool exists = false;
+                rc = ingest_cluster_exists(b, cl, cl_len, &exists);
+                if (rc != 0)
+                    return rc;
+                if (exists)
+                    need = 1;
+            }
+            if (need > left)
+                return ingest_reject(b, line_no,
+                                     "too many new levels in one request (limit %u): not creating host",
+                                     b->opts.max_new_levels);
+            rc = store_host_lock(b->store, cl, cl_len, host, host_len, true, &created, &b->host);
+        }
+    }
+    ingest_count_created(b, created);
+    if (rc != 0)
+        return rc;
+    b->locked = true;
+    memcpy(b->cluster, cl, cl_len);
+    b->cluster_len = cl_len;
+    memcpy(b->hostname, host, host_len);
+    b->host_len = host_len;
+    return 0;
+}
+
+/* The level names[0..depth) below the locked host. Returns 0,
+ * INGEST_REJECT or STORE_ENOMEM. */
+static int ingest_child(struct ingest_batch *b, size_t line_no, const char *const *names,
+                        const size_t *lens, size_t depth, struct level **out)
+{
+    if (depth == 0) {
+        *out = b->host.level;
+        return 0;
+    }
+    if (b->child_valid && b->child_depth == depth &&
+        ingest_eq(b->child_names[0], b->child_lens[0], names[0], lens[0]) &&
+        (depth == 1 || ingest_eq(b->child_names[1], b->child_lens[1], names[1], lens[1]))) {
+        *out = b->child;
+        return 0;
+    }
+    unsigned created = 0;
+    int rc;
+    if (b->opts.max_new_levels == 0) {
+        rc = store_host_child(&b->host, names, lens, depth, true, &created, out);
+    } else {
+        rc = store_host_child(&b->host, names, lens, depth, false, NULL, out);
+        if (rc == STORE_ENOTFOUND) {
+            unsigned left = ingest_budget_left(b), need = (unsigned)depth;
+            if (depth == 2 && left == 1) {
+                struct level *parent;
+                if (store_host_child(&b->host, names, lens, 1, false, NULL, &parent) == 0)
+                    need = 1;
+            }
+            if (need > left)
+                return ingest_reject(b, line_no,
+                                     "too many new levels in one request (limit %u): not creating %s",
+                                     b->opts.max_new_levels,
+                                     depth == 1 ? "type level" : "subtype level");
+            rc = store_host_child(&b->host, names, lens, depth, true, &created, out);
+        }
+    }
+    ingest_count_created(b, created);
+    if (rc != 0)
+        return rc;
+    b->child_valid = true;
+    b->child_depth = depth;
+    b->child = *out;
+    for (size_t i = 0; i < depth; i++) {
+        memcpy(b->child_names[i], names[i], lens[i]);
+        b->child_lens[i] = lens[i];
+    }
+    return 0;
+}
+
+/* ---- one line ------------------------------------------------------------ */
+
+static int ingest_metric_index(struct ingest_batch *b, struct lp_str raw, bool needs_unescape)
+{
+    if (b->metric_raw_len && ingest_eq(b->metric_raw, b->metric_raw_len, raw.ptr, raw.len))
+        return b->metric_index;
+    const char *name = raw.ptr;
+    size_t len = raw.len;
+    if (needs_unescape) {
+        /* measurement escapes: "\," and "\ " */
+        char *o = b->scratch;
+        for (size_t i = 0; i < raw.len; i++) {
+            char next = i + 1 < raw.len ? raw.ptr[i + 1] : 0;
+            if (raw.ptr[i] == '\\' && (next == ',' || next == ' '))
+                i++;
+            *o++ = raw.ptr[i];
+        }
+        name = b->scratch;
+        len = (size_t)(o - b->scratch);
+    }
+    int idx = store_metric_lookup(b->store, name, len);
+    if (raw.len <= INGEST_METRIC_CACHE) {
+        memcpy(b->metric_raw, raw.ptr, raw.len);
+        b->metric_raw_len = raw.len;
+        b->metric_index = idx;
+    }
+    return idx;
+}
+
+static int ingest_grow_scratch(struct ingest_batch *b, size_t len)
+{
+    if (len <= b->scratch_cap)
+        return 0;
+    size_t cap = b->scratch_cap ? b->scratch_cap : 4096;
+    while (cap < len)
+        cap *= 2;
+    char *p = realloc(b->scratch, cap);
+    if (!p)
+        return -ENOMEM;
+    b->scratch = p;
+    b->scratch_cap = cap;
+    return 0;
+}
+
+static bool ingest_check_name(struct ingest_batch *b, size_t line_no, const char *what,
+                              const char *s, size_t n)
+{
+    const char *why = name_problem(s, n);
+    if (!why)
+        return true;
+    char q[160];
+    ingest_quote(q, sizeof q, s, n);
+    ingest_reject(b, line_no, "invalid %s name %s: %s", what, q, why);
+    return false;
+}
+
+/* Maps a parsed line to its level and writes it. Returns 0 (stored or
+ * rejected) or -ENOMEM. */
+static int ingest_store_line(struct ingest_batch *b, size_t line_no, int metric)
+{
+    const struct lp_line *ln = &b->line;
+    const char *cl = b->default_cluster, *host = NULL;
+    size_t cl_len = b->default_cluster_len, host_len = 0;
+    struct ingest_name type = { .len = 0 }, stype = { .len = 0 };
+    bool node = false;
+
+    for (size_t i = 0; i < ln->tag_count; i++) {
+        struct lp_str k = ln->tag_keys[i], v = ln->tag_values[i];
+        switch (k.len) {
+        case 4:
+            if (KEY_IS(k, "host")) {
+                host = v.ptr;
+                host_len = v.len;
+            } else if (KEY_IS(k, "type")) {
+                if (ingest_eq(v.ptr, v.len, "node", 4))
+                    node = true;
+                else if (type.len == 0)
+                    ingest_name_append(&type, v.ptr, v.len);
+                else
+                    ingest_name_prepend(&type, v.ptr, v.len);
+            }
+            break;
+        case 5:
+            if (KEY_IS(k, "stype")) {
+                if (stype.len == 0)
+                    ingest_name_append(&stype, v.ptr, v.len);
+                else
+                    ingest_name_prepend(&stype, v.ptr, v.len);
+            }
+            break;
+        case 7:
+            if (KEY_IS(k, "cluster")) {
+                cl = v.ptr;
+                cl_len = v.len;
+            } else if (KEY_IS(k, "type-id")) {
+                ingest_name_append(&type, v.ptr, v.len);
+            } else if (KEY_IS(k, "subtype")) {
+                if (stype.len == 0)
+                    ingest_name_append(&stype, v.ptr, v.len);
+                else
+                    ingest_name_prepend(&stype, v.ptr, v.len);
+            }
+            break;
+        case 8:
+            if (KEY_IS(k, "hostname")) {
+                host = v.ptr;
+                host_len = v.len;
+            } else if (KEY_IS(k, "stype-id")) {
+                ingest_name_append(&stype, v.ptr, v.len);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+
+    /* names equal to the cached ones were validated when they were cached */
+    bool host_cached = b->locked && ingest_eq(b->hostname, b->host_len, host, host_len) &&
+                       ingest_eq(b->cluster, b->cluster_len, cl, cl_len);
+    if (!host_cached) {
+        if (cl_len == 0) {
+            ingest_reject(b, line_no,
+                          "no cluster: the line has no cluster tag and the request no default cluster");
+            return 0;
+        }
+        if (host_len == 0) {
+            ingest_reject(b, line_no, "no host: the line has no hostname or host tag");
+            return 0;
+        }
+        if (!ingest_check_name(b, line_no, "cluster", cl, cl_len) ||
+            !ingest_check_name(b, line_no, "host", host, host_len))
+            return 0;
+    }
+
+    const char *names[2] = { NULL, NULL };
+    size_t lens[2] = { 0, 0 }, depth = 0;
+    if (!node && (type.len > 0 || type.too_long)) {
+        if (type.too_long) {
+            ingest_reject(b, line_no, "invalid type level name: it is longer than 255 bytes");
+            return 0;
+        }
+        bool child_cached = host_cached && b->child_valid &&
+                            ingest_eq(b->child_names[0], b->child_lens[0], type.buf, type.len);
+        if (!child_cached && !ingest_check_name(b, line_no, "type level", type.buf, type.len))
+            return 0;
+        names[0] = type.buf;
+        lens[0] = type.len;
+        depth = 1;
+        if (stype.len > 0 || stype.too_long) {
+            if (stype.too_long) {
+                ingest_reject(b, line_no, "invalid subtype level name: it is longer than 255 bytes");
+                return 0;
+            }
+            if (!(child_cached && b->child_depth == 2 &&
+                  ingest_eq(b->child_names[1], b->child_lens[1], stype.buf, stype.len)) &&
+                !ingest_check_name(b, line_no, "subtype level", stype.buf, stype.len))
+                return 0;
+            names[1] = stype.buf;
+            lens[1] = stype.len;
+            depth = 2;
+        }
+    }
+
+    double value = 0;
+    for (size_t i = 0; i < ln->field_count; i++) {
+        const struct lp_field *f = &ln->fields[i];
+        char q[160];
+        if (!KEY_IS(f->key, "value")) {
+            ingest_quote(q, sizeof q, f->key.ptr, f->key.len);
+            ingest_reject(b, line_no, "unknown field %s: only the field \"value\" is accepted", q);
+            return 0;
+        }
+        switch (f->kind) {
+        case LP_FLOAT: value = f->v.f; break;
+        case LP_INT: value = (double)f->v.i; break;
+        case LP_UINT: value = (double)f->v.u; break;
+        case LP_BOOL:
+        case LP_STRING:
+            ingest_reject(b, line_no, "unsupported value type %s for field \"value\": a number is required",
+                          f->kind == LP_BOOL ? "boolean" : "string");
+            return 0;
+        }
+    }
+    if (!(fabs(value) <= FLT_MAX)) {
+        ingest_reject(b, line_no, "value %g cannot be stored: not a finite float32", value);
+        return 0;
+    }
+
+    int64_t ts = ln->has_timestamp ? ingest_to_seconds(ln->timestamp, b->opts.precision)
+                                   : b->opts.now;
+    if (b->opts.future_tolerance >= 0 && ts > b->opts.now &&
+        ts - b->opts.now > b->opts.future_tolerance) {
+        ingest_reject(b, line_no, "timestamp %" PRId64 " is more than %" PRId64 " s in the future",
+                      ts, b->opts.future_tolerance);
+        return 0;
+    }
+
+    int rc = ingest_lock_host(b, line_no, cl, cl_len, host, host_len);
+    struct level *lvl = NULL;
+    if (rc == 0)
+        rc = ingest_child(b, line_no, names, lens, depth, &lvl);
+    if (rc == 0)
+        rc = store_write(&b->host, lvl, metric, ts, (float)value);
+    if (rc == 0) {
+        b->res.accepted++;
+        const char *name = store_metric_at(b->store, metric)->name;
+        if (checkpoint_batch_add(b->wal, name, strlen(name), names, lens, depth, ts,
+                                 (float)value) != 0)
+            b->persist_failed = true;
+        return 0;
+    }
+    if (rc == INGEST_REJECT)
+        return 0;
+    if (rc == STORE_ETOO_OLD) {
+        ingest_reject(b, line_no, "timestamp %" PRId64 " is older than the oldest data kept for %s",
+                      ts, store_metric_at(b->store, metric)->name);
+        return 0;
+    }
+    ingest_reject(b, line_no, "out of memory");
+    return -ENOMEM;
+}
+
+static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, int status)
+{
+    struct ingest_batch *b = ctx;
+    struct lp_error err;
+
+    if (status == LP_ERR_LINE_TOO_LONG) {
+        b->res.lines++;
+        ingest_reject(b, line_no, "line too long (more than %zu bytes)", b->reader.max_line);
+        return 0;
+    }
+    struct lp_str raw;
+    bool needs_unescape;
+    int rc = lp_peek_measurement(line, len, &raw, &needs_unescape, &err);
+    if (rc == LP_EMPTY)
+        return 0;
+    b->res.lines++;
+    if (rc != LP_OK) {
+        ingest_reject_syntax(b, line_no, &err);
+        return 0;
+    }
+    if (ingest_grow_scratch(b, len) != 0) {
+        ingest_reject(b, line_no, "out of memory");
+        return -ENOMEM;
+    }
+    int metric = ingest_metric_index(b, raw, needs_unescape);
+    if (metric < 0) {
+        b->res.ignored++;
+        return 0;
+    }
+    rc = lp_parse(line, len, b->scratch, &b->line, &err);
+    if (rc != LP_OK) {
+        ingest_reject_syntax(b, line_no, &err);
+        return 0;
+    }
+    return ingest_store_line(b, line_no, metric);
+}
+
+/* ---- batch --------------------------------------------------------------- */
+
+int ingest_batch_new(struct store *s, const struct ingest_options *opts, struct ingest_batch **out)
+{
+    struct ingest_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    b->store = s;
+    b->opts = *opts;
+    const char *dc = opts->default_cluster ? opts->default_cluster : "";
+    b->default_cluster_len = strlen(dc);
+    b->default_cluster = strdup(dc);
+    b->error_text_cap = 160 + INGEST_KEPT_ERRORS * (INGEST_ERROR_MAX + 2);
+    b->error_text = malloc(b->error_text_cap);
+    if (!b->default_cluster || !b->error_text) {
+        free(b->default_cluster);
+        free(b->error_text);
+        free(b);
+        return -ENOMEM;
+    }
+    if (checkpoint_batch_new(opts->checkpointer, &b->wal) != 0) {
+        free(b->default_cluster);
+        free(b->error_text);
+        free(b);
+        return -ENOMEM;
+    }
+    b->error_text[0] = '\0';
+    b->opts.default_cluster = b->default_cluster;
+    lp_reader_init(&b->reader, opts->max_line_length);
+    *out = b;
+    return 0;
+}
+
+int ingest_batch_feed(struct ingest_batch *b, const char *data, size_t len)
+{
+    if (b->failed)
+        return -ENOMEM;
+    int rc = lp_reader_feed(&b->reader, data, len, ingest_line, b);
+    ingest_release_host(b);
+    ingest_flush_totals(b);
+    if (rc != 0) {
+        b->failed = true;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int ingest_batch_finish(struct ingest_batch *b)
+{
+    int rc = 0;
+    if (!b->failed)
+        rc = lp_reader_finish(&b->reader, ingest_line, b);
+    ingest_release_host(b);
+    if (checkpoint_batch_finish(b->wal) != 0)
+        b->persist_failed = true;
+    ingest_flush_totals(b);
+    if (rc != 0 || b->failed) {
+        b->failed = true;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void ingest_batch_result(const struct ingest_batch *b, struct ingest_result *out)
+{
+    *out = b->res;
+    out->persist_failed = b->persist_failed;
+}
+
+const char *ingest_batch_error_text(const struct ingest_batch *b)
+{
+    char *t = b->error_text;
+    size_t cap = b->error_text_cap, o;
+    if (b->res.rejected == 0) {
+        t[0] = '\0';
+        return t;
+    }
+    o = (size_t)snprintf(t, cap, "%" PRIu64 " of %" PRIu64 " lines rejected (%" PRIu64 " accepted",
+                         b->res.rejected, b->res.lines, b->res.accepted);
+    if (b->res.ignored)
+        o += (size_t)snprintf(t + o, cap - o, ", %" PRIu64 " ignored", b->res.ignored);
+    o += (size_t)snprintf(t + o, cap - o, "): ");
+    for (unsigned i = 0; i < b->kept && o < cap; i++)
+        o += (size_t)snprintf(t + o, cap - o, "%s%s", i ? "; " : "", b->errors[i]);
+    if (b->res.rejected > b->kept && o < cap)
+        snprintf(t + o, cap - o, "; and %" PRIu64 " more", b->res.rejected - b->kept);
+    return t;
+}
+
+void ingest_batch_free(struct ingest_batch *b)
+{
+    if (!b)
+        return;
+    ingest_release_host(b);
+    checkpoint_batch_free(b->wal);
+    lp_reader_destroy(&b->reader);
+    free(b->scratch);
+    free(b->default_cluster);
+    free(b->error_text);
+    free(b);
+}

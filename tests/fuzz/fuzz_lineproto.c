@@ -1,0 +1,167 @@
+/*
+ * libFuzzer target for lineproto: the input (after its first byte) is a
+ * request body, read once whole and once split into two chunks at a
+ * position taken from the first byte. Both reads must deliver the same
+ * lines; every line is tokenized by lp_parse and lp_peek_measurement and
+ * the results are checked for consistency (strings inside the line or the
+ * scratch buffer, finite floats, errors with a column inside the line).
+ */
+#include <assert.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lineproto.h"
+
+struct fuzz_ctx {
+    uint64_t hash;
+    size_t lines;
+    size_t max_line;
+};
+
+static void fuzz_hash(uint64_t *h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *h ^= b[i];
+        *h *= 1099511628211ULL;
+    }
+}
+
+static void check_inside(struct lp_str s, const char *line, const char *scratch, size_t len)
+{
+    bool in_line = s.ptr >= line && s.ptr + s.len <= line + len;
+    bool in_scratch = s.ptr >= scratch && s.ptr + s.len <= scratch + len;
+    if (!in_line && !in_scratch)
+        abort();
+}
+
+static void check_line(const char *data, size_t len)
+{
+    /* exact-size heap copies so that ASan catches any overread */
+    char *line = malloc(len ? len : 1);
+    char *scratch = malloc(len ? len : 1);
+    if (!line || !scratch)
+        abort();
+    memcpy(line, data, len);
+
+    static struct lp_line out;
+    struct lp_error err, perr;
+    memset(&err, 0, sizeof err);
+    int rc = lp_parse(line, len, scratch, &out, &err);
+    struct lp_str name;
+    bool esc;
+    int prc = lp_peek_measurement(line, len, &name, &esc, &perr);
+
+    switch (rc) {
+    case LP_EMPTY:
+        assert(prc == LP_EMPTY);
+        break;
+    case LP_ERR_SYNTAX:
+        assert(err.column >= 1 && err.column <= len + 1);
+        assert(memchr(err.message, '\0', sizeof err.message) != NULL);
+        assert(err.message[0] != '\0');
+        if (prc == LP_ERR_SYNTAX) {
+            /* an error in the measurement is the same error either way */
+            assert(perr.column == err.column);
+            assert(strcmp(perr.message, err.message) == 0);
+        } else {
+            assert(prc == LP_OK);
+        }
+        break;
+    case LP_OK:
+        assert(prc == LP_OK);
+        assert(out.measurement.len > 0);
+        assert(out.field_count >= 1 && out.field_count <= LP_MAX_FIELDS);
+        assert(out.tag_count <= LP_MAX_TAGS);
+        check_inside(out.measurement, line, scratch, len);
+        assert(name.ptr >= line && name.ptr + name.len <= line + len);
+        assert(esc || (name.len == out.measurement.len &&
+                       memcmp(name.ptr, out.measurement.ptr, name.len) == 0));
+        assert(name.len >= out.measurement.len);
+        for (size_t i = 0; i < out.tag_count; i++) {
+            assert(out.tag_keys[i].len > 0 && out.tag_values[i].len > 0);
+            check_inside(out.tag_keys[i], line, scratch, len);
+            check_inside(out.tag_values[i], line, scratch, len);
+        }
+        for (size_t i = 0; i < out.field_count; i++) {
+            const struct lp_field *f = &out.fields[i];
+            assert(f->key.len > 0);
+            check_inside(f->key, line, scratch, len);
+            if (f->kind == LP_STRING)
+                check_inside(f->v.s, line, scratch, len);
+            if (f->kind == LP_FLOAT)
+                assert(isfinite(f->v.f));
+        }
+        break;
+    default:
+        abort();
+    }
+    free(line);
+    free(scratch);
+}
+
+static int on_line(void *vctx, const char *line, size_t len, size_t line_no, int status)
+{
+    struct fuzz_ctx *c = vctx;
+    c->lines++;
+    assert(line_no == c->lines);
+    assert(status == LP_OK || status == LP_ERR_LINE_TOO_LONG);
+    if (status == LP_ERR_LINE_TOO_LONG)
+        assert(len <= 64 && len <= c->max_line + 1);
+    else
+        assert(len <= c->max_line && memchr(line, '\n', len) == NULL);
+    fuzz_hash(&c->hash, &line_no, sizeof line_no);
+    fuzz_hash(&c->hash, &status, sizeof status);
+    fuzz_hash(&c->hash, &len, sizeof len);
+    fuzz_hash(&c->hash, line, len);
+    if (status == LP_OK)
+        check_line(line, len);
+    return 0;
+}
+
+static void read_body(const uint8_t *body, size_t size, size_t split, size_t max_line,
+                      struct fuzz_ctx *c)
+{
+    struct lp_reader r;
+    lp_reader_init(&r, max_line);
+    c->hash = 14695981039346656037ULL;
+    c->lines = 0;
+    c->max_line = max_line;
+    /* each chunk in its own exact-size allocation */
+    size_t parts[2] = { split, size - split };
+    size_t off = 0;
+    for (int i = 0; i < 2; i++) {
+        char *chunk = malloc(parts[i] ? parts[i] : 1);
+        if (!chunk)
+            abort();
+        memcpy(chunk, body + off, parts[i]);
+        if (lp_reader_feed(&r, chunk, parts[i], on_line, c) != 0)
+            abort();
+        free(chunk);
+        off += parts[i];
+    }
+    if (lp_reader_finish(&r, on_line, c) != 0)
+        abort();
+    lp_reader_destroy(&r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    uint8_t ctl = data[0];
+    const uint8_t *body = data + 1;
+    size_t n = size - 1;
+    size_t split = n ? (size_t)ctl * n / 255 : 0;
+    /* a small limit sometimes, so over-long lines are exercised */
+    size_t max_line = (ctl & 1) ? 4096 : 48;
+
+    struct fuzz_ctx whole, parts;
+    read_body(body, n, n, max_line, &whole);
+    read_body(body, n, split, max_line, &parts);
+    if (whole.hash != parts.hash || whole.lines != parts.lines)
+        abort();
+    return 0;
+}
