@@ -1,0 +1,627 @@
+/*
+ * query — GET /api/query (spec/http-api.md §5): APIQueryRequest decoding,
+ * selector building, per-selector read + stats + scale + padding, and the
+ * byte-exact APIQueryResponse.
+ *
+ * The request's strings point into the jansson tree, which lives until the
+ * response is built. The whole response is written into one jbuf.
+ */
+#include "api/api.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/gojson.h"
+#include "log.h"
+
+#define QUERY_ERR_PREFIX "[METRICSTORE]> "
+
+struct query_item {
+    struct gostr metric, host, type, subtype;
+    bool has_type, has_subtype;
+    struct gostr *type_ids, *subtype_ids;
+    size_t type_id_count, subtype_id_count;
+    int64_t resolution;
+    double scale_by;
+    bool aggreg;
+};
+
+struct query_request {
+    struct gostr cluster;
+    int64_t from, to;
+    struct query_item *items;       /* explicit queries, then generated ones */
+    size_t item_count;
+    size_t explicit_count;
+    struct gostr *for_all_nodes;
+    size_t for_all_nodes_count;
+    bool for_all_nodes_present;
+    bool with_stats, with_data, with_padding;
+    char **hosts;                   /* owned names the generated queries point to */
+    size_t host_count;
+};
+
+/* Everything one selector read needs. */
+struct query_run {
+    const struct api_context *ctx;
+    const struct query_request *req;
+    const struct query_item *item;
+    size_t max_points;
+    size_t entries;                 /* entries written to the current row */
+};
+
+/* ---- decoding ---------------------------------------------------------- */
+
+static void query_item_clear(struct query_item *q)
+{
+    free(q->type_ids);
+    free(q->subtype_ids);
+    memset(q, 0, sizeof(*q));
+}
+
+static void query_request_clear(struct query_request *r)
+{
+    for (size_t i = 0; i < r->item_count; i++)
+        query_item_clear(&r->items[i]);
+    free(r->items);
+    free(r->for_all_nodes);
+    for (size_t i = 0; i < r->host_count; i++)
+        free(r->hosts[i]);
+    free(r->hosts);
+    memset(r, 0, sizeof(*r));
+}
+
+/* *string field: null makes it absent again. */
+static int query_optional_string(const json_t *v, const struct gojson_where *w,
+                                 struct gostr *out, bool *present, char *err, size_t err_len)
+{
+    *present = false;
+    *out = (struct gostr){ 0 };
+    if (json_is_null(v))
+        return 0;
+    *present = true;
+    return gojson_string(v, w, out, err, err_len);
+}
+
+static int query_ids(const json_t *v, const struct gojson_where *w, struct gostr **ids,
+                     size_t *count, char *err, size_t err_len)
+{
+    bool present;
+    free(*ids);
+    return gojson_strings(v, w, ids, count, &present, err, err_len);
+}
+
+/* scale-by is a cc-lib schema.Float: null decodes to NaN (quirk H8, kept). */
+static int query_scale(const json_t *v, const struct gojson_where *w, double *out,
+                       char *err, size_t err_len)
+{
+    if (json_is_null(v)) {
+        *out = NAN;
+        return 0;
+    }
+    return gojson_float(v, w, out, err, err_len);
+}
+
+static int query_item_field(struct query_item *q, const char *key, const json_t *v,
+                            char *err, size_t err_len)
+{
+    static const char *const fields[] = { "type", "subtype", "metric", "host", "resolution",
+                                          "type-ids", "subtype-ids", "scale-by", "aggreg" };
+    char path[32];
+    size_t f = 0;
+    while (f < 9 && !gojson_key_matches(key, fields[f]))
+        f++;
+    if (f == 9)
+        return 0;
+    snprintf(path, sizeof(path), "queries.%s", fields[f]);
+    struct gojson_where w = { "APIQuery", path };
+    switch (f) {
+    case 0: return query_optional_string(v, &w, &q->type, &q->has_type, err, err_len);
+    case 1: return query_optional_string(v, &w, &q->subtype, &q->has_subtype, err, err_len);
+    case 2: return gojson_string(v, &w, &q->metric, err, err_len);
+    case 3: return gojson_string(v, &w, &q->host, err, err_len);
+    case 4: return gojson_int64(v, &w, &q->resolution, err, err_len);
+    case 5: return query_ids(v, &w, &q->type_ids, &q->type_id_count, err, err_len);
+    case 6: return query_ids(v, &w, &q->subtype_ids, &q->subtype_id_count, err, err_len);
+    case 7: return query_scale(v, &w, &q->scale_by, err, err_len);
+    default: return gojson_bool(v, &w, &q->aggreg, err, err_len);
+    }
+}
+
+static int query_parse_item(const json_t *v, struct query_item *q, char *err, size_t err_len)
+{
+    const char *key;
+    json_t *field;
+    static const struct gojson_where w = { "APIQueryRequest", "queries" };
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return gojson_type_error(v, &w, "api.APIQuery", err, err_len);
+    json_object_foreach((json_t *)v, key, field) {
+        int rc = query_item_field(q, key, field, err, err_len);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int query_parse_items(const json_t *v, struct query_request *r, char *err,
+                             size_t err_len)
+{
+    static const struct gojson_where w = { "APIQueryRequest", "queries" };
+    for (size_t i = 0; i < r->item_count; i++)
+        query_item_clear(&r->items[i]);
+    free(r->items);
+    r->items = NULL;
+    r->item_count = 0;
+    if (json_is_null(v))
+        return 0;
+    if (!json_is_array(v))
+        return gojson_type_error(v, &w, "[]api.APIQuery", err, err_len);
+    size_t n = json_array_size(v);
+    if (n == 0)
+        return 0;
+    r->items = calloc(n, sizeof(*r->items));
+    if (r->items == NULL)
+        return -ENOMEM;
+    r->item_count = n;
+    for (size_t i = 0; i < n; i++) {
+        int rc = query_parse_item(json_array_get(v, i), &r->items[i], err, err_len);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int query_request_field(struct query_request *r, const char *key, const json_t *v,
+                               char *err, size_t err_len)
+{
+    static const char *const fields[] = { "cluster", "from", "to", "queries", "for-all-nodes",
+                                          "with-stats", "with-data", "with-padding" };
+    size_t f = 0;
+    while (f < 8 && !gojson_key_matches(key, fields[f]))
+        f++;
+    if (f == 8)
+        return 0;
+    struct gojson_where w = { "APIQueryRequest", fields[f] };
+    switch (f) {
+    case 0: return gojson_string(v, &w, &r->cluster, err, err_len);
+    case 1: return gojson_int64(v, &w, &r->from, err, err_len);
+    case 2: return gojson_int64(v, &w, &r->to, err, err_len);
+    case 3: return query_parse_items(v, r, err, err_len);
+    case 4:
+        free(r->for_all_nodes);
+        return gojson_strings(v, &w, &r->for_all_nodes, &r->for_all_nodes_count,
+                              &r->for_all_nodes_present, err, err_len);
+    case 5: return gojson_bool(v, &w, &r->with_stats, err, err_len);
+    case 6: return gojson_bool(v, &w, &r->with_data, err, err_len);
+    default: return gojson_bool(v, &w, &r->with_padding, err, err_len);
+    }
+}
+
+/* Returns 0, -1 (message in err) or -ENOMEM. */
+static int query_parse(const json_t *root, struct query_request *r, char *err, size_t err_len)
+{
+    static const struct gojson_where top = { NULL, NULL };
+    const char *key;
+    json_t *v;
+    memset(r, 0, sizeof(*r));
+    r->with_stats = r->with_data = r->with_padding = true;
+    if (json_is_null(root))
+        return 0;
+    if (!json_is_object(root))
+        return gojson_type_error(root, &top, "api.APIQueryRequest", err, err_len);
+    json_object_foreach((json_t *)root, key, v) {
+        int rc = query_request_field(r, key, v, err, err_len);
+        if (rc < 0)
+            return rc;
+    }
+    r->explicit_count = r->item_count;
+    return 0;
+}
+
+/* ---- for-all-nodes ----------------------------------------------------- */
+
+/* Appends {metric, host} for every host of the cluster and listed metric. */
+static int query_expand_all_nodes(const struct api_context *ctx, struct query_request *r)
+{
+    size_t extra, total;
+    if (!r->for_all_nodes_present || r->for_all_nodes_count == 0)
+        return 0;
+    int rc = store_list_hosts(ctx->store, r->cluster.s ? r->cluster.s : "", r->cluster.len,
+                              &r->hosts, &r->host_count);
+    if (rc < 0)
+        return -ENOMEM;
+    if (__builtin_mul_overflow(r->host_count, r->for_all_nodes_count, &extra) ||
+        __builtin_add_overflow(extra, r->item_count, &total) || total > SIZE_MAX / 2 /
+        sizeof(struct query_item))
+        return -ENOMEM;
+    if (extra == 0)
+        return 0;
+    struct query_item *items = realloc(r->items, total * sizeof(*items));
+    if (items == NULL)
+        return -ENOMEM;
+    memset(items + r->item_count, 0, extra * sizeof(*items));
+    r->items = items;
+    for (size_t h = 0; h < r->host_count; h++) {
+        for (size_t m = 0; m < r->for_all_nodes_count; m++) {
+            struct query_item *q = &items[r->item_count++];
+            q->metric = r->for_all_nodes[m];
+            q->host = (struct gostr){ r->hosts[h], strlen(r->hosts[h]) };
+        }
+    }
+    return 0;
+}
+
+/* ---- one result entry -------------------------------------------------- */
+
+static void query_entry_error(struct query_run *run, struct jbuf *b, const char *msg,
+                              size_t len)
+{
+    if (run->entries++ > 0)
+        jbuf_putc(b, ',');
+    jbuf_puts(b, "{\"error\":");
+    jbuf_string(b, msg, len);
+    jbuf_puts(b, ",\"from\":0,\"to\":0,\"resolution\":0,\"avg\":0.00,\"min\":0.00,\"max\":0.00}");
+}
+
+static void query_entry_error_str(struct query_run *run, struct jbuf *b, const char *msg)
+{
+    query_entry_error(run, b, msg, strlen(msg));
+}
+
+static void query_too_many_points(struct query_run *run, struct jbuf *b)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             QUERY_ERR_PREFIX "too many points: the answer for one selector would exceed "
+             "max-query-points (%zu); query a narrower time range or set "
+             "\"with-padding\": false",
+             run->max_points);
+    query_entry_error_str(run, b, msg);
+}
+
+struct query_stats {
+    double avg, min, max;
+};
+
+/* NaN-skipping avg/min/max like upstream's AddStats (Go math.Min/Max on ±0). */
+static struct query_stats query_compute_stats(const double *data, size_t len)
+{
+    double sum = 0, mn = DBL_MAX, mx = -DBL_MAX;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        double x = data[i];
+        if (isnan(x))
+            continue;
+        n++;
+        sum += x;
+        if (x < mn || (x == 0 && mn == 0 && signbit(x)))
+            mn = x;
+        if (x > mx || (x == 0 && mx == 0 && !signbit(x)))
+            mx = x;
+    }
+    if (n == 0)
+        return (struct query_stats){ NAN, NAN, NAN };
+    return (struct query_stats){ sum / (double)n, mn, mx };
+}
+
+/* Number of leading nulls (§5.4 step 5): 0, or -1 when it cannot be represented. */
+static int64_t query_padding(const struct query_run *run, int metric, int64_t data_from)
+{
+    int64_t f = store_metric_at(run->ctx->store, metric)->frequency;
+    int64_t have = data_from / f, want = run->req->from / f, pad;
+    if (have <= want)
+        return 0;
+    if (__builtin_sub_overflow(have, want, &pad))
+        return -1;
+    return pad;
+}
+
+static void query_write_data(struct jbuf *b, const struct store_series *s, size_t pad,
+                             double scale)
+{
+    bool scaled = scale != 0 && scale != 1;
+    jbuf_reserve(b, 10 + (pad + s->len) * 8);
+    jbuf_puts(b, "\"data\":[");
+    for (size_t i = 0; i < pad; i++)
+        jbuf_puts(b, i ? ",null" : "null");
+    for (size_t i = 0; i < s->len; i++) {
+        if (pad + i > 0)
+            jbuf_putc(b, ',');
+        jbuf_fixed(b, scaled ? s->data[i] * scale : s->data[i], 3);
+    }
+    jbuf_puts(b, "],");
+}
+
+static void query_entry_data(struct query_run *run, struct jbuf *b, int metric,
+                             const struct store_series *s)
+{
+    const struct query_request *req = run->req;
+    double scale = run->item->scale_by;
+    struct query_stats st = { 0, 0, 0 };
+    int64_t pad = req->with_padding ? query_padding(run, metric, s->from) : 0;
+    if (pad < 0 || s->len > run->max_points || (uint64_t)pad > run->max_points - s->len) {
+        query_too_many_points(run, b);
+        return;
+    }
+    if (req->with_stats)
+        st = query_compute_stats(s->data, s->len);
+    if (scale != 0 && scale != 1) {
+        st.avg *= scale;
+        st.min *= scale;
+        st.max *= scale;
+    }
+    if (run->entries++ > 0)
+        jbuf_putc(b, ',');
+    jbuf_putc(b, '{');
+    if (req->with_data && pad + s->len > 0)
+        query_write_data(b, s, (size_t)pad, scale);
+    jbuf_printf(b, "\"from\":%lld,\"to\":%lld,\"resolution\":%lld,\"avg\":", (long long)s->from,
+                (long long)s->to, (long long)s->resolution);
+    jbuf_fixed(b, st.avg, 2);
+    jbuf_puts(b, ",\"min\":");
+    jbuf_fixed(b, st.min, 2);
+    jbuf_puts(b, ",\"max\":");
+    jbuf_fixed(b, st.max, 2);
+    jbuf_putc(b, '}');
+}
+
+static void query_entry_read_error(struct query_run *run, struct jbuf *b, int rc, int metric)
+{
+    char msg[160];
+    switch (rc) {
+    case STORE_EINVALID_RANGE:
+        query_entry_error_str(run, b, QUERY_ERR_PREFIX "invalid time range");
+        break;
+    case STORE_EAGGREGATION:
+        query_entry_error_str(run, b, QUERY_ERR_PREFIX "invalid aggregation");
+        break;
+    case STORE_ERESAMPLE:
+        snprintf(msg, sizeof(msg),
+                 "new sampling frequency (%lld) must be a multiple of old frequency (%lld)",
+                 (long long)run->item->resolution,
+                 (long long)store_metric_at(run->ctx->store, metric)->frequency);
+        query_entry_error_str(run, b, msg);
+        break;
+    case STORE_ETOO_MANY_POINTS:
+        query_too_many_points(run, b);
+        break;
+    default:
+        snprintf(msg, sizeof(msg), QUERY_ERR_PREFIX "internal error %d", rc);
+        query_entry_error_str(run, b, msg);
+        break;
+    }
+}
+
+static void query_entry_unknown_metric(struct query_run *run, struct jbuf *b)
+{
+    struct jbuf msg;
+    const struct gostr *m = &run->item->metric;
+    jbuf_init(&msg, 64 + m->len);
+    jbuf_puts(&msg, QUERY_ERR_PREFIX "unknown metric: ");
+    jbuf_append(&msg, m->s, m->len);
+    if (msg.failed)
+        b->failed = true;
+    else
+        query_entry_error(run, b, msg.data, msg.len);
+    jbuf_free(&msg);
+}
+
+/* Reads one selector and appends its entry (or nothing when not found). */
+static int query_selector(struct query_run *run, const struct store_selector *sel,
+                          struct jbuf *b)
+{
+    const struct query_item *q = run->item;
+    struct store_series s;
+    if (run->req->from > run->req->to) {
+        query_entry_error_str(run, b, QUERY_ERR_PREFIX "invalid time range");
+        return 0;
+    }
+    int metric = store_metric_lookup(run->ctx->store, q->metric.s ? q->metric.s : "",
+                                     q->metric.len);
+    if (metric < 0) {
+        query_entry_unknown_metric(run, b);
+        return 0;
+    }
+    int rc = store_read(run->ctx->store, sel, metric, run->req->from, run->req->to,
+                        q->resolution, run->max_points, &s);
+    if (rc == STORE_ENOMEM)
+        return -ENOMEM;
+    if (rc == STORE_ENOTFOUND) {
+        log_debug("query: no data for metric '%.*s' on host '%.*s'", (int)q->metric.len,
+                  q->metric.s ? q->metric.s : "", (int)q->host.len, q->host.s ? q->host.s : "");
+        return 0;
+    }
+    if (rc < 0) {
+        query_entry_read_error(run, b, rc, metric);
+        return 0;
+    }
+    query_entry_data(run, b, metric, &s);
+    store_series_free(&s);
+    return 0;
+}
+
+/* ---- selectors (§5.3) --------------------------------------------------- */
+
+/* Level names prefix+id for every id, in one allocation. */
+struct query_names {
+    const char **names;
+    size_t *lens;
+    size_t count;
+};
+
+static void query_names_free(struct query_names *n)
+{
+    if (n->names != NULL && n->count > 0)
+        free((void *)n->names[0]);
+    free(n->names);
+    free(n->lens);
+    memset(n, 0, sizeof(*n));
+}
+
+static int query_names_build(const struct gostr *prefix, const struct gostr *ids, size_t count,
+                             struct query_names *out)
+{
+    size_t total = 0;
+    memset(out, 0, sizeof(*out));
+    if (count == 0)
+        return 0;
+    for (size_t i = 0; i < count; i++)
+        total += prefix->len + ids[i].len + 1;
+    char *arena = malloc(total);
+    out->names = malloc(count * sizeof(*out->names));
+    out->lens = malloc(count * sizeof(*out->lens));
+    if (arena == NULL || out->names == NULL || out->lens == NULL) {
+        free(arena);
+        free(out->names);
+        free(out->lens);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < count; i++) {
+        out->names[i] = arena;
+        out->lens[i] = prefix->len + ids[i].len;
+        memcpy(arena, prefix->s, prefix->len);
+        memcpy(arena + prefix->len, ids[i].s, ids[i].len);
+        arena[out->lens[i]] = '\0';
+        arena += out->lens[i] + 1;
+    }
+    out->count = count;
+    return 0;
+}
+
+static struct store_selector_elem query_elem(const struct query_names *n, size_t i,
+                                             size_t count)
+{
+    if (count == 0)
+        return (struct store_selector_elem){ NULL, NULL, 0 };
+    return (struct store_selector_elem){ n->names + i, n->lens + i, count };
+}
+
+static int query_typed_selectors(struct query_run *run, struct store_selector *sel,
+                                 const struct query_names *tn, const struct query_names *sn,
+                                 struct jbuf *b)
+{
+    const struct query_item *q = run->item;
+    int rc = 0;
+    if (q->aggreg) {
+        sel->elems[2] = query_elem(tn, 0, tn->count);
+        sel->depth = 3;
+        if (q->has_subtype) {
+            sel->elems[3] = query_elem(sn, 0, sn->count);
+            sel->depth = 4;
+        }
+        return query_selector(run, sel, b);
+    }
+    for (size_t i = 0; i < tn->count && rc == 0; i++) {
+        sel->elems[2] = query_elem(tn, i, 1);
+        sel->depth = 3;
+        if (!q->has_subtype) {
+            rc = query_selector(run, sel, b);
+            continue;
+        }
+        sel->depth = 4;
+        for (size_t j = 0; j < sn->count && rc == 0; j++) {
+            sel->elems[3] = query_elem(sn, j, 1);
+            rc = query_selector(run, sel, b);
+        }
+    }
+    return rc;
+}
+
+/* Appends the row of one query: "[entry,...]". */
+static int query_row(struct query_run *run, struct jbuf *b)
+{
+    const struct query_item *q = run->item;
+    const struct gostr *cluster = &run->req->cluster;
+    const char *names[2] = { cluster->s ? cluster->s : "", q->host.s ? q->host.s : "" };
+    size_t lens[2] = { cluster->len, q->host.len };
+    struct store_selector sel = { .depth = 2 };
+    struct query_names tn, sn = { 0 };
+    int rc;
+    sel.elems[0] = (struct store_selector_elem){ &names[0], &lens[0], 1 };
+    sel.elems[1] = (struct store_selector_elem){ &names[1], &lens[1], 1 };
+    run->entries = 0;
+    jbuf_putc(b, '[');
+    if (!q->has_type) {
+        rc = query_selector(run, &sel, b);
+    } else {
+        rc = query_names_build(&q->type, q->type_ids, q->type_id_count, &tn);
+        if (rc == 0 && q->has_subtype)
+            rc = query_names_build(&q->subtype, q->subtype_ids, q->subtype_id_count, &sn);
+        if (rc == 0)
+            rc = query_typed_selectors(run, &sel, &tn, &sn, b);
+        query_names_free(&tn);
+        query_names_free(&sn);
+    }
+    jbuf_putc(b, ']');
+    return rc;
+}
+
+/* ---- response ---------------------------------------------------------- */
+
+static void query_echo_generated(const struct query_request *r, struct jbuf *b)
+{
+    jbuf_puts(b, "\"queries\":[");
+    for (size_t i = r->explicit_count; i < r->item_count; i++) {
+        const struct query_item *q = &r->items[i];
+        if (i > r->explicit_count)
+            jbuf_putc(b, ',');
+        jbuf_puts(b, "{\"metric\":");
+        jbuf_string(b, q->metric.s, q->metric.len);
+        jbuf_puts(b, ",\"host\":");
+        jbuf_string(b, q->host.s, q->host.len);
+        jbuf_puts(b, ",\"resolution\":0,\"aggreg\":false}");
+    }
+    jbuf_puts(b, "],");
+}
+
+static int query_respond(const struct api_context *ctx, const struct query_request *r,
+                         struct api_response *out)
+{
+    struct jbuf b;
+    int64_t limit = ctx->cfg->max_query_points;
+    struct query_run run = { ctx, r, NULL, limit > 0 ? (size_t)limit : SIZE_MAX, 0 };
+    int rc = 0;
+    jbuf_init(&b, 4096);
+    jbuf_putc(&b, '{');
+    if (r->item_count > r->explicit_count)
+        query_echo_generated(r, &b);
+    jbuf_puts(&b, "\"results\":[");
+    for (size_t i = 0; i < r->item_count && rc == 0 && !b.failed; i++) {
+        if (i > 0)
+            jbuf_putc(&b, ',');
+        run.item = &r->items[i];
+        rc = query_row(&run, &b);
+    }
+    jbuf_puts(&b, "]}\n");
+    if (rc < 0 || b.failed) {
+        jbuf_free(&b);
+        return -ENOMEM;
+    }
+    return api_reply_jbuf(200, API_CT_JSON, &b, out);
+}
+
+int api_query(const struct api_context *ctx, const char *body, size_t len,
+              struct api_response *out)
+{
+    char err[GOJSON_ERR_MAX];
+    struct query_request req;
+    json_t *root;
+    int rc;
+    if (gojson_parse(body, len, &root, err, sizeof(err)) < 0)
+        return api_error(400, err, out);
+    rc = query_parse(root, &req, err, sizeof(err));
+    if (rc == 0)
+        rc = query_expand_all_nodes(ctx, &req);
+    if (rc == 0)
+        rc = query_respond(ctx, &req, out);
+    else if (rc == -1)
+        rc = api_error(400, err, out);
+    query_request_clear(&req);
+    json_decref(root);
+    return rc;
+}

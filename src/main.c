@@ -1,0 +1,367 @@
+/*
+ * main — command line (Go flag syntax, spec/config.md §7), startup order,
+ * signal handling and graceful shutdown.
+ *
+ * Order: flags, logging, config, listening socket (+ TLS material), then
+ * privileges are dropped, then the store is built and the server started.
+ * SIGINT/SIGTERM are blocked in every thread and taken with sigwait() in
+ * this one, so shutdown runs as ordinary code: stop HTTP (finishing
+ * requests in flight), destroy the store, "Graceful shutdown completed!".
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "config.h"
+#include "log.h"
+#include "net/http.h"
+#include "persist/checkpoint.h"
+#include "store/store.h"
+
+#ifndef CCMS_VERSION
+#define CCMS_VERSION "unknown"
+#endif
+#ifndef CCMS_GIT_HASH
+#define CCMS_GIT_HASH "unknown"
+#endif
+
+/* ---- flags -------------------------------------------------------------- */
+
+struct main_flags {
+    const char *config;
+    const char *loglevel;
+    bool dev, logdate, version, gops, cleanup;
+};
+
+struct main_flag_def {
+    const char *name;
+    const char *value_name;   /* NULL for booleans */
+    const char *usage;
+    const char *def;          /* shown as (default "…") when set */
+    size_t offset;
+};
+
+#define MAIN_FLAG_AT(f, d) ((char *)(f) + (d)->offset)
+
+static const struct main_flag_def main_flag_defs[] = {
+    { "cleanup-checkpoints", NULL,
+      "Clean up old checkpoint files (delete or archive) once and exit", NULL,
+      offsetof(struct main_flags, cleanup) },
+    { "config", "config.json", "Specify alternative path to `config.json`", "./config.json",
+      offsetof(struct main_flags, config) },
+    { "dev", NULL, "Enable development component: Swagger UI (no effect in this build)", NULL,
+      offsetof(struct main_flags, dev) },
+    { "gops", NULL, "Listen via github.com/google/gops/agent (no effect in this build)", NULL,
+      offsetof(struct main_flags, gops) },
+    { "logdate", NULL, "Set this flag to add date and time to log messages", NULL,
+      offsetof(struct main_flags, logdate) },
+    { "loglevel", "[debug, info , warn (default), err, crit]",
+      "Sets the logging level: `[debug, info , warn (default), err, crit]`", "warn",
+      offsetof(struct main_flags, loglevel) },
+    { "version", NULL, "Show version information and exit", NULL,
+      offsetof(struct main_flags, version) },
+};
+
+#define MAIN_FLAG_COUNT (sizeof(main_flag_defs) / sizeof(main_flag_defs[0]))
+
+/* Go's flag.PrintDefaults layout. */
+static void main_usage(const char *prog)
+{
+    fprintf(stderr, "Usage of %s:\n", prog);
+    for (size_t i = 0; i < MAIN_FLAG_COUNT; i++) {
+        const struct main_flag_def *d = &main_flag_defs[i];
+        const char *tick = strchr(d->usage, '`');
+        fprintf(stderr, "  -%s%s%s\n    \t", d->name, d->value_name ? " " : "",
+                d->value_name ? d->value_name : "");
+        if (tick != NULL) {
+            const char *end = strchr(tick + 1, '`');
+            fprintf(stderr, "%.*s%.*s%s", (int)(tick - d->usage), d->usage,
+                    (int)(end - tick - 1), tick + 1, end + 1);
+        } else {
+            fputs(d->usage, stderr);
+        }
+        if (d->def != NULL)
+            fprintf(stderr, " (default \"%s\")", d->def);
+        fputc('\n', stderr);
+    }
+}
+
+/* strconv.ParseBool. */
+static int main_parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = { "1", "t", "T", "TRUE", "true", "True" };
+    static const char *const no[] = { "0", "f", "F", "FALSE", "false", "False" };
+    for (size_t i = 0; i < 6; i++) {
+        if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
+            *out = strcmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const struct main_flag_def *main_find_flag(const char *name, size_t len)
+{
+    for (size_t i = 0; i < MAIN_FLAG_COUNT; i++)
+        if (strlen(main_flag_defs[i].name) == len && strncmp(main_flag_defs[i].name, name, len) == 0)
+            return &main_flag_defs[i];
+    return NULL;
+}
+
+/* One flag at argv[*i]. Returns 0, 1 (help asked) or 2 (error printed). */
+static int main_parse_one(int argc, char **argv, int *i, struct main_flags *f)
+{
+    const char *name = argv[*i] + 1 + (argv[*i][1] == '-');
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const struct main_flag_def *d;
+    if (len == 0 || name[0] == '-' || name[0] == '=') {
+        fprintf(stderr, "bad flag syntax: %s\n", argv[*i]);
+        return 2;
+    }
+    d = main_find_flag(name, len);
+    if (d == NULL) {
+        if ((len == 1 && name[0] == 'h') || (len == 4 && strncmp(name, "help", 4) == 0))
+            return 1;
+        fprintf(stderr, "flag provided but not defined: -%.*s\n", (int)len, name);
+        return 2;
+    }
+    if (d->value_name == NULL) {
+        if (eq != NULL && main_parse_bool(eq + 1, (bool *)MAIN_FLAG_AT(f, d)) < 0) {
+            fprintf(stderr, "invalid boolean value \"%s\" for -%s: parse error\n", eq + 1, d->name);
+            return 2;
+        }
+        if (eq == NULL)
+            *(bool *)MAIN_FLAG_AT(f, d) = true;
+        return 0;
+    }
+    if (eq == NULL && *i + 1 >= argc) {
+        fprintf(stderr, "flag needs an argument: -%s\n", d->name);
+        return 2;
+    }
+    *(const char **)MAIN_FLAG_AT(f, d) = eq ? eq + 1 : argv[++*i];
+    return 0;
+}
+
+/* Returns 0, 1 (help asked) or 2 (error printed); stops at the first
+ * non-flag argument or "--", like Go's flag package. */
+static int main_parse_flags(int argc, char **argv, struct main_flags *f)
+{
+    *f = (struct main_flags){ .config = "./config.json", .loglevel = "warn" };
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] != '-' || argv[i][1] == '\0' || strcmp(argv[i], "--") == 0)
+            break;
+        int rc = main_parse_one(argc, argv, &i, f);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- startup ------------------------------------------------------------ */
+
+static void main_init_logging(const struct main_flags *f)
+{
+    enum log_level level = LOG_DEBUG;
+    if (log_parse_level(f->loglevel, &level) < 0)
+        fprintf(stderr, "invalid log level \"%s\", using debug\n", f->loglevel);
+    log_init(level, f->logdate);
+    if (f->gops)
+        fprintf(stderr, "-gops has no effect: there is no gops agent for the C implementation\n");
+    if (f->dev)
+        fprintf(stderr, "-dev has no effect: this build serves no Swagger UI\n");
+}
+
+/* DESIGN.md §3 (C1): `group` is a group, `user` a user; supplementary
+ * groups are reset when running as root. */
+static int main_drop_privileges(const struct ccms_config *cfg)
+{
+    bool root = geteuid() == 0;
+    if (cfg->group != NULL && cfg->group[0] != '\0') {
+        struct group *g = getgrnam(cfg->group);
+        if (g == NULL || (root && setgroups(1, &g->gr_gid) != 0) || setgid(g->gr_gid) != 0) {
+            log_crit("cannot switch to group \"%s\": %s", cfg->group,
+                     g ? strerror(errno) : "no such group");
+            return -1;
+        }
+    }
+    if (cfg->user != NULL && cfg->user[0] != '\0') {
+        struct passwd *p = getpwnam(cfg->user);
+        bool own_group = cfg->group == NULL || cfg->group[0] == '\0';
+        if (p == NULL ||
+            (own_group && root && initgroups(cfg->user, p->pw_gid) != 0) ||
+            (own_group && setgid(p->pw_gid) != 0) || setuid(p->pw_uid) != 0) {
+            log_crit("cannot switch to user \"%s\": %s", cfg->user,
+                     p ? strerror(errno) : "no such user");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int main_create_store(const struct ccms_config *cfg, struct store **out)
+{
+    struct store_metric *m = calloc(cfg->metric_count ? cfg->metric_count : 1, sizeof(*m));
+    int rc;
+    if (m == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->metric_count; i++)
+        m[i] = (struct store_metric){ cfg->metrics[i].name, cfg->metrics[i].frequency,
+                                      cfg->metrics[i].aggregation };
+    rc = store_create(m, cfg->metric_count, out);
+    free(m);
+    return rc;
+}
+
+/* Opens the socket, loads TLS material, drops privileges. */
+static int main_open_listener(const struct ccms_config *cfg, int *fd, struct http_tls *tls,
+                              bool *use_tls)
+{
+    char err[256];
+    const char *addr = cfg->addr != NULL && cfg->addr[0] != '\0' ? cfg->addr : ":0";
+    *use_tls = cfg->https_cert_file && cfg->https_cert_file[0] && cfg->https_key_file &&
+               cfg->https_key_file[0];
+    if (http_listen(addr, fd, err, sizeof(err)) < 0) {
+        log_crit("%s", err);
+        return -1;
+    }
+    if (*use_tls && http_tls_load(cfg->https_cert_file, cfg->https_key_file, tls, err,
+                                  sizeof(err)) < 0) {
+        log_crit("%s", err);
+        close(*fd);
+        return -1;
+    }
+    if (main_drop_privileges(cfg) < 0) {
+        close(*fd);
+        return -1;
+    }
+    return 0;
+}
+
+static void main_wait_for_signal(const sigset_t *set)
+{
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
+    log_info("received signal %d, shutting down", sig);
+}
+
+/* Restores the checkpoint directory into the store and starts the
+ * checkpoint worker. Returns 0 or -1 (logged). */
+static int main_start_persistence(const struct ccms_config *cfg, struct store *store,
+                                  struct checkpointer **out)
+{
+    struct checkpointer *cp;
+    if (checkpointer_create(store, cfg, &cp) != 0) {
+        log_crit("cannot create the checkpointer: out of memory");
+        return -1;
+    }
+    if (checkpointer_restore(cp, (int64_t)time(NULL), NULL) != 0 ||
+        checkpointer_start(cp) != 0) {
+        checkpointer_destroy(cp);
+        return -1;
+    }
+    *out = cp;
+    return 0;
+}
+
+/* Stops the worker and writes the final snapshot of everything unsaved. */
+static void main_stop_persistence(struct checkpointer *cp)
+{
+    checkpointer_stop(cp);
+    if (checkpointer_run(cp, (int64_t)time(NULL), NULL) != 0)
+        log_error("the final checkpoint failed for some hosts; their WAL files are kept and "
+                  "replayed at the next start");
+}
+
+/* Everything after the config is loaded. Returns the exit status. */
+static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
+{
+    struct http_tls tls = { 0 };
+    struct store *store = NULL;
+    struct checkpointer *cp = NULL;
+    struct http_server *srv = NULL;
+    char err[256];
+    bool use_tls;
+    int fd, status = 1;
+    if (main_open_listener(cfg, &fd, &tls, &use_tls) < 0)
+        return 1;
+    if (main_create_store(cfg, &store) < 0) {
+        log_crit("cannot create the metric store: out of memory");
+        goto out;
+    }
+    if (main_start_persistence(cfg, store, &cp) < 0)
+        goto out;
+    struct api_context ctx = { store, cfg, cp };
+    if (http_start(fd, &ctx, use_tls ? &tls : NULL, &srv, err, sizeof(err)) < 0) {
+        log_crit("%s", err);
+        goto out;
+    }
+    fd = -1; /* owned by the server now */
+    log_info("listening on %s", cfg->addr ? cfg->addr : "");
+    main_wait_for_signal(signals);
+    http_stop(srv);
+    status = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (cp)
+        main_stop_persistence(cp);
+    store_destroy(store);
+    checkpointer_destroy(cp);
+    http_tls_free(&tls);
+    if (status == 0)
+        printf("Graceful shutdown completed!\n");
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct main_flags flags;
+    struct ccms_config cfg;
+    char err[512];
+    sigset_t signals;
+    int rc = main_parse_flags(argc, argv, &flags);
+    if (rc != 0) {
+        main_usage(argv[0]);
+        return rc == 1 ? 0 : 2;
+    }
+    if (flags.version) {
+        printf("Version:\t%s\nGit hash:\t%s\nBuild time:\t%s %s\n", CCMS_VERSION, CCMS_GIT_HASH,
+               __DATE__, __TIME__);
+        return 0;
+    }
+    /* Before any thread exists, so every thread inherits the mask. */
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    main_init_logging(&flags);
+    if (config_load(flags.config, &cfg, err, sizeof(err)) < 0) {
+        log_crit("%s", err);
+        return 1;
+    }
+    if (cfg.debug_gops)
+        fprintf(stderr, "main.debug.gops has no effect: there is no gops agent for the C "
+                        "implementation\n");
+    if (flags.cleanup) {
+        fprintf(stderr, "-cleanup-checkpoints is not available yet: checkpoint cleanup "
+                        "arrives with the archive feature\n");
+        config_free(&cfg);
+        return 1;
+    }
+    rc = main_serve(&cfg, &signals);
+    config_free(&cfg);
+    return rc;
+}

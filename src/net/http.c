@@ -1,0 +1,524 @@
+/*
+ * http — the libmicrohttpd server (http.h).
+ *
+ * One struct http_request per request, created on the handler's first call
+ * (headers complete) and freed in the completion callback, which MHD calls
+ * for every request however it ended. Answers that can be decided from the
+ * headers (301, 404, 405, 401, 413 by Content-Length, bad write parameters)
+ * are queued at once; MHD then skips the body. MHD 0.9.75 cannot queue an
+ * answer while a body is still arriving, so an answer decided mid-body
+ * (413, out of memory) is kept pending, the rest of the body is discarded,
+ * and the answer goes out when the body ends. A request that outlives
+ * read-timeout gets its answer written straight to the socket (plain HTTP)
+ * and the connection is closed. An aborted /api/write is never answered
+ * 200: its batch is freed unfinished, dropping the partial last line.
+ */
+#include "net/http.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define HTTP_SHUTDOWN_WAIT_MS 30000
+#define HTTP_CONNECTION_MEMORY (128 * 1024)   /* headers + read buffer per connection */
+#define HTTP_MEMORY_INCREMENT (16 * 1024)
+
+static const char http_oom_body[] =
+    "{\"status\":\"Internal Server Error\",\"error\":\"out of memory\"}\n";
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct api_context *ctx;
+    bool tls;
+    atomic_int in_flight;
+};
+
+struct http_request {
+    struct http_server *srv;
+    enum http_route_id route;
+    struct timespec started;
+    uint64_t received;
+    struct jbuf body;               /* query, free, healthcheck */
+    struct ingest_batch *batch;     /* write */
+    struct api_response pending;    /* answer decided before the body ended */
+    bool has_pending;
+    bool pending_oom;               /* the pending answer could not be built */
+    bool answered;
+};
+
+/* ---- sending ------------------------------------------------------------ */
+
+static enum MHD_Result http_queue(struct MHD_Connection *c, struct api_response *r)
+{
+    struct MHD_Response *resp;
+    if (r->len > 0)
+        resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+    else
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        api_response_free(r);
+        return MHD_NO;
+    }
+    if (r->len == 0)
+        api_response_free(r);
+    r->body = NULL;   /* MHD owns it now */
+    r->len = 0;
+    if (r->content_type != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->allow != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->status >= 400 && r->content_type != NULL && strcmp(r->content_type, API_CT_TEXT) == 0)
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result http_queue_oom(struct MHD_Connection *c)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        sizeof(http_oom_body) - 1, (void *)http_oom_body, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, API_CT_JSON);
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_INTERNAL_SERVER_ERROR, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* Keeps an answer until the request body has ended (rc < 0: none could be built). */
+static void http_set_pending(struct http_request *rq, int rc, struct api_response *r)
+{
+    rq->has_pending = true;
+    rq->pending_oom = rc < 0;
+    if (rc == 0)
+        rq->pending = *r;
+}
+
+static bool http_has_body(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (cl != NULL && strcmp(cl, "0") != 0) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* Queues the answer an api function produced (rc < 0: could not build one). */
+static enum MHD_Result http_answer(struct http_request *rq, struct MHD_Connection *c, int rc,
+                                   struct api_response *r)
+{
+    rq->answered = true;
+    if (rc < 0)
+        return http_queue_oom(c);
+    return http_queue(c, r);
+}
+
+/* An answer known from the headers alone. Without a body it is sent when
+ * MHD calls back for the (empty) end of the request, which keeps the
+ * connection alive; with a body it is sent now and MHD skips the body and
+ * closes the connection afterwards. */
+static enum MHD_Result http_early(struct http_request *rq, struct MHD_Connection *c, int rc,
+                                  struct api_response *r)
+{
+    if (http_has_body(c))
+        return http_answer(rq, c, rc, r);
+    http_set_pending(rq, rc, r);
+    return MHD_YES;
+}
+
+/* Last resort while a body is still arriving: write the answer to the
+ * socket ourselves and make MHD close the connection. */
+static enum MHD_Result http_answer_raw(struct http_request *rq, struct MHD_Connection *c,
+                                       const struct api_response *r)
+{
+    const union MHD_ConnectionInfo *ci;
+    char head[256];
+    rq->answered = true;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (rq->srv->tls || ci == NULL)
+        return MHD_NO;
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n",
+                     r->status, api_status_text(r->status),
+                     r->content_type ? r->content_type : API_CT_TEXT, r->len);
+    if (send(ci->connect_fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n && r->len > 0)
+        (void)!send(ci->connect_fd, r->body, r->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return MHD_NO;
+}
+
+/* ---- first call: headers complete --------------------------------------- */
+
+static int64_t http_elapsed_ms(const struct http_request *rq)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - rq->started.tv_sec) * 1000 +
+           (now.tv_nsec - rq->started.tv_nsec) / 1000000;
+}
+
+static uint64_t http_body_limit(const struct http_request *rq)
+{
+    const struct ccms_config *cfg = rq->srv->ctx->cfg;
+    int64_t limit = rq->route == HTTP_ROUTE_WRITE ? cfg->max_body_size : cfg->max_json_body_size;
+    return limit > 0 ? (uint64_t)limit : UINT64_MAX;
+}
+
+static int http_too_large(const struct http_request *rq, struct api_response *out)
+{
+    char msg[128];
+    snprintf(msg, sizeof(msg), "request body larger than %llu bytes",
+             (unsigned long long)http_body_limit(rq));
+    return api_error(413, msg, out);
+}
+
+struct http_location {
+    struct jbuf b;
+    bool has_args;
+};
+
+static void http_append_encoded(struct jbuf *b, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p) != NULL)
+            jbuf_putc(b, (char)*p);
+        else
+            jbuf_printf(b, "%%%02X", *p);
+    }
+}
+
+/* Appends one query parameter to the redirect target (MHD has decoded it). */
+static enum MHD_Result http_append_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    struct http_location *loc = cls;
+    (void)kind;
+    jbuf_putc(&loc->b, loc->has_args ? '&' : '?');
+    loc->has_args = true;
+    http_append_encoded(&loc->b, key);
+    if (value != NULL) {
+        jbuf_putc(&loc->b, '=');
+        http_append_encoded(&loc->b, value);
+    }
+    return MHD_YES;
+}
+
+/* 301 to the cleaned path, keeping the query string. */
+static enum MHD_Result http_redirect(struct http_request *rq, struct MHD_Connection *c,
+                                     const char *clean)
+{
+    struct http_location loc = { .has_args = false };
+    struct MHD_Response *resp;
+    enum MHD_Result ok = MHD_NO;
+    jbuf_init(&loc.b, 256);
+    jbuf_puts(&loc.b, clean);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, http_append_arg, &loc);
+    jbuf_putc(&loc.b, '\0');
+    rq->answered = true;
+    if (loc.b.failed) {
+        jbuf_free(&loc.b);
+        return http_queue_oom(c);
+    }
+    resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (resp != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc.b.data);
+        ok = MHD_queue_response(c, MHD_HTTP_MOVED_PERMANENTLY, resp);
+        MHD_destroy_response(resp);
+    }
+    jbuf_free(&loc.b);
+    return ok;
+}
+
+/* 413 at once when Content-Length already says the body is too large. */
+static bool http_declared_too_large(struct http_request *rq, struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end;
+    if (cl == NULL)
+        return false;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return end != cl && errno == 0 && n > http_body_limit(rq);
+}
+
+static enum MHD_Result http_begin_write(struct http_request *rq, struct MHD_Connection *c)
+{
+    struct api_response r;
+    const char *cluster = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cluster");
+    const char *precision = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "precision");
+    int rc = api_write_begin(rq->srv->ctx, cluster, precision, (int64_t)time(NULL), &rq->batch,
+                             &r);
+    if (rc < 0 || rq->batch == NULL)
+        return http_early(rq, c, rc, &r);
+    return MHD_YES;
+}
+
+/* Everything that can be decided from the request line and headers. */
+static enum MHD_Result http_begin(struct http_request *rq, struct MHD_Connection *c,
+                                  const char *url, const char *method)
+{
+    struct http_route_match m;
+    struct api_response r;
+    char *clean = http_clean_path(url);
+    int rc;
+    if (clean == NULL)
+        return http_answer(rq, c, -ENOMEM, NULL);
+    if (strcmp(clean, url) != 0 && strcmp(method, "CONNECT") != 0) {
+        enum MHD_Result ok = http_redirect(rq, c, clean);
+        free(clean);
+        return ok;
+    }
+    free(clean);
+    http_route(method, url, &m);
+    if (m.status != 0) {
+        rc = m.status == 405 ? api_text(405, "Method Not Allowed\n", &r)
+                             : api_text(404, "404 page not found\n", &r);
+        r.allow = m.allow;
+        return http_early(rq, c, rc, &r);
+    }
+    rq->route = m.route;
+    rc = http_authorize(rq->srv->ctx->cfg,
+                        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_AUTHORIZATION), &r);
+    if (rc < 0)
+        return http_early(rq, c, rc == -EACCES ? 0 : rc, &r);
+    if (http_declared_too_large(rq, c))
+        return http_answer(rq, c, http_too_large(rq, &r), &r);
+    if (rq->route == HTTP_ROUTE_WRITE)
+        return http_begin_write(rq, c);
+    return MHD_YES;
+}
+
+/* ---- body chunks -------------------------------------------------------- */
+
+static enum MHD_Result http_timeout(struct http_request *rq, struct MHD_Connection *c)
+{
+    struct api_response r;
+    char msg[96];
+    enum MHD_Result ok;
+    if (rq->has_pending && !rq->pending_oom)
+        return http_answer_raw(rq, c, &rq->pending);
+    snprintf(msg, sizeof(msg), "request not received within %lld s",
+             (long long)rq->srv->ctx->cfg->read_timeout);
+    if (api_error(408, msg, &r) < 0)
+        return MHD_NO;
+    ok = http_answer_raw(rq, c, &r);
+    api_response_free(&r);
+    log_info("http: request body not received within read-timeout; connection closed");
+    return ok;
+}
+
+static void http_take_chunk(struct http_request *rq, const char *data, size_t size)
+{
+    struct api_response r;
+    rq->received += size;
+    if (rq->received > http_body_limit(rq)) {
+        http_set_pending(rq, http_too_large(rq, &r), &r);
+    } else if (rq->route == HTTP_ROUTE_WRITE) {
+        if (ingest_batch_feed(rq->batch, data, size) < 0)
+            http_set_pending(rq, api_error(500, "out of memory while storing the request", &r),
+                             &r);
+    } else {
+        jbuf_append(&rq->body, data, size);
+        if (rq->body.failed)
+            http_set_pending(rq, -ENOMEM, &r);
+    }
+}
+
+static enum MHD_Result http_body(struct http_request *rq, struct MHD_Connection *c,
+                                 const char *data, size_t size)
+{
+    int64_t limit_ms = rq->srv->ctx->cfg->read_timeout * 1000;
+    if (rq->answered)
+        return MHD_YES;
+    if (limit_ms > 0 && http_elapsed_ms(rq) > limit_ms)
+        return http_timeout(rq, c);
+    if (!rq->has_pending)
+        http_take_chunk(rq, data, size);
+    return MHD_YES;
+}
+
+/* ---- last call: body complete ------------------------------------------- */
+
+static enum MHD_Result http_finish(struct http_request *rq, struct MHD_Connection *c)
+{
+    const struct api_context *ctx = rq->srv->ctx;
+    struct api_response r;
+    const char *body = rq->body.data;
+    size_t len = rq->body.len;
+    int rc = 0;
+    if (rq->answered)
+        return MHD_YES;
+    if (rq->has_pending) {
+        rq->has_pending = false;
+        return http_answer(rq, c, rq->pending_oom ? -ENOMEM : 0, &rq->pending);
+    }
+    switch (rq->route) {
+    case HTTP_ROUTE_QUERY: rc = api_query(ctx, body, len, &r); break;
+    case HTTP_ROUTE_WRITE: rc = api_write_finish(rq->batch, &r); break;
+    case HTTP_ROUTE_FREE:
+        rc = api_free(ctx, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "to"), body,
+                      len, &r);
+        break;
+    case HTTP_ROUTE_DEBUG:
+        rc = api_debug(ctx, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "selector"),
+                       &r);
+        break;
+    default: rc = api_healthcheck(ctx, body, len, (int64_t)time(NULL), &r); break;
+    }
+    return http_answer(rq, c, rc, &r);
+}
+
+/* ---- MHD callbacks ------------------------------------------------------ */
+
+static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                    const char *method, const char *version,
+                                    const char *upload_data, size_t *upload_size,
+                                    void **con_cls)
+{
+    struct http_request *rq = *con_cls;
+    (void)version;
+    if (rq == NULL) {
+        rq = calloc(1, sizeof(*rq));
+        if (rq == NULL)
+            return MHD_NO;
+        rq->srv = cls;
+        clock_gettime(CLOCK_MONOTONIC, &rq->started);
+        atomic_fetch_add(&rq->srv->in_flight, 1);
+        *con_cls = rq;
+        return http_begin(rq, c, url, method);
+    }
+    if (*upload_size > 0) {
+        enum MHD_Result ok = http_body(rq, c, upload_data, *upload_size);
+        *upload_size = 0;
+        return ok;
+    }
+    return http_finish(rq, c);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                           enum MHD_RequestTerminationCode toe)
+{
+    struct http_request *rq = *con_cls;
+    (void)cls;
+    (void)c;
+    if (rq == NULL)
+        return;
+    if (rq->route == HTTP_ROUTE_WRITE && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+        !rq->answered)
+        log_warn("http: /api/write aborted after %llu body bytes; not acknowledged",
+                 (unsigned long long)rq->received);
+    ingest_batch_free(rq->batch);
+    jbuf_free(&rq->body);
+    api_response_free(&rq->pending);
+    atomic_fetch_sub(&rq->srv->in_flight, 1);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_info("http: %s", line);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void http_opt(struct MHD_OptionItem *opts, size_t *n, enum MHD_OPTION option,
+                     intptr_t value, void *ptr)
+{
+    opts[(*n)++] = (struct MHD_OptionItem){ option, value, ptr };
+}
+
+static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
+                                      const struct http_tls *tls)
+{
+    const struct ccms_config *cfg = srv->ctx->cfg;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC | (tls ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem opts[16];
+    size_t n = 0;
+    http_opt(opts, &n, MHD_OPTION_LISTEN_SOCKET, fd, NULL);
+    http_opt(opts, &n, MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, NULL);
+    http_opt(opts, &n, MHD_OPTION_CONNECTION_TIMEOUT,
+             cfg->read_timeout > 0 ? (intptr_t)cfg->read_timeout : 0, NULL);
+    http_opt(opts, &n, MHD_OPTION_CONNECTION_LIMIT,
+             cfg->max_connections > 0 ? (intptr_t)cfg->max_connections : 1024, NULL);
+    http_opt(opts, &n, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY, NULL);
+    http_opt(opts, &n, MHD_OPTION_CONNECTION_MEMORY_INCREMENT, HTTP_MEMORY_INCREMENT, NULL);
+    if (cfg->http_threads > 1)
+        http_opt(opts, &n, MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->http_threads, NULL);
+    if (tls != NULL) {
+        http_opt(opts, &n, MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert_pem);
+        http_opt(opts, &n, MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key_pem);
+        http_opt(opts, &n, MHD_OPTION_HTTPS_PRIORITIES, 0,
+                 (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
+    }
+    http_opt(opts, &n, MHD_OPTION_END, 0, NULL);
+    return MHD_start_daemon(flags, 0, NULL, NULL, http_handler, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                            http_mhd_log, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+int http_start(int fd, const struct api_context *ctx, const struct http_tls *tls,
+               struct http_server **out, char *err, size_t err_len)
+{
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    *out = NULL;
+    if (srv == NULL) {
+        snprintf(err, err_len, "out of memory");
+        return -1;
+    }
+    if (tls != NULL && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, err_len, "libmicrohttpd was built without TLS support");
+        free(srv);
+        return -1;
+    }
+    srv->ctx = ctx;
+    srv->tls = tls != NULL;
+    atomic_init(&srv->in_flight, 0);
+    srv->daemon = http_daemon(fd, srv, tls);
+    if (srv->daemon == NULL) {
+        snprintf(err, err_len, "cannot start the HTTP server%s",
+                 tls ? " (check https-cert-file and https-key-file)" : "");
+        free(srv);
+        return -1;
+    }
+    *out = srv;
+    return 0;
+}
+
+void http_stop(struct http_server *srv)
+{
+    struct timespec tick = { 0, 10 * 1000000 };
+    int waited = 0;
+    if (srv == NULL)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    while (atomic_load(&srv->in_flight) > 0 && waited < HTTP_SHUTDOWN_WAIT_MS) {
+        nanosleep(&tick, NULL);
+        waited += 10;
+    }
+    if (atomic_load(&srv->in_flight) > 0)
+        log_error("http: requests still running after %d s; closing them",
+                  HTTP_SHUTDOWN_WAIT_MS / 1000);
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

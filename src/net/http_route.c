@@ -1,0 +1,105 @@
+/*
+ * http_route — routing table, path cleaning and the auth hook (http.h).
+ */
+#include "net/http.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct http_route_def {
+    const char *path;
+    enum http_route_id route;
+    bool get;      /* GET and HEAD */
+    bool post;
+    const char *allow;
+};
+
+static const struct http_route_def http_routes[] = {
+    { "/api/query", HTTP_ROUTE_QUERY, true, true, "GET, HEAD, POST" },
+    { "/api/write", HTTP_ROUTE_WRITE, false, true, "POST" },
+    { "/api/free", HTTP_ROUTE_FREE, false, true, "POST" },
+    { "/api/debug", HTTP_ROUTE_DEBUG, true, false, "GET, HEAD" },
+    { "/api/healthcheck", HTTP_ROUTE_HEALTH, true, true, "GET, HEAD, POST" },
+};
+
+static bool http_path_matches(const char *pattern, const char *path)
+{
+    size_t n = strlen(pattern);
+    if (strncmp(pattern, path, n) != 0)
+        return false;
+    return path[n] == '\0' || path[n] == '/';
+}
+
+void http_route(const char *method, const char *path, struct http_route_match *out)
+{
+    *out = (struct http_route_match){ HTTP_ROUTE_NONE, 404, NULL };
+    for (size_t i = 0; i < sizeof(http_routes) / sizeof(http_routes[0]); i++) {
+        const struct http_route_def *r = &http_routes[i];
+        if (!http_path_matches(r->path, path))
+            continue;
+        bool ok = (r->get && (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)) ||
+                  (r->post && strcmp(method, "POST") == 0);
+        if (ok)
+            *out = (struct http_route_match){ r->route, 0, NULL };
+        else
+            *out = (struct http_route_match){ HTTP_ROUTE_NONE, 405, r->allow };
+        return;
+    }
+}
+
+/* Go's path.Clean on an absolute path, written into out (room for
+ * strlen(p) + 1 bytes). */
+static void http_clean_abs(const char *p, char *out)
+{
+    size_t w = 1;
+    out[0] = '/';
+    while (*p != '\0') {
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.') {
+            while (w > 1 && out[w - 1] != '/')
+                w--;
+            if (w > 1)
+                w--;
+        } else if (len > 0 && !(len == 1 && p[0] == '.')) {
+            if (w > 1)
+                out[w++] = '/';
+            memcpy(out + w, p, len);
+            w += len;
+        }
+        p += len + (end != NULL);
+    }
+    out[w] = '\0';
+}
+
+char *http_clean_path(const char *path)
+{
+    size_t len = strlen(path);
+    char *out = malloc(len + 3);
+    if (out == NULL)
+        return NULL;
+    http_clean_abs(path, out);
+    if (len > 0 && path[len - 1] == '/' && strcmp(out, "/") != 0)
+        strcat(out, "/");
+    return out;
+}
+
+int http_authorize(const struct ccms_config *cfg, const char *authorization,
+                   struct api_response *deny)
+{
+    int rc;
+    if (cfg->jwt_public_key == NULL || cfg->jwt_public_key[0] == '\0')
+        return 0;
+    if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
+        rc = api_text(401, "Use JWT Authentication\n", deny);
+    } else {
+        log_warn("request refused: jwt-public-key is set, but JWT verification is not "
+                 "available in this build");
+        rc = api_text(401, "JWT verification is not available in this build\n", deny);
+    }
+    return rc < 0 ? rc : -EACCES;
+}
