@@ -48,6 +48,9 @@ FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZERS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_SECONDS ?= 30
 
+# Object files of the sanitizer and fuzz builds are not intermediates to delete.
+.SECONDARY:
+
 .PHONY: all deps run test unit-tests asan-tests tsan fuzz bench clean
 all: cc-metric-store
 

@@ -83,8 +83,8 @@ struct ccms_config {
 /*
  * Reads and validates the file at path. On success fills *out (caller frees
  * with config_free) and returns 0. On failure returns -1 and writes a
- * one-line, human-readable reason into err (e.g. "metric-store: unknown key
- * \"retention\""); *out is then zeroed and owns nothing.
+ * one-line, human-readable reason into err (e.g. "unknown key
+ * \"metric-store.retention\""); *out is then zeroed and owns nothing.
  * Warnings (e.g. unknown aggregation) are logged through log.h.
  */
 int config_load(const char *path, struct ccms_config *out, char *err, size_t err_len);

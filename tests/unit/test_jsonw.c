@@ -1,0 +1,259 @@
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "testutil.h"
+
+#include "util/jsonw.h"
+
+/* Asserts the buffer holds exactly want (a C string). */
+static void assert_buf(const struct jbuf *b, const char *want)
+{
+    assert_false(b->failed);
+    size_t wl = strlen(want);
+    if (b->len != wl || memcmp(b->data, want, wl) != 0)
+        fail_msg("want [%s], got [%.*s]", want, (int)b->len, b->data ? b->data : "");
+}
+
+static void check_string(const char *in, size_t len, const char *want)
+{
+    struct jbuf b;
+    jbuf_init(&b, 0);
+    jbuf_string(&b, in, len);
+    assert_buf(&b, want);
+    jbuf_free(&b);
+}
+
+#define CHECK_STR(lit, want) check_string((lit), sizeof(lit) - 1, (want))
+
+static void test_escaping(void **state)
+{
+    (void)state;
+    CHECK_STR("", "\"\"");
+    CHECK_STR("plain text 123", "\"plain text 123\"");
+    CHECK_STR("a\"b\\c", "\"a\\\"b\\\\c\"");
+    CHECK_STR("<script>&</script>", "\"\\u003cscript\\u003e\\u0026\\u003c/script\\u003e\"");
+    CHECK_STR("\n\r\t\b\f", "\"\\n\\r\\t\\b\\f\"");
+    CHECK_STR("\x01\x1f\x7f", "\"\\u0001\\u001f\x7f\"");
+    CHECK_STR("nul\0byte", "\"nul\\u0000byte\"");
+    CHECK_STR("/", "\"/\"");
+    /* valid multibyte UTF-8 passes through */
+    CHECK_STR("\xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80\"");
+    /* line and paragraph separators are escaped (JavaScript-safe) */
+    CHECK_STR("a\xe2\x80\xa8" "b\xe2\x80\xa9", "\"a\\u2028b\\u2029\"");
+    /* the neighbours of U+2028/2029 are not */
+    CHECK_STR("\xe2\x80\xa7\xe2\x80\xaa", "\"\xe2\x80\xa7\xe2\x80\xaa\"");
+}
+
+static void test_invalid_utf8(void **state)
+{
+    (void)state;
+    /* each byte that does not start a valid sequence becomes one U+FFFD, as in Go */
+    CHECK_STR("a\xff" "b", "\"a\\ufffdb\"");
+    CHECK_STR("\x80", "\"\\ufffd\"");
+    CHECK_STR("\xc3", "\"\\ufffd\"");                            /* truncated */
+    CHECK_STR("\xe2\x82", "\"\\ufffd\\ufffd\"");                 /* truncated 3-byte */
+    CHECK_STR("\xc0\xaf", "\"\\ufffd\\ufffd\"");                 /* overlong '/' */
+    CHECK_STR("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"");      /* overlong */
+    CHECK_STR("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");      /* surrogate */
+    CHECK_STR("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* > U+10FFFF */
+    CHECK_STR("\xf5\x80", "\"\\ufffd\\ufffd\"");
+    CHECK_STR("\xf0\x9f\x98", "\"\\ufffd\\ufffd\\ufffd\"");
+    CHECK_STR("\xed\x9f\xbf", "\"\xed\x9f\xbf\"");  /* U+D7FF, last before surrogates */
+    CHECK_STR("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\""); /* U+10FFFF */
+    CHECK_STR("\xc3\xa4\xff<", "\"\xc3\xa4\\ufffd\\u003c\"");
+}
+
+/* Random bytes: the output must be valid UTF-8 with no raw control bytes,
+ * quotes only at both ends, and never longer than 6 bytes per input byte. */
+static void test_random_bytes_give_clean_output(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ULL;
+    unsigned char in[64];
+    struct jbuf b;
+    jbuf_init(&b, 16);
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t len = (size_t)(iter % 64);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            in[i] = (unsigned char)x;
+        }
+        jbuf_reset(&b);
+        jbuf_string(&b, (const char *)in, len);
+        assert_false(b.failed);
+        assert_true(b.len >= 2 && b.len <= 2 + 6 * len);
+        assert_int_equal(b.data[0], '"');
+        assert_int_equal(b.data[b.len - 1], '"');
+        for (size_t i = 1; i + 1 < b.len; i++) {
+            unsigned char c = (unsigned char)b.data[i];
+            assert_true(c >= 0x20);
+            assert_true(c != '"' && c != '<' && c != '>' && c != '&');
+            if (c == '\\') {
+                i++; /* escaped character */
+                continue;
+            }
+            if (c >= 0x80) {
+                /* must be a valid sequence: lead byte, then continuation bytes */
+                size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+                assert_true(c >= 0xC2 && c <= 0xF4);
+                for (size_t k = 1; k < n; k++)
+                    assert_true(((unsigned char)b.data[i + k] & 0xC0) == 0x80);
+                i += n - 1;
+            }
+        }
+    }
+    jbuf_free(&b);
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    struct jbuf b;
+    jbuf_init(&b, 0);
+    jbuf_fixed(&b, 35.0, 3);
+    jbuf_putc(&b, ',');
+    jbuf_fixed(&b, NAN, 3);
+    jbuf_putc(&b, ',');
+    jbuf_fixed(&b, INFINITY, 2);
+    jbuf_putc(&b, ',');
+    jbuf_fixed(&b, -INFINITY, 2);
+    jbuf_putc(&b, ',');
+    jbuf_fixed(&b, 2.0 / 3.0, 2);
+    jbuf_putc(&b, ',');
+    jbuf_fixed(&b, -0.0, 3);
+    jbuf_putc(&b, ',');
+    jbuf_int(&b, INT64_MIN);
+    jbuf_putc(&b, ',');
+    jbuf_int(&b, 1700000000);
+    jbuf_putc(&b, ',');
+    jbuf_float32_shortest(&b, 0.1f);
+    jbuf_putc(&b, ',');
+    jbuf_float32_shortest(&b, NAN);
+    jbuf_putc(&b, ',');
+    jbuf_float32_shortest(&b, -INFINITY);
+    jbuf_putc(&b, ',');
+    jbuf_float32_shortest(&b, 45.25f);
+    assert_buf(&b, "35.000,null,null,null,0.67,-0.000,-9223372036854775808,1700000000,"
+                   "0.1,null,null,45.25");
+    jbuf_free(&b);
+}
+
+static void test_growth_and_printf(void **state)
+{
+    (void)state;
+    struct jbuf b;
+    jbuf_init(&b, 1);
+    char want[100000];
+    size_t wl = 0;
+    for (int i = 0; i < 10000; i++) {
+        jbuf_printf(&b, "%d;", i);
+        wl += (size_t)snprintf(want + wl, sizeof want - wl, "%d;", i);
+    }
+    assert_false(b.failed);
+    assert_int_equal(b.len, wl);
+    assert_memory_equal(b.data, want, wl);
+    assert_true(b.cap >= b.len);
+
+    /* a printf much longer than the free space */
+    jbuf_reset(&b);
+    assert_int_equal(b.len, 0);
+    char big[5000];
+    memset(big, 'q', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    jbuf_printf(&b, "[%s]", big);
+    assert_int_equal(b.len, sizeof big + 1);
+    assert_int_equal(b.data[0], '[');
+    assert_int_equal(b.data[b.len - 1], ']');
+
+    /* printf into a buffer that was never allocated */
+    struct jbuf e;
+    jbuf_init(&e, 0);
+    jbuf_printf(&e, "%s-%d", "x", 7);
+    assert_buf(&e, "x-7");
+    jbuf_free(&e);
+
+    jbuf_reset(&b);
+    jbuf_puts(&b, "abc");
+    jbuf_append(&b, "defgh", 2);
+    jbuf_append(&b, NULL, 0);
+    jbuf_putc(&b, '!');
+    assert_buf(&b, "abcde!");
+    assert_true(jbuf_reserve(&b, 1 << 20));
+    assert_true(b.cap - b.len >= (1u << 20));
+    jbuf_free(&b);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+}
+
+static void test_steal(void **state)
+{
+    (void)state;
+    struct jbuf b;
+    jbuf_init(&b, 4);
+    jbuf_puts(&b, "{\"a\":");
+    jbuf_int(&b, 1);
+    jbuf_putc(&b, '}');
+    size_t len = 0;
+    char *s = jbuf_steal(&b, &len);
+    assert_non_null(s);
+    assert_int_equal(len, 7);
+    assert_str_eq(s, "{\"a\":1}");
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    free(s);
+
+    /* an empty, never-allocated buffer still yields a C string */
+    jbuf_init(&b, 0);
+    s = jbuf_steal(&b, &len);
+    assert_non_null(s);
+    assert_int_equal(len, 0);
+    assert_str_eq(s, "");
+    free(s);
+
+    /* the stolen-from buffer is reusable */
+    jbuf_puts(&b, "again");
+    s = jbuf_steal(&b, NULL);
+    assert_str_eq(s, "again");
+    free(s);
+}
+
+static void test_sticky_failure(void **state)
+{
+    (void)state;
+    struct jbuf b;
+    jbuf_init(&b, 8);
+    jbuf_puts(&b, "ok");
+    /* a reservation that cannot be satisfied marks the buffer failed */
+    assert_false(jbuf_reserve(&b, SIZE_MAX - 1));
+    assert_true(b.failed);
+    jbuf_puts(&b, "more");
+    jbuf_int(&b, 5);
+    jbuf_fixed(&b, 1.0, 3);
+    jbuf_string(&b, "x", 1);
+    jbuf_printf(&b, "%d", 3);
+    assert_true(b.failed);
+    assert_int_equal(b.len, 2);
+    assert_false(jbuf_reserve(&b, 1));
+    size_t len = 99;
+    char *s = jbuf_steal(&b, &len);
+    assert_null(s);
+    assert_int_equal(len, 0);
+    assert_false(b.failed); /* steal resets */
+    jbuf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_random_bytes_give_clean_output),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_growth_and_printf),
+        cmocka_unit_test(test_steal),
+        cmocka_unit_test(test_sticky_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
