@@ -25,6 +25,7 @@
 #include "config.h"
 #include "log.h"
 #include "net/http.h"
+#include "net/jwt.h"
 #include "persist/checkpoint.h"
 #include "store/store.h"
 
@@ -284,25 +285,46 @@ static void main_stop_persistence(struct checkpointer *cp)
                   "replayed at the next start");
 }
 
+/* A verifier when `jwt-public-key` is set (else *out = NULL). Returns 0 or
+ * -1 for a key that is not valid base64 (logged). */
+static int main_create_jwt(const struct ccms_config *cfg, struct jwt_verifier **out)
+{
+    *out = NULL;
+    if (cfg->jwt_public_key == NULL || cfg->jwt_public_key[0] == '\0')
+        return 0;
+    int rc = jwt_verifier_create(cfg->jwt_public_key, out);
+    if (rc == JWT_EKEY)
+        log_crit("main.jwt-public-key is not valid base64 (expected the standard base64 "
+                 "encoding of a 32-byte Ed25519 public key)");
+    else if (rc != 0)
+        log_crit("cannot set up JWT verification: out of memory");
+    return rc == 0 ? 0 : -1;
+}
+
 /* Everything after the config is loaded. Returns the exit status. */
 static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
 {
     struct http_tls tls = { 0 };
     struct store *store = NULL;
     struct checkpointer *cp = NULL;
+    struct jwt_verifier *jwt = NULL;
     struct http_server *srv = NULL;
     char err[256];
     bool use_tls;
     int fd, status = 1;
-    if (main_open_listener(cfg, &fd, &tls, &use_tls) < 0)
+    if (main_create_jwt(cfg, &jwt) < 0)
         return 1;
+    if (main_open_listener(cfg, &fd, &tls, &use_tls) < 0) {
+        jwt_verifier_destroy(jwt);
+        return 1;
+    }
     if (main_create_store(cfg, &store) < 0) {
         log_crit("cannot create the metric store: out of memory");
         goto out;
     }
     if (main_start_persistence(cfg, store, &cp) < 0)
         goto out;
-    struct api_context ctx = { store, cfg, cp };
+    struct api_context ctx = { store, cfg, cp, jwt };
     if (http_start(fd, &ctx, use_tls ? &tls : NULL, &srv, err, sizeof(err)) < 0) {
         log_crit("%s", err);
         goto out;
@@ -319,6 +341,7 @@ out:
         main_stop_persistence(cp);
     store_destroy(store);
     checkpointer_destroy(cp);
+    jwt_verifier_destroy(jwt);
     http_tls_free(&tls);
     if (status == 0)
         printf("Graceful shutdown completed!\n");

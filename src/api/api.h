@@ -28,11 +28,13 @@
 #define API_CT_TEXT "text/plain; charset=utf-8"
 
 struct checkpointer;
+struct jwt_verifier;
 
 struct api_context {
     struct store *store;
     const struct ccms_config *cfg;   /* limits: max_query_points, ingest limits */
     struct checkpointer *checkpointer; /* durability of writes; NULL = memory only */
+    struct jwt_verifier *jwt;        /* token verification; NULL = no authentication */
 };
 
 struct api_response {

@@ -29,7 +29,10 @@
 
 #include "log.h"
 
-#define HTTP_SHUTDOWN_WAIT_MS 30000
+/* Grace period for requests still running at shutdown. Unfinished uploads
+ * are then aborted: they were never acknowledged, so nothing acknowledged
+ * is lost, and a stalled client cannot hold up the final checkpoint. */
+#define HTTP_SHUTDOWN_WAIT_MS 5000
 #define HTTP_CONNECTION_MEMORY (128 * 1024)   /* headers + read buffer per connection */
 #define HTTP_MEMORY_INCREMENT (16 * 1024)
 
@@ -266,6 +269,20 @@ static enum MHD_Result http_begin_write(struct http_request *rq, struct MHD_Conn
     return MHD_YES;
 }
 
+/* MHD iterator: flags a query parameter whose decoded value holds a NUL
+ * byte (C strings would silently cut it short, e.g. ?cluster=a%00b). */
+static enum MHD_Result http_find_nul_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    const char **bad = cls;
+    if (strlen(key) != key_size || (value != NULL && strlen(value) != value_size)) {
+        *bad = key;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 /* Everything that can be decided from the request line and headers. */
 static enum MHD_Result http_begin(struct http_request *rq, struct MHD_Connection *c,
                                   const char *url, const char *method)
@@ -290,11 +307,20 @@ static enum MHD_Result http_begin(struct http_request *rq, struct MHD_Connection
         return http_early(rq, c, rc, &r);
     }
     rq->route = m.route;
-    rc = http_authorize(rq->srv->ctx->cfg,
+    rc = http_authorize(rq->srv->ctx->jwt,
                         MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_AUTHORIZATION), &r);
+                                                    MHD_HTTP_HEADER_AUTHORIZATION),
+                        (int64_t)time(NULL), &r);
     if (rc < 0)
         return http_early(rq, c, rc == -EACCES ? 0 : rc, &r);
+    const char *bad_arg = NULL;
+    MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, http_find_nul_arg, &bad_arg);
+    if (bad_arg != NULL) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "query parameter \"%.64s\" contains a NUL byte", bad_arg);
+        rc = api_error(400, msg, &r);
+        return http_early(rq, c, rc, &r);
+    }
     if (http_declared_too_large(rq, c))
         return http_answer(rq, c, http_too_large(rq, &r), &r);
     if (rq->route == HTTP_ROUTE_WRITE)

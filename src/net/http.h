@@ -44,12 +44,12 @@ char *http_clean_path(const char *path);
 
 /*
  * The authentication hook (spec/http-api.md §2), applied to every routed
- * request. Returns 0 to allow; -EACCES with *deny filled (401, text/plain);
- * -ENOMEM. Without `jwt-public-key` everything is allowed. Token
- * verification is not part of this build: with a key configured every
- * request is refused (no header: "Use JWT Authentication").
+ * request. Returns 0 to allow; -EACCES with *deny filled (401, text/plain,
+ * "Use JWT Authentication" without a "Bearer " header, else the reason the
+ * token was rejected); -ENOMEM. Without a verifier (no `jwt-public-key`)
+ * everything is allowed.
  */
-int http_authorize(const struct ccms_config *cfg, const char *authorization,
+int http_authorize(struct jwt_verifier *jwt, const char *authorization, int64_t now,
                    struct api_response *deny);
 
 /* Binds and listens on addr ("host:port", "[v6]:port", ":port" = all

@@ -5,10 +5,12 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "net/jwt.h"
 
 struct http_route_def {
     const char *path;
@@ -88,18 +90,23 @@ char *http_clean_path(const char *path)
     return out;
 }
 
-int http_authorize(const struct ccms_config *cfg, const char *authorization,
+int http_authorize(struct jwt_verifier *jwt, const char *authorization, int64_t now,
                    struct api_response *deny)
 {
-    int rc;
-    if (cfg->jwt_public_key == NULL || cfg->jwt_public_key[0] == '\0')
+    if (jwt == NULL)
         return 0;
     if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
-        rc = api_text(401, "Use JWT Authentication\n", deny);
-    } else {
-        log_warn("request refused: jwt-public-key is set, but JWT verification is not "
-                 "available in this build");
-        rc = api_text(401, "JWT verification is not available in this build\n", deny);
+        int rc = api_text(401, "Use JWT Authentication\n", deny);
+        return rc < 0 ? rc : -EACCES;
     }
+    const char *token = authorization + 7, *reason = NULL;
+    int rc = jwt_verify(jwt, token, strlen(token), now, &reason);
+    if (rc == 0)
+        return 0;
+    if (rc == JWT_ENOMEM)
+        return -ENOMEM;
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s\n", reason);
+    rc = api_text(401, msg, deny);
     return rc < 0 ? rc : -EACCES;
 }

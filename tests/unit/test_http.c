@@ -16,6 +16,7 @@
 
 #include "api/api.h"
 #include "net/http.h"
+#include "net/jwt.h"
 #include "store/store.h"
 
 /* ---- routing and cleaning ------------------------------------------------ */
@@ -81,27 +82,34 @@ static void test_clean_path(void **state)
     expect_clean("/a/.../b", "/a/.../b");
 }
 
+/* The upstream documentation's key and token (no exp claim). */
+#define DOC_KEY "kzfYrYy+TzpanWZHJ5qSdMj5uKUWgq74BWhQG6copP0="
+#define DOC_TOKEN "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9.eyJ1c2VyIjoiYWRtaW4iLCJyb2xlcyI6WyJST0xFX0FETUlOIiwiUk9MRV9BTkFMWVNUIiwiUk9MRV9VU0VSIl19.d-3_3FZTsadPjDEdsWrrQ7nS0edMAR4zjl-eK7rJU3HziNBfI9PDHDIpJVHTNN5E5SlLGLFXctWyKAkwhXL-Dw"
+
+static void expect_denied(struct jwt_verifier *jwt, const char *header, const char *body)
+{
+    struct api_response r = { 0 };
+    assert_int_equal(http_authorize(jwt, header, 1700000000, &r), -EACCES);
+    assert_int_equal(r.status, 401);
+    assert_str_eq(r.content_type, API_CT_TEXT);
+    assert_int_equal(r.len, strlen(body));
+    assert_memory_equal(r.body, body, r.len);
+    api_response_free(&r);
+}
+
 static void test_authorize(void **state)
 {
     (void)state;
-    struct ccms_config cfg = { 0 };
     struct api_response r = { 0 };
-    assert_int_equal(http_authorize(&cfg, NULL, &r), 0);
-    cfg.jwt_public_key = "";
-    assert_int_equal(http_authorize(&cfg, "Bearer x", &r), 0);
-    cfg.jwt_public_key = "kzfYrYy+TzpanWZHJ5qSdMj5uKUWgq74BWhQG6copP0=";
-    assert_int_equal(http_authorize(&cfg, NULL, &r), -EACCES);
-    assert_int_equal(r.status, 401);
-    assert_str_eq(r.content_type, API_CT_TEXT);
-    assert_memory_equal(r.body, "Use JWT Authentication\n", r.len);
-    api_response_free(&r);
-    assert_int_equal(http_authorize(&cfg, "bearer abc", &r), -EACCES);
-    assert_memory_equal(r.body, "Use JWT Authentication\n", r.len);
-    api_response_free(&r);
-    assert_int_equal(http_authorize(&cfg, "Bearer abc", &r), -EACCES);
-    assert_int_equal(r.status, 401);
-    assert_memory_equal(r.body, "JWT verification is not available in this build\n", r.len);
-    api_response_free(&r);
+    assert_int_equal(http_authorize(NULL, NULL, 0, &r), 0);
+    assert_int_equal(http_authorize(NULL, "Bearer x", 0, &r), 0);
+    struct jwt_verifier *jwt;
+    assert_int_equal(jwt_verifier_create(DOC_KEY, &jwt), 0);
+    expect_denied(jwt, NULL, "Use JWT Authentication\n");
+    expect_denied(jwt, "bearer abc", "Use JWT Authentication\n");
+    expect_denied(jwt, "Bearer abc", "token contains an invalid number of segments\n");
+    assert_int_equal(http_authorize(jwt, "Bearer " DOC_TOKEN, 1700000000, &r), 0);
+    jwt_verifier_destroy(jwt);
 }
 
 static void test_listen_addresses(void **state)
@@ -149,7 +157,9 @@ static int server_start(void)
     fx.cfg.write_timeout = 30;
     fx.cfg.http_threads = 2;
     fx.cfg.max_connections = 64;
-    fx.ctx = (struct api_context){ fx.store, &fx.cfg };
+    fx.ctx = (struct api_context){ fx.store, &fx.cfg, NULL, NULL };
+    if (fx.cfg.jwt_public_key && jwt_verifier_create(fx.cfg.jwt_public_key, &fx.ctx.jwt) != 0)
+        return -1;
     if (http_listen("127.0.0.1:0", &fd, err, sizeof(err)) != 0)
         return -1;
     getsockname(fd, (struct sockaddr *)&sa, &sl);
@@ -178,6 +188,7 @@ static int teardown(void **state)
     (void)state;
     http_stop(fx.srv);
     store_destroy(fx.store);
+    jwt_verifier_destroy(fx.ctx.jwt);
     return 0;
 }
 
@@ -363,7 +374,9 @@ static void test_server_auth(void **state)
     assert_str_eq(r.body, "Use JWT Authentication\n");
     http("POST", "/api/write", "Authorization: Bearer abc.def.ghi\r\n", "x", &r);
     assert_int_equal(r.status, 401);
-    assert_str_eq(r.body, "JWT verification is not available in this build\n");
+    assert_str_eq(r.body, "token header is not a base64url-encoded JSON object\n");
+    http("GET", "/api/debug", "Authorization: Bearer " DOC_TOKEN "\r\n", NULL, &r);
+    assert_int_equal(r.status, 200);
     /* 404 and 405 need no auth */
     http("GET", "/nope", NULL, NULL, &r);
     assert_int_equal(r.status, 404);
