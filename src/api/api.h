@@ -77,6 +77,10 @@ int api_debug(const struct api_context *ctx, const char *selector, struct api_re
 int api_healthcheck(const struct api_context *ctx, const char *body, size_t len, int64_t now,
                     struct api_response *out);
 
+/* GET /api/status (ours, not upstream's): what the store holds and what
+ * ingest has done since the start, as one JSON object. */
+int api_status(const struct api_context *ctx, struct api_response *out);
+
 /*
  * POST /api/write, first half: creates the ingest batch for one request.
  * cluster and precision are the decoded query parameters (NULL if absent).

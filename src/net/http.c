@@ -403,6 +403,7 @@ static enum MHD_Result http_finish(struct http_request *rq, struct MHD_Connectio
         rc = api_debug(ctx, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "selector"),
                        &r);
         break;
+    case HTTP_ROUTE_STATUS: rc = api_status(ctx, &r); break;
     default: rc = api_healthcheck(ctx, body, len, (int64_t)time(NULL), &r); break;
     }
     return http_answer(rq, c, rc, &r);

@@ -25,6 +25,7 @@ enum http_route_id {
     HTTP_ROUTE_FREE,
     HTTP_ROUTE_DEBUG,
     HTTP_ROUTE_HEALTH,
+    HTTP_ROUTE_STATUS,
 };
 
 struct http_route_match {

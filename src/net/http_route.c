@@ -26,6 +26,7 @@ static const struct http_route_def http_routes[] = {
     { "/api/free", HTTP_ROUTE_FREE, false, true, "POST" },
     { "/api/debug", HTTP_ROUTE_DEBUG, true, false, "GET, HEAD" },
     { "/api/healthcheck", HTTP_ROUTE_HEALTH, true, true, "GET, HEAD, POST" },
+    { "/api/status", HTTP_ROUTE_STATUS, true, false, "GET, HEAD" },
 };
 
 static bool http_path_matches(const char *pattern, const char *path)

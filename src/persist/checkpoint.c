@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -463,9 +464,15 @@ static int apply_level(struct restore_ctx *rc, const struct ckpt_level *l, const
         int m = store_metric_lookup(rc->cp->store, series->metric, strlen(series->metric));
         if (m < 0 || series->frequency <= 0)
             continue; /* not configured (any more) */
-        if (store_load_series(&rc->host, target, m, series->frequency, series->start,
-                              series->values, series->count) != 0)
+        int loaded = store_load_series(&rc->host, target, m, series->frequency, series->start,
+                                       series->values, series->count);
+        if (loaded == STORE_ENOMEM)
             return -ENOMEM;
+        if (loaded != 0) {
+            log_warn("restore: %s: series %s has times out of range; skipped", rc->path,
+                     series->metric);
+            continue;
+        }
         rc->stats->samples += series->count;
     }
     for (size_t i = 0; i < l->child_count; i++) {
@@ -587,6 +594,16 @@ static void replay_wal(struct restore_ctx *rc, const char *path, bool is_current
     rc->stats->wal_files++;
     rc->stats->wal_corrupt += ws.corrupt;
     rc->stats->wal_torn += ws.torn_tail;
+    if (r == WAL_EFORMAT && is_current) {
+        /* Appending after foreign bytes would make the whole log unreadable:
+         * keep the file for inspection and start a fresh log. */
+        char aside[PATH_MAX];
+        snprintf(aside, sizeof aside, "%s.unreadable-%" PRId64, path, unique_suffix());
+        log_error("restore: %s is not a WAL file; moved to %s", path, aside);
+        if (rename(path, aside) != 0)
+            log_error("restore: cannot move %s aside: %s", path, strerror(errno));
+        return;
+    }
     if (r != 0) {
         log_error("restore: WAL %s is unreadable (%s); data since its last snapshot may be "
                   "missing", path, r == WAL_EFORMAT ? "not a WAL file" : strerror(errno));

@@ -26,7 +26,9 @@ enum jsonckpt_error {
 int jsonckpt_encode(struct ckpt_file *f, struct jbuf *out);
 
 /* Decodes a whole JSON checkpoint. On failure *out is empty and err holds
- * a one-line reason (with line/column for syntax errors). */
+ * a one-line reason (with line/column for syntax errors). A data number
+ * beyond the float32 range reads as NaN; frequency <= 0 and more than 8
+ * levels below the host are refused. The result is sorted (ckpt_level_sort). */
 int jsonckpt_decode(const char *data, size_t len, struct ckpt_file *out, char *err,
                     size_t err_len);
 

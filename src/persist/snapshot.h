@@ -27,7 +27,9 @@ enum snapshot_error {
 int snapshot_encode(struct ckpt_file *f, struct jbuf *out);
 
 /* Decodes data[0..len). On failure *out is empty and err (if not NULL)
- * holds a one-line reason with the byte offset. */
+ * holds a one-line reason with the byte offset. Also refused: a name with a
+ * NUL byte, duplicate names in a level, frequency <= 0, more than 8 levels
+ * below the host, trailing bytes. The result is sorted (ckpt_level_sort). */
 int snapshot_decode(const void *data, size_t len, struct ckpt_file *out, char *err,
                     size_t err_len);
 

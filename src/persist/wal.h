@@ -84,7 +84,9 @@ struct wal_scan_stats {
     uint64_t valid_end;         /* offset just after the last valid record (or the header) */
 };
 
-/* Called per valid record; return non-zero to stop the scan. */
+/* Called per valid record; return non-zero to stop the scan: wal_scan and
+ * wal_replay_file then return that value (and do not truncate), with stats
+ * covering the bytes up to the end of that record. */
 typedef int (*wal_record_fn)(void *ctx, const struct wal_record *rec);
 
 /* Scans a whole WAL image (file magic included). Returns 0, or WAL_EFORMAT

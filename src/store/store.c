@@ -320,10 +320,16 @@ static bool series_after_chain(const struct buffer *head, int64_t start)
     return !head || head->start + (int64_t)head->cap * head->frequency <= start;
 }
 
+/* Restored series must keep all slot arithmetic far from int64 overflow. */
+#define STORE_MAX_LOAD_TIME ((int64_t)1 << 60)
+
 int store_load_series(struct store_host *h, struct level *l, int metric, int64_t frequency,
                       int64_t start, const float *values, uint32_t n)
 {
     struct store *s = h->store;
+    if (frequency <= 0 || frequency > STORE_MAX_LOAD_TIME / ((int64_t)n + 1) ||
+        start < -STORE_MAX_LOAD_TIME || start > STORE_MAX_LOAD_TIME)
+        return STORE_ETOO_OLD;
     int64_t delta = 0;
     struct buffer **slots = level_metric_slots(l, s->metric_count, &delta);
     if (!slots) {

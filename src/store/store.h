@@ -171,7 +171,8 @@ void store_set_host_cleanup(struct store *s, store_host_cleanup_fn fn, void *ctx
  * the sample with nominal time start + i*frequency (NaN = none). When it
  * lies after everything the chain holds it becomes one buffer (cap = n,
  * marked saved); otherwise its non-NaN values are merged sample by sample
- * (later loads win). Returns 0 or STORE_ENOMEM.
+ * (later loads win). Returns 0, STORE_ENOMEM, or STORE_ETOO_OLD for a
+ * series whose times are out of any sensible range (nothing is loaded).
  */
 int store_load_series(struct store_host *h, struct level *l, int metric, int64_t frequency,
                       int64_t start, const float *values, uint32_t n);

@@ -42,7 +42,7 @@ static int setup(void **state)
                                 .max_new_levels = 1000, .future_tolerance_seconds = 3600 };
     if (store_create(metrics, 2, &store) != 0)
         return -1;
-    ctx = (struct api_context){ store, &cfg };
+    ctx = (struct api_context){ .store = store, .cfg = &cfg };
     return 0;
 }
 

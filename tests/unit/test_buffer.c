@@ -43,7 +43,7 @@ static void test_first_write_defines_grid(void **state)
     assert_int_equal(head->len, 1);
     assert_int_equal(buffer_first_time(head), 100);
     assert_int_equal(bytes, (int64_t)buffer_alloc_size(BUFFER_CAP));
-    float v[4];
+    float v[4] = {0};
     assert_int_equal(read_values(head, 100, 110, 10, v, 4), 1);
     assert_true(v[0] == 42.0f);
     teardown_chain(&head);
@@ -68,7 +68,7 @@ static void test_nan_fill_and_overwrite(void **state)
     bytes = 0;
     chain_write(&head, 10, 100, 1.0f, &bytes);
     chain_write(&head, 10, 130, 4.0f, &bytes);
-    float v[8];
+    float v[8] = {0};
     assert_int_equal(read_values(head, 100, 140, 10, v, 8), 4);
     assert_true(v[0] == 1.0f);
     assert_nan(v[1]);
@@ -92,7 +92,7 @@ static void test_capacity_overflow_starts_new_head(void **state)
     assert_int_equal(head->prev->len, 512);
     assert_int_equal(head->start, 5215);
     assert_int_equal(head->len, 1);
-    float v[600];
+    float v[600] = {0};
     size_t n = read_values(head, 100, 5230, 10, v, 600);
     assert_int_equal(n, 513);
     for (int k = 0; k <= 512; k++)
@@ -115,7 +115,7 @@ static void test_late_sample_goes_to_older_buffer(void **state)
     assert_non_null(head->prev);
     /* an odd slot of the old buffer, written after the new head exists */
     assert_int_equal(chain_write(&head, 10, 100 + 10 * 7, 7.0f, &bytes), 0);
-    float v[8];
+    float v[8] = {0};
     assert_int_equal(read_values(head, 170, 180, 10, v, 8), 1);
     assert_true(v[0] == 7.0f);
     teardown_chain(&head);
@@ -137,7 +137,7 @@ static void test_late_sample_in_gap_inserts_buffer(void **state)
     assert_true(gap->start + (int64_t)gap->cap * 10 <= head->start);
     /* on B's grid: (B.start - gap.start) is a multiple of f */
     assert_int_equal((head->start - gap->start) % 10, 0);
-    float v[4];
+    float v[4] = {0};
     assert_int_equal(read_values(head, 50000, 50010, 10, v, 4), 1);
     assert_true(v[0] == 3.0f);
     /* the original samples are untouched */
@@ -155,7 +155,7 @@ static void test_gap_reads_nan(void **state)
     bytes = 0;
     chain_write(&head, 10, 100, 1.0f, &bytes);
     chain_write(&head, 10, 10000, 2.0f, &bytes);   /* idx 990 >= 512: new head */
-    float v[2000];
+    float v[2000] = {0};
     size_t n = read_values(head, 100, 10010, 10, v, 2000);
     assert_int_equal(n, 991);
     assert_true(v[0] == 1.0f);
@@ -174,7 +174,7 @@ static void test_read_range_examples(void **state)
     chain_write(&head, 10, 100, 1.0f, &bytes);
     chain_write(&head, 10, 110, 2.0f, &bytes);
     chain_write(&head, 10, 120, 3.0f, &bytes);
-    float v[8];
+    float v[8] = {0};
     assert_int_equal(read_values(head, 100, 130, 10, v, 8), 3);
     assert_int_equal(read_values(head, 100, 120, 10, v, 8), 2);
     assert_int_equal(read_values(head, 50, 120, 10, v, 8), 2);
@@ -249,7 +249,7 @@ static void test_mid_slot_head_owner_rule(void **state)
     chain_write(&head, 60, old_end + 10, 5.0f, &bytes); /* head starts at old_end - 20 */
     assert_int_equal(head->start, old_end - 20);
     chain_write(&head, 60, old_end - 10, 4.0f, &bytes); /* inside the overlap */
-    float v[4];
+    float v[4] = {0};
     assert_int_equal(read_values(head, old_end - 10, old_end - 9, 60, v, 4), 1);
     assert_true(v[0] == 4.0f);
     assert_int_equal(read_values(head, old_end + 10, old_end + 11, 60, v, 4), 1);

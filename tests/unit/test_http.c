@@ -157,7 +157,7 @@ static int server_start(void)
     fx.cfg.write_timeout = 30;
     fx.cfg.http_threads = 2;
     fx.cfg.max_connections = 64;
-    fx.ctx = (struct api_context){ fx.store, &fx.cfg, NULL, NULL };
+    fx.ctx = (struct api_context){ .store = fx.store, .cfg = &fx.cfg };
     if (fx.cfg.jwt_public_key && jwt_verifier_create(fx.cfg.jwt_public_key, &fx.ctx.jwt) != 0)
         return -1;
     if (http_listen("127.0.0.1:0", &fd, err, sizeof(err)) != 0)

@@ -40,7 +40,7 @@ static int setup(void **state)
     if (store_create(metrics, 4, &store) != 0)
         return -1;
     cfg.max_query_points = 100000;
-    ctx = (struct api_context){ store, &cfg };
+    ctx = (struct api_context){ .store = store, .cfg = &cfg };
     /* spec/http-api.md §5.6 */
     put("a0124", NULL, NULL, "cpu_load", 1000, 1.0f);
     put("a0124", NULL, NULL, "cpu_load", 1060, 2.0f);
