@@ -12,7 +12,7 @@
 # daemon and the tests link; every tests/unit/test_*.c becomes one test binary.
 
 CC       ?= gcc
-PKGS     := libmicrohttpd jansson libnats libsodium zlib libzstd
+PKGS     := libmicrohttpd jansson libnats libsodium zlib libzstd libcurl
 CPPFLAGS += -D_GNU_SOURCE -Isrc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -pthread -fno-strict-aliasing
@@ -64,7 +64,7 @@ $(BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) tests/unit/testutil.h
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
 
@@ -72,7 +72,7 @@ $(ASAN_BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(ASAN_FLAGS) -c -o $@ $<
 
-$(ASAN_BUILD)/tests/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/testutil.h
+$(ASAN_BUILD)/tests/%: tests/unit/%.c $(ASAN_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) -lcmocka $(LDLIBS)
 
@@ -80,7 +80,7 @@ $(TSAN_BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(TSAN_FLAGS) -c -o $@ $<
 
-$(TSAN_BUILD)/tests/%: tests/unit/%.c $(TSAN_OBJ) tests/unit/testutil.h
+$(TSAN_BUILD)/tests/%: tests/unit/%.c $(TSAN_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(TSAN_FLAGS) -o $@ $< $(TSAN_OBJ) -lcmocka $(LDLIBS)
 

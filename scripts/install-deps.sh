@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential pkg-config clang
-  libmicrohttpd-dev libjansson-dev libnats-dev libsodium-dev
+  libmicrohttpd-dev libjansson-dev libnats-dev libsodium-dev libcurl4-gnutls-dev
   zlib1g-dev libzstd-dev libcmocka-dev libgnutls28-dev
   python3 nats-server
 )

@@ -815,6 +815,82 @@ int store_debug_dump(struct store *s, const char *const *path, const size_t *len
     return rc;
 }
 
+/* ---- memory cap ----------------------------------------------------------- */
+
+struct buffer_age {
+    int64_t end;
+    uint64_t bytes;
+};
+
+struct age_list {
+    struct buffer_age *items;
+    size_t count, cap;
+    bool failed;
+};
+
+static void collect_ages(const struct level *l, size_t metric_count, struct age_list *ages)
+{
+    for (size_t m = 0; l->metrics && m < metric_count; m++) {
+        for (const struct buffer *b = l->metrics[m]; b; b = b->prev) {
+            if (ages->count == ages->cap) {
+                size_t cap = ages->cap ? ages->cap * 2 : 1024;
+                struct buffer_age *grown = realloc(ages->items, cap * sizeof(*grown));
+                if (!grown) {
+                    ages->failed = true;
+                    return;
+                }
+                ages->items = grown;
+                ages->cap = cap;
+            }
+            ages->items[ages->count++] =
+                (struct buffer_age){buffer_end(b), buffer_alloc_size(b->cap)};
+        }
+    }
+    for (uint32_t i = 0; i < l->child_count; i++)
+        collect_ages(l->children[i], metric_count, ages);
+}
+
+static int compare_age(const void *a, const void *b)
+{
+    const struct buffer_age *x = a, *y = b;
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+int store_cutoff_for_bytes(struct store *s, uint64_t bytes, int64_t *cutoff)
+{
+    struct age_list ages = {0};
+    pthread_rwlock_rdlock(&s->root->lock);
+    for (uint32_t c = 0; c < s->root->child_count; c++) {
+        struct level *cl = s->root->children[c];
+        pthread_rwlock_rdlock(&cl->lock);
+        for (uint32_t h = 0; h < cl->child_count; h++) {
+            struct level *host = cl->children[h];
+            pthread_rwlock_rdlock(&host->lock);
+            collect_ages(host, s->metric_count, &ages);
+            pthread_rwlock_unlock(&host->lock);
+        }
+        pthread_rwlock_unlock(&cl->lock);
+    }
+    pthread_rwlock_unlock(&s->root->lock);
+    if (ages.failed) {
+        free(ages.items);
+        return STORE_ENOMEM;
+    }
+    if (ages.count > 1)
+        qsort(ages.items, ages.count, sizeof(*ages.items), compare_age);
+    uint64_t sum = 0;
+    *cutoff = INT64_MAX;
+    for (size_t i = 0; i < ages.count; i++) {
+        sum += ages.items[i].bytes;
+        if (sum >= bytes) {
+            *cutoff = ages.items[i].end + 1;
+            break;
+        }
+    }
+    free(ages.items);
+    return 0;
+}
+
 /* ---- health and statistics ---------------------------------------------- */
 
 /* Sets *found if some non-empty head buffer exists for metric in l's

@@ -188,6 +188,15 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
 int store_free(struct store *s, const char *const *path, const size_t *lens, size_t depth,
                int64_t before, uint64_t *freed);
 
+/*
+ * For the memory cap: the time T such that freeing every buffer with
+ * buffer_end() < T (store_free at the root) releases at least `bytes` of
+ * buffer memory, taking the buffers with the oldest ends first across all
+ * hosts. *cutoff = INT64_MAX when even freeing everything is not enough.
+ * Returns 0 or STORE_ENOMEM.
+ */
+int store_cutoff_for_bytes(struct store *s, uint64_t bytes, int64_t *cutoff);
+
 /* Appends upstream's debug dump (spec/http-api.md §8) of the level at
  * path[0..depth) to out. Returns 0 or STORE_ENOTFOUND. */
 int store_debug_dump(struct store *s, const char *const *path, const size_t *lens,
