@@ -392,6 +392,29 @@ static void test_stats_and_bytes(void **state)
     store_destroy(s);
 }
 
+static void test_cutoff_for_bytes_oldest_first(void **state)
+{
+    (void)state;
+    struct store *s = new_store();
+    /* host a: old data (two buffers); host b: newer data (one buffer) */
+    for (int k = 0; k < 700; k++)
+        put(s, "c", "a", NULL, NULL, M_M, 1000 + 10 * k, 1);
+    for (int k = 0; k < 10; k++)
+        put(s, "c", "b", NULL, NULL, M_M, 100000 + 10 * k, 2);
+    uint64_t one = buffer_alloc_size(BUFFER_CAP);
+    int64_t cutoff;
+    assert_int_equal(store_cutoff_for_bytes(s, one, &cutoff), 0);
+    uint64_t freed;
+    store_free(s, NULL, NULL, 0, cutoff, &freed);
+    assert_int_equal(freed, 1); /* only host a's oldest buffer */
+    assert_int_equal(store_cutoff_for_bytes(s, 2 * one, &cutoff), 0);
+    store_free(s, NULL, NULL, 0, cutoff, &freed);
+    assert_int_equal(freed, 2);
+    assert_int_equal(store_cutoff_for_bytes(s, 1, &cutoff), 0);
+    assert_int_equal(cutoff, INT64_MAX); /* nothing left to free */
+    store_destroy(s);
+}
+
 /* ---- concurrency: writers on distinct and shared hosts, readers, free --- */
 
 struct worker {
@@ -478,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_debug_dump_format),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_stats_and_bytes),
+        cmocka_unit_test(test_cutoff_for_bytes_oldest_first),
         cmocka_unit_test(test_concurrent_access),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
