@@ -477,7 +477,12 @@ static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
                                       const struct http_tls *tls)
 {
     const struct ccms_config *cfg = srv->ctx->cfg;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+    /* poll, not epoll: with libmicrohttpd 0.9.75's edge-triggered epoll a
+     * client's FIN that arrives together with body bytes is missed until
+     * the idle timeout, so an aborted upload would hold its connection (and
+     * shutdown) for read-timeout seconds. poll notices it at once; its cost
+     * is linear in the connections of one thread, which the limit bounds. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
                      MHD_USE_ITC | (tls ? MHD_USE_TLS : 0);
     struct MHD_OptionItem opts[16];
     size_t n = 0;
