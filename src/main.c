@@ -8,6 +8,7 @@
  * this one, so shutdown runs as ordinary code: stop HTTP (finishing
  * requests in flight), destroy the store, "Graceful shutdown completed!".
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <grp.h>
 #include <pthread.h>
@@ -22,6 +23,8 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "archive/cleanup.h"
+#include "archive/retention.h"
 #include "config.h"
 #include "log.h"
 #include "net/http.h"
@@ -285,6 +288,35 @@ static void main_stop_persistence(struct checkpointer *cp)
                   "replayed at the next start");
 }
 
+/* Starts retention, the memory cap and checkpoint cleanup. */
+static int main_start_retention(const struct ccms_config *cfg, struct store *store,
+                                struct checkpointer *cp, struct retention **out)
+{
+    if (cfg->backend_url && cfg->backend_url[0])
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (retention_create(store, cp, cfg, out) != 0 || retention_start(*out) != 0) {
+        log_crit("cannot start the retention worker");
+        return -1;
+    }
+    return 0;
+}
+
+/* -cleanup-checkpoints: one cleanup pass, then exit (spec/archive.md §7.7). */
+static int main_cleanup_once(const struct ccms_config *cfg)
+{
+    bool archive = cfg->cleanup_mode && strcmp(cfg->cleanup_mode, "archive") == 0;
+    struct cleanup_stats st = { 0 };
+    int rc = 0;
+    if (cfg->retention_seconds > 0)
+        rc = cleanup_run(cfg, (int64_t)time(NULL) - cfg->retention_seconds, &st);
+    printf("Cleanup done: %llu checkpoint files %s.\n", (unsigned long long)st.files_deleted,
+           archive ? "archived to parquet" : "deleted");
+    if (rc != 0)
+        fprintf(stderr, "cleanup: %llu files could not be processed (see the log); they were "
+                        "kept\n", (unsigned long long)st.files_failed);
+    return rc == 0 ? 0 : 1;
+}
+
 /* A verifier when `jwt-public-key` is set (else *out = NULL). Returns 0 or
  * -1 for a key that is not valid base64 (logged). */
 static int main_create_jwt(const struct ccms_config *cfg, struct jwt_verifier **out)
@@ -307,6 +339,7 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
     struct http_tls tls = { 0 };
     struct store *store = NULL;
     struct checkpointer *cp = NULL;
+    struct retention *ret = NULL;
     struct jwt_verifier *jwt = NULL;
     struct http_server *srv = NULL;
     char err[256];
@@ -322,7 +355,8 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
         log_crit("cannot create the metric store: out of memory");
         goto out;
     }
-    if (main_start_persistence(cfg, store, &cp) < 0)
+    if (main_start_persistence(cfg, store, &cp) < 0 ||
+        main_start_retention(cfg, store, cp, &ret) < 0)
         goto out;
     struct api_context ctx = { store, cfg, cp, jwt };
     if (http_start(fd, &ctx, use_tls ? &tls : NULL, &srv, err, sizeof(err)) < 0) {
@@ -337,6 +371,7 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
 out:
     if (fd >= 0)
         close(fd);
+    retention_destroy(ret);
     if (cp)
         main_stop_persistence(cp);
     store_destroy(store);
@@ -379,10 +414,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "main.debug.gops has no effect: there is no gops agent for the C "
                         "implementation\n");
     if (flags.cleanup) {
-        fprintf(stderr, "-cleanup-checkpoints is not available yet: checkpoint cleanup "
-                        "arrives with the archive feature\n");
+        rc = main_cleanup_once(&cfg);
         config_free(&cfg);
-        return 1;
+        return rc;
     }
     rc = main_serve(&cfg, &signals);
     config_free(&cfg);

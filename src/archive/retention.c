@@ -1,0 +1,201 @@
+/*
+ * retention — see retention.h.
+ */
+#include "archive/retention.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "archive/cleanup.h"
+#include "log.h"
+#include "net/backend.h"
+#include "persist/checkpoint.h"
+
+struct retention {
+    struct store *store;
+    struct checkpointer *cp;
+    const struct ccms_config *cfg;
+
+    pthread_mutex_t lock;          /* guards the fields below */
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool running;
+    bool stopping;
+};
+
+int retention_create(struct store *s, struct checkpointer *cp, const struct ccms_config *cfg,
+                     struct retention **out)
+{
+    struct retention *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    r->store = s;
+    r->cp = cp;
+    r->cfg = cfg;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    *out = r;
+    return 0;
+}
+
+void retention_destroy(struct retention *r)
+{
+    if (!r)
+        return;
+    retention_stop(r);
+    pthread_cond_destroy(&r->wake);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+/* Writes unsaved data before it is freed from memory. */
+static void persist_before_free(struct retention *r, int64_t now)
+{
+    if (r->cp && checkpointer_run(r->cp, now, NULL) != 0)
+        log_warn("retention: some hosts could not be checkpointed before freeing");
+}
+
+/* Frees old data of every host except those in use. */
+static uint64_t free_unused_hosts(struct retention *r, const struct used_nodes *used,
+                                  int64_t cutoff)
+{
+    uint64_t total = 0;
+    char **clusters = NULL;
+    size_t cluster_count = 0;
+    store_list_clusters(r->store, &clusters, &cluster_count);
+    for (size_t c = 0; c < cluster_count; c++) {
+        char **hosts = NULL;
+        size_t host_count = 0;
+        store_list_hosts(r->store, clusters[c], strlen(clusters[c]), &hosts, &host_count);
+        for (size_t h = 0; h < host_count; h++) {
+            if (!used_nodes_contains(used, clusters[c], hosts[h])) {
+                const char *path[2] = {clusters[c], hosts[h]};
+                size_t lens[2] = {strlen(clusters[c]), strlen(hosts[h])};
+                uint64_t freed = 0;
+                store_free(r->store, path, lens, 2, cutoff, &freed);
+                total += freed;
+            }
+            free(hosts[h]);
+        }
+        free(hosts);
+        free(clusters[c]);
+    }
+    free(clusters);
+    return total;
+}
+
+int retention_free_old(struct retention *r, int64_t now, uint64_t *freed)
+{
+    *freed = 0;
+    if (r->cfg->retention_seconds <= 0)
+        return 0;
+    int64_t cutoff = now - r->cfg->retention_seconds;
+    persist_before_free(r, now);
+    const char *url = r->cfg->backend_url;
+    if (url && url[0]) {
+        struct used_nodes used;
+        char err[512];
+        if (backend_used_nodes(url, r->cfg->backend_token, cutoff, &used, err, sizeof err) == 0) {
+            *freed = free_unused_hosts(r, &used, cutoff);
+            log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed, %zu hosts "
+                     "in use kept", *freed, cutoff, used.count);
+            used_nodes_free(&used);
+            return 0;
+        }
+        log_warn("retention: node provider unavailable (%s); freeing without exclusions", err);
+    }
+    store_free(r->store, NULL, NULL, 0, cutoff, freed);
+    log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed", *freed, cutoff);
+    return 0;
+}
+
+int retention_enforce_cap(struct retention *r, uint64_t *freed_bytes)
+{
+    *freed_bytes = 0;
+    uint64_t cap = r->cfg->memory_cap_bytes > 0 ? (uint64_t)r->cfg->memory_cap_bytes : 0;
+    uint64_t before = store_bytes(r->store);
+    if (cap == 0 || before <= cap)
+        return 0;
+    persist_before_free(r, (int64_t)time(NULL));
+    int64_t cutoff;
+    if (store_cutoff_for_bytes(r->store, before - cap, &cutoff) != 0)
+        return -1;
+    uint64_t buffers = 0;
+    store_free(r->store, NULL, NULL, 0, cutoff, &buffers);
+    uint64_t after = store_bytes(r->store);
+    *freed_bytes = before > after ? before - after : 0;
+    log_warn("memory cap: store held %" PRIu64 " bytes (cap %" PRIu64 "); freed %" PRIu64
+             " buffers (%" PRIu64 " bytes) with data ending before %" PRId64 ", now %" PRIu64
+             " bytes", before, cap, buffers, *freed_bytes, cutoff, after);
+    return after <= cap ? 0 : -1;
+}
+
+static void run_cleanup(struct retention *r, int64_t now)
+{
+    struct cleanup_stats st;
+    if (cleanup_run(r->cfg, now - r->cfg->retention_seconds, &st) != 0)
+        log_error("cleanup: %" PRIu64 " files could not be processed, %" PRIu64 " clusters "
+                  "failed to archive (files kept)", st.files_failed, st.clusters_failed);
+}
+
+static void *retention_main(void *arg)
+{
+    struct retention *r = arg;
+    int64_t retention = r->cfg->retention_seconds;
+    int64_t now = (int64_t)time(NULL);
+    int64_t next_free = now + (retention > 0 ? (retention + 1) / 2 : 0);
+    int64_t next_cleanup = now; /* catch up on a run that was due while we were down */
+    int64_t next_cap_check = now;
+    pthread_mutex_lock(&r->lock);
+    while (!r->stopping) {
+        pthread_mutex_unlock(&r->lock);
+        now = (int64_t)time(NULL);
+        uint64_t freed;
+        /* A cap that cannot be met is retried every 30 s, not every second. */
+        if (now >= next_cap_check && retention_enforce_cap(r, &freed) != 0)
+            next_cap_check = now + 30;
+        if (retention > 0 && now >= next_free) {
+            retention_free_old(r, now, &freed);
+            next_free = now + (retention + 1) / 2;
+        }
+        if (retention > 0 && now >= next_cleanup) {
+            run_cleanup(r, now);
+            next_cleanup = now + retention;
+        }
+        pthread_mutex_lock(&r->lock);
+        if (r->stopping)
+            break;
+        struct timespec deadline;
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 1;
+        pthread_cond_timedwait(&r->wake, &r->lock, &deadline);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+int retention_start(struct retention *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->stopping = false;
+    int rc = pthread_create(&r->thread, NULL, retention_main, r);
+    r->running = rc == 0;
+    pthread_mutex_unlock(&r->lock);
+    return rc == 0 ? 0 : -1;
+}
+
+void retention_stop(struct retention *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool running = r->running;
+    r->running = false;
+    r->stopping = true;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    if (running)
+        pthread_join(r->thread, NULL);
+}
