@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -664,14 +665,16 @@ static int cfg_metric_store(struct cfg_ctx *ctx, json_t *sec, struct ccms_config
     if (!present)
         return cfg_fail(ctx, "\"metric-store.retention-in-memory\" is required (e.g. \"48h\")");
 
-    int64_t cap_gb = 0;
-    if (cfg_int(ctx, sec, p, "memory-cap", &cap_gb, &present) != 0)
-        return -1;
-    if (!present)
+    /* Upstream takes whole GB; a fraction ("0.5") is accepted too. */
+    json_t *cap = cfg_get(sec, "memory-cap");
+    if (cap == NULL)
         return cfg_fail(ctx, "\"metric-store.memory-cap\" is required (GB, 0 = unlimited)");
-    if (cap_gb < 0 || cap_gb > INT64_MAX / CFG_GB)
-        return cfg_range_error(ctx, p, "memory-cap", "must be an integer >= 0 (GB, 0 = unlimited)");
-    c->memory_cap_bytes = cap_gb * CFG_GB;
+    if (!json_is_number(cap))
+        return cfg_type_error(ctx, p, "memory-cap", "a number");
+    double cap_gb = json_number_value(cap);
+    if (!(cap_gb >= 0) || cap_gb > (double)(INT64_MAX / CFG_GB))
+        return cfg_range_error(ctx, p, "memory-cap", "must be a number >= 0 (GB, 0 = unlimited)");
+    c->memory_cap_bytes = (int64_t)llround(cap_gb * (double)CFG_GB);
 
     if (cfg_duration(ctx, sec, p, "checkpoint-interval", &c->checkpoint_interval_seconds,
                      &present) != 0)
