@@ -499,19 +499,21 @@ static int cleanup_cluster(const struct ccms_config *cfg, const char *cluster, i
         free_selected(sel, count);
         free(host_dir);
     }
-    if (archive && target.writer && rc == 0 && target.rows == 0) {
-        delete_files(done.items, done.count, stats); /* files without samples */
-    } else if (archive && target.writer) {
-        if (rc == 0 && commit_target(&target) == 0) {
+    if (archive && rc == 0 && target.writer) {
+        if (target.rows == 0) {
+            delete_files(done.items, done.count, stats); /* files without samples */
+        } else if (commit_target(&target) == 0) {
             stats->parquet_files++;
             stats->rows += target.rows;
             delete_files(done.items, done.count, stats);
         } else {
-            log_error("cleanup: archiving cluster %s failed; its checkpoint files are kept",
-                      cluster);
-            stats->clusters_failed++;
             rc = -1;
         }
+    }
+    if (archive && rc != 0) {
+        log_error("cleanup: archiving cluster %s failed; its checkpoint files are kept",
+                  cluster);
+        stats->clusters_failed++;
     }
     drop_target(&target);
     free_selected(done.items, done.count);
