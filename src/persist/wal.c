@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "util/fsutil.h"
+
 #define WAL_NAME "current.wal"
 #define WAL_HEADER_SIZE 4
 #define WAL_RECORD_OVERHEAD 12          /* magic, payload_len, crc */
@@ -158,9 +160,11 @@ static enum wal_parse wal_parse_at(const uint8_t *p, size_t avail, struct wal_re
     return WAL_PARSE_OK;
 }
 
-/* First offset in [from, len) where a valid record starts, or len. Only
- * offsets holding the first magic byte are examined. */
-static size_t wal_resync(const uint8_t *p, size_t len, size_t from, struct wal_record *rec)
+/* First offset in [from, len) where parsing a record gives `want` (a valid
+ * record, or one cut off by the end), or len. Only offsets holding the
+ * first magic byte are examined. */
+static size_t wal_find(const uint8_t *p, size_t len, size_t from, enum wal_parse want,
+                       struct wal_record *rec)
 {
     size_t size;
     for (size_t q = from; q < len; q++) {
@@ -168,22 +172,7 @@ static size_t wal_resync(const uint8_t *p, size_t len, size_t from, struct wal_r
         if (hit == NULL)
             break;
         q = (size_t)(hit - p);
-        if (wal_parse_at(p + q, len - q, rec, &size) == WAL_PARSE_OK)
-            return q;
-    }
-    return len;
-}
-
-/* First offset in [from, len) where a record cut off by the end starts, or len. */
-static size_t wal_find_torn(const uint8_t *p, size_t len, size_t from, struct wal_record *rec)
-{
-    size_t size;
-    for (size_t q = from; q < len; q++) {
-        const uint8_t *hit = memchr(p + q, 0xA1, len - q);
-        if (hit == NULL)
-            break;
-        q = (size_t)(hit - p);
-        if (wal_parse_at(p + q, len - q, rec, &size) == WAL_PARSE_SHORT)
+        if (wal_parse_at(p + q, len - q, rec, &size) == want)
             return q;
     }
     return len;
@@ -217,7 +206,7 @@ int wal_scan(const void *data, size_t len, wal_record_fn fn, void *ctx,
                 break;
             continue;
         }
-        size_t next = wal_resync(p, len, pos + 1, &rec);
+        size_t next = wal_find(p, len, pos + 1, WAL_PARSE_OK, &rec);
         if (next < len) {
             st.corrupt++;
             st.skipped_bytes += next - pos;
@@ -225,7 +214,7 @@ int wal_scan(const void *data, size_t len, wal_record_fn fn, void *ctx,
             continue;
         }
         /* nothing valid follows: what remains is the tail */
-        size_t torn = kind == WAL_PARSE_SHORT ? pos : wal_find_torn(p, len, pos + 1, &rec);
+        size_t torn = kind == WAL_PARSE_SHORT ? pos : wal_find(p, len, pos + 1, WAL_PARSE_SHORT, &rec);
         if (torn > pos) {
             st.corrupt++;
             st.skipped_bytes += torn - pos;
@@ -241,58 +230,11 @@ out:
 
 /* ---- files ---------------------------------------------------------------------- */
 
-static int wal_mkdir_p(const char *dir)
-{
-    size_t n = strlen(dir);
-    char *path = malloc(n + 1);
-    if (path == NULL)
-        return -1;
-    memcpy(path, dir, n + 1);
-    int rc = 0;
-    for (size_t i = 1; i <= n && rc == 0; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char saved = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            rc = -1;
-        path[i] = saved;
-    }
-    int saved_errno = errno;
-    free(path);
-    errno = saved_errno;
-    return rc;
-}
-
-static int wal_write_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static char *wal_join(const char *dir, const char *name)
-{
-    char *path;
-    if (asprintf(&path, "%s/%s", dir, name) < 0)
-        return NULL;
-    return path;
-}
-
 int wal_open(const char *dir, struct wal_file **out)
 {
     *out = NULL;
     struct wal_file *w = calloc(1, sizeof *w);
-    char *path = wal_join(dir, WAL_NAME);
+    char *path = fs_join(dir, WAL_NAME);
     if (w == NULL || path == NULL || (w->dir = strdup(dir)) == NULL) {
         free(w);
         free(path);
@@ -301,8 +243,11 @@ int wal_open(const char *dir, struct wal_file **out)
     }
     w->fd = -1;
     struct stat st;
-    if (wal_mkdir_p(dir) != 0)
+    int mk = fs_mkdir_p(dir);
+    if (mk != 0) {
+        errno = -mk;
         goto fail;
+    }
     w->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (w->fd < 0 || fstat(w->fd, &st) != 0)
         goto fail;
@@ -310,7 +255,7 @@ int wal_open(const char *dir, struct wal_file **out)
     if (w->size == 0) {
         uint8_t magic[4];
         wal_put_le(magic, WAL_FILE_MAGIC, 4);
-        if (wal_write_all(w->fd, magic, sizeof magic) != 0)
+        if (fs_write_all(w->fd, magic, sizeof magic) != 0)
             goto fail;
         w->size = sizeof magic;
     }
@@ -330,7 +275,7 @@ fail:;
 
 int wal_append(struct wal_file *w, const void *data, size_t len)
 {
-    if (wal_write_all(w->fd, data, len) == 0) {
+    if (fs_write_all(w->fd, data, len) == 0) {
         w->size += len;
         return 0;
     }
@@ -365,8 +310,8 @@ int wal_rotate(struct wal_file *w, int64_t suffix, char **rotated_path)
         *rotated_path = NULL;
     char name[64];
     snprintf(name, sizeof name, WAL_NAME ".%lld", (long long)suffix);
-    char *from = wal_join(w->dir, WAL_NAME);
-    char *to = wal_join(w->dir, name);
+    char *from = fs_join(w->dir, WAL_NAME);
+    char *to = fs_join(w->dir, name);
     int rc = 0;
     if (close(w->fd) != 0 && errno != EINTR)
         rc = WAL_EIO;

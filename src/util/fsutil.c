@@ -51,8 +51,9 @@ int fs_fsync_dir(const char *path)
     return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int fs_write_all(int fd, const void *buf, size_t len)
 {
+    const char *data = buf;
     while (len > 0) {
         ssize_t n = write(fd, data, len);
         if (n < 0) {
@@ -80,7 +81,7 @@ int fs_write_atomic(const char *dir, const char *name, const void *data, size_t 
     if (fd < 0) {
         rc = -errno;
     } else {
-        rc = write_all(fd, data, len);
+        rc = fs_write_all(fd, data, len);
         if (rc == 0 && fsync(fd) != 0)
             rc = -errno;
         if (close(fd) != 0 && rc == 0)

@@ -13,6 +13,10 @@ int fs_mkdir_p(const char *path);
  * Returns 0 or -errno. */
 int fs_fsync_dir(const char *path);
 
+/* write(2) of all len bytes, retrying short writes and EINTR. Returns 0 or
+ * -errno (errno is left set). */
+int fs_write_all(int fd, const void *data, size_t len);
+
 /* Writes data to <dir>/<name>.tmp, fsyncs it, renames it to <dir>/<name>
  * and fsyncs dir. On failure the .tmp file is removed. Returns 0 or -errno. */
 int fs_write_atomic(const char *dir, const char *name, const void *data, size_t len);
