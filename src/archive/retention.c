@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ struct retention {
     struct store *store;
     struct checkpointer *cp;
     const struct ccms_config *cfg;
+
+    atomic_bool cancel;            /* set at stop: abandons a running backend request */
 
     pthread_mutex_t lock;          /* guards the fields below */
     pthread_cond_t wake;
@@ -99,7 +102,8 @@ int retention_free_old(struct retention *r, int64_t now, uint64_t *freed)
     if (url && url[0]) {
         struct used_nodes used;
         char err[512];
-        if (backend_used_nodes(url, r->cfg->backend_token, cutoff, &used, err, sizeof err) == 0) {
+        if (backend_used_nodes(url, r->cfg->backend_token, cutoff, &r->cancel, &used, err,
+                               sizeof err) == 0) {
             *freed = free_unused_hosts(r, &used, cutoff);
             log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed, %zu hosts "
                      "in use kept", *freed, cutoff, used.count);
@@ -182,6 +186,7 @@ int retention_start(struct retention *r)
 {
     pthread_mutex_lock(&r->lock);
     r->stopping = false;
+    atomic_store(&r->cancel, false);
     int rc = pthread_create(&r->thread, NULL, retention_main, r);
     r->running = rc == 0;
     pthread_mutex_unlock(&r->lock);
@@ -194,6 +199,7 @@ void retention_stop(struct retention *r)
     bool running = r->running;
     r->running = false;
     r->stopping = true;
+    atomic_store(&r->cancel, true);
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     if (running)

@@ -106,8 +106,17 @@ static size_t collect_body(char *ptr, size_t size, size_t n, void *userdata)
     return add;
 }
 
+/* libcurl progress callback: a non-zero return aborts the transfer. */
+static int check_cancel(void *cancel, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                        curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return cancel && atomic_load((const atomic_bool *)cancel);
+}
+
 int backend_used_nodes(const char *base_url, const char *token, int64_t ts,
-                       struct used_nodes *out, char *err, size_t err_len)
+                       const atomic_bool *cancel, struct used_nodes *out, char *err,
+                       size_t err_len)
 {
     memset(out, 0, sizeof(*out));
     size_t url_len = strlen(base_url) + 64;
@@ -132,6 +141,9 @@ int backend_used_nodes(const char *base_url, const char *token, int64_t ts,
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, check_cancel);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)cancel);
     CURLcode cc = curl_easy_perform(curl);
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);

@@ -13,6 +13,7 @@
 #ifndef CCMS_BACKEND_H
 #define CCMS_BACKEND_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,9 +30,11 @@ struct used_nodes {
     size_t count;
 };
 
-/* Asks the backend. On failure err holds a one-line reason. */
+/* Asks the backend. On failure err holds a one-line reason. The request is
+ * abandoned as soon as *cancel (if not NULL) becomes true, e.g. at shutdown. */
 int backend_used_nodes(const char *base_url, const char *token, int64_t ts,
-                       struct used_nodes *out, char *err, size_t err_len);
+                       const atomic_bool *cancel, struct used_nodes *out, char *err,
+                       size_t err_len);
 
 /* Parses a response body (exposed for tests and the fuzzer). */
 int backend_parse_used_nodes(const char *body, size_t len, struct used_nodes *out, char *err,

@@ -667,7 +667,8 @@ static void scan_host_dir(struct restore_ctx *rc, const char *dir, struct loaded
                    parse_stem(name + 12, "", &stamp)) {
             if (push_path(rotated, rotated_count, path) == 0)
                 path = NULL;
-        } else if (regular && strlen(name) > 4 && strcmp(name + strlen(name) - 4, ".tmp") == 0) {
+        } else if (regular && (parse_stem(name, ".bin.tmp", &stamp) ||
+                               parse_stem(name, ".json.tmp", &stamp))) {
             log_info("restore: removing unfinished %s", path);
             unlink(path);
         } else {

@@ -59,7 +59,7 @@ static void test_http_round_trip(void **state)
     char url[64], err[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f.port);
     struct used_nodes u;
-    assert_int_equal(backend_used_nodes(url, "secret-token", 1700000000, &u, err, sizeof err), 0);
+    assert_int_equal(backend_used_nodes(url, "secret-token", 1700000000, NULL, &u, err, sizeof err), 0);
     fake_http_finish(&f);
     assert_true(used_nodes_contains(&u, "c", "h1"));
     used_nodes_free(&u);
@@ -75,13 +75,34 @@ static void test_http_errors(void **state)
     char url[64], err[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", f.port);
     struct used_nodes u;
-    assert_int_equal(backend_used_nodes(url, NULL, 1, &u, err, sizeof err), BACKEND_EREQUEST);
+    assert_int_equal(backend_used_nodes(url, NULL, 1, NULL, &u, err, sizeof err), BACKEND_EREQUEST);
     fake_http_finish(&f);
     assert_non_null(strstr(err, "status 401"));
     assert_null(strstr(f.request, "Authorization"));
     /* nothing listening */
-    assert_int_equal(backend_used_nodes("http://127.0.0.1:1", NULL, 1, &u, err, sizeof err),
+    assert_int_equal(backend_used_nodes("http://127.0.0.1:1", NULL, 1, NULL, &u, err, sizeof err),
                      BACKEND_EREQUEST);
+}
+
+static void test_cancel_abandons_a_hanging_backend(void **state)
+{
+    (void)state;
+    /* A listener that never answers: the kernel completes the handshake,
+     * so only the cancel flag can end the request before the timeout. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    char url[64], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+    atomic_bool cancel = true;
+    struct used_nodes u;
+    assert_int_equal(backend_used_nodes(url, NULL, 1, &cancel, &u, err, sizeof err),
+                     BACKEND_EREQUEST);
+    assert_non_null(strstr(err, "callback"));
+    close(fd);
 }
 
 int main(void)
@@ -92,6 +113,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_http_round_trip),
         cmocka_unit_test(test_http_errors),
+        cmocka_unit_test(test_cancel_abandons_a_hanging_backend),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
