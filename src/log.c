@@ -130,9 +130,17 @@ void log_msg(enum log_level level, const char *fmt, ...)
         }
     }
 
+    /* Names from requests end up in messages: control bytes are replaced
+     * so nobody can forge extra log lines (or journal priorities). */
+    while (body > 0 && buf[head + body - 1] == '\n')
+        body--;
+    for (size_t i = head; i < head + body; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            buf[i] = '?';
+    }
     size_t len = head + body;
-    if (len == head || buf[len - 1] != '\n')
-        buf[len++] = '\n';
+    buf[len++] = '\n';
     log_write_all(buf, len);
     if (buf != stack)
         free(buf);

@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "util/fsutil.h"
 
 /* Splits "host:port" / "[v6]:port" / ":port" into host (maybe "") and port. */
 static int http_split_addr(const char *addr, char *host, size_t host_len, char *port,
@@ -104,22 +107,29 @@ int http_listen(const char *addr, int *fd, char *err, size_t err_len)
     return http_bind_any(host, port, fd, err, err_len);
 }
 
+/* PEM files are small; anything else is a configuration mistake. */
+#define HTTP_MAX_PEM_BYTES (1 << 20)
+
 static char *http_read_file(const char *path, char *err, size_t err_len)
 {
-    FILE *f = fopen(path, "rb");
-    char *data = NULL;
-    long size;
-    if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0 || (data = malloc((size_t)size + 1)) == NULL ||
-        fread(data, 1, (size_t)size, f) != (size_t)size) {
-        snprintf(err, err_len, "cannot read %s: %s", path, errno ? strerror(errno) : "short read");
-        free(data);
-        if (f != NULL)
-            fclose(f);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, err_len, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
-    data[size] = '\0';
-    fclose(f);
+    if (S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode) || st.st_size > HTTP_MAX_PEM_BYTES) {
+        snprintf(err, err_len, "cannot read %s: %s", path,
+                 S_ISDIR(st.st_mode) ? "it is a directory, not a PEM file"
+                                     : "not a regular file of at most 1 MiB");
+        return NULL;
+    }
+    char *data;
+    size_t len;
+    int rc = fs_read_file(path, &data, &len);
+    if (rc != 0) {
+        snprintf(err, err_len, "cannot read %s: %s", path, strerror(-rc));
+        return NULL;
+    }
     return data;
 }
 

@@ -56,6 +56,8 @@ struct checkpointer {
 struct host_state {
     struct wal_file *wal;
     int64_t dirty_from;              /* INT64_MAX: nothing unsaved */
+    int64_t last_to;                 /* `to` of the newest snapshot file: each new one is
+                                        later, so restore applies them in write order */
     char **rotated;                  /* WAL files whose data awaits a durable snapshot */
     size_t rotated_count;
     bool needs_sync;                 /* WAL written since the last fsync ("interval") */
@@ -284,7 +286,7 @@ static int capture_host(struct checkpointer *cp, struct level *host, int64_t now
     /* A sample's slot can start up to f/2 before its timestamp. */
     int64_t from = st->dirty_from == INT64_MAX ? now : st->dirty_from - cp->max_frequency;
     hs->file.from = from;
-    hs->file.to = now;
+    hs->file.to = now > st->last_to ? now : st->last_to + 1;
     if (level_to_ckpt(cp->store, host, from, &hs->file.host) != 0) {
         host_snapshot_free(hs);
         return -ENOMEM;
@@ -298,6 +300,7 @@ static int capture_host(struct checkpointer *cp, struct level *host, int64_t now
         if (rc != 0)
             log_error("checkpoint: rotating the WAL of %s failed: %s", hs->dir, strerror(errno));
     }
+    st->last_to = hs->file.to;
     hs->dirty_from = st->dirty_from;
     hs->rotated = st->rotated;
     hs->rotated_count = st->rotated_count;
@@ -708,6 +711,9 @@ static void restore_host(struct restore_ctx *rc, const char *cluster, const char
                     log_error("restore: out of memory loading %s", files[i].path);
                 rc->stats->files_loaded++;
             }
+            struct host_state *st = file_count ? host_state_get(rc->host.level) : NULL;
+            if (st)
+                st->last_to = files[file_count - 1].file.to;
             for (size_t i = 0; i < rotated_count; i++)
                 replay_wal(rc, rotated[i], false);
             if (has_current) {

@@ -111,9 +111,15 @@ int chain_write_ex(struct buffer **head, int64_t frequency, int64_t ts, float va
             buffer_put(b, (uint32_t)idx, value);
             return 0;
         }
-        /* Only the head can be outgrown: start a new head at this sample. */
-        struct buffer *n = chain_insert(b, NULL, ts - frequency / 2, frequency, BUFFER_CAP, 0,
-                                        value, bytes_delta);
+        /* Only the head can be outgrown. The new head starts at the slot of
+         * ts on the chain's grid (not at ts - f/2 as upstream): a chain keeps
+         * one phase, so every sample keeps its own slot when the chain is
+         * flattened into a checkpoint and read back. */
+        int64_t start = ts - frequency / 2;
+        if (b->frequency == frequency)
+            start = b->start + ((ts - b->start) / frequency) * frequency;
+        struct buffer *n = chain_insert(b, NULL, start, frequency, BUFFER_CAP, 0, value,
+                                        bytes_delta);
         if (!n)
             return BUFFER_ENOMEM;
         *head = n;

@@ -65,7 +65,8 @@ static inline int64_t buffer_end(const struct buffer *b)
  * Writes (ts, value) into the chain whose newest buffer is *head (NULL for
  * an empty chain), creating buffers as needed with `frequency`:
  *  - ts in or after the head: upstream's rule (overwrite, NaN-fill, or a
- *    new head buffer starting at ts - f/2 once the head is full);
+ *    new head buffer once the head is full), except that a new head starts
+ *    at the slot of ts on the chain's grid, so a chain keeps one phase;
  *  - ts before the head: written into the older buffer that covers it, or
  *    into a new buffer inserted into the gap between two buffers;
  *  - ts before the oldest buffer: BUFFER_ETOO_OLD, nothing changes.

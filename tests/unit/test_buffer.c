@@ -236,24 +236,28 @@ static void test_extreme_timestamps_rejected(void **state)
     assert_null(head);
 }
 
-static void test_mid_slot_head_owner_rule(void **state)
+static void test_new_head_keeps_the_chain_grid(void **state)
 {
     (void)state;
-    /* f = 60: first sample at 1000 (start 970). A sample beyond capacity
-     * starts a head at ts - 30 that overlaps the old buffer's last slot by
-     * half a slot; a sample written into that overlap must be read back. */
+    /* f = 60: first sample at 1000 (start 970, so slots begin at 970 + k*60).
+     * A sample just past the full buffer starts a new head at its slot on
+     * the same grid, not at ts - 30: no overlap, one phase per chain. */
     struct buffer *head = NULL;
     bytes = 0;
     chain_write(&head, 60, 1000, 1.0f, &bytes);
-    int64_t old_end = 970 + 512 * 60;         /* 31690 */
-    chain_write(&head, 60, old_end + 10, 5.0f, &bytes); /* head starts at old_end - 20 */
-    assert_int_equal(head->start, old_end - 20);
-    chain_write(&head, 60, old_end - 10, 4.0f, &bytes); /* inside the overlap */
+    int64_t old_end = 970 + 512 * 60; /* 31690 */
+    chain_write(&head, 60, old_end + 10, 5.0f, &bytes);
+    assert_int_equal(head->start, old_end);
+    chain_write(&head, 60, old_end - 10, 4.0f, &bytes); /* last slot of the old buffer */
+    assert_int_equal(head->prev->len, 512);
     float v[4] = {0};
     assert_int_equal(read_values(head, old_end - 10, old_end - 9, 60, v, 4), 1);
     assert_true(v[0] == 4.0f);
     assert_int_equal(read_values(head, old_end + 10, old_end + 11, 60, v, 4), 1);
     assert_true(v[0] == 5.0f);
+    /* far ahead: still on the grid */
+    chain_write(&head, 60, old_end + 100000, 6.0f, &bytes);
+    assert_int_equal((head->start - 970) % 60, 0);
     teardown_chain(&head);
 }
 
@@ -271,7 +275,7 @@ int main(void)
         cmocka_unit_test(test_free_before),
         cmocka_unit_test(test_free_from_old_end),
         cmocka_unit_test(test_extreme_timestamps_rejected),
-        cmocka_unit_test(test_mid_slot_head_owner_rule),
+        cmocka_unit_test(test_new_head_keeps_the_chain_grid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
