@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net/conn_guard.h"
 
 /* Grace period for requests still running at shutdown. Unfinished uploads
  * are then aborted: they were never acknowledged, so nothing acknowledged
@@ -44,10 +45,12 @@ struct http_server {
     const struct api_context *ctx;
     bool tls;
     atomic_int in_flight;
+    struct conn_guard *guard;       /* slow-loris protection for request heads */
 };
 
 struct http_request {
     struct http_server *srv;
+    struct conn_guard_entry *guard_entry;
     enum http_route_id route;
     struct timespec started;
     uint64_t received;
@@ -423,6 +426,10 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
         if (rq == NULL)
             return MHD_NO;
         rq->srv = cls;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        rq->guard_entry = ci ? ci->socket_context : NULL;
+        conn_guard_request_started(rq->srv->guard, rq->guard_entry);
         clock_gettime(CLOCK_MONOTONIC, &rq->started);
         atomic_fetch_add(&rq->srv->in_flight, 1);
         *con_cls = rq;
@@ -451,6 +458,7 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     ingest_batch_free(rq->batch);
     jbuf_free(&rq->body);
     api_response_free(&rq->pending);
+    conn_guard_request_done(rq->srv->guard, rq->guard_entry);
     atomic_fetch_sub(&rq->srv->in_flight, 1);
     free(rq);
     *con_cls = NULL;
@@ -473,6 +481,21 @@ static void http_opt(struct MHD_OptionItem *opts, size_t *n, enum MHD_OPTION opt
     opts[(*n)++] = (struct MHD_OptionItem){ option, value, ptr };
 }
 
+/* MHD connection notifications feed the slow-loris guard. */
+static void http_connection_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                                   enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? conn_guard_opened(srv->guard, ci->connect_fd) : NULL;
+    } else {
+        conn_guard_closed(srv->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
                                       const struct http_tls *tls)
 {
@@ -488,6 +511,7 @@ static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
     size_t n = 0;
     http_opt(opts, &n, MHD_OPTION_LISTEN_SOCKET, fd, NULL);
     http_opt(opts, &n, MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, NULL);
+    http_opt(opts, &n, MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_connection_notify, srv);
     http_opt(opts, &n, MHD_OPTION_CONNECTION_TIMEOUT,
              cfg->read_timeout > 0 ? (intptr_t)cfg->read_timeout : 0, NULL);
     http_opt(opts, &n, MHD_OPTION_CONNECTION_LIMIT,
@@ -524,8 +548,14 @@ int http_start(int fd, const struct api_context *ctx, const struct http_tls *tls
     srv->ctx = ctx;
     srv->tls = tls != NULL;
     atomic_init(&srv->in_flight, 0);
+    if (conn_guard_start(ctx->cfg->read_timeout, &srv->guard) != 0) {
+        snprintf(err, err_len, "cannot start the connection guard thread");
+        free(srv);
+        return -1;
+    }
     srv->daemon = http_daemon(fd, srv, tls);
     if (srv->daemon == NULL) {
+        conn_guard_stop(srv->guard);
         snprintf(err, err_len, "cannot start the HTTP server%s",
                  tls ? " (check https-cert-file and https-key-file)" : "");
         free(srv);
@@ -552,5 +582,6 @@ void http_stop(struct http_server *srv)
         log_error("http: requests still running after %d s; closing them",
                   HTTP_SHUTDOWN_WAIT_MS / 1000);
     MHD_stop_daemon(srv->daemon);
+    conn_guard_stop(srv->guard);
     free(srv);
 }
