@@ -58,6 +58,8 @@ struct host_state {
     int64_t dirty_from;              /* INT64_MAX: nothing unsaved */
     int64_t last_to;                 /* `to` of the newest snapshot file: each new one is
                                         later, so restore applies them in write order */
+    int64_t max_name;                /* largest <stamp> of the host's checkpoint files */
+    int64_t max_series_start;        /* latest series start in them (Go's file order) */
     char **rotated;                  /* WAL files whose data awaits a durable snapshot */
     size_t rotated_count;
     bool needs_sync;                 /* WAL written since the last fsync ("interval") */
@@ -70,6 +72,8 @@ static struct host_state *host_state_get(struct level *host)
         if (!st)
             return NULL;
         st->dirty_from = INT64_MAX;
+        st->max_name = INT64_MIN;
+        st->max_series_start = INT64_MIN;
         host->host_data = st;
     }
     return host->host_data;
@@ -242,6 +246,8 @@ struct host_snapshot {
     char *dir;
     struct ckpt_file file;
     int64_t dirty_from;
+    int64_t max_name;        /* the host's file names and series starts so far */
+    int64_t max_series_start;
     char **rotated;          /* WAL files to delete once the file is durable */
     size_t rotated_count;
 };
@@ -301,6 +307,8 @@ static int capture_host(struct checkpointer *cp, struct level *host, int64_t now
             log_error("checkpoint: rotating the WAL of %s failed: %s", hs->dir, strerror(errno));
     }
     st->last_to = hs->file.to;
+    hs->max_name = st->max_name;
+    hs->max_series_start = st->max_series_start;
     hs->dirty_from = st->dirty_from;
     hs->rotated = st->rotated;
     hs->rotated_count = st->rotated_count;
@@ -310,50 +318,96 @@ static int capture_host(struct checkpointer *cp, struct level *host, int64_t now
     return 1;
 }
 
-/* Picks a file name <from>.<ext> that does not exist yet: a second snapshot
- * with the same window start must not replace the first one's data. */
-static char *snapshot_name(const char *dir, int64_t from, const char *ext)
+/* The earliest and latest series start in a checkpoint subtree. */
+static void series_start_bounds(const struct ckpt_level *l, int64_t *min, int64_t *max)
 {
+    for (size_t i = 0; i < l->series_count; i++) {
+        if (l->series[i].start < *min)
+            *min = l->series[i].start;
+        if (l->series[i].start > *max)
+            *max = l->series[i].start;
+    }
+    for (size_t i = 0; i < l->child_count; i++)
+        series_start_bounds(&l->children[i], min, max);
+}
+
+/* Encodes f and writes it atomically as <stamp>.<ext> in dir. */
+static int write_ckpt_file(struct checkpointer *cp, const char *dir, struct ckpt_file *f,
+                           int64_t stamp, uint64_t *bytes)
+{
+    struct jbuf out;
+    jbuf_init(&out, 1 << 16);
+    int rc = cp->wal_mode ? snapshot_encode(f, &out) : jsonckpt_encode(f, &out);
     char name[64];
-    for (int64_t t = from;; t--) {
-        snprintf(name, sizeof name, "%" PRId64 ".%s", t, ext);
-        char *path = fs_join(dir, name);
-        if (!path)
-            return NULL;
-        bool exists = access(path, F_OK) == 0;
+    snprintf(name, sizeof name, "%" PRId64 ".%s", stamp, cp->wal_mode ? "bin" : "json");
+    if (rc != 0 || out.failed)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = fs_mkdir_p(dir);
+    if (rc == 0)
+        rc = fs_write_atomic(dir, name, out.data, out.len);
+    if (rc == 0)
+        *bytes += out.len;
+    else
+        log_error("checkpoint: writing %s/%s failed: %s", dir, name, strerror(-rc));
+    jbuf_free(&out);
+    return rc;
+}
+
+/* A name for a new delta that sorts after every file of the host (its data
+ * starts no earlier than theirs) and does not exist yet. */
+static int64_t next_stamp(const struct host_snapshot *hs, const char *ext)
+{
+    int64_t stamp = hs->file.from;
+    if (hs->max_name != INT64_MIN && stamp <= hs->max_name)
+        stamp = hs->max_name + 1;
+    for (;; stamp++) {
+        char name[64];
+        snprintf(name, sizeof name, "%" PRId64 ".%s", stamp, ext);
+        char *path = fs_join(hs->dir, name);
+        bool exists = path && access(path, F_OK) == 0;
         free(path);
         if (!exists)
-            return strdup(name);
+            return stamp;
     }
 }
 
-static int write_snapshot(struct checkpointer *cp, struct host_snapshot *hs, uint64_t *bytes)
+static int write_merged(struct checkpointer *cp, struct host_snapshot *hs, uint64_t *bytes,
+                        int64_t *stamp, int64_t *max_start);
+
+/* Writes the captured data: normally as a new delta file; when it starts
+ * before data already on disk (a back-fill), merged with the host's files
+ * (write_merged). *stamp and *max_start describe the written file. */
+static int write_snapshot(struct checkpointer *cp, struct host_snapshot *hs, uint64_t *bytes,
+                          int64_t *stamp, int64_t *max_start)
 {
+    *stamp = INT64_MIN;
+    *max_start = INT64_MIN;
     if (hs->file.host.series_count == 0 && hs->file.host.child_count == 0)
         return 0; /* the unsaved data was freed meanwhile: nothing to keep */
-    struct jbuf out;
-    jbuf_init(&out, 1 << 16);
-    int rc = cp->wal_mode ? snapshot_encode(&hs->file, &out) : jsonckpt_encode(&hs->file, &out);
-    char *name = NULL;
-    if (rc == 0 && !out.failed) {
-        rc = fs_mkdir_p(hs->dir);
-        name = rc == 0 ? snapshot_name(hs->dir, hs->file.from, cp->wal_mode ? "bin" : "json")
-                       : NULL;
-        if (rc == 0 && !name)
-            rc = -ENOMEM;
-        if (rc == 0)
-            rc = fs_write_atomic(hs->dir, name, out.data, out.len);
-        if (rc == 0)
-            *bytes += out.len;
-    } else {
-        rc = -ENOMEM;
-    }
-    if (rc != 0)
-        log_error("checkpoint: writing %s/%s failed: %s", hs->dir, name ? name : "?",
-                  strerror(-rc));
-    free(name);
-    jbuf_free(&out);
-    return rc;
+    int64_t min_start = INT64_MAX;
+    series_start_bounds(&hs->file.host, &min_start, max_start);
+    if (min_start < hs->max_series_start)
+        return write_merged(cp, hs, bytes, stamp, max_start);
+    *stamp = next_stamp(hs, cp->wal_mode ? "bin" : "json");
+    return write_ckpt_file(cp, hs->dir, &hs->file, *stamp, bytes);
+}
+
+/* After a success: remembers the file so later names and starts follow it. */
+static void note_written(struct checkpointer *cp, const char *cluster, const char *host,
+                         int64_t stamp, int64_t max_start)
+{
+    struct store_host h;
+    if (stamp == INT64_MIN ||
+        store_host_lock(cp->store, cluster, strlen(cluster), host, strlen(host), false, NULL,
+                        &h) != 0)
+        return;
+    struct host_state *st = host_state_get(h.level);
+    if (st && stamp > st->max_name)
+        st->max_name = stamp;
+    if (st && max_start > st->max_series_start)
+        st->max_series_start = max_start;
+    store_host_unlock(&h);
 }
 
 /* After a failed write: the data is dirty again and the rotated WALs are
@@ -389,8 +443,10 @@ static int snapshot_host(struct checkpointer *cp, const char *cluster, const cha
     if (captured <= 0)
         return captured;
 
-    int rc = write_snapshot(cp, &hs, &stats->bytes_written);
+    int64_t stamp, max_start;
+    int rc = write_snapshot(cp, &hs, &stats->bytes_written, &stamp, &max_start);
     if (rc == 0) {
+        note_written(cp, cluster, host, stamp, max_start);
         for (size_t i = 0; i < hs.rotated_count; i++)
             if (unlink(hs.rotated[i]) != 0 && errno != ENOENT)
                 log_warn("checkpoint: cannot delete %s: %s", hs.rotated[i], strerror(errno));
@@ -712,8 +768,14 @@ static void restore_host(struct restore_ctx *rc, const char *cluster, const char
                 rc->stats->files_loaded++;
             }
             struct host_state *st = file_count ? host_state_get(rc->host.level) : NULL;
-            if (st)
-                st->last_to = files[file_count - 1].file.to;
+            for (size_t i = 0; st && i < file_count; i++) {
+                int64_t stamp, min_start = INT64_MAX;
+                const char *base = strrchr(files[i].path, '/');
+                if (parse_stem(base + 1, ".bin", &stamp) || parse_stem(base + 1, ".json", &stamp))
+                    st->max_name = stamp > st->max_name ? stamp : st->max_name;
+                series_start_bounds(&files[i].file.host, &min_start, &st->max_series_start);
+                st->last_to = files[i].file.to;
+            }
             for (size_t i = 0; i < rotated_count; i++)
                 replay_wal(rc, rotated[i], false);
             if (has_current) {
@@ -805,6 +867,115 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, struct restore_st
     if (stats)
         *stats = local;
     return 0;
+}
+
+/* ---- merging (the Go store's file order) ------------------------------------ */
+
+/* Decodes every checkpoint file of a host directory (undecodable ones are
+ * logged and left alone) into *files, sorted by write order (`to`). */
+static void decode_host_files(const char *dir, struct loaded_file **files, size_t *count)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        int64_t stamp;
+        bool binary = parse_stem(e->d_name, ".bin", &stamp);
+        if (!binary && !parse_stem(e->d_name, ".json", &stamp))
+            continue;
+        char *path = fs_join(dir, e->d_name);
+        struct ckpt_file f;
+        char err[256];
+        struct loaded_file *grown = path ? realloc(*files, (*count + 1) * sizeof(*grown)) : NULL;
+        if (grown)
+            *files = grown;
+        if (!grown || decode_file(path, binary, &f, err, sizeof err) != 0) {
+            log_warn("checkpoint: %s is left out of the merge: %s", path ? path : dir,
+                     grown ? err : "out of memory");
+            free(path);
+            continue;
+        }
+        (*files)[(*count)++] = (struct loaded_file){f, path};
+    }
+    if (d)
+        closedir(d);
+    if (*count > 1)
+        qsort(*files, *count, sizeof(**files), compare_loaded);
+}
+
+/* Loads the files and then the new data into a scratch store and returns
+ * its host subtree in checkpoint form (merged->host). */
+static int merge_in_scratch(struct checkpointer *cp, struct loaded_file *files, size_t count,
+                            const struct ckpt_file *fresh, struct ckpt_file *merged)
+{
+    size_t metric_count = store_metric_count(cp->store);
+    struct store_metric *metrics = calloc(metric_count ? metric_count : 1, sizeof(*metrics));
+    struct store *scratch = NULL;
+    int rc = metrics ? 0 : -ENOMEM;
+    for (size_t m = 0; rc == 0 && m < metric_count; m++)
+        metrics[m] = *store_metric_at(cp->store, (int)m);
+    if (rc == 0 && store_create(metrics, metric_count, &scratch) != 0)
+        rc = -ENOMEM;
+    struct restore_stats ignored = {0};
+    struct restore_ctx rctx = {.cp = cp, .cutoff = INT64_MIN, .stats = &ignored};
+    if (rc == 0 && store_host_lock(scratch, "c", 1, "h", 1, true, NULL, &rctx.host) != 0)
+        rc = -ENOMEM;
+    for (size_t i = 0; rc == 0 && i <= count; i++) {
+        const char *names[STORE_MAX_DEPTH];
+        size_t lens[STORE_MAX_DEPTH];
+        rctx.path = i < count ? files[i].path : "the new snapshot";
+        rc = apply_level(&rctx, i < count ? &files[i].file.host : &fresh->host, names, lens, 0);
+    }
+    if (rc == 0)
+        rc = level_to_ckpt(scratch, rctx.host.level, INT64_MIN, &merged->host);
+    if (rctx.host.level)
+        store_host_unlock(&rctx.host);
+    store_destroy(scratch);
+    free(metrics);
+    return rc;
+}
+
+/* Rewrites all of the host's checkpoint files plus the new data as one
+ * file, named like the oldest of them (replacing it), and deletes the
+ * others. Needed when new data starts before data already on disk: the Go
+ * store loads files in name order and refuses a series that starts before
+ * the one loaded before it, so going back to it must stay possible. */
+static int write_merged(struct checkpointer *cp, struct host_snapshot *hs, uint64_t *bytes,
+                        int64_t *stamp, int64_t *max_start)
+{
+    struct loaded_file *files = NULL;
+    size_t count = 0;
+    decode_host_files(hs->dir, &files, &count);
+    struct ckpt_file merged = {.from = hs->file.from, .to = hs->file.to};
+    int rc = merge_in_scratch(cp, files, count, &hs->file, &merged);
+    *stamp = hs->file.from;
+    for (size_t i = 0; i < count; i++) {
+        int64_t s;
+        const char *base = strrchr(files[i].path, '/') + 1;
+        if ((parse_stem(base, ".bin", &s) || parse_stem(base, ".json", &s)) && s < *stamp)
+            *stamp = s;
+        if (files[i].file.from < merged.from)
+            merged.from = files[i].file.from;
+    }
+    int64_t min_start = INT64_MAX;
+    *max_start = INT64_MIN;
+    series_start_bounds(&merged.host, &min_start, max_start);
+    if (rc == 0)
+        rc = write_ckpt_file(cp, hs->dir, &merged, *stamp, bytes);
+    char name[64];
+    snprintf(name, sizeof name, "/%" PRId64 ".%s", *stamp, cp->wal_mode ? "bin" : "json");
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strlen(files[i].path), nlen = strlen(name);
+        bool replaced = len >= nlen && strcmp(files[i].path + len - nlen, name) == 0;
+        if (rc == 0 && !replaced && unlink(files[i].path) != 0)
+            log_warn("checkpoint: cannot delete merged %s: %s", files[i].path, strerror(errno));
+        ckpt_file_free(&files[i].file);
+        free(files[i].path);
+    }
+    free(files);
+    ckpt_file_free(&merged);
+    if (rc == 0)
+        log_info("checkpoint: %s: back-filled data merged %zu files into one", hs->dir, count);
+    return rc;
 }
 
 /* ---- background worker ------------------------------------------------------ */

@@ -356,6 +356,31 @@ static void test_fsync_always_and_retention_cutoff(void **state)
     close_store(s, cp);
 }
 
+static void test_backfill_merges_files_in_go_order(void **state)
+{
+    struct fixture *fx = *state;
+    struct checkpointer *cp;
+    struct store *s = open_store(fx, &cp, true);
+    ingest(s, cp, "n4", NULL, CPU_LOAD, 1700000100, 1.0f);
+    assert_int_equal(checkpointer_run(cp, 1700001000, NULL), 0);
+    ingest(s, cp, "n4", NULL, CPU_LOAD, 1700009000, 2.0f); /* a plain later delta */
+    assert_int_equal(checkpointer_run(cp, 1700010000, NULL), 0);
+    char host_dir[128];
+    snprintf(host_dir, sizeof host_dir, "%s/c/n4", fx->dir);
+    assert_int_equal(count_files(host_dir, ".bin"), 2);
+    /* back-filled into the range both files cover: one merged file, so that
+     * in name order no series starts before the one loaded before it */
+    ingest(s, cp, "n4", NULL, CPU_LOAD, 1700000220, 3.0f);
+    assert_int_equal(checkpointer_run(cp, 1700011000, NULL), 0);
+    assert_int_equal(count_files(host_dir, ".bin"), 1);
+    close_store(s, cp);
+    s = open_store(fx, &cp, true);
+    assert_true(value_at(s, "n4", NULL, CPU_LOAD, 1700000100) == 1.0);
+    assert_true(value_at(s, "n4", NULL, CPU_LOAD, 1700000220) == 3.0);
+    assert_true(value_at(s, "n4", NULL, CPU_LOAD, 1700009000) == 2.0);
+    close_store(s, cp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +392,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_and_stray_files_do_not_stop_restore, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fsync_always_and_retention_cutoff, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_backfill_merges_files_in_go_order, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
