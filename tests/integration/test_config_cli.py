@@ -58,13 +58,12 @@ class UpstreamConfigTest(CCMSTestCase):
 
     def test_valid_token(self):
         hdr = {"Authorization": "Bearer " + TOKEN}
-        r = self.srv.raw("POST", "/api/write", b"cpu_load,cluster=fritz,hostname=h value=7 100\n", hdr)
+        r = self.srv.raw("POST", "/api/write", b"cpu_load,cluster=fritz,hostname=h0 value=7 100\n", hdr)
         self.assertStatus(r, 200)
         now = int(time.time())
         r = self.srv.raw("POST", "/api/write", b"cpu_load,cluster=fritz,hostname=h value=8 %d\n" % now, hdr)
         self.assertStatus(r, 200)
-        # from inside the slot of the sample at now: exactly one point (the
-        # sample at t=100 lies far outside the window)
+        # from inside the slot of the sample at now: exactly one point
         q = {"cluster": "fritz", "from": now - 20, "to": now + 60, "with-padding": False,
              "queries": [{"metric": "cpu_load", "host": "h"}]}
         r = self.srv.query(q, headers=hdr)
