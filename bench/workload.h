@@ -1,0 +1,63 @@
+/*
+ * workload — the benchmark's synthetic cluster, shared by both drivers so
+ * the query driver asks for exactly what the ingest driver wrote.
+ *
+ * Every host sends, every 60 s, 10 node metrics, 4 per-hwthread metrics for
+ * each of its hwthreads and 2 per-socket metrics for each socket (with the
+ * default 64 hwthreads and 2 sockets: 270 samples per host and minute).
+ * All names are metrics of the repository's config.json (the upstream
+ * example configuration), frequency 60 s.
+ */
+#ifndef BENCH_WORKLOAD_H
+#define BENCH_WORKLOAD_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define WL_INTERVAL 60
+
+static const char *const wl_node_metrics[] = {
+    "cpu_load", "mem_used", "mem_cached", "net_bw", "file_bw",
+    "net_bytes_in", "net_bytes_out", "nfs4_read", "nfs4_write", "lustre_read_bytes",
+};
+/* aggregation in config.json: avg, sum, sum, avg */
+static const char *const wl_hwthread_metrics[] = {"cpu_user", "flops_any", "flops_dp", "ipc"};
+/* aggregation in config.json: sum, sum */
+static const char *const wl_socket_metrics[] = {"mem_bw", "cpu_power"};
+
+#define WL_NODE_METRICS (sizeof wl_node_metrics / sizeof wl_node_metrics[0])
+#define WL_HWTHREAD_METRICS (sizeof wl_hwthread_metrics / sizeof wl_hwthread_metrics[0])
+#define WL_SOCKET_METRICS (sizeof wl_socket_metrics / sizeof wl_socket_metrics[0])
+
+/* Host names: node0000, node0001, ... (wider when there are more hosts).
+ * out must hold 32 bytes. */
+static inline void wl_host_name(char *out, size_t len, long host, long hosts)
+{
+    char digits[24];
+    int n = 0;
+    unsigned long v = (unsigned long)host;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    int width = 4;
+    for (long h = 10000; h < hosts; h *= 10)
+        width++;
+    size_t pos = 0;
+    const char *prefix = "node";
+    while (*prefix && pos + 1 < len)
+        out[pos++] = *prefix++;
+    for (int i = n; i < width && pos + 1 < len; i++)
+        out[pos++] = '0';
+    while (n > 0 && pos + 1 < len)
+        out[pos++] = digits[--n];
+    out[pos] = '\0';
+}
+
+/* Default start of the data: `hours` before now, on the 60 s grid. */
+static inline int64_t wl_default_start(int64_t now, long hours)
+{
+    return now / WL_INTERVAL * WL_INTERVAL - (int64_t)hours * 3600;
+}
+
+#endif
