@@ -754,7 +754,7 @@ static int cfg_defaults(struct ccms_config *c)
     c->max_new_levels = 100000;
     c->read_timeout = 30;
     c->write_timeout = 30;
-    c->http_threads = ncpu < 2 ? 2 : ncpu;
+    c->http_threads = 0; /* one thread per connection */
     c->max_connections = 1024;
     c->checkpoint_interval_seconds = 12 * 3600;
     c->num_workers = ncpu / 2 + 1 < 10 ? ncpu / 2 + 1 : 10;

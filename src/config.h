@@ -50,7 +50,8 @@ struct ccms_config {
     int64_t max_new_levels;             /* "max-new-levels-per-request". default 100,000 */
     int64_t read_timeout;               /* "read-timeout" seconds: idle limit and whole-request limit. default 30 */
     int64_t write_timeout;              /* "write-timeout" seconds. default 30 */
-    int64_t http_threads;               /* "http-threads"; default: number of CPUs (min 2) */
+    int64_t http_threads;               /* "http-threads": 0 (default) = a thread per connection,
+                                           N > 0 = a pool of N threads */
     int64_t max_connections;            /* "max-connections"; default 1024 */
 
     /* section "metrics" */

@@ -190,7 +190,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_new_levels, 100000);
     assert_int_equal(c.read_timeout, 30);
     assert_int_equal(c.write_timeout, 30);
-    assert_int_equal(c.http_threads, ncpu() < 2 ? 2 : ncpu());
+    assert_int_equal(c.http_threads, 0);
     assert_int_equal(c.max_connections, 1024);
     assert_int_equal(c.metric_count, 1);
     assert_str_eq(c.metrics[0].name, "cpu_load");
