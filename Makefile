@@ -51,11 +51,16 @@ FUZZ_SECONDS ?= 30
 # Object files of the sanitizer and fuzz builds are not intermediates to delete.
 .SECONDARY:
 
-.PHONY: all deps run test unit-tests asan-tests tsan fuzz bench clean
+.PHONY: all deps test-tools run test unit-tests asan-tests tsan fuzz bench clean
 all: cc-metric-store
 
 deps:
 	@scripts/install-deps.sh
+
+# Tools the tests need besides Debian packages: node + DuckDB (npm) to read
+# the Parquet archives back with an independent reader.
+test-tools: deps
+	@scripts/install-test-tools.sh
 
 cc-metric-store: $(LIB_OBJ) $(BUILD)/src/main.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -98,7 +103,7 @@ asan-tests: $(ASAN_TESTS)
 # The whole suite: unit tests, the same under ASan+UBSan, then the
 # integration tests against the real binary. tests/run_tests.py prints the
 # "N passed, M failed" summary and exits non-zero on any failure.
-test: deps cc-metric-store unit-tests asan-tests
+test: deps test-tools cc-metric-store unit-tests asan-tests
 	python3 tests/run_tests.py --unit $(TESTS) --asan $(ASAN_TESTS) --integration tests/integration
 
 tsan: $(TSAN_TESTS)

@@ -326,7 +326,9 @@ static int compare_by_to(const void *a, const void *b)
     return x->file.to < y->file.to ? -1 : x->file.to > y->file.to;
 }
 
-/* Writes one host's rows as one row group: sorted, one row per sample. */
+/* Appends one host's rows, sorted, one row per sample. Row groups are cut
+ * by the writer's size bound, not per host: fewer, larger groups compress
+ * better (smaller than DuckDB's own files) and memory stays bounded. */
 static int write_host_rows(struct parquet_writer *w, const char *cluster, const char *host,
                            struct selected *sel, size_t count, uint64_t *rows_written)
 {
@@ -348,8 +350,6 @@ static int write_host_rows(struct parquet_writer *w, const char *cluster, const 
         if (rc == 0)
             (*rows_written)++;
     }
-    if (rc == 0)
-        rc = parquet_writer_end_row_group(w);
     free(rows.items);
     return rc;
 }

@@ -10,9 +10,10 @@
  *    written to .tmp, fsynced, renamed, directory fsynced; only then are the
  *    archived checkpoint files deleted, so a crash loses nothing and leaves
  *    no partial .parquet (a stale .parquet.tmp is removed by the next run);
- *  - rows sorted by (cluster, hostname, metric, scope, scope_id, timestamp),
- *    one row group per host; a sample present in several files is written
- *    once (the newest file wins); only one host's rows are in memory at once;
+ *  - rows sorted by (cluster, hostname, metric, scope, scope_id, timestamp);
+ *    row groups are cut by size (PARQUET_MAX_GROUP_BYTES), not per host; a
+ *    sample present in several files is written once (the newest file
+ *    wins); only one host's rows (plus one row group) are in memory at once;
  *  - an undecodable file is logged, counted and kept.
  *
  * current.wal, rotated WAL files and anything else are never touched.

@@ -11,14 +11,20 @@
  *   strings   one dictionary per column chunk (PLAIN dictionary page, then
  *             RLE_DICTIONARY data pages of RLE/bit-packed hybrid indices);
  *             a chunk whose dictionary outgrows PQ_DICT_MAX is written PLAIN.
- *   INT64     PLAIN (timestamps in a sorted archive compress well with zstd)
- *   FLOAT     PLAIN
+ *   value     the same when values repeat enough (PQ_FLOAT_DICT_REPEAT),
+ *             otherwise PLAIN (measured: bench/parquet_bench.c); once its
+ *             dictionary outgrows PQ_DICT_MAX the group's values are kept
+ *             raw, so mostly distinct values cost no hashing
+ *   INT64     PLAIN: timestamps of a sorted archive and the few frequencies
+ *             compress to well under 0.01 byte per row with zstd
  *
- * While a row group is open, string columns are stored as dictionary indices
- * plus the dictionary itself (already in PLAIN encoding, so it is the
- * dictionary page body); numbers are stored in plain arrays. Only the
- * serialized RowGroup metadata of finished groups stays in memory.
+ * While a row group is open, string and value columns are stored as
+ * dictionary indices plus the dictionary itself (already in PLAIN encoding,
+ * so it is the dictionary page body and the source of a PLAIN fallback);
+ * INT64 columns are plain arrays. Only the serialized RowGroup metadata of
+ * finished groups stays in memory.
  *
+ * Strings are written as given; the caller supplies UTF-8 (STRING columns).
  * The writer assumes a little-endian host for the PLAIN number encoding.
  */
 #include "archive/parquet.h"
@@ -37,17 +43,20 @@
 
 #define PQ_NUM_STR 5
 #define PQ_NUM_COLS 8
+#define PQ_NUM_DICT (PQ_NUM_STR + 1) /* the strings and value */
+#define PQ_VALUE_DICT PQ_NUM_STR
 #define PQ_ZSTD_LEVEL 3
 #define PQ_PAGE_BYTES (1u << 20)     /* uncompressed target per data page */
 #define PQ_DICT_MAX (1u << 20)       /* larger dictionaries fall back to PLAIN */
+#define PQ_FLOAT_DICT_REPEAT 4       /* min. rows per distinct value for a float dictionary */
 #define PQ_IDX_PAGE_VALUES (1u << 20) /* cap on values per dictionary-index page */
 #define PQ_OUT_BUF (1u << 20)        /* write(2) batching */
 #define PQ_STAT_MAX 256              /* longer string min/max are not recorded */
 #define PQ_CREATED_BY "cc-metric-store-c"
 
 /* Bytes a row adds to a row group besides new dictionary entries:
- * five dictionary indices, two INT64, one FLOAT. */
-#define PQ_ROW_BYTES (PQ_NUM_STR * 4 + 8 + 8 + 4)
+ * six dictionary indices, two INT64. */
+#define PQ_ROW_BYTES (PQ_NUM_DICT * 4 + 8 + 8)
 /* Per new dictionary entry besides its bytes: length prefix, entry record,
  * about two hash slots. */
 #define PQ_ENTRY_OVERHEAD (4 + 8 + 8)
@@ -254,18 +263,22 @@ static void tc_elem_string(struct tc *t, const char *s)
 /* ---- row group buffers ---- */
 
 struct pq_entry {
-    uint32_t off;  /* of the entry's LE32 length prefix in dict */
-    uint32_t hash;
+    uint32_t off;  /* of the entry's PLAIN encoding in dict */
+    uint32_t hash; /* of the bytes; for 4-byte values the value itself */
 };
 
-struct pq_strcol {
+/* A column buffered as per-row dictionary indices plus the dictionary. */
+struct pq_dictcol {
+    unsigned width;          /* bytes per value; 0: BYTE_ARRAY */
     uint32_t *idx;           /* per row: dictionary index */
-    struct pq_buf dict;      /* PLAIN-encoded entries: LE32 length, bytes */
+    struct pq_buf dict;      /* PLAIN-encoded entries (BYTE_ARRAY: LE32 length, bytes) */
     struct pq_entry *ent;
     size_t nent, ent_cap;
     uint32_t *slots;         /* open addressing: 0 = empty, else entry + 1 */
     size_t nslots;
     uint32_t last;           /* index of the previous row's value */
+    bool raw;                /* 4-byte values only: the dictionary outgrew
+                                PQ_DICT_MAX, idx holds the values themselves */
 };
 
 /* Metadata of one written column chunk, serialized when its group ends. */
@@ -295,9 +308,9 @@ struct parquet_writer {
 
     size_t rows, rows_cap;    /* current row group */
     size_t group_bytes;
-    struct pq_strcol str[PQ_NUM_STR];
+    struct pq_dictcol dc[PQ_NUM_DICT];
     int64_t *ts, *freq;
-    float *val;
+    int64_t nan_rows;
 
     struct pq_chunk_meta chunk[PQ_NUM_COLS];
     struct pq_buf page, zpage, hdr;
@@ -475,16 +488,24 @@ static void rle_hybrid(struct pq_buf *b, const uint32_t *v, size_t n, unsigned b
     }
 }
 
-static uint32_t entry_len(const struct pq_strcol *c, uint32_t e)
+static uint32_t entry_len(const struct pq_dictcol *c, uint32_t e)
 {
+    if (c->width)
+        return c->width;
     uint32_t len;
     memcpy(&len, c->dict.p + c->ent[e].off, 4);
     return len;
 }
 
-static const uint8_t *entry_bytes(const struct pq_strcol *c, uint32_t e)
+static const uint8_t *entry_bytes(const struct pq_dictcol *c, uint32_t e)
 {
-    return c->dict.p + c->ent[e].off + 4;
+    return c->dict.p + c->ent[e].off + (c->width ? 0 : 4);
+}
+
+/* Length of the entry's PLAIN encoding, which starts at ent[e].off. */
+static size_t entry_plain_len(const struct pq_dictcol *c, uint32_t e)
+{
+    return c->width ? c->width : 4 + (size_t)entry_len(c, e);
 }
 
 /* Unsigned byte-wise order, as parquet orders UTF8. */
@@ -496,7 +517,7 @@ static int bytes_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return an < bn ? -1 : an > bn;
 }
 
-static void str_stats(const struct pq_strcol *c, struct pq_chunk_meta *m)
+static void str_stats(const struct pq_dictcol *c, struct pq_chunk_meta *m)
 {
     uint32_t lo = 0, hi = 0;
     for (uint32_t e = 1; e < c->nent; e++) {
@@ -514,11 +535,45 @@ static void str_stats(const struct pq_strcol *c, struct pq_chunk_meta *m)
     }
 }
 
-static int write_str_chunk(struct parquet_writer *w, struct pq_strcol *c, struct pq_chunk_meta *m)
+/* Dictionary encoding pays when the dictionary is small (strings) or, for
+ * floats, when values repeat: bit-packed indices of mostly distinct values
+ * compress worse than the values themselves. */
+static bool use_dictionary(const struct pq_dictcol *c, size_t rows)
+{
+    if (c->raw || c->dict.len > PQ_DICT_MAX)
+        return false;
+    return c->width == 0 || c->nent * PQ_FLOAT_DICT_REPEAT <= rows;
+}
+
+/* PLAIN pages of a 4-byte column, from its raw values or its dictionary. */
+static int write_words_plain(struct parquet_writer *w, struct pq_dictcol *c, struct pq_chunk_meta *m)
+{
+    const size_t per_page = PQ_PAGE_BYTES / 4;
+    m->data_encoding = ENC_PLAIN;
+    for (size_t i = 0; i < w->rows; i += per_page) {
+        size_t n = w->rows - i < per_page ? w->rows - i : per_page;
+        const uint8_t *body = (const uint8_t *)(c->idx + i);
+        if (!c->raw) {
+            w->page.len = 0;
+            if (!buf_reserve(&w->page, n * 4))
+                return PARQUET_ENOMEM;
+            for (size_t j = 0; j < n; j++)
+                memcpy(w->page.p + 4 * j, &c->ent[c->idx[i + j]].hash, 4);
+            body = w->page.p;
+        }
+        int rc = emit_page(w, m, PAGE_DATA, body, n * 4, (uint32_t)n, ENC_PLAIN);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int write_dict_chunk(struct parquet_writer *w, struct pq_dictcol *c, struct pq_chunk_meta *m)
 {
     int rc;
-    str_stats(c, m);
-    if (c->dict.len <= PQ_DICT_MAX) {
+    if (c->width == 4 && !use_dictionary(c, w->rows))
+        return write_words_plain(w, c, m);
+    if (use_dictionary(c, w->rows)) {
         m->data_encoding = ENC_RLE_DICTIONARY;
         rc = emit_page(w, m, PAGE_DICTIONARY, c->dict.p, c->dict.len, (uint32_t)c->nent, ENC_PLAIN);
         if (rc)
@@ -542,7 +597,7 @@ static int write_str_chunk(struct parquet_writer *w, struct pq_strcol *c, struct
     w->page.len = 0;
     for (size_t i = 0; i < w->rows; i++) {
         uint32_t e = c->idx[i];
-        buf_put(&w->page, c->dict.p + c->ent[e].off, 4 + (size_t)entry_len(c, e));
+        buf_put(&w->page, c->dict.p + c->ent[e].off, entry_plain_len(c, e));
         if (w->page.len >= PQ_PAGE_BYTES || i + 1 == w->rows) {
             if (w->page.oom)
                 return PARQUET_ENOMEM;
@@ -587,30 +642,39 @@ static void i64_stats(const int64_t *v, size_t n, struct pq_chunk_meta *m)
 }
 
 /* parquet.thrift's rules for FLOAT under TYPE_ORDER: NaN never in min/max,
- * nan_count always written, a zero min is -0.0 and a zero max +0.0, no
- * min/max when every value is NaN. */
-static void float_stats(const float *v, size_t n, struct pq_chunk_meta *m)
+ * nan_count always written, a zero min is -0.0 and a zero max +0.0. A chunk
+ * with any NaN gets no min/max at all: readers that ignore nan_count (DuckDB
+ * 1.5) would otherwise skip the chunk when looking for NaN. */
+static void float_minmax(uint32_t bits, float *lo, float *hi, bool *any)
+{
+    float x;
+    memcpy(&x, &bits, sizeof x);
+    if (x != x)
+        return;
+    if (!*any) {
+        *lo = *hi = x;
+        *any = true;
+    } else if (x < *lo) {
+        *lo = x;
+    } else if (x > *hi) {
+        *hi = x;
+    }
+}
+
+static void float_stats(const struct pq_dictcol *c, size_t rows, int64_t nans, struct pq_chunk_meta *m)
 {
     float lo = 0, hi = 0;
     bool any = false;
-    int64_t nans = 0;
-    for (size_t i = 0; i < n; i++) {
-        float x = v[i];
-        if (x != x) {
-            nans++;
-        } else if (!any) {
-            lo = hi = x;
-            any = true;
-        } else {
-            if (x < lo)
-                lo = x;
-            if (x > hi)
-                hi = x;
-        }
+    if (c->raw) {
+        for (size_t i = 0; i < rows; i++)
+            float_minmax(c->idx[i], &lo, &hi, &any);
+    } else {
+        for (size_t e = 0; e < c->nent; e++)
+            float_minmax(c->ent[e].hash, &lo, &hi, &any);
     }
     m->has_nan_count = true;
     m->nan_count = nans;
-    m->has_minmax = any;
+    m->has_minmax = any && nans == 0;
     if (any) {
         if (lo == 0)
             lo = -0.0f;
@@ -721,19 +785,36 @@ static void write_schema(struct tc *t)
 
 /* ---- row groups ---- */
 
-static void strcol_reset(struct pq_strcol *c)
+static void dictcol_reset(struct pq_dictcol *c)
 {
-    c->dict.len = 0;
-    c->nent = 0;
-    c->last = 0;
-    /* A table grown for one huge dictionary is not kept for the next group. */
-    if (c->nslots > (1u << 16)) {
+    /* A table much larger than this group needed (grown for an earlier huge
+     * dictionary) is dropped rather than cleared for every later group. */
+    if (c->nslots > 8 * (c->nent + 64)) {
         free(c->slots);
         c->slots = NULL;
         c->nslots = 0;
     } else if (c->slots) {
         memset(c->slots, 0, c->nslots * sizeof *c->slots);
     }
+    c->dict.len = 0;
+    c->nent = 0;
+    c->last = 0;
+    c->raw = false;
+}
+
+/* Replaces the dictionary indices of the first rows rows of a 4-byte column
+ * by the values and drops the dictionary. */
+static void dictcol_go_raw(struct pq_dictcol *c, size_t rows)
+{
+    for (size_t i = 0; i < rows; i++)
+        c->idx[i] = c->ent[c->idx[i]].hash;
+    free(c->slots);
+    c->slots = NULL;
+    c->nslots = 0;
+    c->dict.len = 0;
+    c->nent = 0;
+    c->last = 0;
+    c->raw = true;
 }
 
 static int flush_group(struct parquet_writer *w)
@@ -745,14 +826,15 @@ static int flush_group(struct parquet_writer *w)
         struct pq_chunk_meta *m = &w->chunk[col];
         *m = (struct pq_chunk_meta){ .num_values = (int64_t)w->rows, .dict_page_offset = -1 };
         if (col < PQ_NUM_STR) {
-            rc = write_str_chunk(w, &w->str[col], m);
+            str_stats(&w->dc[col], m);
+            rc = write_dict_chunk(w, &w->dc[col], m);
         } else if (col < PQ_NUM_COLS - 1) {
             const int64_t *v = col == PQ_NUM_STR ? w->ts : w->freq;
             i64_stats(v, w->rows, m);
             rc = write_plain_chunk(w, m, v, 8);
         } else {
-            float_stats(w->val, w->rows, m);
-            rc = write_plain_chunk(w, m, w->val, 4);
+            float_stats(&w->dc[PQ_VALUE_DICT], w->rows, w->nan_rows, m);
+            rc = write_dict_chunk(w, &w->dc[PQ_VALUE_DICT], m);
         }
     }
     if (rc)
@@ -781,12 +863,13 @@ static int flush_group(struct parquet_writer *w)
     w->total_rows += w->rows;
     w->rows = 0;
     w->group_bytes = 0;
-    for (int i = 0; i < PQ_NUM_STR; i++)
-        strcol_reset(&w->str[i]);
+    w->nan_rows = 0;
+    for (int i = 0; i < PQ_NUM_DICT; i++)
+        dictcol_reset(&w->dc[i]);
     return 0;
 }
 
-/* ---- string interning ---- */
+/* ---- dictionary interning ---- */
 
 static uint32_t hash_bytes(const uint8_t *p, size_t n)
 {
@@ -806,14 +889,25 @@ static uint32_t hash_bytes(const uint8_t *p, size_t n)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static bool strcol_grow_slots(struct pq_strcol *c)
+/* Spreads hashes that are raw float bits over the table. */
+static uint32_t mix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    h *= 0x846ca68bu;
+    h ^= h >> 16;
+    return h;
+}
+
+static bool dictcol_grow_slots(struct pq_dictcol *c)
 {
     size_t n = c->nslots ? c->nslots * 2 : 64;
     uint32_t *s = calloc(n, sizeof *s);
     if (!s)
         return false;
     for (size_t e = 0; e < c->nent; e++) {
-        size_t pos = c->ent[e].hash & (n - 1);
+        size_t pos = mix32(c->ent[e].hash) & (n - 1);
         while (s[pos])
             pos = (pos + 1) & (n - 1);
         s[pos] = (uint32_t)e + 1;
@@ -826,23 +920,33 @@ static bool strcol_grow_slots(struct pq_strcol *c)
 
 /* Sets *idx to the dictionary index of s, adding it when new; *added = bytes
  * the group grew by. */
-static int strcol_intern(struct pq_strcol *c, const char *s, uint32_t *idx, size_t *added)
+static int dictcol_intern(struct pq_dictcol *c, const void *s, size_t len, uint32_t *idx, size_t *added)
 {
-    size_t len = strlen(s);
     *added = 0;
     if (len > PARQUET_MAX_GROUP_BYTES)
         return PARQUET_ENOMEM;   /* cannot be buffered within the memory bound */
-    if (c->nent && entry_len(c, c->last) == len && memcmp(entry_bytes(c, c->last), s, len) == 0) {
-        *idx = c->last;
-        return 0;
+    bool word = c->width == 4;   /* the hash is the value: equal hash, equal value */
+    uint32_t h;
+    if (word) {
+        memcpy(&h, s, 4);
+        if (c->nent && c->ent[c->last].hash == h) {
+            *idx = c->last;
+            return 0;
+        }
+    } else {
+        if (c->nent && entry_len(c, c->last) == len && memcmp(entry_bytes(c, c->last), s, len) == 0) {
+            *idx = c->last;
+            return 0;
+        }
+        h = hash_bytes((const uint8_t *)s, len);
     }
-    uint32_t h = hash_bytes((const uint8_t *)s, len);
-    if ((c->nent + 1) * 2 > c->nslots && !strcol_grow_slots(c))
+    if ((c->nent + 1) * 2 > c->nslots && !dictcol_grow_slots(c))
         return PARQUET_ENOMEM;
-    size_t mask = c->nslots - 1, pos = h & mask;
+    size_t mask = c->nslots - 1, pos = mix32(h) & mask;
     while (c->slots[pos]) {
         uint32_t e = c->slots[pos] - 1;
-        if (c->ent[e].hash == h && entry_len(c, e) == len && memcmp(entry_bytes(c, e), s, len) == 0) {
+        if (c->ent[e].hash == h &&
+            (word || (entry_len(c, e) == len && memcmp(entry_bytes(c, e), s, len) == 0))) {
             *idx = c->last = e;
             return 0;
         }
@@ -857,7 +961,8 @@ static int strcol_intern(struct pq_strcol *c, const char *s, uint32_t *idx, size
         c->ent_cap = cap;
     }
     size_t off = c->dict.len;
-    buf_le32(&c->dict, (uint32_t)len);
+    if (!c->width)
+        buf_le32(&c->dict, (uint32_t)len);
     buf_put(&c->dict, s, len);
     if (c->dict.oom || c->dict.len > UINT32_MAX) {
         c->dict.len = off;
@@ -875,11 +980,11 @@ static int ensure_rows(struct parquet_writer *w)
     if (w->rows < w->rows_cap)
         return 0;
     size_t cap = w->rows_cap ? w->rows_cap * 2 : 1024;
-    for (int i = 0; i < PQ_NUM_STR; i++) {
-        uint32_t *p = realloc(w->str[i].idx, cap * sizeof *p);
+    for (int i = 0; i < PQ_NUM_DICT; i++) {
+        uint32_t *p = realloc(w->dc[i].idx, cap * sizeof *p);
         if (!p)
             return PARQUET_ENOMEM;
-        w->str[i].idx = p;
+        w->dc[i].idx = p;
     }
     int64_t *ts = realloc(w->ts, cap * sizeof *ts);
     if (!ts)
@@ -889,10 +994,6 @@ static int ensure_rows(struct parquet_writer *w)
     if (!freq)
         return PARQUET_ENOMEM;
     w->freq = freq;
-    float *val = realloc(w->val, cap * sizeof *val);
-    if (!val)
-        return PARQUET_ENOMEM;
-    w->val = val;
     w->rows_cap = cap;
     return 0;
 }
@@ -901,15 +1002,14 @@ static int ensure_rows(struct parquet_writer *w)
 
 static void writer_free(struct parquet_writer *w)
 {
-    for (int i = 0; i < PQ_NUM_STR; i++) {
-        free(w->str[i].idx);
-        buf_free(&w->str[i].dict);
-        free(w->str[i].ent);
-        free(w->str[i].slots);
+    for (int i = 0; i < PQ_NUM_DICT; i++) {
+        free(w->dc[i].idx);
+        buf_free(&w->dc[i].dict);
+        free(w->dc[i].ent);
+        free(w->dc[i].slots);
     }
     free(w->ts);
     free(w->freq);
-    free(w->val);
     buf_free(&w->out);
     buf_free(&w->groups);
     buf_free(&w->page);
@@ -926,6 +1026,7 @@ int parquet_writer_open(const char *path, struct parquet_writer **out)
     if (!w)
         return PARQUET_ENOMEM;
     w->fd = -1;
+    w->dc[PQ_VALUE_DICT].width = sizeof(float);
     w->zc = ZSTD_createCCtx();
     if (!w->zc || ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, PQ_ZSTD_LEVEL))) {
         writer_free(w);
@@ -959,18 +1060,30 @@ int parquet_writer_add(struct parquet_writer *w, const struct parquet_row *row)
         return rc;   /* nothing buffered yet for this row: the writer stays usable */
     const char *s[PQ_NUM_STR] = { row->cluster, row->hostname, row->metric, row->scope, row->scope_id };
     size_t bytes = PQ_ROW_BYTES;
-    for (int i = 0; i < PQ_NUM_STR; i++) {
+    struct pq_dictcol *vc = &w->dc[PQ_VALUE_DICT];
+    for (int i = 0; i < PQ_NUM_DICT; i++) {
+        if (i == PQ_VALUE_DICT && vc->raw) {
+            memcpy(&vc->idx[w->rows], &row->value, 4);
+            break;
+        }
+        const char *p = i < PQ_NUM_STR ? (s[i] ? s[i] : "") : (const char *)&row->value;
+        size_t len = i < PQ_NUM_STR ? strlen(p) : sizeof row->value;
         size_t added;
-        rc = strcol_intern(&w->str[i], s[i] ? s[i] : "", &w->str[i].idx[w->rows], &added);
+        rc = dictcol_intern(&w->dc[i], p, len, &w->dc[i].idx[w->rows], &added);
         if (rc)
             return rc; /* new dictionary entries of earlier columns stay, unused */
         bytes += added;
     }
     w->ts[w->rows] = row->timestamp;
     w->freq[w->rows] = row->frequency;
-    w->val[w->rows] = row->value;
+    if (row->value != row->value)
+        w->nan_rows++;
     w->rows++;
     w->group_bytes += bytes;
+    if (!vc->raw && vc->dict.len > PQ_DICT_MAX) {
+        w->group_bytes -= vc->nent * (sizeof row->value + PQ_ENTRY_OVERHEAD);
+        dictcol_go_raw(vc, w->rows);
+    }
     if (w->group_bytes >= PARQUET_MAX_GROUP_BYTES)
         return parquet_writer_end_row_group(w);
     return 0;

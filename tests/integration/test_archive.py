@@ -354,8 +354,8 @@ class ArchiveCase(CCMSTestCase):
         self.assertIsNone(cols[7]["logical"], cols[7])
 
     def assertRows(self, d, expected):
-        """Row count, content (float32 values), global sort order and one
-        row group per host."""
+        """Row count, content (float32 values), global sort order and row
+        groups that tile the rows."""
         rows = d["rows"]
         self.assertEqual(d["num_rows"], len(expected))
         self.assertEqual(len(rows), len(expected))
@@ -366,22 +366,14 @@ class ArchiveCase(CCMSTestCase):
         self.assertTrue(all(a < b for a, b in zip(keys, keys[1:])),
                         "rows not strictly sorted by (cluster, hostname, metric, scope, "
                         "scope_id, timestamp)")
-        # one row group per host: the groups' sizes split the (file-ordered)
-        # rows into runs of one hostname each, a different one per group
+        # row groups are cut by size (not one per host as upstream, which
+        # made files larger than DuckDB's own): they tile the rows in order
         sizes = {}
         for ch in d["chunks"]:
             sizes[ch["row_group_id"]] = ch["row_group_num_rows"]
         self.assertEqual(d["row_groups"], len(sizes))
-        hosts, at = [], 0
-        for g in sorted(sizes):
-            group = rows[at:at + sizes[g]]
-            at += sizes[g]
-            self.assertEqual(len({(r[0], r[1]) for r in group}), 1,
-                             "row group %d holds several hosts" % g)
-            hosts.append((group[0][0], group[0][1]))
-        self.assertEqual(at, len(rows))
-        self.assertEqual(len(hosts), len(set(hosts)), "a host is split over row groups")
-        self.assertEqual(len(hosts), len({(r[0], r[1]) for r in expected}))
+        self.assertGreaterEqual(d["row_groups"], 1 if rows else 0)
+        self.assertEqual(sum(sizes.values()), len(rows))
 
     def assertParquet(self, path, expected):
         self.assertFalse(os.path.exists(path + ".tmp"))
@@ -413,7 +405,7 @@ class ArchiveTest(ArchiveCase):
                         os.path.join(host2, "1700000000.bin")], srv)
         self.assertExist([os.path.join(host2, "current.wal")])
         d = self.assertParquet(files[0], FIXTURE_ROWS)
-        self.assertEqual(d["row_groups"], 2)
+        self.assertEqual(d["row_groups"], 1)
         self.assertEqual(all_files(os.path.join(self.arch, "testcluster")),
                          [os.path.basename(files[0])])
         self.assertTrue(srv.alive())
