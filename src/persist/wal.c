@@ -17,8 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "util/crc32.h"
 #include "util/fsutil.h"
 
 #define WAL_NAME "current.wal"
@@ -90,7 +90,7 @@ int wal_record_encode(uint8_t *out, int64_t ts, const char *metric, size_t metri
     memcpy(&bits, &value, sizeof bits);
     wal_put_le(p, bits, 4);
     p += 4;
-    wal_put_le(p, crc32(0L, payload, (uInt)payload_len), 4);
+    wal_put_le(p, crc32_ieee(payload, payload_len), 4);
     return (int)total;
 }
 
@@ -154,7 +154,7 @@ static enum wal_parse wal_parse_at(const uint8_t *p, size_t avail, struct wal_re
     if (!wal_parse_payload(payload, payload_len, rec))
         return WAL_PARSE_BAD;
     uint32_t crc = (uint32_t)wal_get_le(payload + payload_len, 4);
-    if (crc32(0L, payload, (uInt)payload_len) != crc)
+    if (crc32_ieee(payload, payload_len) != crc)
         return WAL_PARSE_BAD;
     *size = WAL_RECORD_OVERHEAD + payload_len;
     return WAL_PARSE_OK;
