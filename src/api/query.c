@@ -324,16 +324,13 @@ static int64_t query_padding(const struct query_run *run, int metric, int64_t da
 static void query_write_data(struct jbuf *b, const struct store_series *s, size_t pad,
                              double scale)
 {
-    bool scaled = scale != 0 && scale != 1;
-    jbuf_reserve(b, 10 + (pad + s->len) * 8);
+    jbuf_reserve(b, 10 + pad * 5);
     jbuf_puts(b, "\"data\":[");
     for (size_t i = 0; i < pad; i++)
         jbuf_puts(b, i ? ",null" : "null");
-    for (size_t i = 0; i < s->len; i++) {
-        if (pad + i > 0)
-            jbuf_putc(b, ',');
-        jbuf_fixed(b, scaled ? s->data[i] * scale : s->data[i], 3);
-    }
+    if (pad > 0 && s->len > 0)
+        jbuf_putc(b, ',');
+    jbuf_fixed_list(b, s->data, s->len, scale != 0 ? scale : 1.0, 3);
     jbuf_puts(b, "],");
 }
 

@@ -11,6 +11,8 @@
  * them could overflow int64. Nothing real is anywhere near (2^60 s). */
 #define BUFFER_MAX_ABS_TIME ((int64_t)1 << 60)
 
+_Static_assert(sizeof(struct buffer) == 40, "see the comment at struct buffer");
+
 size_t buffer_alloc_size(uint32_t cap)
 {
     return sizeof(struct buffer) + (size_t)cap * sizeof(float);
@@ -24,7 +26,7 @@ struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
     b->prev = NULL;
     b->next = NULL;
     b->start = start;
-    b->frequency = frequency;
+    b->frequency = (int32_t)frequency; /* callers keep it within BUFFER_MAX_FREQUENCY */
     b->len = 0;
     b->cap = cap;
     b->saved = false;

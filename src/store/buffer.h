@@ -30,16 +30,20 @@ enum buffer_error {
     BUFFER_ENOMEM = -1002,
 };
 
+/* 40 bytes of header: with 512 floats a buffer is 2088 bytes, which glibc
+ * serves from a 2096-byte chunk (a 48-byte header would cost 2112). */
 struct buffer {
     struct buffer *prev;     /* older buffer or NULL */
     struct buffer *next;     /* newer buffer or NULL */
     int64_t start;           /* lower edge of slot 0, Unix seconds */
-    int64_t frequency;       /* seconds per slot, > 0 */
+    int32_t frequency;       /* seconds per slot, 1 .. BUFFER_MAX_FREQUENCY */
     uint32_t len;            /* slots written (gaps inside are NaN) */
     uint32_t cap;            /* slots allocated */
     bool saved;              /* restored from disk and not written since */
     float data[];
 };
+
+#define BUFFER_MAX_FREQUENCY INT32_MAX
 
 /* Allocates a buffer of cap slots (len 0). Returns NULL when out of memory. */
 struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap);

@@ -327,7 +327,8 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
                       int64_t start, const float *values, uint32_t n)
 {
     struct store *s = h->store;
-    if (frequency <= 0 || frequency > STORE_MAX_LOAD_TIME / ((int64_t)n + 1) ||
+    if (frequency <= 0 || frequency > BUFFER_MAX_FREQUENCY ||
+        frequency > STORE_MAX_LOAD_TIME / ((int64_t)n + 1) ||
         start < -STORE_MAX_LOAD_TIME || start > STORE_MAX_LOAD_TIME)
         return STORE_ETOO_OLD;
     int64_t delta = 0;

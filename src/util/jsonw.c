@@ -217,6 +217,29 @@ void jbuf_int(struct jbuf *b, int64_t v)
     b->len += numfmt_int(b->data + b->len, v);
 }
 
+/* Room for one number below 1e15 in fixed notation plus a comma. */
+#define JBUF_SMALL_FIXED 32
+
+void jbuf_fixed_list(struct jbuf *b, const double *values, size_t n, double scale,
+                     int decimals)
+{
+    if (!jbuf_reserve(b, n * JBUF_SMALL_FIXED))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        double v = values[i] * scale; /* exact when scale is 1 */
+        if (i > 0)
+            b->data[b->len++] = ',';
+        if (!isfinite(v)) {
+            memcpy(b->data + b->len, "null", 4);
+            b->len += 4;
+            continue;
+        }
+        if (fabs(v) >= 1e15 && !jbuf_reserve(b, NUMFMT_FIXED_MAX + (n - i) * JBUF_SMALL_FIXED))
+            return;
+        b->len += numfmt_fixed(b->data + b->len, v, decimals);
+    }
+}
+
 void jbuf_fixed(struct jbuf *b, double v, int decimals)
 {
     if (!isfinite(v)) {

@@ -40,6 +40,12 @@ void jbuf_int(struct jbuf *b, int64_t v);
  * to glibc printf("%.*f"); NaN and ±Inf are written as null. */
 void jbuf_fixed(struct jbuf *b, double v, int decimals);
 
+/* values[0..n) times scale, comma-separated, each like jbuf_fixed (NaN and
+ * ±Inf as null). One reservation for the whole list: this writes the data
+ * arrays of query answers, often a hundred thousand numbers. */
+void jbuf_fixed_list(struct jbuf *b, const double *values, size_t n, double scale,
+                     int decimals);
+
 /* Shortest decimal text that reads back as the same float32 (for JSON
  * checkpoints); non-finite values are written as null. */
 void jbuf_float32_shortest(struct jbuf *b, float v);

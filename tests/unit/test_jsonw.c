@@ -3,6 +3,8 @@
 
 #include "testutil.h"
 
+#include <float.h>
+
 #include "util/jsonw.h"
 
 /* Asserts the buffer holds exactly want (a C string). */
@@ -244,9 +246,35 @@ static void test_sticky_failure(void **state)
     jbuf_free(&b);
 }
 
+static void test_fixed_list_matches_single_numbers(void **state)
+{
+    (void)state;
+    double values[] = {0, -0.0, 1.5, NAN, INFINITY, -INFINITY, 123456.0005, 1e15, -3e300,
+                       DBL_MAX, 0.0005, 2.5e-3, -17.25};
+    size_t n = sizeof values / sizeof values[0];
+    double scales[] = {1.0, -2.0, 1e300};
+    for (size_t k = 0; k < 3; k++) {
+        struct jbuf list, single;
+        jbuf_init(&list, 1);
+        jbuf_init(&single, 1);
+        jbuf_fixed_list(&list, values, n, scales[k], 3);
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                jbuf_putc(&single, ',');
+            jbuf_fixed(&single, values[i] * scales[k], 3);
+        }
+        assert_false(list.failed);
+        assert_int_equal(list.len, single.len);
+        assert_memory_equal(list.data, single.data, list.len);
+        jbuf_free(&list);
+        jbuf_free(&single);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixed_list_matches_single_numbers),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_random_bytes_give_clean_output),
