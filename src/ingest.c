@@ -459,157 +459,174 @@ static bool ingest_check_name(struct ingest_batch *b, size_t line_no, const char
     return false;
 }
 
-/* Maps a parsed line to its level and writes it. Returns 0 (stored or
- * rejected) or -ENOMEM. */
-static int ingest_store_line(struct ingest_batch *b, size_t line_no, int metric)
-{
-    const struct lp_line *ln = &b->line;
-    const char *cl = b->default_cluster, *host = NULL;
-    size_t cl_len = b->default_cluster_len, host_len = 0;
-    struct ingest_name type = { .len = 0 }, stype = { .len = 0 };
-    bool node = false;
+/* Where a line goes: taken from its tags (spec/data-model.md §2.1). */
+struct ingest_target {
+    const char *cluster;
+    size_t cluster_len;
+    const char *host;
+    size_t host_len;
+    struct ingest_name type;
+    struct ingest_name stype;
+    bool node;                      /* type=node: host level */
+    const char *names[2];           /* the levels below the host, once checked */
+    size_t lens[2];
+    size_t depth;
+};
 
+/* Upstream builds "<type><type-id>" whatever the tag order: a (s)type value
+ * goes in front of the ids collected so far. */
+static void ingest_add_prefix(struct ingest_name *nm, struct lp_str v)
+{
+    if (nm->len == 0)
+        ingest_name_append(nm, v.ptr, v.len);
+    else
+        ingest_name_prepend(nm, v.ptr, v.len);
+}
+
+static void ingest_read_tags(const struct ingest_batch *b, const struct lp_line *ln,
+                             struct ingest_target *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->cluster = b->default_cluster;
+    t->cluster_len = b->default_cluster_len;
     for (size_t i = 0; i < ln->tag_count; i++) {
         struct lp_str k = ln->tag_keys[i], v = ln->tag_values[i];
-        switch (k.len) {
-        case 4:
-            if (KEY_IS(k, "host")) {
-                host = v.ptr;
-                host_len = v.len;
-            } else if (KEY_IS(k, "type")) {
-                if (ingest_eq(v.ptr, v.len, "node", 4))
-                    node = true;
-                else if (type.len == 0)
-                    ingest_name_append(&type, v.ptr, v.len);
-                else
-                    ingest_name_prepend(&type, v.ptr, v.len);
-            }
-            break;
-        case 5:
-            if (KEY_IS(k, "stype")) {
-                if (stype.len == 0)
-                    ingest_name_append(&stype, v.ptr, v.len);
-                else
-                    ingest_name_prepend(&stype, v.ptr, v.len);
-            }
-            break;
-        case 7:
-            if (KEY_IS(k, "cluster")) {
-                cl = v.ptr;
-                cl_len = v.len;
-            } else if (KEY_IS(k, "type-id")) {
-                ingest_name_append(&type, v.ptr, v.len);
-            } else if (KEY_IS(k, "subtype")) {
-                if (stype.len == 0)
-                    ingest_name_append(&stype, v.ptr, v.len);
-                else
-                    ingest_name_prepend(&stype, v.ptr, v.len);
-            }
-            break;
-        case 8:
-            if (KEY_IS(k, "hostname")) {
-                host = v.ptr;
-                host_len = v.len;
-            } else if (KEY_IS(k, "stype-id")) {
-                ingest_name_append(&stype, v.ptr, v.len);
-            }
-            break;
-        default:
-            break;
+        if (KEY_IS(k, "host") || KEY_IS(k, "hostname")) {
+            t->host = v.ptr;
+            t->host_len = v.len;
+        } else if (KEY_IS(k, "cluster")) {
+            t->cluster = v.ptr;
+            t->cluster_len = v.len;
+        } else if (KEY_IS(k, "type")) {
+            if (ingest_eq(v.ptr, v.len, "node", 4))
+                t->node = true;
+            else
+                ingest_add_prefix(&t->type, v);
+        } else if (KEY_IS(k, "type-id")) {
+            ingest_name_append(&t->type, v.ptr, v.len);
+        } else if (KEY_IS(k, "stype") || KEY_IS(k, "subtype")) {
+            ingest_add_prefix(&t->stype, v);
+        } else if (KEY_IS(k, "stype-id")) {
+            ingest_name_append(&t->stype, v.ptr, v.len);
         }
     }
+}
 
-    /* names equal to the cached ones were validated when they were cached */
-    bool host_cached = b->locked && ingest_eq(b->hostname, b->host_len, host, host_len) &&
-                       ingest_eq(b->cluster, b->cluster_len, cl, cl_len);
-    if (!host_cached) {
-        if (cl_len == 0) {
-            ingest_reject(b, line_no,
-                          "no cluster: the line has no cluster tag and the request no default cluster");
-            return 0;
-        }
-        if (host_len == 0) {
-            ingest_reject(b, line_no, "no host: the line has no hostname or host tag");
-            return 0;
-        }
-        if (!ingest_check_name(b, line_no, "cluster", cl, cl_len) ||
-            !ingest_check_name(b, line_no, "host", host, host_len))
-            return 0;
+/* Checks cluster and host (unless they are the cached, already checked
+ * ones). Returns false when the line was rejected. */
+static bool ingest_check_host(struct ingest_batch *b, size_t line_no,
+                              const struct ingest_target *t, bool host_cached)
+{
+    if (host_cached)
+        return true;
+    if (t->cluster_len == 0) {
+        ingest_reject(b, line_no,
+                      "no cluster: the line has no cluster tag and the request no default cluster");
+        return false;
     }
-
-    const char *names[2] = { NULL, NULL };
-    size_t lens[2] = { 0, 0 }, depth = 0;
-    if (!node && (type.len > 0 || type.too_long)) {
-        if (type.too_long) {
-            ingest_reject(b, line_no, "invalid type level name: it is longer than 255 bytes");
-            return 0;
-        }
-        bool child_cached = host_cached && b->child_valid &&
-                            ingest_eq(b->child_names[0], b->child_lens[0], type.buf, type.len);
-        if (!child_cached && !ingest_check_name(b, line_no, "type level", type.buf, type.len))
-            return 0;
-        names[0] = type.buf;
-        lens[0] = type.len;
-        depth = 1;
-        if (stype.len > 0 || stype.too_long) {
-            if (stype.too_long) {
-                ingest_reject(b, line_no, "invalid subtype level name: it is longer than 255 bytes");
-                return 0;
-            }
-            if (!(child_cached && b->child_depth == 2 &&
-                  ingest_eq(b->child_names[1], b->child_lens[1], stype.buf, stype.len)) &&
-                !ingest_check_name(b, line_no, "subtype level", stype.buf, stype.len))
-                return 0;
-            names[1] = stype.buf;
-            lens[1] = stype.len;
-            depth = 2;
-        }
+    if (t->host_len == 0) {
+        ingest_reject(b, line_no, "no host: the line has no hostname or host tag");
+        return false;
     }
+    return ingest_check_name(b, line_no, "cluster", t->cluster, t->cluster_len) &&
+           ingest_check_name(b, line_no, "host", t->host, t->host_len);
+}
 
-    double value = 0;
+/* Checks the type and subtype level names and fills t->names. Returns
+ * false when the line was rejected. */
+static bool ingest_check_levels(struct ingest_batch *b, size_t line_no, struct ingest_target *t,
+                                bool host_cached)
+{
+    if (t->node || (t->type.len == 0 && !t->type.too_long))
+        return true;
+    if (t->type.too_long) {
+        ingest_reject(b, line_no, "invalid type level name: it is longer than 255 bytes");
+        return false;
+    }
+    bool child_cached = host_cached && b->child_valid &&
+                        ingest_eq(b->child_names[0], b->child_lens[0], t->type.buf, t->type.len);
+    if (!child_cached && !ingest_check_name(b, line_no, "type level", t->type.buf, t->type.len))
+        return false;
+    t->names[0] = t->type.buf;
+    t->lens[0] = t->type.len;
+    t->depth = 1;
+    if (t->stype.len == 0 && !t->stype.too_long)
+        return true;
+    if (t->stype.too_long) {
+        ingest_reject(b, line_no, "invalid subtype level name: it is longer than 255 bytes");
+        return false;
+    }
+    if (!(child_cached && b->child_depth == 2 &&
+          ingest_eq(b->child_names[1], b->child_lens[1], t->stype.buf, t->stype.len)) &&
+        !ingest_check_name(b, line_no, "subtype level", t->stype.buf, t->stype.len))
+        return false;
+    t->names[1] = t->stype.buf;
+    t->lens[1] = t->stype.len;
+    t->depth = 2;
+    return true;
+}
+
+/* The number in the field "value" (the last one wins). Returns false when
+ * the line was rejected. */
+static bool ingest_read_value(struct ingest_batch *b, size_t line_no, const struct lp_line *ln,
+                              double *value)
+{
+    *value = 0;
     for (size_t i = 0; i < ln->field_count; i++) {
         const struct lp_field *f = &ln->fields[i];
-        char q[160];
         if (!KEY_IS(f->key, "value")) {
+            char q[160];
             ingest_quote(q, sizeof q, f->key.ptr, f->key.len);
             ingest_reject(b, line_no, "unknown field %s: only the field \"value\" is accepted", q);
-            return 0;
+            return false;
         }
         switch (f->kind) {
-        case LP_FLOAT: value = f->v.f; break;
-        case LP_INT: value = (double)f->v.i; break;
-        case LP_UINT: value = (double)f->v.u; break;
+        case LP_FLOAT: *value = f->v.f; break;
+        case LP_INT: *value = (double)f->v.i; break;
+        case LP_UINT: *value = (double)f->v.u; break;
         case LP_BOOL:
         case LP_STRING:
             ingest_reject(b, line_no, "unsupported value type %s for field \"value\": a number is required",
                           f->kind == LP_BOOL ? "boolean" : "string");
-            return 0;
+            return false;
         }
     }
-    if (!(fabs(value) <= FLT_MAX)) {
-        ingest_reject(b, line_no, "value %g cannot be stored: not a finite float32", value);
-        return 0;
+    if (!(fabs(*value) <= FLT_MAX)) {
+        ingest_reject(b, line_no, "value %g cannot be stored: not a finite float32", *value);
+        return false;
     }
+    return true;
+}
 
-    int64_t ts = ln->has_timestamp ? ingest_to_seconds(ln->timestamp, b->opts.precision)
-                                   : b->opts.now;
-    if (b->opts.future_tolerance >= 0 && ts > b->opts.now &&
-        ts - b->opts.now > b->opts.future_tolerance) {
+/* The sample time in seconds. Returns false when the line was rejected. */
+static bool ingest_read_time(struct ingest_batch *b, size_t line_no, const struct lp_line *ln,
+                             int64_t *ts)
+{
+    *ts = ln->has_timestamp ? ingest_to_seconds(ln->timestamp, b->opts.precision) : b->opts.now;
+    if (b->opts.future_tolerance >= 0 && *ts > b->opts.now &&
+        *ts - b->opts.now > b->opts.future_tolerance) {
         ingest_reject(b, line_no, "timestamp %" PRId64 " is more than %" PRId64 " s in the future",
-                      ts, b->opts.future_tolerance);
-        return 0;
+                      *ts, b->opts.future_tolerance);
+        return false;
     }
+    return true;
+}
 
-    int rc = ingest_lock_host(b, line_no, cl, cl_len, host, host_len);
+/* Stores the sample and queues its WAL record. Returns 0 (stored or
+ * rejected) or -ENOMEM. */
+static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
+                        const struct ingest_target *t, int64_t ts, double value)
+{
+    int rc = ingest_lock_host(b, line_no, t->cluster, t->cluster_len, t->host, t->host_len);
     struct level *lvl = NULL;
     if (rc == 0)
-        rc = ingest_child(b, line_no, names, lens, depth, &lvl);
+        rc = ingest_child(b, line_no, t->names, t->lens, t->depth, &lvl);
     if (rc == 0)
         rc = store_write(&b->host, lvl, metric, ts, (float)value);
+    const char *name = store_metric_at(b->store, metric)->name;
     if (rc == 0) {
         b->res.accepted++;
-        const char *name = store_metric_at(b->store, metric)->name;
-        if (checkpoint_batch_add(b->wal, name, strlen(name), names, lens, depth, ts,
+        if (checkpoint_batch_add(b->wal, name, strlen(name), t->names, t->lens, t->depth, ts,
                                  (float)value) != 0)
             b->persist_failed = true;
         return 0;
@@ -618,11 +635,30 @@ static int ingest_store_line(struct ingest_batch *b, size_t line_no, int metric)
         return 0;
     if (rc == STORE_ETOO_OLD) {
         ingest_reject(b, line_no, "timestamp %" PRId64 " is older than the oldest data kept for %s",
-                      ts, store_metric_at(b->store, metric)->name);
+                      ts, name);
         return 0;
     }
     ingest_reject(b, line_no, "out of memory");
     return -ENOMEM;
+}
+
+/* Maps a parsed line to its level and writes it. Returns 0 (stored or
+ * rejected) or -ENOMEM. */
+static int ingest_store_line(struct ingest_batch *b, size_t line_no, int metric)
+{
+    struct ingest_target t;
+    ingest_read_tags(b, &b->line, &t);
+    /* names equal to the cached ones were validated when they were cached */
+    bool host_cached = b->locked && ingest_eq(b->hostname, b->host_len, t.host, t.host_len) &&
+                       ingest_eq(b->cluster, b->cluster_len, t.cluster, t.cluster_len);
+    double value;
+    int64_t ts;
+    if (!ingest_check_host(b, line_no, &t, host_cached) ||
+        !ingest_check_levels(b, line_no, &t, host_cached) ||
+        !ingest_read_value(b, line_no, &b->line, &value) ||
+        !ingest_read_time(b, line_no, &b->line, &ts))
+        return 0;
+    return ingest_write(b, line_no, metric, &t, ts, value);
 }
 
 static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, int status)
