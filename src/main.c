@@ -29,6 +29,7 @@
 #include "log.h"
 #include "net/http.h"
 #include "net/jwt.h"
+#include "net/nats.h"
 #include "persist/checkpoint.h"
 #include "store/store.h"
 
@@ -340,6 +341,7 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
     struct store *store = NULL;
     struct checkpointer *cp = NULL;
     struct retention *ret = NULL;
+    struct nats_ingest *nats = NULL;
     struct jwt_verifier *jwt = NULL;
     struct http_server *srv = NULL;
     char err[256];
@@ -358,6 +360,11 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
     if (main_start_persistence(cfg, store, &cp) < 0 ||
         main_start_retention(cfg, store, cp, &ret) < 0)
         goto out;
+    /* NATS (src/net/nats.h): subscribe only once the restore has finished. */
+    if (nats_ingest_start(cfg, store, cp, &nats) < 0) {
+        log_crit("cannot start NATS ingestion: out of memory or threads");
+        goto out;
+    }
     struct api_context ctx = { store, cfg, cp, jwt };
     if (http_start(fd, &ctx, use_tls ? &tls : NULL, &srv, err, sizeof(err)) < 0) {
         log_crit("%s", err);
@@ -371,6 +378,7 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
 out:
     if (fd >= 0)
         close(fd);
+    nats_ingest_stop(nats); /* drained before the final checkpoint */
     retention_destroy(ret);
     if (cp)
         main_stop_persistence(cp);

@@ -4,9 +4,11 @@
  *
  *   {"store":{"bytes":…,"samples":…,"buffers":…,"levels":…,"metrics":…},
  *    "ingest":{"lines":…,"accepted":…,"rejected":…,"ignored":…},
+ *    "nats":{…} (only when NATS is configured, see net/nats.h),
  *    "uptime":…}
  */
 #include "api/api.h"
+#include "net/nats.h"
 
 #include <string.h>
 #include <time.h>
@@ -46,7 +48,10 @@ int api_status(const struct api_context *ctx, struct api_response *out)
     put_counter(&b, "accepted", in.accepted, false);
     put_counter(&b, "rejected", in.rejected, false);
     put_counter(&b, "ignored", in.ignored, false);
-    jbuf_puts(&b, "},\"uptime\":");
+    jbuf_putc(&b, '}');
+    if (ctx->cfg != NULL && ctx->cfg->nats_configured)
+        nats_ingest_status_json(&b);
+    jbuf_puts(&b, ",\"uptime\":");
     jbuf_int(&b, (int64_t)time(NULL) - process_start);
     jbuf_puts(&b, "}\n");
     return api_reply_jbuf(200, API_CT_JSON, &b, out);
