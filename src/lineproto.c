@@ -229,20 +229,14 @@ __attribute__((format(printf, 3, 4))) static int lp_fail(struct lp_error *err, s
 
 enum num_result { NUM_OK = 0, NUM_SYNTAX, NUM_RANGE, NUM_NONNUMBER };
 
-static int lp_parse_int(const char *s, size_t n, int64_t *out)
+/* Decimal digits s[0..n) (at least one) as an unsigned value <= limit. */
+static int lp_parse_digits(const char *s, size_t n, uint64_t limit, uint64_t *out)
 {
-    size_t i = 0;
-    bool neg = false;
-    if (i < n && s[i] == '-') {
-        neg = true;
-        i++;
-    }
-    if (i == n)
+    if (n == 0)
         return NUM_SYNTAX;
     uint64_t v = 0;
     bool overflow = false;
-    const uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         unsigned d = (unsigned char)s[i] - '0';
         if (d > 9)
             return NUM_SYNTAX;
@@ -255,31 +249,24 @@ static int lp_parse_int(const char *s, size_t n, int64_t *out)
     }
     if (overflow)
         return NUM_RANGE;
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    *out = v;
     return NUM_OK;
+}
+
+static int lp_parse_int(const char *s, size_t n, int64_t *out)
+{
+    bool neg = n > 0 && s[0] == '-';
+    uint64_t v;
+    int rc = lp_parse_digits(s + neg, n - neg, neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX,
+                             &v);
+    if (rc == NUM_OK)
+        *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return rc;
 }
 
 static int lp_parse_uint(const char *s, size_t n, uint64_t *out)
 {
-    if (n == 0)
-        return NUM_SYNTAX;
-    uint64_t v = 0;
-    bool overflow = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = (unsigned char)s[i] - '0';
-        if (d > 9)
-            return NUM_SYNTAX;
-        if (!overflow) {
-            if (v > (UINT64_MAX - d) / 10)
-                overflow = true;
-            else
-                v = v * 10 + d;
-        }
-    }
-    if (overflow)
-        return NUM_RANGE;
-    *out = v;
-    return NUM_OK;
+    return lp_parse_digits(s, n, UINT64_MAX, out);
 }
 
 static const double lp_pow10[] = {
