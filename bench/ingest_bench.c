@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "httpc.h"
 #include "procstat.h"
 #include "workload.h"
@@ -101,17 +102,6 @@ static void usage(FILE *f)
             "  --quiet              no progress on stderr\n");
 }
 
-static int parse_long(const char *s, long min, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){.addr = "127.0.0.1:8082", .cluster = "bench", .hosts = 256,
@@ -157,20 +147,6 @@ bad:
     fprintf(stderr, "ingest_bench: invalid argument\n");
     usage(stderr);
     return -1;
-}
-
-/* xorshift64*: cheap deterministic values, different per series and minute. */
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 2685821657736338717ULL;
-}
-
-static double rng_unit(uint64_t *s)
-{
-    return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 struct buf {

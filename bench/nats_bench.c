@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "httpc.h"
 #include "procstat.h"
 #include "workload.h"
@@ -98,17 +99,6 @@ static void usage(FILE *f)
             "  --pid PID            server process: report its CPU time per sample\n");
 }
 
-static int parse_long(const char *s, long min, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){.addr = "127.0.0.1:8082", .url = "nats://127.0.0.1:4222",
@@ -155,20 +145,6 @@ bad:
     fprintf(stderr, "nats_bench: invalid argument\n");
     usage(stderr);
     return -1;
-}
-
-/* xorshift64*: the same values as ingest_bench's templates. */
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * 2685821657736338717ULL;
-}
-
-static double rng_unit(uint64_t *s)
-{
-    return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* Appends "<prefix> value=<v> 0000000000\n" (room reserved by the caller). */

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "httpc.h"
 #include "procstat.h"
 #include "workload.h"
@@ -96,17 +97,6 @@ static void usage(FILE *f)
             "  --cluster NAME       cluster (default bench)\n"
             "  --token JWT          send Authorization: Bearer JWT\n"
             "  --pid PID            server process: report its CPU time per query\n");
-}
-
-static int parse_long(const char *s, long min, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static int parse_shapes(const char *list, bool *shapes)

@@ -60,4 +60,20 @@ static inline int64_t wl_default_start(int64_t now, long hours)
     return now / WL_INTERVAL * WL_INTERVAL - (int64_t)hours * 3600;
 }
 
+
+/* xorshift64*: cheap deterministic values, different per series and minute
+ * (both load generators send the same values). */
+static inline uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ULL;
+}
+
+static inline double rng_unit(uint64_t *s)
+{
+    return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
 #endif
