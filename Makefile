@@ -93,9 +93,9 @@ $(FUZZ_BUILD)/src/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(FUZZ_FLAGS) -c -o $@ $<
 
-$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_OBJ)
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+	clang $(CPPFLAGS) -Itests/fuzz $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 
 unit-tests: $(TESTS)
 asan-tests: $(ASAN_TESTS)

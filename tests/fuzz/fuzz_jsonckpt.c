@@ -9,37 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckpt_compare.h"
 #include "persist/jsonckpt.h"
-
-static bool same_value(float x, float y)
-{
-    if (isnan(x))
-        return isnan(y);
-    return memcmp(&x, &y, sizeof x) == 0;
-}
-
-static void same_level(const struct ckpt_level *a, const struct ckpt_level *b)
-{
-    assert(strcmp(a->name, b->name) == 0);
-    assert(a->series_count == b->series_count && a->child_count == b->child_count);
-    for (size_t i = 0; i < a->series_count; i++) {
-        const struct ckpt_series *x = &a->series[i], *y = &b->series[i];
-        assert(strcmp(x->metric, y->metric) == 0);
-        assert(x->frequency == y->frequency && x->frequency > 0 && x->start == y->start);
-        assert(x->count == y->count);
-        for (uint32_t k = 0; k < x->count; k++) {
-            assert(!isinf(x->values[k]));
-            assert(same_value(x->values[k], y->values[k]));
-        }
-        if (i > 0)
-            assert(strcmp(a->series[i - 1].metric, x->metric) < 0);
-    }
-    for (size_t i = 0; i < a->child_count; i++) {
-        if (i > 0)
-            assert(strcmp(a->children[i - 1].name, a->children[i].name) < 0);
-        same_level(&a->children[i], &b->children[i]);
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -66,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = jsonckpt_decode(a.data, a.len, &g, err, sizeof err);
     assert(rc == 0);
     assert(f.from == g.from && f.to == g.to);
-    same_level(&f.host, &g.host);
+    ckpt_assert_same_level(&f.host, &g.host, false);
     assert(jsonckpt_encode(&g, &b) == 0);
     assert(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
     ckpt_file_free(&f);

@@ -9,27 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ckpt_compare.h"
 #include "persist/snapshot.h"
-
-static void same_level(const struct ckpt_level *a, const struct ckpt_level *b)
-{
-    assert(strcmp(a->name, b->name) == 0);
-    assert(a->series_count == b->series_count && a->child_count == b->child_count);
-    for (size_t i = 0; i < a->series_count; i++) {
-        const struct ckpt_series *x = &a->series[i], *y = &b->series[i];
-        assert(strcmp(x->metric, y->metric) == 0);
-        assert(x->frequency == y->frequency && x->frequency > 0 && x->start == y->start);
-        assert(x->count == y->count);
-        assert(x->count == 0 || memcmp(x->values, y->values, x->count * sizeof(float)) == 0);
-        if (i > 0)
-            assert(strcmp(a->series[i - 1].metric, x->metric) < 0);
-    }
-    for (size_t i = 0; i < a->child_count; i++) {
-        if (i > 0)
-            assert(strcmp(a->children[i - 1].name, a->children[i].name) < 0);
-        same_level(&a->children[i], &b->children[i]);
-    }
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -57,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     assert(a.len == size);
     assert(snapshot_decode(a.data, a.len, &g, err, sizeof err) == 0);
     assert(f.from == g.from && f.to == g.to);
-    same_level(&f.host, &g.host);
+    ckpt_assert_same_level(&f.host, &g.host, true);
     assert(snapshot_encode(&g, &b) == 0);
     assert(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
     ckpt_file_free(&f);
