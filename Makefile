@@ -20,9 +20,23 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS   += $(PKG_LIBS) -lm -pthread
 
+# The flags above are read when this file is parsed. `make run` and `make
+# test` therefore install the packages first and build in a sub-make, which
+# parses the file again with the packages present. A plain build (`make`)
+# never installs anything; without the packages it stops with one line.
+SETUP_GOALS := deps test-tools run test fuzz clean
+ifneq ($(filter-out $(SETUP_GOALS),$(or $(MAKECMDGOALS),all)),)
+  ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)
+    $(error development packages missing ($(PKGS) via pkg-config): run 'make deps' or scripts/install-deps.sh)
+  endif
+endif
+
 VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 GITHASH  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 CPPFLAGS += -DCCMS_VERSION='"1.5.4-c.$(VERSION)"' -DCCMS_GIT_HASH='"$(GITHASH)"'
+
+# Unit tests find their fixtures next to them: tests/fixtures of this clone.
+TEST_CPPFLAGS = -Itests/unit -DCCMS_FIXTURE_DIR='"$(abspath $(dir $<)../fixtures)"'
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
 TEST_SRC := $(wildcard tests/unit/test_*.c)
@@ -51,7 +65,7 @@ FUZZ_SECONDS ?= 30
 # Object files of the sanitizer and fuzz builds are not intermediates to delete.
 .SECONDARY:
 
-.PHONY: all deps test-tools run test unit-tests asan-tests tsan fuzz bench clean
+.PHONY: all deps test-tools run test unit-tests asan-tests tsan fuzz fuzz-build bench clean
 all: cc-metric-store
 
 deps:
@@ -71,7 +85,7 @@ $(BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS)
 
 $(ASAN_BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -79,7 +93,7 @@ $(ASAN_BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 
 $(ASAN_BUILD)/tests/%: tests/unit/%.c $(ASAN_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) -lcmocka $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(ASAN_FLAGS) -o $@ $< $(ASAN_OBJ) -lcmocka $(LDLIBS)
 
 $(TSAN_BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -87,7 +101,7 @@ $(TSAN_BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 
 $(TSAN_BUILD)/tests/%: tests/unit/%.c $(TSAN_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests/unit $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(TSAN_FLAGS) -o $@ $< $(TSAN_OBJ) -lcmocka $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(PKG_CFLAGS) -std=c11 -Wall -Wextra -pthread $(TSAN_FLAGS) -o $@ $< $(TSAN_OBJ) -lcmocka $(LDLIBS)
 
 $(FUZZ_BUILD)/src/%.o: src/%.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
@@ -99,17 +113,20 @@ $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h)
 
 unit-tests: $(TESTS)
 asan-tests: $(ASAN_TESTS)
+fuzz-build: $(FUZZERS)
 
 # The whole suite: unit tests, the same under ASan+UBSan, then the
 # integration tests against the real binary. tests/run_tests.py prints the
 # "N passed, M failed" summary and exits non-zero on any failure.
-test: deps test-tools cc-metric-store unit-tests asan-tests
+test: deps test-tools
+	$(MAKE) cc-metric-store unit-tests asan-tests
 	python3 tests/run_tests.py --unit $(TESTS) --asan $(ASAN_TESTS) --integration tests/integration
 
 tsan: $(TSAN_TESTS)
 	python3 tests/run_tests.py --unit $(TSAN_TESTS)
 
-fuzz: deps $(FUZZERS)
+fuzz: deps
+	$(MAKE) fuzz-build
 	@for f in $(FUZZERS); do \
 	  name=$$(basename $$f); corpus=tests/fuzz/corpus/$${name#fuzz_}; \
 	  mkdir -p $$corpus $(FUZZ_BUILD)/artifacts $(FUZZ_BUILD)/corpus-$$name; \
@@ -119,7 +136,8 @@ fuzz: deps $(FUZZERS)
 	  grep -E '^(#[0-9]+.*DONE|Done)' $(FUZZ_BUILD)/$$name.log | tail -1; \
 	done
 
-run: deps cc-metric-store
+run: deps
+	$(MAKE) cc-metric-store
 	./cc-metric-store -config config.json
 
 bench: cc-metric-store

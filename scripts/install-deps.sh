@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages this project builds and tests with, if any are
 # missing. Idempotent and quiet when everything is already there.
-# Usage: scripts/install-deps.sh            (build + unit/integration tests)
+# Usage: scripts/install-deps.sh             the project's build and test packages
+#        scripts/install-deps.sh PKG...      just these (used by install-test-tools.sh)
+# If a package cannot be installed it stops with one line naming it.
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,7 @@ packages=(
   zlib1g-dev libzstd-dev libcmocka-dev libgnutls28-dev
   python3 nats-server
 )
+[ $# -gt 0 ] && packages=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,10 +25,22 @@ done
 
 echo "install-deps: installing missing packages: ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || {
+    echo "install-deps: not root and no sudo: install as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  }
   SUDO=sudo
 else
   SUDO=
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO apt-get update -qq || echo "install-deps: apt-get update failed; trying the package lists at hand" >&2
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+  # Name the package that is the problem: try them one by one.
+  for p in "${missing[@]}"; do
+    if ! $SUDO apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1; then
+      echo "install-deps: cannot install the Debian package '$p' (apt-get install $p fails)" >&2
+      exit 1
+    fi
+  done
+fi
