@@ -553,14 +553,20 @@ static int apply_level(struct restore_ctx *rc, const struct ckpt_level *l, const
 struct loaded_file {
     struct ckpt_file file;
     char *path;
+    int64_t stamp;   /* <stamp> of the file name */
 };
 
+/* Write order: by window end, then start, then name. Two snapshots of one
+ * host can share `to` and `from` (both written in one second, after a
+ * restart); their names still follow the order of writing (next_stamp). */
 static int compare_loaded(const void *a, const void *b)
 {
     const struct loaded_file *x = a, *y = b;
     if (x->file.to != y->file.to)
         return x->file.to < y->file.to ? -1 : 1;
-    return x->file.from < y->file.from ? -1 : x->file.from > y->file.from;
+    if (x->file.from != y->file.from)
+        return x->file.from < y->file.from ? -1 : 1;
+    return x->stamp < y->stamp ? -1 : x->stamp > y->stamp;
 }
 
 static bool parse_stem(const char *name, const char *ext, int64_t *value)
@@ -595,7 +601,7 @@ static int decode_file(const char *path, bool binary, struct ckpt_file *out, cha
 
 /* Decodes a checkpoint file into files[*count] unless it is too old or bad. */
 static void load_candidate(struct restore_ctx *rc, const char *path, bool binary,
-                           struct loaded_file **files, size_t *count)
+                           int64_t stamp, struct loaded_file **files, size_t *count)
 {
     struct ckpt_file f;
     char err[256] = "";
@@ -620,7 +626,7 @@ static void load_candidate(struct restore_ctx *rc, const char *path, bool binary
         return;
     }
     *files = grown;
-    (*files)[(*count)++] = (struct loaded_file){f, copy};
+    (*files)[(*count)++] = (struct loaded_file){f, copy, stamp};
 }
 
 static int wal_record_to_store(void *ctx, const struct wal_record *rec)
@@ -719,7 +725,10 @@ static void scan_host_dir(struct restore_ctx *rc, const char *dir, struct loaded
         struct stat st;
         bool regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
         if (regular && (parse_stem(name, ".bin", &stamp) || parse_stem(name, ".json", &stamp))) {
-            load_candidate(rc, path, parse_stem(name, ".bin", &stamp), files, file_count);
+            bool binary = parse_stem(name, ".bin", &stamp);
+            if (!binary)
+                parse_stem(name, ".json", &stamp);
+            load_candidate(rc, path, binary, stamp, files, file_count);
         } else if (regular && strcmp(name, "current.wal") == 0) {
             *has_current = true;
         } else if (regular && strncmp(name, "current.wal.", 12) == 0 &&
@@ -894,7 +903,7 @@ static void decode_host_files(const char *dir, struct loaded_file **files, size_
             free(path);
             continue;
         }
-        (*files)[(*count)++] = (struct loaded_file){f, path};
+        (*files)[(*count)++] = (struct loaded_file){f, path, stamp};
     }
     if (d)
         closedir(d);

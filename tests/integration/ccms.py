@@ -27,7 +27,8 @@ from collections import namedtuple
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("CCMS_BINARY", os.path.join(REPO, "cc-metric-store"))
-TESTDATA = "/work/shared/testdata"
+# Fixtures are part of the repository (tests/fixtures), found from this file.
+TESTDATA = os.path.join(REPO, "tests", "fixtures")
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -35,6 +36,13 @@ STOP_TIMEOUT = 10.0
 Response = namedtuple("Response", "status headers body")
 
 DEFAULT_METRICS = {"m": {"frequency": 10, "aggregation": "avg"}}
+
+
+def long_retention():
+    """A retention that reaches back to unix time 0 from now, so tests with
+    fixed historical timestamps (fixtures from 2023, small synthetic times)
+    stay inside the window whatever the date they run on."""
+    return "%dh" % (int(time.time()) // 3600 + 24)
 
 
 def free_port():
@@ -50,7 +58,7 @@ def f32(x):
 
 def unescape_html(text):
     """Upstream (Go encoding/json) writes <, > and & as \\u003c, \\u003e and
-    \\u0026; both forms are valid JSON and acceptable (http-api.md §4)."""
+    \\u0026; both forms are valid JSON and acceptable (docs/http-api.md)."""
     if isinstance(text, bytes):
         return text.replace(b"\\u003c", b"<").replace(b"\\u003e", b">").replace(b"\\u0026", b"&")
     return text.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&")
@@ -110,7 +118,7 @@ def wait_listening(port, proc, timeout=START_TIMEOUT):
 
 
 class Server:
-    def __init__(self, metrics=None, retention="87600h", main=None, store=None,
+    def __init__(self, metrics=None, retention=None, main=None, store=None,
                  config=None, args=(), raw_config=None, extra_top=None):
         """metrics: the "metrics" section; main/store: keys merged into the
         "main"/"metric-store" sections; config: a whole config dict used as
@@ -127,7 +135,7 @@ class Server:
                     "metrics": metrics if metrics is not None else DEFAULT_METRICS,
                     "metric-store": {
                         "checkpoints": {"directory": self.ckpt_dir},
-                        "retention-in-memory": retention,
+                        "retention-in-memory": retention or long_retention(),
                         "memory-cap": 0,
                     },
                 }

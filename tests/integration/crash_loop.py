@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Crash loop: SIGKILL the real server at random moments while a writer
 sends batches, restart, and prove at the end that every acknowledged sample
-is still there with its exact value (DESIGN.md §3 Durability).
+is still there with its exact value (docs/compatibility.md, acknowledged writes).
 
     python3 tests/integration/crash_loop.py --cycles 20 [--seed N] [--budget S]
 

@@ -1,5 +1,5 @@
 """Retention, memory cap and the Parquet archive, black-box against
-./cc-metric-store (spec/archive.md, DESIGN.md §3 rows memory-cap, Node
+./cc-metric-store (docs/file-formats.md "archive", docs/data-model.md, memory-cap, Node
 provider, Cleanup; contracts src/archive/retention.h, cleanup.h, parquet.h,
 src/net/backend.h).
 
@@ -10,7 +10,7 @@ the reader still does not work, every test that reads Parquet FAILS (it is
 not skipped).
 
 Checkpoint files are mostly built here, byte by byte, per
-spec/persistence.md §3 (JSON) and §5 (.bin), so each test controls the
+docs/file-formats.md (JSON and .bin), so each test controls the
 window (`from` in the name, `to` inside) exactly.
 """
 import glob
@@ -29,9 +29,9 @@ import time
 import unittest
 import urllib.parse
 
-from ccms import REPO, CCMSTestCase, f32, free_port, run_binary, start_server
+from ccms import REPO, CCMSTestCase, f32, free_port, run_binary, start_server, long_retention
 
-TESTDATA = os.environ.get("CCMS_TESTDATA", os.path.join(REPO, "tests", "fixtures"))
+TESTDATA = os.path.join(REPO, "tests", "fixtures")
 READER = os.path.join(REPO, "tests", "tools", "duckdb", "read_parquet.mjs")
 INSTALLER = os.path.join(REPO, "scripts", "install-test-tools.sh")
 
@@ -49,7 +49,7 @@ METRICS.update({name: {"frequency": 60, "aggregation": "avg"}
                 for name in ("cpu_load", "mem_used", "cpu_user", "mem_bw")})
 METRICS_1S = {"m": {"frequency": 1, "aggregation": "avg"}}
 
-# spec/archive.md §7.6, sorted by (cluster, hostname, metric, scope, scope_id, timestamp)
+# docs/file-formats.md "archive", sorted by (cluster, hostname, metric, scope, scope_id, timestamp)
 FIXTURE_ROWS_RAW = [
     ["testcluster", "node001", "cpu_load", "node", "", 1700000030, 60, 0.5],
     ["testcluster", "node001", "cpu_load", "node", "", 1700000090, 60, 0.7],
@@ -101,7 +101,7 @@ def setUpModule():
     _reader_problem = "the DuckDB Parquet reader does not work:\n" + "\n".join(notes)
 
 
-# ---- checkpoint files (spec/persistence.md §3, §5) -----------------------------
+# ---- checkpoint files (docs/file-formats.md) ------------------------------------
 #
 # A level is {"metrics": {name: (frequency, start, [value or None, ...])},
 #             "children": {name: level}}.
@@ -152,7 +152,7 @@ def write_ckpt(root, cluster, host, frm, to, level, ext="bin"):
     return write_file(os.path.join(root, cluster, host, "%d.%s" % (frm, ext)), data)
 
 
-# ---- expected rows (spec/archive.md §7.3) ----------------------------------------
+# ---- expected rows (docs/file-formats.md) -----------------------------------------
 
 SCOPE_PREFIXES = [("socket", "socket"), ("memoryDomain", "memoryDomain"), ("core", "core"),
                   ("hwthread", "hwthread"), ("cpu", "hwthread"), ("accelerator", "accelerator")]
@@ -331,7 +331,7 @@ class ArchiveCase(CCMSTestCase):
         self.assertEqual(missing, [], "these files must have been kept")
 
     def assertSchema(self, d):
-        """spec/archive.md §7.4: names, order, physical, converted and
+        """docs/file-formats.md "archive": names, order, physical, converted and
         logical types, all REQUIRED, flat."""
         sch = d["schema"]
         self.assertEqual(len(sch), 9, sch)
@@ -387,7 +387,7 @@ class ArchiveCase(CCMSTestCase):
 
 class ArchiveTest(ArchiveCase):
     def test_fixture_tree_archived_at_startup(self):
-        """spec/archive.md §7.6 with the Go store's files: the cleanup that
+        """docs/file-formats.md "archive" with the Go store's files: the cleanup that
         runs at startup writes <dir>/testcluster/<cutoff>.parquet."""
         shutil.copytree(os.path.join(TESTDATA, "derived", "checkpoints", "testcluster"),
                         os.path.join(self.ckpt, "testcluster"))
@@ -443,7 +443,7 @@ class ArchiveTest(ArchiveCase):
                              for i, v in enumerate(values)]
             return expected
 
-        a = self.server(retention="87600h", file_format="wal")
+        a = self.server(retention=long_retention(), file_format="wal")
         expected = write(a, "hb")
         a.stop()
         self.assertNotEqual(glob.glob(os.path.join(self.ckpt, "c", "hb", "*.bin")), [],
@@ -513,7 +513,7 @@ class ArchiveTest(ArchiveCase):
             self.assertEqual(sorted_rows(rows), sorted_rows(expected), fmt)
 
     def test_selection_by_window_end(self):
-        """DESIGN.md §3 Cleanup / cleanup.h (upstream quirk A9): a file whose
+        """docs/compatibility.md Cleanup / cleanup.h: a file whose
         name (window start) is before the cut-off but whose `to` is after it
         is neither archived nor deleted."""
         now = int(time.time())
@@ -605,7 +605,7 @@ class ArchiveTest(ArchiveCase):
         big = {"metrics": {"m": (1, t, big_vals), "n": (1, t, big_vals[::-1])},
                "children": {"core5": {"metrics": {"m": (1, t + 5, big_vals)}}}}
         # UTF-8 names sort by bytes ("ü" after "h"); level names that are
-        # not split (spec/archive.md §7.3); NaN patterns other than 0x7FC00000
+        # not split (docs/file-formats.md); NaN patterns other than 0x7FC00000
         utf = {"metrics": {"métrique": (60, t, [1.0, b"\xff\xff\xff\xff", 2.0, b"\x01\x00\x80\x7f"])},
                "children": {"accelerator00000000:3b:00.0": {"metrics": {"m": (60, t, [0.5])}},
                             "gpu0": {"metrics": {"m": (60, t, [0.25])}},
@@ -849,7 +849,7 @@ class RetentionTest(ArchiveCase):
         much was freed."""
         cap = 0.0001
         cap_bytes = 100000
-        srv = self.server(retention="87600h", metrics=METRICS_1S, cap=cap,
+        srv = self.server(retention=long_retention(), metrics=METRICS_1S, cap=cap,
                           cleanup={"mode": "delete"})
         now = int(time.time())
         per_host = 8 * 512                       # 8 full buffers, ~16 KiB of samples
@@ -883,7 +883,7 @@ class RetentionTest(ArchiveCase):
                          "no log line saying how much the memory cap freed")
 
     def test_memory_cap_zero_is_unlimited(self):
-        """memory-cap 0 frees nothing (upstream quirk A2 fixed): data far
+        """memory-cap 0 frees nothing (the Go store freed data here): data far
         older than a quarter of the retention stays."""
         srv = self.server(retention="48h", metrics=METRICS_1S, cap=0, cleanup={"mode": "delete"})
         now = int(time.time())

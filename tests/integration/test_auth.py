@@ -1,4 +1,4 @@
-"""JWT authentication against the real binary (spec/http-api.md §2).
+"""JWT authentication against the real binary (docs/http-api.md, "Authentication").
 
 Keys and tokens are made with the `openssl` command line (Ed25519 key
 generation and raw signing); base64url is done here. Every /api/ endpoint
@@ -18,7 +18,7 @@ from ccms import CCMSTestCase, Server, run_binary, start_server
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 
-# Upstream documentation key and token (spec/http-api.md §2).
+# Upstream documentation key and token (docs/http-api.md, "Authentication").
 DOC_KEY = "kzfYrYy+TzpanWZHJ5qSdMj5uKUWgq74BWhQG6copP0="
 DOC_TOKEN = ("eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9.eyJ1c2VyIjoiYWRtaW4iLCJyb2xlcyI6WyJST0xF"
              "X0FETUlOIiwiUk9MRV9BTkFMWVNUIiwiUk9MRV9VU0VSIl19.d-3_3FZTsadPjDEdsWrrQ7nS0edMAR4"

@@ -1,4 +1,4 @@
-"""Hostile and malformed input (DESIGN.md §3 Limits, Names, Bad lines,
+"""Hostile and malformed input (docs/compatibility.md: limits, names, bad lines,
 Truncated bodies). After every case the server must still be up and the
 baseline data must read back byte-identically."""
 import json
@@ -324,7 +324,7 @@ CHUNKED = (b"POST /api/write HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r
 
 
 class AbortedUploadTest(CCMSTestCase):
-    """A client that sends half a body and goes away (DESIGN.md §3 Truncated
+    """A client that sends half a body and goes away (docs/compatibility.md, aborted
     bodies): never a 200, the server survives, shutdown is not held up."""
 
     def test_survives_and_never_200(self):

@@ -1,4 +1,4 @@
-"""Configuration loading and command line (spec/config.md, DESIGN.md §2, §4)."""
+"""Configuration loading and command line (README "Configuration", docs/compatibility.md)."""
 import json
 import os
 import shutil

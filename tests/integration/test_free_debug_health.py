@@ -1,6 +1,6 @@
 """POST /api/free, GET /api/debug, GET /api/healthcheck
-(spec/upstream-tests.md §1 W6, §3 F1-F2, §5 H1-H13; http-api.md §7-§9;
-DESIGN.md §3 free)."""
+(the Go store's endpoint tests; docs/http-api.md "Free", "Debug",
+"Healthcheck"; docs/compatibility.md)."""
 import json
 import time
 

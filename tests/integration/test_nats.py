@@ -1,5 +1,5 @@
-"""NATS ingestion against a real nats-server (DESIGN.md §3 "NATS",
-spec/ingest.md §4, spec/config.md §5 and §9).
+"""NATS ingestion against a real nats-server (README "NATS",
+docs/compatibility.md).
 
 Each test starts `nats-server` (Debian package nats-server) on a free
 loopback port and publishes with the raw NATS text protocol

@@ -1,4 +1,4 @@
-"""Privilege drop (DESIGN.md §3 C1, spec/config.md §8): `main.user` is a
+"""Privilege drop (docs/compatibility.md, docs/security.md): `main.user` is a
 user, `main.group` a group, supplementary groups are reset (setgroups), the
 listening socket is opened before the drop (so a port below 1024 works) and
 every file is created after it (so the checkpoint directory belongs to the
@@ -14,7 +14,7 @@ import pwd
 import socket
 import unittest
 
-from ccms import CCMSTestCase, Server, line, run_binary
+from ccms import CCMSTestCase, Server, line, run_binary, long_retention
 
 USER, GROUP = "nobody", "nogroup"
 
@@ -69,7 +69,7 @@ class PrivilegeTestBase(CCMSTestCase):
         main.update(main_extra)
         cfg = {"main": main, "metrics": {"m": {"frequency": 10, "aggregation": "avg"}},
                "metric-store": {"checkpoints": {"directory": srv.ckpt_dir},
-                                "retention-in-memory": "87600h", "memory-cap": 0}}
+                                "retention-in-memory": long_retention(), "memory-cap": 0}}
         with open(srv.config_path, "w") as fh:
             json.dump(cfg, fh)
         return srv
@@ -149,7 +149,7 @@ class PrivilegeDropTest(PrivilegeTestBase):
                                     "ccms-no-such-group")
 
     def test_upstream_swap_is_not_reproduced(self):
-        # upstream looks `group` up as a user (quirk C1): a group name that
+        # upstream looks `group` up as a user: a group name that
         # is no user name must still work here
         self.assertRaises(KeyError, pwd.getpwnam, GROUP)
         srv = self.make_server({"user": USER, "group": GROUP})

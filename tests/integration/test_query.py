@@ -1,5 +1,5 @@
-"""GET /api/query (spec/upstream-tests.md §1, §2, §4 C1; http-api.md §5;
-query.md; DESIGN.md §3 Aggregation)."""
+"""GET /api/query (the Go store's endpoint tests; docs/http-api.md "Query";
+docs/compatibility.md aggregation)."""
 import json
 import math
 import re
@@ -39,7 +39,7 @@ def error_entry(msg):
 
 
 def lttb(data, m):
-    """spec/query.md §6, verbatim."""
+    """LTTB as docs/http-api.md "Resampling" describes it."""
     n = len(data)
     if m <= 2:
         return [data[0], data[n - 1]]
@@ -108,7 +108,7 @@ class QueryTest(CCMSTestCase):
     def assertRow(self, body, entries):
         self.assertEqual(body, '{"results":[[%s]]}\n' % ",".join(entries))
 
-    # ---- upstream-tests.md §1 -------------------------------------------------
+    # ---- the Go store's tests, writes -------------------------------------------------
 
     def test_W1_single_value(self):
         self.w("w1", "m", [(42, 100)])
@@ -118,7 +118,7 @@ class QueryTest(CCMSTestCase):
     def test_W2_write_before_buffer_start_dropped(self):
         self.w("w2", "m", [(42, 100)])
         r = self.srv.write(b"m,cluster=c,hostname=w2 value=10 50\n")
-        # DESIGN.md §3: older than the oldest buffer -> rejected and counted -> 400
+        # docs/line-protocol.md: older than the oldest buffer -> rejected and counted -> 400
         self.assertErrorResponse(r, 400)
         self.assertRow(self.one("w2", "m", 0, 200),
                        [entry_bytes([42.0], 100, 110, 10, "42.00", "42.00", "42.00")])
@@ -146,7 +146,7 @@ class QueryTest(CCMSTestCase):
         self.assertRow(self.one("w5", "m", 5200, 5230),
                        [entry_bytes([510.0, 511.0, 512.0], 5200, 5230, 10, "511.00", "510.00", "512.00")])
 
-    # ---- upstream-tests.md §2 -------------------------------------------------
+    # ---- the Go store's tests, reads ------------------------------------------------
 
     def test_R1_read(self):
         self.w("r1", "m", [(1, 100), (2, 110), (3, 120)])
@@ -179,7 +179,7 @@ class QueryTest(CCMSTestCase):
                         entry_bytes([2.0, 1.0], 100, 120, 10, "1.50", "1.00", "2.00")])
 
     def test_read_worked_examples(self):
-        # query.md §3 (f = 10, samples at 100, 110, 120)
+        # docs/http-api.md "Reading a series" (f = 10, samples at 100, 110, 120)
         self.w("wex", "m", [(1, 100), (2, 110), (3, 120)])
         cases = [((100, 130), [1.0, 2.0, 3.0], 100, 130),
                  ((100, 120), [1.0, 2.0], 100, 120),
@@ -198,7 +198,7 @@ class QueryTest(CCMSTestCase):
                 self.assertEqual((e["avg"], e["min"], e["max"]), (None, None, None))
                 self.assertEqual(e["resolution"], 10)
 
-    # ---- http-api.md §5.6 -------------------------------------------------------
+    # ---- docs/http-api.md answer example -------------------------------------------------------
 
     def test_example_5_6_byte_exact(self):
         self.write("cpu_load,cluster=alex,hostname=a0124,type=node value=1.0 1000\n",
@@ -216,7 +216,7 @@ class QueryTest(CCMSTestCase):
                                  b'"resolution":0,"avg":0.00,"min":0.00,"max":0.00}]]}\n')
 
     def test_cc_backend_request_shape(self):
-        # query.md §9: key order as sent by cc-backend, nulls for unused keys
+        # key order as sent by cc-backend, nulls for unused keys
         self.w("ccb", "m", [(1, 100), (2, 110)])
         self.w("ccb", "s", [(3, 100), (4, 110)], type="hwthread", type_id=0)
         self.w("ccb", "s", [(5, 100), (6, 110)], type="hwthread", type_id=1)
@@ -410,7 +410,7 @@ class QueryTest(CCMSTestCase):
         self.assertEqual(self.q(b"{}"), '{"results":[]}\n')
 
     def test_union_window_aggregation(self):
-        # DESIGN.md §3: window = union of the chains' ranges, no alignment error,
+        # docs/http-api.md: window = union of the chains' ranges, no alignment error,
         # a point missing in any chain is null; independent of visit order
         self.w("uni", "s", [(1, 100), (2, 110), (3, 120)], type="hwthread", type_id=0)
         self.w("uni", "s", [(10, 110), (20, 120), (30, 130)], type="hwthread", type_id=1)
@@ -580,7 +580,7 @@ class QueryTest(CCMSTestCase):
 
 
 class InvalidAggregationConfigTest(CCMSTestCase):
-    """upstream-tests.md §4 C1: an unknown aggregation string starts with a
+    """An unknown aggregation string starts with a
     warning and means none; null and "" are none too."""
 
     @classmethod

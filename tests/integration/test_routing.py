@@ -1,4 +1,4 @@
-"""Routing (spec/http-api.md §1, DESIGN.md §2): both slash forms, sub-paths,
+"""Routing (docs/http-api.md "Routing"): both slash forms, sub-paths,
 HEAD, 404/405 bodies, POST for query/healthcheck, 301 for unclean paths."""
 import json
 

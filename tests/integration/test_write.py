@@ -1,4 +1,4 @@
-"""POST /api/write (spec/ingest.md, data-model.md §2.1, DESIGN.md §3)."""
+"""POST /api/write (docs/line-protocol.md, docs/compatibility.md)."""
 import json
 import re
 import time
@@ -38,7 +38,7 @@ class WriteTest(CCMSTestCase):
     def entry(self, metric, host, frm, to, cluster, **kw):
         return self.assertOneEntry(self.srv.row(metric, host, frm, to, cluster=cluster, **kw))
 
-    # ---- ingest.md §3 example ------------------------------------------------
+    # ---- line-protocol example ------------------------------------------------
 
     def test_ingest_example(self):
         body = lines("cpu_load,hostname=a0124,type=node value=35.0 %d\n" % T,
@@ -91,7 +91,7 @@ class WriteTest(CCMSTestCase):
         self.assertErrorResponse(r, 400)
         self.assertNotFound("nohostcl")
 
-    # ---- tag -> path mapping (data-model.md §2.1 + DESIGN.md §3) --------------
+    # ---- tag -> path mapping (docs/line-protocol.md) --------------------------
 
     def test_path_mapping(self):
         cases = [
@@ -105,7 +105,7 @@ class WriteTest(CCMSTestCase):
              ["a0124", "accelerator00000000:49:00.0"], "acc_power"),
             ("x,cluster=pm6,hostname=a0124,type=socket,type-id=0,stype=core,stype-id=3", None,
              ["a0124", "socket0", "core3"], "x"),
-            # DESIGN.md §3: type=node puts the sample at host level, type-id ignored
+            # docs/line-protocol.md: type=node puts the sample at host level, type-id ignored
             ("mem_used,cluster=pm7,hostname=a0124,type=node,type-id=0", None, ["a0124"], "mem_used"),
             ("nfs4_read,cluster=pm8,hostname=a0124,type=node,stype=filesystem,stype-id=/home", None,
              ["a0124"], "nfs4_read"),
@@ -137,7 +137,7 @@ class WriteTest(CCMSTestCase):
         self.assertEqual(e["data"], [5.0, 6.0])
 
     def test_cluster_and_host_resolved_per_line(self):
-        # ingest.md I3: no leakage of cluster/host from a previous line
+        # docs/line-protocol.md: no leakage of cluster/host from a previous line
         body = lines("cpu_load,cluster=pl_other,hostname=h value=1 %d\n" % T,
                      "cpu_load,hostname=h value=2 %d\n" % T)
         self.assertWriteOK(self.srv.write(body, params="cluster=pl_default"))

@@ -3,9 +3,7 @@
  * (test_snapshot.c, test_jsonckpt.c, test_wal.c): fixture files, temporary
  * directories, random checkpoint trees and tree comparison.
  *
- * Fixtures come from the shared testdata directory: $CCMS_TESTDATA when set
- * (e.g. CCMS_TESTDATA=/work/shared/testdata), otherwise ../shared/testdata
- * relative to the working directory (the tests run from the repository root).
+ * Fixtures come from the repository's tests/fixtures (CCMS_FIXTURE_DIR).
  * A missing fixture fails the test with a message naming the path.
  */
 #ifndef CCMS_PERSIST_TESTUTIL_H
@@ -21,17 +19,14 @@
 
 #include "persist/ckpt.h"
 
-/* Reads testdata/<rel> whole; the caller frees. */
+/* Reads tests/fixtures/<rel> whole; the caller frees. */
 static inline uint8_t *pt_fixture(const char *rel, size_t *len)
 {
-    const char *root = getenv("CCMS_TESTDATA");
-    if (root == NULL || root[0] == '\0')
-        root = "../shared/testdata";
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", root, rel);
+    snprintf(path, sizeof path, "%s/%s", CCMS_FIXTURE_DIR, rel);
     FILE *f = fopen(path, "rb");
     if (f == NULL)
-        fail_msg("cannot open fixture %s (set CCMS_TESTDATA to the testdata directory)", path);
+        fail_msg("cannot open fixture %s", path);
     size_t cap = 1 << 16, n = 0;
     uint8_t *buf = malloc(cap);
     assert_non_null(buf);

@@ -168,7 +168,7 @@ static void test_gap_reads_nan(void **state)
 static void test_read_range_examples(void **state)
 {
     (void)state;
-    /* spec/query.md §3 worked examples, f = 10, samples at 100, 110, 120 */
+    /* docs/http-api.md "Reading a series" examples, f = 10, samples at 100, 110, 120 */
     struct buffer *head = NULL;
     bytes = 0;
     chain_write(&head, 10, 100, 1.0f, &bytes);

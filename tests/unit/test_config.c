@@ -8,11 +8,10 @@
 #include "config.h"
 #include "log.h"
 
-/* The upstream example files; CCMS_TESTDATA overrides the directory. */
+/* The upstream example files, in the repository's tests/fixtures. */
 static const char *testdata_dir(void)
 {
-    const char *d = getenv("CCMS_TESTDATA");
-    return d != NULL && d[0] != '\0' ? d : "/work/shared/testdata";
+    return CCMS_FIXTURE_DIR;
 }
 
 static long ncpu(void)

@@ -1,6 +1,6 @@
 /*
  * Tests for ingest through the real store: tag -> path mapping
- * (spec/data-model.md §2.1 with the DESIGN.md §3 fixes), timestamps and
+ * (docs/line-protocol.md), timestamps and
  * precision, per-line rejection and the error text, name rules, future
  * tolerance, unconfigured metrics, the new-level budget, chunking
  * independence and the host lock being released after every feed.
@@ -150,7 +150,7 @@ static void test_path_mapping(void **state)
     assert_value(READ(s, M_MEM_BW, NOW, "alex", "a0124", "socket1"), 4);
     assert_value(READ(s, M_ACC_POWER, NOW, "alex", "a0124", "accelerator00000000:49:00.0"), 5);
     assert_value(READ(s, M_X, NOW, "alex", "a0124", "socket0", "core3"), 6);
-    /* DESIGN.md: type=node is host level, its type-id ignored (upstream: "0") */
+    /* docs/line-protocol.md: type=node is host level, its type-id ignored (upstream: "0") */
     assert_value(READ(s, M_MEM_USED, NOW, "alex", "a0124"), 7);
     assert_nan(READ(s, M_MEM_USED, NOW, "alex", "a0124", "0"));
     assert_value(READ(s, M_NFS4_READ, NOW, "alex", "a0124"), 8);
@@ -163,7 +163,7 @@ static void test_path_mapping(void **state)
     store_destroy(s);
 }
 
-/* Cluster and host are resolved per line (upstream quirk I3 fixed). */
+/* Cluster and host are resolved per line (the Go store reused the previous line's). */
 static void test_no_cross_line_leakage(void **state)
 {
     (void)state;

@@ -5,7 +5,7 @@
  * missing fields) and clear refusals (syntax, wrong types, truncations,
  * nesting).
  *
- * Fixtures: $CCMS_TESTDATA, or ../shared/testdata from the working directory
+ * Fixtures: the repository's tests/fixtures
  * (see persist_testutil.h). */
 #include "testutil.h"
 #include "persist_testutil.h"

@@ -1,5 +1,5 @@
 /*
- * Tests for lineproto: the tokenizer (spec/ingest.md §1, every syntax
+ * Tests for lineproto: the tokenizer (docs/line-protocol.md "Syntax", every syntax
  * element and error class), float parsing against strtod, and the chunked
  * line reader (every split position, random chunks, over-long lines).
  */

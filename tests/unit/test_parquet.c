@@ -198,7 +198,7 @@ static void assert_opt_str(const char *got, const char *want)
 
 /* ---- checks shared by the tests ---- */
 
-/* archive.md §7.4, as DuckDB describes it. DuckDB prints IntType's i8
+/* docs/file-formats.md "archive", as DuckDB describes it. DuckDB prints IntType's i8
  * bitWidth as a character: 64 is '@'. */
 static void check_schema(json_t *doc)
 {
@@ -326,7 +326,7 @@ static void write_rows(const char *path, const struct parquet_row *rows, size_t 
 
 /* ---- tests ---- */
 
-/* The example of archive.md §7.6, one row group per host. */
+/* An archive example, one row group per host. */
 static void test_archive_example(void **state)
 {
     (void)state;

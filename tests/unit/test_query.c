@@ -1,6 +1,6 @@
 /*
  * Tests for src/api/query.c: APIQueryRequest decoding (Go semantics),
- * selector building (spec/http-api.md §5.3), the per-selector pipeline
+ * selector building (docs/http-api.md "From a query to selectors"), the per-selector pipeline
  * and the byte-exact response.
  */
 #include "testutil.h"
@@ -41,7 +41,7 @@ static int setup(void **state)
         return -1;
     cfg.max_query_points = 100000;
     ctx = (struct api_context){ .store = store, .cfg = &cfg };
-    /* spec/http-api.md §5.6 */
+    /* docs/http-api.md answer example */
     put("a0124", NULL, NULL, "cpu_load", 1000, 1.0f);
     put("a0124", NULL, NULL, "cpu_load", 1060, 2.0f);
     put("a0124", NULL, NULL, "cpu_load", 1180, 4.0f);
@@ -100,7 +100,7 @@ static void expect(const char *body, int status, const char *want)
 #define UNKNOWN_NOSUCH "{\"error\":\"[METRICSTORE]\\u003e unknown metric: nosuch\",\"from\":0," \
                        "\"to\":0,\"resolution\":0,\"avg\":0.00,\"min\":0.00,\"max\":0.00}"
 
-/* The example of spec/http-api.md §5.6 ('>' escaped like Go's encoder). */
+/* The answer example of docs/http-api.md ('>' escaped like Go's encoder). */
 static void test_spec_example(void **state)
 {
     (void)state;
@@ -188,11 +188,11 @@ static void test_scale_by(void **state)
     expect(body, 200, "{\"results\":[[" ROW1 "]]}\n");
     snprintf(body, sizeof(body), "%s0}]}", head);
     expect(body, 200, "{\"results\":[[" ROW1 "]]}\n");
-    /* schema.Float: null is NaN, which makes everything null (quirk H8) */
+    /* schema.Float: null is NaN, which makes everything null (as in the Go store) */
     snprintf(body, sizeof(body), "%snull}]}", head);
     expect(body, 200, "{\"results\":[[{\"data\":[null,null,null,null,null],\"from\":1000,"
                       "\"to\":1240,\"resolution\":60,\"avg\":null,\"min\":null,\"max\":null}]]}\n");
-    /* overflow to ±Inf is written as null, never an empty body (H6) */
+    /* overflow to ±Inf is written as null, never an empty body (the Go store sent an empty body) */
     int status;
     snprintf(body, sizeof(body), "%s1e308}]}", head);
     const char *got = query(body, &status);
@@ -211,7 +211,7 @@ static void test_number_format(void **state)
            200, "{\"results\":[[{\"data\":[0.001,0.000,2.500,1234567.000,-1.000],\"from\":1000,"
                 "\"to\":1300,\"resolution\":60,\"avg\":246913.70,\"min\":-1.00,"
                 "\"max\":1234567.00}]]}\n");
-    /* negative scale: -0.000 appears, and min/max swap meaning (quirk H8, kept) */
+    /* negative scale: -0.000 appears, and min/max swap meaning (as in the Go store) */
     expect("{\"cluster\":\"alex\",\"from\":1000,\"to\":1300,\"queries\":[{\"metric\":\"cpu_load\","
            "\"host\":\"fmt\",\"scale-by\":-1}]}",
            200, "{\"results\":[[{\"data\":[-0.001,-0.000,-2.500,-1234567.000,1.000],\"from\":1000,"
@@ -264,7 +264,7 @@ static void test_selectors_type(void **state)
     expect_one("{\"metric\":\"flops_any\",\"host\":\"a0124\",\"type\":\"hwthread\"}", "[]");
     expect_one("{\"metric\":\"flops_any\",\"host\":\"a0124\",\"type\":\"hwthread\","
                "\"type-ids\":[],\"aggreg\":true}", "[]");
-    /* unknown ids are swallowed: entries shift (quirk H3, kept) */
+    /* unknown ids are swallowed: entries shift (as in the Go store) */
     expect_one("{\"metric\":\"flops_any\",\"host\":\"a0124\",\"type\":\"hwthread\","
                "\"type-ids\":[\"9\",\"3\"]}",
                "[" ENTRY("4.000,40.000") "]");

@@ -3,7 +3,7 @@
  * every truncation of the fixture, random corruption, hostile counts and
  * nesting, and the decoder's extra refusals.
  *
- * Fixtures: $CCMS_TESTDATA, or ../shared/testdata from the working directory
+ * Fixtures: the repository's tests/fixtures
  * (see persist_testutil.h). */
 #include "testutil.h"
 #include "persist_testutil.h"

@@ -1,10 +1,10 @@
-/* Tests for persist/wal.c: the worked example of spec/persistence.md §4.3
+/* Tests for persist/wal.c: the worked example of docs/file-formats.md
  * byte for byte, length limits, scanning the upstream-style fixture (torn
  * tail), resynchronisation after corruption at every kind of spot, every
  * truncation of a log, garbage, and the file helpers (open/append/size/
  * rotate/replay with truncation of a torn tail) on temporary directories.
  *
- * Fixtures: $CCMS_TESTDATA, or ../shared/testdata from the working directory
+ * Fixtures: the repository's tests/fixtures
  * (see persist_testutil.h). */
 #include "testutil.h"
 #include "persist_testutil.h"
