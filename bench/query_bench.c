@@ -1,6 +1,6 @@
 /*
  * query_bench — latency of cc-metric-store's /api/query for the query
- * shapes cc-backend sends (spec/query.md §9), against data written by
+ * shapes cc-backend sends (docs/http-api.md, "Query"), against data written by
  * ingest_bench (same workload.h, same --hosts/--hours/--start).
  *
  * One keep-alive connection, sequential requests, `GET /api/query?version=v2`

@@ -130,7 +130,7 @@ status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 # What the server itself says it holds: "<bytes> <samples> <buffers>" from
 # GET /api/status (store.bytes is the store's exact allocation count), or,
 # from a server without that endpoint, "- <samples> <buffers>" counted in
-# the debug dump (spec/http-api.md §8).
+# the debug dump (docs/http-api.md, "Debug").
 store_counts() {
     local st
     st=$(curl -s --max-time 60 -w '\n%{http_code}' "http://127.0.0.1:$1/api/status" || true)

@@ -433,7 +433,7 @@ static int cfg_main(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
         cfg_debug(ctx, sec, p, &c->debug_dump_to_file, &c->debug_gops) != 0)
         return -1;
     if (c->addr[0] == '\0') {
-        /* upstream would listen on a random port of every interface (C4) */
+        /* upstream would listen on a random port of every interface */
         char *def = strdup("127.0.0.1:8082");
         if (def == NULL)
             return cfg_oom(ctx);

@@ -1,7 +1,7 @@
 /*
  * config — config.json -> struct ccms_config: parsing, validation, defaults.
  *
- * Accepts every cc-metric-store v1.5.4 configuration (spec/config.md) plus
+ * Accepts every cc-metric-store v1.5.4 configuration (README, "Configuration") plus
  * our optional additions (README "Configuration"). Unknown keys anywhere are
  * rejected with a message naming the key path. Durations are Go duration
  * strings ("48h", "1h30m"). The struct owns all its strings; config_free()

@@ -8,7 +8,7 @@
  *    range (1973..5138) in its unit, so current data of any precision is
  *    classified right; only millisecond-or-finer stamps before 1973 are
  *    taken for a coarser unit. Conversion to seconds floors.
- *  - Tag mapping as upstream (spec/data-model.md §2.1): `type` + `type-id`
+ *  - Tag mapping (docs/line-protocol.md, "From a line to a series"): `type` + `type-id`
  *    (concatenated in that order whatever the tag order; repeated tags are
  *    concatenated as upstream does), the subtype prefix from `stype` (the
  *    cc-specifications name) or `subtype` (the key upstream's code reads)
@@ -459,7 +459,7 @@ static bool ingest_check_name(struct ingest_batch *b, size_t line_no, const char
     return false;
 }
 
-/* Where a line goes: taken from its tags (spec/data-model.md §2.1). */
+/* Where a line goes: taken from its tags (docs/line-protocol.md). */
 struct ingest_target {
     const char *cluster;
     size_t cluster_len;

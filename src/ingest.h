@@ -3,8 +3,8 @@
  *
  * One ingest_batch is one HTTP request body or one NATS message. Bytes are
  * fed as they arrive (any chunking); every complete line is tokenized
- * (lineproto.h), mapped to a tree path (spec/data-model.md §2.1 with the
- * DESIGN.md §3 fixes) and written to the store. A bad line never stops the
+ * (lineproto.h), mapped to a tree path (docs/line-protocol.md, "From a line
+ * to a series") and written to the store. A bad line never stops the
  * batch: it is rejected and counted, and the first few errors are kept with
  * their line numbers for the response. Lines for unconfigured metrics are
  * ignored silently (not errors).

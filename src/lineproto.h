@@ -17,7 +17,7 @@
  *     as the line); unescaped names point into the line itself. Blank lines
  *     and '#' comments yield LP_EMPTY.
  *
- * Syntax follows spec/ingest.md §1 (influxdata line-protocol v2 decoder):
+ * Syntax as InfluxDB's line-protocol v2 decoder (docs/line-protocol.md):
  * escapes "\," "\ " (and "\=" in tag keys/values and field keys), quoted
  * string fields with \\ \" \n \r \t, float / i / u / boolean fields, and
  * valid UTF-8 for bytes >= 0x80. Floats that are not finite (NaN, inf,

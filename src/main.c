@@ -1,5 +1,5 @@
 /*
- * main — command line (Go flag syntax, spec/config.md §7), startup order,
+ * main — command line (Go flag syntax, README "Command line"), startup order,
  * signal handling and graceful shutdown.
  *
  * Order: flags, logging, config, listening socket (+ TLS material), then
@@ -187,7 +187,7 @@ static void main_init_logging(const struct main_flags *f)
         fprintf(stderr, "-dev has no effect: this build serves no Swagger UI\n");
 }
 
-/* DESIGN.md §3 (C1): `group` is a group, `user` a user; supplementary
+/* docs/compatibility.md (privilege drop): `group` is a group, `user` a user; supplementary
  * groups are reset when running as root. */
 static int main_drop_privileges(const struct ccms_config *cfg)
 {
@@ -302,7 +302,7 @@ static int main_start_retention(const struct ccms_config *cfg, struct store *sto
     return 0;
 }
 
-/* -cleanup-checkpoints: one cleanup pass, then exit (spec/archive.md §7.7). */
+/* -cleanup-checkpoints: one cleanup pass, then exit (README, "Retention, memory cap and archive"). */
 static int main_cleanup_once(const struct ccms_config *cfg)
 {
     bool archive = cfg->cleanup_mode && strcmp(cfg->cleanup_mode, "archive") == 0;

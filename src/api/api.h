@@ -1,5 +1,5 @@
 /*
- * api — the five HTTP endpoints as plain functions (spec/http-api.md §3–§9).
+ * api — the five HTTP endpoints as plain functions (docs/http-api.md).
  *
  * Nothing here knows about sockets or libmicrohttpd: each endpoint takes the
  * already-read request body and query parameters and fills a struct

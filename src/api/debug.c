@@ -1,5 +1,5 @@
 /*
- * debug — GET /api/debug (spec/http-api.md §8): the store's pseudo-JSON
+ * debug — GET /api/debug (docs/http-api.md, "Debug"): the store's pseudo-JSON
  * dump of the level named by `selector` ("alex:a0124", ':'-separated).
  */
 #include "api/api.h"

@@ -1,5 +1,5 @@
 /*
- * free — POST /api/free (spec/http-api.md §7 with the DESIGN.md §3 fixes:
+ * free — POST /api/free (docs/http-api.md, "Free"; differences in docs/compatibility.md:
  * a non-integer `to` is a 400, and free never creates levels).
  */
 #include "api/api.h"

@@ -2,7 +2,7 @@
  * gojson — request decoding with Go encoding/json semantics on top of
  * jansson, shared by the api/ endpoints (internal to src/api/).
  *
- * Go rules reproduced (spec/http-api.md §4): only the first JSON value of a
+ * Go rules reproduced (docs/http-api.md, "Query"): only the first JSON value of a
  * body is read; an empty body is "EOF" and a truncated one "unexpected
  * EOF"; object keys match struct fields exactly or case-insensitively;
  * `null` leaves a field alone; int64 fields reject fractions and strings;

@@ -1,5 +1,5 @@
 /*
- * health — GET /api/healthcheck (spec/http-api.md §9): per-node metric
+ * health — GET /api/healthcheck (docs/http-api.md, "Healthcheck"): per-node metric
  * freshness in upstream's {"<node>":{"State":…,"HealthMetrics":"<json>"}}
  * shape, nodes sorted and deduplicated like a Go map.
  */

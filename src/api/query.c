@@ -1,5 +1,5 @@
 /*
- * query — GET /api/query (spec/http-api.md §5): APIQueryRequest decoding,
+ * query — GET /api/query (docs/http-api.md, "Query"): APIQueryRequest decoding,
  * selector building, per-selector read + stats + scale + padding, and the
  * byte-exact APIQueryResponse.
  *
@@ -94,7 +94,7 @@ static int query_ids(const json_t *v, const struct gojson_where *w, struct gostr
     return gojson_strings(v, w, ids, count, &present, err, err_len);
 }
 
-/* scale-by is a cc-lib schema.Float: null decodes to NaN (quirk H8, kept). */
+/* scale-by is a cc-lib schema.Float: null decodes to NaN (kept from the Go store). */
 static int query_scale(const json_t *v, const struct gojson_where *w, double *out,
                        char *err, size_t err_len)
 {

@@ -1,5 +1,5 @@
 /*
- * write — POST /api/write (spec/ingest.md §3, DESIGN.md §3): the request's
+ * write — POST /api/write (docs/line-protocol.md): the request's
  * ingest options and the answer once the streamed body has been fed.
  * The streaming itself (ingest_batch_feed per upload chunk, size limits)
  * is done by src/net/http.c.

@@ -1,7 +1,7 @@
 /*
  * cleanup — removes checkpoint files that have left the retention window,
  * deleting them (cleanup.mode "delete") or first archiving their samples to
- * Parquet ("archive"), spec/archive.md §7 with the DESIGN.md §3 fixes:
+ * Parquet ("archive"), docs/file-formats.md "archive", with these rules:
  *
  *  - a file is selected when its window END (`to` in the file) is at or
  *    before the cut-off, so a file still holding samples inside the
@@ -43,7 +43,7 @@ struct cleanup_stats {
 int cleanup_run(const struct ccms_config *cfg, int64_t cutoff, struct cleanup_stats *stats);
 
 /*
- * The archive's (scope, scope_id) of a level name (spec/archive.md §7.3):
+ * The archive's (scope, scope_id) of a level name (docs/file-formats.md, "archive"):
  * "socket12" -> ("socket", "12"), "cpu3" -> ("hwthread", "3"),
  * "accelerator00000000:3b:00.0" -> ("accelerator", "00000000:3b:00.0"),
  * anything else -> (name, ""). *scope is a static string or name itself;

@@ -1,6 +1,6 @@
 /*
  * parquet — a streaming writer for the archive's Parquet files
- * (spec/archive.md §7.4): one flat schema "ParquetMetricRow" with eight
+ * (docs/file-formats.md, "archive"): one flat schema "ParquetMetricRow" with eight
  * required columns
  *   cluster, hostname, metric, scope, scope_id : BYTE_ARRAY (STRING/UTF8)
  *   timestamp, frequency                       : INT64 (INT_64)

@@ -1,6 +1,6 @@
 /*
  * backend — the node provider: asks cc-backend which nodes run jobs, so
- * retention keeps their data (spec/config.md §11, DESIGN.md §3 "Node
+ * retention keeps their data (docs/compatibility.md "Node
  * provider").
  *
  *   GET <backend-url>/api/jobs/used_nodes?ts=<unix seconds>

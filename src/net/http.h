@@ -1,6 +1,6 @@
 /*
  * http — the HTTP server (libmicrohttpd, internal epoll thread pool):
- * Go ServeMux-compatible routing (spec/http-api.md §1), request limits,
+ * Go ServeMux-compatible routing (docs/http-api.md, "Routing"), request limits,
  * streaming of /api/write bodies into ingest batches, the auth hook, and
  * optional TLS. Endpoint logic lives in src/api/ (api.h).
  *
@@ -44,7 +44,7 @@ void http_route(const char *method, const char *path, struct http_route_match *o
 char *http_clean_path(const char *path);
 
 /*
- * The authentication hook (spec/http-api.md §2), applied to every routed
+ * The authentication hook (docs/http-api.md, "Authentication"), applied to every routed
  * request. Returns 0 to allow; -EACCES with *deny filled (401, text/plain,
  * "Use JWT Authentication" without a "Bearer " header, else the reason the
  * token was rejected); -ENOMEM. Without a verifier (no `jwt-public-key`)

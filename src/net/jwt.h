@@ -1,6 +1,6 @@
 /*
  * jwt — verification of EdDSA (Ed25519) JSON Web Tokens for the API
- * (spec/http-api.md §2).
+ * (docs/http-api.md, "Authentication").
  *
  * A compact JWS is parsed by hand: three base64url segments (with or
  * without padding), header and payload JSON objects, header alg "EdDSA",

@@ -1,6 +1,6 @@
 /*
- * nats — line-protocol ingestion from NATS subscriptions (spec/ingest.md §4,
- * spec/config.md §5 and §9, with the DESIGN.md §3 fixes).
+ * nats — line-protocol ingestion from NATS subscriptions (README "NATS",
+ * docs/compatibility.md).
  *
  * One cnats connection to `nats.address` (a comma-separated server list;
  * user/password when both are non-empty; a .creds file when configured).

@@ -2,7 +2,7 @@
  * checkpoint — durability: restore at startup, the WAL group commit used by
  * ingest, periodic and final snapshots, fsync policy.
  *
- * On disk (spec/persistence.md §2): <dir>/<cluster>/<host>/ holds
+ * On disk (docs/file-formats.md): <dir>/<cluster>/<host>/ holds
  * <from>.bin (file-format "wal") or <from>.json ("json") checkpoint files
  * and, in "wal" mode, current.wal. Files of the Go store load unchanged.
  *

@@ -1,5 +1,5 @@
 /*
- * jsonckpt — the JSON checkpoint format (<from>.json), spec/persistence.md §3.
+ * jsonckpt — the JSON checkpoint format (<from>.json), docs/file-formats.md.
  *
  * Pure codec: no file I/O. The encoder writes upstream's layout and key
  * order (metrics, children, from, to / frequency, start, data), keys sorted,

@@ -1,5 +1,5 @@
 /*
- * snapshot — see snapshot.h. Layout (spec/persistence.md §5, little-endian):
+ * snapshot — see snapshot.h. Layout (docs/file-formats.md, little-endian):
  *   u32 magic | i64 from | i64 to | level
  *   level:  u32 num_metrics | metric... | u32 num_children | (str16 name, level)...
  *   metric: str16 name | i64 frequency | i64 start | u32 n | n x u32 float32 bits

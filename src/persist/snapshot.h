@@ -1,6 +1,6 @@
 /*
  * snapshot — the binary checkpoint format (<from>.bin, magic 0xCC5B0001),
- * byte-compatible with the Go store (spec/persistence.md §5).
+ * byte-compatible with the Go store (docs/file-formats.md).
  *
  * Pure codec: no file I/O. Encoding sorts metrics and children by name so
  * equal trees give equal bytes. Decoding accepts any order, checks every

@@ -1,7 +1,7 @@
 /*
- * wal — see wal.h. Record layout and CRC as in spec/persistence.md §4.
+ * wal — see wal.h. Record layout and CRC as in docs/file-formats.md.
  *
- * Reading differs from upstream on purpose (DESIGN §3): a bad record does not
+ * Reading differs from upstream on purpose (docs/compatibility.md): a bad record does not
  * end the replay. The scanner looks for the next offset holding a complete
  * record that parses and whose CRC verifies, counts the skipped region, and
  * goes on. Only when no valid record follows is the rest a tail: a torn tail

@@ -1,6 +1,6 @@
 /*
  * wal — write-ahead log files (current.wal), byte-compatible with the Go
- * store (spec/persistence.md §4): file magic 0xCC1DA701, then records
+ * store (docs/file-formats.md): file magic 0xCC1DA701, then records
  *   u32 magic 0xCC1DA7A1 | u32 payload_len | payload | u32 crc32(payload)
  *   payload: i64 ts | u16 name_len | name | u8 n | n x (u8 len | bytes) | u32 float32 bits
  *

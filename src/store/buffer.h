@@ -59,7 +59,7 @@ static inline int64_t buffer_first_time(const struct buffer *b)
 }
 
 /* One period after the last written slot's nominal time; a buffer is freed
- * by store_free(t) iff buffer_end(b) < t (spec/archive.md §2). */
+ * by store_free(t) iff buffer_end(b) < t (docs/data-model.md). */
 static inline int64_t buffer_end(const struct buffer *b)
 {
     return buffer_first_time(b) + (int64_t)b->len * b->frequency;

@@ -1,6 +1,6 @@
 /*
  * resample — LTTB ("Largest Triangle Three Buckets") downsampling exactly
- * as upstream's cc-lib resampler (spec/query.md §6), plus the rule that
+ * as upstream's cc-lib resampler (docs/http-api.md, "Resampling"), plus the rule that
  * decides whether a series is resampled at all.
  */
 #ifndef CCMS_RESAMPLE_H

@@ -391,7 +391,7 @@ static void chain_list_add(struct chain_list *list, const struct buffer *head)
     list->heads[list->count++] = head;
 }
 
-/* spec/query.md §2: with the selector exhausted, take this level's chain or
+/* docs/http-api.md "From a query to selectors": with the selector exhausted, take this level's chain or
  * else the top-most chains on every branch below. */
 static void collect_topmost(const struct level *l, int metric, struct chain_list *list)
 {

@@ -135,12 +135,12 @@ struct store_series {
 
 /*
  * Reads metric over [from, to) for every chain the selector matches
- * (spec/query.md §2: exact names, groups, implicit descent to the top-most
+ * (docs/http-api.md, "From a query to selectors": exact names, groups, implicit descent to the top-most
  * chains below an exhausted selector), combined deterministically: the
  * window is the union of the chains' ranges clipped to [from, to), every
  * chain is sampled on the same grid, a point missing in any chain is NaN;
  * several chains are summed or averaged by the metric's aggregation. Then
- * LTTB-resampled to `resolution` (spec/query.md §6).
+ * LTTB-resampled to `resolution` (docs/http-api.md, "Resampling").
  * Returns 0, STORE_EINVALID_RANGE, STORE_ENOTFOUND, STORE_EAGGREGATION,
  * STORE_ERESAMPLE, STORE_ETOO_MANY_POINTS (window > max_points) or STORE_ENOMEM.
  */
@@ -197,7 +197,7 @@ int store_free(struct store *s, const char *const *path, const size_t *lens, siz
  */
 int store_cutoff_for_bytes(struct store *s, uint64_t bytes, int64_t *cutoff);
 
-/* Appends upstream's debug dump (spec/http-api.md §8) of the level at
+/* Appends upstream's debug dump (docs/http-api.md, "Debug") of the level at
  * path[0..depth) to out. Returns 0 or STORE_ENOTFOUND. */
 int store_debug_dump(struct store *s, const char *const *path, const size_t *lens,
                      size_t depth, struct jbuf *out);
