@@ -747,7 +747,7 @@ static int cfg_defaults(struct ccms_config *c)
             return -1;
     }
     long ncpu = cfg_ncpu();
-    c->max_body_size = 1LL << 30;
+    c->max_body_size = 64LL << 20;
     c->max_json_body_size = 64LL << 20;
     c->max_line_length = 1LL << 20;
     c->max_query_points = 10000000;

@@ -43,7 +43,7 @@ struct ccms_config {
 
     /* section "main" (our additions; see README) */
     char *backend_token;                /* "backend-token": bearer token for the node provider */
-    int64_t max_body_size;              /* "max-body-size" bytes for /api/write; 413 beyond. default 1 GiB */
+    int64_t max_body_size;              /* "max-body-size" bytes for /api/write; 413 beyond. default 64 MiB */
     int64_t max_json_body_size;         /* "max-json-body-size" bytes for query/free/healthcheck. default 64 MiB */
     int64_t max_line_length;            /* "max-line-length" bytes per line-protocol line. default 1 MiB */
     int64_t max_query_points;           /* "max-query-points" per selector (incl. padding). default 10,000,000 */

@@ -31,6 +31,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,20 @@ struct ingest_batch {
 static _Atomic uint64_t total_lines, total_accepted, total_rejected, total_ignored;
 
 /* ---- small helpers ------------------------------------------------------ */
+
+void ingest_options_from_config(const struct ccms_config *cfg, int64_t now,
+                                struct ingest_options *out)
+{
+    *out = (struct ingest_options){
+        .precision = INGEST_PRECISION_AUTO,
+        .now = now,
+        .max_line_length = cfg->max_line_length > 0 ? (size_t)cfg->max_line_length : SIZE_MAX,
+        .max_new_levels = cfg->max_new_levels > 0 && cfg->max_new_levels <= UINT32_MAX
+                              ? (unsigned)cfg->max_new_levels : 0,
+        .future_tolerance = cfg->future_tolerance_seconds,
+        .retention = cfg->retention_seconds,
+    };
+}
 
 int ingest_parse_precision(const char *text, enum ingest_precision *out)
 {
@@ -609,6 +624,13 @@ static bool ingest_read_time(struct ingest_batch *b, size_t line_no, const struc
                       *ts, b->opts.future_tolerance);
         return false;
     }
+    if (b->opts.retention > 0 && *ts < b->opts.now - b->opts.retention) {
+        ingest_reject(b, line_no,
+                      "timestamp %" PRId64 " is older than the retention window "
+                      "(retention-in-memory %" PRId64 " s before %" PRId64 ")",
+                      *ts, b->opts.retention, b->opts.now);
+        return false;
+    }
     return true;
 }
 
@@ -633,9 +655,8 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
     }
     if (rc == INGEST_REJECT)
         return 0;
-    if (rc == STORE_ETOO_OLD) {
-        ingest_reject(b, line_no, "timestamp %" PRId64 " is older than the oldest data kept for %s",
-                      ts, name);
+    if (rc == STORE_ERANGE) {
+        ingest_reject(b, line_no, "timestamp %" PRId64 " is out of range for %s", ts, name);
         return 0;
     }
     ingest_reject(b, line_no, "out of memory");

@@ -18,9 +18,9 @@
  *    not "." or "..", without '/', '\\', NUL or control bytes.
  *  - exactly the field `value`; float, integer or unsigned, finite as float32.
  *  - timestamp: precision given by the batch, or detected by magnitude
- *    (s, ms, us, ns); no timestamp = the batch's receive time. Samples more
- *    than future_tolerance ahead of now, or older than the chain's oldest
- *    buffer, are rejected.
+ *    (s, ms, us, ns); no timestamp = the batch's receive time. A sample is
+ *    accepted iff its time lies in [now - retention, now + future_tolerance],
+ *    whatever its series holds and in whatever order samples arrive.
  *
  * Durability: with a checkpointer, every accepted sample's WAL record is
  * written (one write(2) per host run) before the host lock is released, and
@@ -60,9 +60,16 @@ struct ingest_options {
     int64_t now;                   /* receive time, Unix seconds */
     size_t max_line_length;        /* bytes */
     unsigned max_new_levels;       /* levels one batch may create; 0 = unlimited */
-    int64_t future_tolerance;      /* seconds */
+    int64_t future_tolerance;      /* seconds; < 0 = no limit */
+    int64_t retention;             /* seconds (retention-in-memory); <= 0 = no limit */
     struct checkpointer *checkpointer; /* WAL/durability; NULL = memory only */
 };
+
+/* Options from the configuration's limits (line length, new levels, future
+ * tolerance, retention window) for a batch received at `now`; the caller
+ * adds default_cluster, precision and checkpointer. */
+void ingest_options_from_config(const struct ccms_config *cfg, int64_t now,
+                                struct ingest_options *out);
 
 struct ingest_result {
     uint64_t lines;                /* non-empty, non-comment lines seen */

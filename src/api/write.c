@@ -14,16 +14,10 @@ int api_write_begin(const struct api_context *ctx, const char *cluster, const ch
                     int64_t now, struct ingest_batch **batch, struct api_response *out)
 {
     const struct ccms_config *cfg = ctx->cfg;
-    struct ingest_options opts = {
-        .default_cluster = cluster,
-        .precision = INGEST_PRECISION_AUTO,
-        .now = now,
-        .max_line_length = cfg->max_line_length > 0 ? (size_t)cfg->max_line_length : SIZE_MAX,
-        .max_new_levels = cfg->max_new_levels > 0 && cfg->max_new_levels <= UINT32_MAX
-                              ? (unsigned)cfg->max_new_levels : 0,
-        .future_tolerance = cfg->future_tolerance_seconds,
-        .checkpointer = ctx->checkpointer,
-    };
+    struct ingest_options opts;
+    ingest_options_from_config(cfg, now, &opts);
+    opts.default_cluster = cluster;
+    opts.checkpointer = ctx->checkpointer;
     *batch = NULL;
     if (precision != NULL && *precision != '\0' &&
         ingest_parse_precision(precision, &opts.precision) < 0) {

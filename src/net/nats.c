@@ -229,16 +229,11 @@ static void nats_count(const struct ingest_result *res, size_t bytes, bool faile
 static struct ingest_options nats_options_for(const struct nats_sub *sub, int64_t received)
 {
     const struct ccms_config *cfg = sub->ni->cfg;
-    return (struct ingest_options){
-        .default_cluster = sub->cluster_tag,
-        .precision = INGEST_PRECISION_AUTO,
-        .now = received,
-        .max_line_length = cfg->max_line_length > 0 ? (size_t)cfg->max_line_length : SIZE_MAX,
-        .max_new_levels = cfg->max_new_levels > 0 && cfg->max_new_levels <= UINT32_MAX
-                              ? (unsigned)cfg->max_new_levels : 0,
-        .future_tolerance = cfg->future_tolerance_seconds,
-        .checkpointer = sub->ni->cp,
-    };
+    struct ingest_options opts;
+    ingest_options_from_config(cfg, received, &opts);
+    opts.default_cluster = sub->cluster_tag;
+    opts.checkpointer = sub->ni->cp;
+    return opts;
 }
 
 /* One message = one ingest batch; takes ownership of msg. */

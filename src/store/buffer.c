@@ -88,17 +88,52 @@ static const struct buffer *chain_owner(const struct buffer *head, int64_t t)
     return b;
 }
 
+/* Rounds a / b (b > 0) towards +infinity, for a >= 0. */
+static inline int64_t ceil_div(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/*
+ * A sample at ts before buffer b (ts < b->start) and not inside b->prev:
+ * a new buffer on b's slot grid. Its slots are laid out in whole blocks of
+ * BUFFER_CAP counted back from b->start (block 1 ends at b->start, block 2
+ * before it, ...), clipped so that it does not reach into b->prev. A
+ * backfill arriving in any order therefore fills a few full buffers, as a
+ * forward write would, instead of making one small buffer per late sample.
+ */
+static int chain_insert_before(struct buffer *b, int64_t frequency, int64_t ts, float value,
+                               int64_t *bytes_delta)
+{
+    int64_t f = frequency;
+    int64_t slot_start = b->start - ceil_div(b->start - ts, f) * f;  /* <= ts */
+    int64_t block = ceil_div(b->start - slot_start, f * BUFFER_CAP);   /* >= 1 */
+    int64_t block_end = b->start - (block - 1) * f * BUFFER_CAP;
+    int64_t start = block_end - f * BUFFER_CAP;
+    if (b->prev) {
+        /* the first grid point at or after the older buffer's coverage */
+        int64_t lower = buffer_coverage_end(b->prev);
+        int64_t limit = b->start - ((b->start - lower) / f) * f;
+        if (start < limit)
+            start = limit;
+    }
+    /* An older buffer off b's grid (restored with another phase) may end
+     * inside ts's slot: the new buffer then overlaps it by less than one
+     * slot, which chain_owner resolves the same way for reads and writes. */
+    if (start > slot_start)
+        start = slot_start;
+    uint32_t cap = (uint32_t)((block_end - start) / f);
+    uint32_t idx = (uint32_t)((ts - start) / f);
+    if (!chain_insert(b->prev, b, start, frequency, cap, idx, value, bytes_delta))
+        return BUFFER_ENOMEM;
+    return 0;
+}
+
 int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value,
                 int64_t *bytes_delta)
 {
-    return chain_write_ex(head, frequency, ts, value, false, bytes_delta);
-}
-
-int chain_write_ex(struct buffer **head, int64_t frequency, int64_t ts, float value,
-                   bool allow_prepend, int64_t *bytes_delta)
-{
     if (ts < -BUFFER_MAX_ABS_TIME || ts > BUFFER_MAX_ABS_TIME)
-        return BUFFER_ETOO_OLD;
+        return BUFFER_ERANGE;
 
     if (!*head) {
         *head = chain_insert(NULL, NULL, ts - frequency / 2, frequency, BUFFER_CAP, 0, value,
@@ -107,37 +142,24 @@ int chain_write_ex(struct buffer **head, int64_t frequency, int64_t ts, float va
     }
 
     struct buffer *b = (struct buffer *)chain_owner(*head, ts);
-    if (ts >= b->start) {
-        int64_t idx = (ts - b->start) / b->frequency;
-        if (idx < b->cap) {
-            buffer_put(b, (uint32_t)idx, value);
-            return 0;
-        }
-        /* Only the head can be outgrown. The new head starts at the slot of
-         * ts on the chain's grid (not at ts - f/2 as upstream): a chain keeps
-         * one phase, so every sample keeps its own slot when the chain is
-         * flattened into a checkpoint and read back. */
-        int64_t start = ts - frequency / 2;
-        if (b->frequency == frequency)
-            start = b->start + ((ts - b->start) / frequency) * frequency;
-        struct buffer *n = chain_insert(b, NULL, start, frequency, BUFFER_CAP, 0, value,
-                                        bytes_delta);
-        if (!n)
-            return BUFFER_ENOMEM;
-        *head = n;
+    if (ts < b->start)
+        return chain_insert_before(b, frequency, ts, value, bytes_delta);
+    int64_t idx = (ts - b->start) / b->frequency;
+    if (idx < b->cap) {
+        buffer_put(b, (uint32_t)idx, value);
         return 0;
     }
-    if (!b->prev && !allow_prepend)
-        return BUFFER_ETOO_OLD;
-
-    /* A late sample in the gap between b->prev and b (or before the oldest
-     * buffer when prepending is allowed): a new buffer aligned on b's slot
-     * grid that ends where b begins. */
-    int64_t slots_before = (b->start - ts + frequency - 1) / frequency;
-    int64_t start = b->start - slots_before * frequency;
-    uint32_t cap = slots_before < BUFFER_CAP ? (uint32_t)slots_before : BUFFER_CAP;
-    if (!chain_insert(b->prev, b, start, frequency, cap, 0, value, bytes_delta))
+    /* Only the head can be outgrown. The new head starts at the slot of ts
+     * on the chain's grid (not at ts - f/2 as upstream): a chain keeps one
+     * phase, so every sample keeps its own slot when the chain is flattened
+     * into a checkpoint and read back. */
+    int64_t start = ts - frequency / 2;
+    if (b->frequency == frequency)
+        start = b->start + ((ts - b->start) / frequency) * frequency;
+    struct buffer *n = chain_insert(b, NULL, start, frequency, BUFFER_CAP, 0, value, bytes_delta);
+    if (!n)
         return BUFFER_ENOMEM;
+    *head = n;
     return 0;
 }
 

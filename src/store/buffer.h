@@ -26,7 +26,7 @@
 #define BUFFER_CAP 512
 
 enum buffer_error {
-    BUFFER_ETOO_OLD = -1001, /* older than the oldest buffer of the chain */
+    BUFFER_ERANGE = -1001,   /* time beyond +-2^60 s: slot arithmetic could overflow */
     BUFFER_ENOMEM = -1002,
 };
 
@@ -67,23 +67,19 @@ static inline int64_t buffer_end(const struct buffer *b)
 
 /*
  * Writes (ts, value) into the chain whose newest buffer is *head (NULL for
- * an empty chain), creating buffers as needed with `frequency`:
- *  - ts in or after the head: upstream's rule (overwrite, NaN-fill, or a
- *    new head buffer once the head is full), except that a new head starts
- *    at the slot of ts on the chain's grid, so a chain keeps one phase;
- *  - ts before the head: written into the older buffer that covers it, or
- *    into a new buffer inserted into the gap between two buffers;
- *  - ts before the oldest buffer: BUFFER_ETOO_OLD, nothing changes.
- * Returns 0, BUFFER_ETOO_OLD or BUFFER_ENOMEM.
+ * an empty chain), creating buffers as needed with `frequency`. Arrival
+ * order does not matter:
+ *  - ts in a buffer's slot range: that slot is overwritten (or the slots
+ *    up to it NaN-filled);
+ *  - ts after the head's range: a new head on the chain's slot grid;
+ *  - ts before a buffer and not in the older one (a gap, or before the
+ *    oldest): a new buffer on the grid, laid out in blocks of BUFFER_CAP
+ *    counted back from the buffer after it.
+ * Which times are acceptable at all (the retention window) is the caller's
+ * rule. Returns 0, BUFFER_ERANGE or BUFFER_ENOMEM.
  */
 int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value,
                 int64_t *bytes_delta);
-
-/* Like chain_write, but with allow_prepend a sample older than the oldest
- * buffer gets a new buffer before it instead of BUFFER_ETOO_OLD (restore
- * merges older checkpoint data this way). */
-int chain_write_ex(struct buffer **head, int64_t frequency, int64_t ts, float value,
-                   bool allow_prepend, int64_t *bytes_delta);
 
 /* Oldest buffer of the chain (NULL for NULL). */
 struct buffer *chain_oldest(struct buffer *head);

@@ -285,8 +285,8 @@ int store_write(struct store_host *h, struct level *l, int metric, int64_t ts, f
         return STORE_ENOMEM;
     int rc = chain_write(&slots[metric], s->metrics[metric].frequency, ts, value, &delta);
     account(s, delta);
-    if (rc == BUFFER_ETOO_OLD)
-        return STORE_ETOO_OLD;
+    if (rc == BUFFER_ERANGE)
+        return STORE_ERANGE;
     if (rc == BUFFER_ENOMEM)
         return STORE_ENOMEM;
     return 0;
@@ -330,7 +330,7 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
     if (frequency <= 0 || frequency > BUFFER_MAX_FREQUENCY ||
         frequency > STORE_MAX_LOAD_TIME / ((int64_t)n + 1) ||
         start < -STORE_MAX_LOAD_TIME || start > STORE_MAX_LOAD_TIME)
-        return STORE_ETOO_OLD;
+        return STORE_ERANGE;
     int64_t delta = 0;
     struct buffer **slots = level_metric_slots(l, s->metric_count, &delta);
     if (!slots) {
@@ -357,8 +357,8 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
         for (uint32_t i = 0; i < n && rc == 0; i++) {
             if (isnan(values[i]))
                 continue;
-            int w = chain_write_ex(&slots[metric], frequency, start + (int64_t)i * frequency,
-                                   values[i], true, &delta);
+            int w = chain_write(&slots[metric], frequency, start + (int64_t)i * frequency,
+                                values[i], &delta);
             rc = w == BUFFER_ENOMEM ? STORE_ENOMEM : 0;
         }
     }

@@ -38,7 +38,7 @@ enum store_error {
     STORE_EAGGREGATION = -2003,    /* several chains, metric has no aggregation */
     STORE_ERESAMPLE = -2004,       /* resolution not a multiple of the frequency */
     STORE_ETOO_MANY_POINTS = -2005,/* the answer would exceed max_points */
-    STORE_ETOO_OLD = -2006,        /* sample older than the oldest buffer */
+    STORE_ERANGE = -2006,          /* time beyond +-2^60 s, cannot be stored */
     STORE_ENOMEM = -2007,
 };
 
@@ -101,7 +101,7 @@ int store_host_child(struct store_host *h, const char *const *names, const size_
                      size_t depth, bool create, unsigned *created, struct level **out);
 
 /* Writes one sample (buffer.h rules) into level l of the write-locked host.
- * Returns 0, STORE_ETOO_OLD or STORE_ENOMEM. */
+ * Returns 0, STORE_ERANGE or STORE_ENOMEM. */
 int store_write(struct store_host *h, struct level *l, int metric, int64_t ts, float value);
 
 /* Convenience for tests and replay: lock, find/create path (depth >= 2:
@@ -171,7 +171,7 @@ void store_set_host_cleanup(struct store *s, store_host_cleanup_fn fn, void *ctx
  * the sample with nominal time start + i*frequency (NaN = none). When it
  * lies after everything the chain holds it becomes one buffer (cap = n,
  * marked saved); otherwise its non-NaN values are merged sample by sample
- * (later loads win). Returns 0, STORE_ENOMEM, or STORE_ETOO_OLD for a
+ * (later loads win). Returns 0, STORE_ENOMEM, or STORE_ERANGE for a
  * series whose times are out of any sensible range (nothing is loaded).
  */
 int store_load_series(struct store_host *h, struct level *l, int metric, int64_t frequency,

@@ -160,6 +160,9 @@ class Server:
     # ---- process control -------------------------------------------------
 
     def start(self, wait=True):
+        for fh in (getattr(self, "_out", None), getattr(self, "_err", None)):
+            if fh is not None and not fh.closed:   # logs of an earlier run
+                fh.close()
         self._out = open(os.path.join(self.tmp, "stdout.log"), "wb")
         self._err = open(os.path.join(self.tmp, "stderr.log"), "wb")
         self.proc = subprocess.Popen(

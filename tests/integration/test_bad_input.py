@@ -2,11 +2,12 @@
 Truncated bodies). After every case the server must still be up and the
 baseline data must read back byte-identically."""
 import json
+import select
 import random
 import socket
 import time
 
-from ccms import CCMSTestCase, parse_debug, start_server
+from ccms import CCMSTestCase, parse_debug, read_http_response, start_server
 
 METRICS = {"m": {"frequency": 10, "aggregation": "avg"},
            "s": {"frequency": 10, "aggregation": "sum"}}
@@ -414,6 +415,40 @@ class LimitsTest(CCMSTestCase):
             with self.subTest(chunked=chunked):
                 resp = self.send("POST", "/api/write", big.encode(), chunked)
                 self.assertEqual(self.status_of(resp), 413, resp[:300])
+
+    def test_endless_chunked_write_is_cut_off_promptly(self):
+        """A chunked body that passes max-body-size gets its 413 while the
+        client is still sending, and the connection is closed: the server
+        does not read (or wait for) the rest."""
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        try:
+            s.sendall(b"POST /api/write HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            line = b"m,cluster=c,hostname=endless value=1 100\n" * 25
+            sent = 0
+            answered = False
+            for _ in range(1000):                  # at most ~1 MB, far past 4096
+                readable, _, _ = select.select([s], [], [], 0.01)
+                if readable:
+                    answered = True
+                    break
+                try:
+                    s.sendall(b"%x\r\n%s\r\n" % (len(line), line))
+                except (BrokenPipeError, ConnectionResetError):
+                    answered = True
+                    break
+                sent += len(line)
+            self.assertTrue(answered, "no answer after %d body bytes" % sent)
+            self.assertLess(sent, 64 * 4096, "the server read far past the limit")
+            resp = read_http_response(s)
+            self.assertEqual(self.status_of(resp), 413, resp[:300])
+            s.settimeout(5)
+            try:
+                rest = s.recv(65536)
+            except ConnectionResetError:
+                rest = b""
+            self.assertEqual(rest, b"", "the connection stayed open")
+        finally:
+            s.close()
 
     def test_json_body_limit(self):
         q = dict(BASE_QUERY, queries=[{"metric": "m", "host": "base"}] * 100)

@@ -1018,6 +1018,50 @@ class RestoreOrderTest(PersistenceCase):
 
 # ---- repeated crashes --------------------------------------------------------------
 
+class BackfillOrderTest(PersistenceCase):
+    """Samples before a series' first sample (prepended in memory) survive
+    kill -9 and a clean restart, and the files stay in the Go store's
+    loadable order."""
+
+    def test_prepended_before_the_first_sample(self):
+        srv = self.server()
+        want = Samples()
+        hosts = ("p0", "p1")
+        # the series begin late ...
+        self.post(srv, "".join(want.add("c", h, "m", T + 20000 + 10 * i, 1.5 + i)
+                               for h in hosts for i in range(30)))
+        self.post(srv, "".join(want.add("c", h, "u", T + 20000 + 10 * i, 0.25 * i, "hwthread", "3")
+                               for h in hosts for i in range(30)))
+        srv.restart()                                   # their first snapshot is on disk
+        # ... then the past arrives, newest first, one request per timestep,
+        # reaching more than one 512-slot block before the first sample
+        for i in range(1, 700, 7):
+            ts = T + 20000 - 10 * i
+            self.post(srv, "".join(want.add("c", h, "m", ts, 100.0 + i) +
+                                   want.add("c", h, "u", ts, 0.5 * i, "hwthread", "3")
+                                   for h in hosts))
+        self.assertHas(srv, want, msg="live")
+        srv.restart(kill=True)
+        self.assertHas(srv, want, msg="after kill -9")
+        srv.stop()
+        self.assertGoFormats(srv, expect=want)
+        for h in hosts:
+            self.assertEqual(go_restore_problems(srv.host_dir("c", h)), [])
+        srv.start()
+        self.assertHas(srv, want, msg="after SIGTERM and restart")
+        # one more prepend, now before data that came from the files
+        more = Samples()
+        self.post(srv, "".join(more.add("c", h, "m", T + 100, 9.75) for h in hosts))
+        want.update(more)
+        srv.restart(kill=True)
+        self.assertHas(srv, want, msg="prepend before restored data, kill -9")
+        srv.stop()
+        for h in hosts:
+            self.assertEqual(go_restore_problems(srv.host_dir("c", h)), [])
+        srv.start()
+        self.assertHas(srv, want, msg="final restart")
+
+
 class CrashRestartTest(PersistenceCase):
 
     def test_crash_write_crash(self):

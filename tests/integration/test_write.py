@@ -357,10 +357,11 @@ class WriteTest(CCMSTestCase):
         expect = [float(k) for k in range(513)]
         expect[3] = 1000.0
         self.assertEqual(e["data"], expect)
-        # older than the oldest buffer: rejected
-        r = self.srv.write(b"m,cluster=late,hostname=h value=5 50\n")
-        self.assertErrorResponse(r, 400)
-        self.assertEqual(self.entry("m", "h", 0, 6000, "late")["data"], expect)
+        # older than the oldest buffer: prepended (retention reaches back to 1970 here)
+        self.assertWriteOK(self.srv.write(b"m,cluster=late,hostname=h value=5 50\n"))
+        e = self.entry("m", "h", 0, 6000, "late")
+        self.assertEqual(e["from"], 50)
+        self.assertEqual(e["data"], [5.0] + [None] * 4 + expect)
 
     def test_late_sample_into_gap_between_buffers(self):
         self.assertWriteOK(self.srv.write(b"m,cluster=gap,hostname=h value=1 100\n"))

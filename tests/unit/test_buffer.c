@@ -49,16 +49,96 @@ static void test_first_write_defines_grid(void **state)
     teardown_chain(&head);
 }
 
-static void test_older_than_oldest_rejected(void **state)
+static void test_before_oldest_prepends_a_block(void **state)
 {
     (void)state;
     struct buffer *head = NULL;
     bytes = 0;
-    chain_write(&head, 10, 100, 42.0f, &bytes);
-    assert_int_equal(chain_write(&head, 10, 50, 10.0f, &bytes), BUFFER_ETOO_OLD);
-    assert_int_equal(head->len, 1);
-    assert_null(head->prev);
+    chain_write(&head, 10, 100, 42.0f, &bytes);                 /* start 95 */
+    assert_int_equal(chain_write(&head, 10, 50, 10.0f, &bytes), 0);
+    struct buffer *old = head->prev;
+    assert_non_null(old);
+    assert_null(old->prev);
+    /* a whole block of 512 slots that ends where the head begins */
+    assert_int_equal(old->cap, BUFFER_CAP);
+    assert_int_equal(old->start, 95 - 10 * BUFFER_CAP);
+    float v[8] = {0};
+    assert_int_equal(read_values(head, 50, 110, 10, v, 8), 6);
+    assert_true(v[0] == 10.0f);
+    for (int i = 1; i < 5; i++)
+        assert_nan(v[i]);
+    assert_true(v[5] == 42.0f);
+    /* further back than one block: the next block back, same grid */
+    assert_int_equal(chain_write(&head, 10, 95 - 10 * BUFFER_CAP - 5, 7.0f, &bytes), 0);
+    struct buffer *oldest = chain_oldest(head);
+    assert_ptr_equal(oldest->next, old);
+    assert_int_equal(oldest->start, 95 - 20 * BUFFER_CAP);
+    assert_int_equal(oldest->cap, BUFFER_CAP);
     teardown_chain(&head);
+}
+
+/* Newest first, one sample per slot: the backfill fills whole blocks, as
+ * writing forward would, instead of one buffer per sample. */
+static void test_reverse_order_fills_blocks(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    const int n = 3 * BUFFER_CAP;
+    for (int k = n - 1; k >= 0; k--)
+        assert_int_equal(chain_write(&head, 60, 1000 + 60 * (int64_t)k, (float)k, &bytes), 0);
+    int buffers = 0;
+    for (struct buffer *b = head; b; b = b->prev)
+        buffers++;
+    assert_true(buffers <= 4);
+    static float v[3 * BUFFER_CAP];
+    assert_int_equal(read_values(head, 1000, 1000 + 60 * (int64_t)n, 60, v, (size_t)n),
+                     (size_t)n);
+    for (int k = 0; k < n; k++)
+        assert_true(v[k] == (float)k);
+    teardown_chain(&head);
+}
+
+/* Model-based: samples on a grid of 2,000 slots written in a random order,
+ * with overwrites, read back exactly like a map slot -> last value. */
+static void test_any_order_matches_model(void **state)
+{
+    (void)state;
+    enum { SLOTS = 2000, WRITES = 6000 };
+    static float model[SLOTS];
+    srand(12345);
+    for (int round = 0; round < 20; round++) {
+        struct buffer *head = NULL;
+        bytes = 0;
+        for (int i = 0; i < SLOTS; i++)
+            model[i] = NAN;
+        for (int w = 0; w < WRITES; w++) {
+            int slot = rand() % SLOTS;
+            /* jitter inside the slot's half interval keeps the slot */
+            int64_t ts = 100000 + 10 * (int64_t)slot + (rand() % 5) - 2;
+            float value = (float)(rand() % 100000) / 8.0f;
+            assert_int_equal(chain_write(&head, 10, ts, value, &bytes), 0);
+            model[slot] = value;
+        }
+        /* buffers are ordered, never overlap, and stay on one grid */
+        for (struct buffer *b = chain_oldest(head); b && b->next; b = b->next) {
+            assert_true(b->start + (int64_t)b->cap * 10 <= b->next->start);
+            assert_int_equal((b->next->start - b->start) % 10, 0);
+            assert_true(b->cap <= BUFFER_CAP);
+        }
+        int64_t first, end;
+        assert_true(chain_read_range(head, INT64_MAX / 2, &first, &end));
+        struct chain_cursor c;
+        chain_cursor_init(&c, head, 100000);
+        for (int i = 0; i < SLOTS; i++) {
+            float got = chain_cursor_value(&c, 100000 + 10 * (int64_t)i);
+            if (isnan(model[i]))
+                assert_nan(got);
+            else
+                assert_true(got == model[i]);
+        }
+        teardown_chain(&head);
+    }
 }
 
 static void test_nan_fill_and_overwrite(void **state)
@@ -133,7 +213,10 @@ static void test_late_sample_in_gap_inserts_buffer(void **state)
     assert_non_null(a->next);
     struct buffer *gap = a->next;
     assert_ptr_equal(gap->next, head);
-    assert_true(gap->start <= 50000 && 50000 < gap->start + 10);
+    /* one block of the grid counted back from B, holding 50000 */
+    assert_int_equal(gap->cap, BUFFER_CAP);
+    assert_true(gap->start <= 50000 && 50000 < gap->start + (int64_t)gap->cap * 10);
+    assert_int_equal((head->start - (gap->start + (int64_t)gap->cap * 10)) % (10 * BUFFER_CAP), 0);
     assert_true(gap->start + (int64_t)gap->cap * 10 <= head->start);
     /* on B's grid: (B.start - gap.start) is a multiple of f */
     assert_int_equal((head->start - gap->start) % 10, 0);
@@ -145,6 +228,28 @@ static void test_late_sample_in_gap_inserts_buffer(void **state)
     assert_true(v[0] == 1.0f);
     assert_int_equal(read_values(head, 100000, 100010, 10, v, 4), 1);
     assert_true(v[0] == 2.0f);
+    teardown_chain(&head);
+}
+
+static void test_gap_buffer_fills_a_short_gap_exactly(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    chain_write(&head, 10, 100, 1.0f, &bytes);   /* A: 95 .. 5215 */
+    chain_write(&head, 10, 6100, 2.0f, &bytes);  /* B starts at 6095, on A's grid */
+    assert_int_equal(head->start, 6095);
+    assert_int_equal(chain_write(&head, 10, 5500, 3.0f, &bytes), 0);
+    struct buffer *gap = head->prev;
+    assert_ptr_equal(gap->prev, chain_oldest(head));
+    assert_int_equal(gap->start, 5215);          /* clipped to A's end */
+    assert_int_equal(gap->cap, 88);              /* up to B's start */
+    /* a second late sample in the same gap goes into the same buffer */
+    assert_int_equal(chain_write(&head, 10, 6000, 4.0f, &bytes), 0);
+    assert_ptr_equal(head->prev, gap);
+    float v[2] = {0};
+    assert_int_equal(read_values(head, 6000, 6010, 10, v, 2), 1);
+    assert_true(v[0] == 4.0f);
     teardown_chain(&head);
 }
 
@@ -231,8 +336,8 @@ static void test_extreme_timestamps_rejected(void **state)
     (void)state;
     struct buffer *head = NULL;
     bytes = 0;
-    assert_int_equal(chain_write(&head, 10, INT64_MAX, 1.0f, &bytes), BUFFER_ETOO_OLD);
-    assert_int_equal(chain_write(&head, 10, INT64_MIN, 1.0f, &bytes), BUFFER_ETOO_OLD);
+    assert_int_equal(chain_write(&head, 10, INT64_MAX, 1.0f, &bytes), BUFFER_ERANGE);
+    assert_int_equal(chain_write(&head, 10, INT64_MIN, 1.0f, &bytes), BUFFER_ERANGE);
     assert_null(head);
 }
 
@@ -265,11 +370,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_write_defines_grid),
-        cmocka_unit_test(test_older_than_oldest_rejected),
+        cmocka_unit_test(test_before_oldest_prepends_a_block),
+        cmocka_unit_test(test_reverse_order_fills_blocks),
+        cmocka_unit_test(test_any_order_matches_model),
         cmocka_unit_test(test_nan_fill_and_overwrite),
         cmocka_unit_test(test_capacity_overflow_starts_new_head),
         cmocka_unit_test(test_late_sample_goes_to_older_buffer),
         cmocka_unit_test(test_late_sample_in_gap_inserts_buffer),
+        cmocka_unit_test(test_gap_buffer_fills_a_short_gap_exactly),
         cmocka_unit_test(test_gap_reads_nan),
         cmocka_unit_test(test_read_range_examples),
         cmocka_unit_test(test_free_before),

@@ -182,7 +182,7 @@ static void test_defaults(void **state)
     assert_str_eq(c.jwt_public_key, "");
     assert_str_eq(c.debug_dump_to_file, "");
     assert_false(c.debug_gops);
-    assert_int_equal(c.max_body_size, 1LL << 30);
+    assert_int_equal(c.max_body_size, 64LL << 20);
     assert_int_equal(c.max_json_body_size, 64LL << 20);
     assert_int_equal(c.max_line_length, 1LL << 20);
     assert_int_equal(c.max_query_points, 10000000);
@@ -346,7 +346,7 @@ static void test_accepted_variants(void **state)
                                          "\"checkpoint-interval\":null") ",\"nats\":null}",
               &c);
     assert_str_eq(c.addr, "127.0.0.1:8082");
-    assert_int_equal(c.max_body_size, 1LL << 30);
+    assert_int_equal(c.max_body_size, 64LL << 20);
     assert_int_equal(c.checkpoint_interval_seconds, 12 * 3600);
     assert_false(c.nats_configured);
     config_free(&c);

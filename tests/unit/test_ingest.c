@@ -354,16 +354,31 @@ static void test_future_tolerance(void **state)
     store_destroy(s);
 }
 
-static void test_too_old(void **state)
+static void test_retention_window(void **state)
 {
     (void)state;
     struct store *s = new_store();
     struct ingest_options o = default_opts();
+    o.retention = 48 * 3600;
     struct run_result res;
-    run(s, &o, "x,hostname=a value=1 1700000000\nx,hostname=a value=2 1600000000\n", &res);
-    assert_int_equal(res.r.accepted, 1);
+    /* arrival order does not matter inside [now - retention, now + tolerance] */
+    run(s, &o,
+        "x,hostname=a value=1 1699997000\n"      /* now - 50 min */
+        "x,hostname=a value=2 1699996400\n"      /* now - 60 min: before the series' data */
+        "x,hostname=a value=3 1699827200\n"      /* now - 48 h exactly */
+        "x,hostname=a value=4 1699827199\n",     /* one second too old */
+        &res);
+    assert_int_equal(res.r.accepted, 3);
     assert_int_equal(res.r.rejected, 1);
-    assert_non_null(strstr(res.text, "line 2: timestamp 1600000000 is older than the oldest data kept for x"));
+    assert_non_null(strstr(res.text, "line 4: timestamp 1699827199 is older than the retention "
+                                     "window (retention-in-memory 172800 s before 1700000000)"));
+    assert_value(READ(s, M_X, 1699997000, "alex", "a"), 1);
+    assert_value(READ(s, M_X, 1699996400, "alex", "a"), 2);
+    assert_value(READ(s, M_X, 1699827200, "alex", "a"), 3);
+    /* retention <= 0: no lower bound */
+    o.retention = 0;
+    run(s, &o, "x,hostname=a value=5 1000\n", &res);
+    assert_int_equal(res.r.accepted, 1);
     store_destroy(s);
 }
 
@@ -758,7 +773,7 @@ int main(void)
         cmocka_unit_test(test_precision),
         cmocka_unit_test(test_missing_timestamp_and_negative),
         cmocka_unit_test(test_future_tolerance),
-        cmocka_unit_test(test_too_old),
+        cmocka_unit_test(test_retention_window),
         cmocka_unit_test(test_bad_lines_counted),
         cmocka_unit_test(test_error_text_limit),
         cmocka_unit_test(test_unknown_metrics_ignored),
