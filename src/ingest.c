@@ -462,10 +462,12 @@ static int ingest_grow_scratch(struct ingest_batch *b, size_t len)
     return 0;
 }
 
+/* path: the name becomes a directory name (cluster, host), with the
+ * stricter rule of names.h; type and subtype level names do not. */
 static bool ingest_check_name(struct ingest_batch *b, size_t line_no, const char *what,
-                              const char *s, size_t n)
+                              bool path, const char *s, size_t n)
 {
-    const char *why = name_problem(s, n);
+    const char *why = path ? name_problem(s, n) : level_name_problem(s, n);
     if (!why)
         return true;
     char q[160];
@@ -543,8 +545,8 @@ static bool ingest_check_host(struct ingest_batch *b, size_t line_no,
         ingest_reject(b, line_no, "no host: the line has no hostname or host tag");
         return false;
     }
-    return ingest_check_name(b, line_no, "cluster", t->cluster, t->cluster_len) &&
-           ingest_check_name(b, line_no, "host", t->host, t->host_len);
+    return ingest_check_name(b, line_no, "cluster", true, t->cluster, t->cluster_len) &&
+           ingest_check_name(b, line_no, "host", true, t->host, t->host_len);
 }
 
 /* Checks the type and subtype level names and fills t->names. Returns
@@ -560,7 +562,7 @@ static bool ingest_check_levels(struct ingest_batch *b, size_t line_no, struct i
     }
     bool child_cached = host_cached && b->child_valid &&
                         ingest_eq(b->child_names[0], b->child_lens[0], t->type.buf, t->type.len);
-    if (!child_cached && !ingest_check_name(b, line_no, "type level", t->type.buf, t->type.len))
+    if (!child_cached && !ingest_check_name(b, line_no, "type level", false, t->type.buf, t->type.len))
         return false;
     t->names[0] = t->type.buf;
     t->lens[0] = t->type.len;
@@ -573,7 +575,7 @@ static bool ingest_check_levels(struct ingest_batch *b, size_t line_no, struct i
     }
     if (!(child_cached && b->child_depth == 2 &&
           ingest_eq(b->child_names[1], b->child_lens[1], t->stype.buf, t->stype.len)) &&
-        !ingest_check_name(b, line_no, "subtype level", t->stype.buf, t->stype.len))
+        !ingest_check_name(b, line_no, "subtype level", false, t->stype.buf, t->stype.len))
         return false;
     t->names[1] = t->stype.buf;
     t->lens[1] = t->stype.len;

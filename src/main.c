@@ -271,8 +271,22 @@ static int main_start_persistence(const struct ccms_config *cfg, struct store *s
         log_crit("cannot create the checkpointer: out of memory");
         return -1;
     }
-    if (checkpointer_restore(cp, (int64_t)time(NULL), NULL) != 0 ||
-        checkpointer_start(cp) != 0) {
+    /* Nodes running jobs keep all their checkpoint files (also those older
+     * than the retention): their jobs' data must be whole after a restart. */
+    int64_t now = (int64_t)time(NULL);
+    struct used_nodes used;
+    bool have_used = cfg->retention_seconds > 0 &&
+                     retention_nodes_in_use(cfg, now - cfg->retention_seconds, NULL,
+                                            "every host is restored from the retention "
+                                            "cut-off on", &used);
+    if (have_used)
+        log_info("restore: %zu nodes in use are loaded with all their checkpoint files",
+                 used.count);
+    int rc = checkpointer_restore(cp, now, have_used ? retention_host_in_use : NULL,
+                                  have_used ? &used : NULL, NULL);
+    if (have_used)
+        used_nodes_free(&used);
+    if (rc != 0 || checkpointer_start(cp) != 0) {
         checkpointer_destroy(cp);
         return -1;
     }
@@ -293,8 +307,6 @@ static void main_stop_persistence(struct checkpointer *cp)
 static int main_start_retention(const struct ccms_config *cfg, struct store *store,
                                 struct checkpointer *cp, struct retention **out)
 {
-    if (cfg->backend_url && cfg->backend_url[0])
-        curl_global_init(CURL_GLOBAL_DEFAULT);
     if (retention_create(store, cp, cfg, out) != 0 || retention_start(*out) != 0) {
         log_crit("cannot start the retention worker");
         return -1;
@@ -308,8 +320,16 @@ static int main_cleanup_once(const struct ccms_config *cfg)
     bool archive = cfg->cleanup_mode && strcmp(cfg->cleanup_mode, "archive") == 0;
     struct cleanup_stats st = { 0 };
     int rc = 0;
-    if (cfg->retention_seconds > 0)
-        rc = cleanup_run(cfg, (int64_t)time(NULL) - cfg->retention_seconds, &st);
+    if (cfg->retention_seconds > 0) {
+        int64_t cutoff = (int64_t)time(NULL) - cfg->retention_seconds;
+        struct used_nodes used;
+        bool have_used = retention_nodes_in_use(cfg, cutoff, NULL,
+                                                "cleanup treats every host alike", &used);
+        rc = cleanup_run(cfg, cutoff, have_used ? retention_host_in_use : NULL,
+                         have_used ? &used : NULL, &st);
+        if (have_used)
+            used_nodes_free(&used);
+    }
     printf("Cleanup done: %llu checkpoint files %s.\n", (unsigned long long)st.files_deleted,
            archive ? "archived to parquet" : "deleted");
     if (rc != 0)
@@ -421,6 +441,10 @@ int main(int argc, char **argv)
     if (cfg.debug_gops)
         fprintf(stderr, "main.debug.gops has no effect: there is no gops agent for the C "
                         "implementation\n");
+    /* libcurl's global state, before any thread: the node provider is
+     * asked at startup (restore, cleanup) and by the retention worker. */
+    if (cfg.backend_url && cfg.backend_url[0])
+        curl_global_init(CURL_GLOBAL_DEFAULT);
     if (flags.cleanup) {
         rc = main_cleanup_once(&cfg);
         config_free(&cfg);

@@ -40,6 +40,9 @@ struct query_request {
     size_t for_all_nodes_count;
     bool for_all_nodes_present;
     bool with_stats, with_data, with_padding;
+    struct gostr resample_algo;     /* "resample-algo" as sent */
+    enum resample_algo algo;
+    bool algo_unknown;              /* every matched series answers an error */
     char **hosts;                   /* owned names the generated queries point to */
     size_t host_count;
 };
@@ -180,11 +183,13 @@ static int query_request_field(struct query_request *r, const char *key, const j
                                char *err, size_t err_len)
 {
     static const char *const fields[] = { "cluster", "from", "to", "queries", "for-all-nodes",
-                                          "with-stats", "with-data", "with-padding" };
+                                          "with-stats", "with-data", "with-padding",
+                                          "resample-algo" };
+    enum { FIELDS = sizeof fields / sizeof fields[0] };
     size_t f = 0;
-    while (f < 8 && !gojson_key_matches(key, fields[f]))
+    while (f < FIELDS && !gojson_key_matches(key, fields[f]))
         f++;
-    if (f == 8)
+    if (f == FIELDS)
         return 0;
     struct gojson_where w = { "APIQueryRequest", fields[f] };
     switch (f) {
@@ -198,7 +203,8 @@ static int query_request_field(struct query_request *r, const char *key, const j
                               &r->for_all_nodes_present, err, err_len);
     case 5: return gojson_bool(v, &w, &r->with_stats, err, err_len);
     case 6: return gojson_bool(v, &w, &r->with_data, err, err_len);
-    default: return gojson_bool(v, &w, &r->with_padding, err, err_len);
+    case 7: return gojson_bool(v, &w, &r->with_padding, err, err_len);
+    default: return gojson_string(v, &w, &r->resample_algo, err, err_len);
     }
 }
 
@@ -220,6 +226,8 @@ static int query_parse(const json_t *root, struct query_request *r, char *err, s
             return rc;
     }
     r->explicit_count = r->item_count;
+    r->algo_unknown = resample_algo_parse(r->resample_algo.s ? r->resample_algo.s : "",
+                                          r->resample_algo.len, &r->algo) != 0;
     return 0;
 }
 
@@ -394,6 +402,21 @@ static void query_entry_read_error(struct query_run *run, struct jbuf *b, int rc
     }
 }
 
+/* Upstream's text, without its "[METRICSTORE]> " prefix. */
+static void query_entry_unknown_algo(struct query_run *run, struct jbuf *b)
+{
+    struct jbuf msg;
+    const struct gostr *a = &run->req->resample_algo;
+    jbuf_init(&msg, 64 + a->len);
+    jbuf_puts(&msg, "unknown resampler algorithm: ");
+    jbuf_append(&msg, a->s, a->len);
+    if (msg.failed)
+        b->failed = true;
+    else
+        query_entry_error(run, b, msg.data, msg.len);
+    jbuf_free(&msg);
+}
+
 static void query_entry_unknown_metric(struct query_run *run, struct jbuf *b)
 {
     struct jbuf msg;
@@ -425,12 +448,19 @@ static int query_selector(struct query_run *run, const struct store_selector *se
         return 0;
     }
     int rc = store_read(run->ctx->store, sel, metric, run->req->from, run->req->to,
-                        q->resolution, run->max_points, &s);
+                        q->resolution, run->req->algo, run->max_points, &s);
     if (rc == STORE_ENOMEM)
         return -ENOMEM;
     if (rc == STORE_ENOTFOUND) {
         log_debug("query: no data for metric '%.*s' on host '%.*s'", (int)q->metric.len,
                   q->metric.s ? q->metric.s : "", (int)q->host.len, q->host.s ? q->host.s : "");
+        return 0;
+    }
+    /* As upstream: a series that was found and combined, then fails at
+     * choosing the resampler (before the resolution is checked). */
+    if (run->req->algo_unknown && (rc == 0 || rc == STORE_ERESAMPLE)) {
+        store_series_free(&s);
+        query_entry_unknown_algo(run, b);
         return 0;
     }
     if (rc < 0) {

@@ -32,20 +32,27 @@
 
 void cleanup_parse_scope(const char *name, const char **scope, const char **scope_id)
 {
+    /* Hardware scopes need a digit after the prefix (upstream's rule);
+     * device scopes take any id: mount points and interface names. */
     static const struct {
         const char *prefix;
         const char *scope;
+        bool digit;
     } prefixes[] = {
-        {"socket", "socket"},   {"memoryDomain", "memoryDomain"}, {"core", "core"},
-        {"hwthread", "hwthread"}, {"cpu", "hwthread"},            {"accelerator", "accelerator"},
+        {"socket", "socket", true},     {"memoryDomain", "memoryDomain", true},
+        {"core", "core", true},         {"hwthread", "hwthread", true},
+        {"cpu", "hwthread", true},      {"accelerator", "accelerator", true},
+        {"filesystem", "filesystem", false}, {"network", "network", false},
     };
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
         size_t n = strlen(prefixes[i].prefix);
-        if (strncmp(name, prefixes[i].prefix, n) == 0 && name[n] >= '0' && name[n] <= '9') {
-            *scope = prefixes[i].scope;
-            *scope_id = name + n;
-            return;
-        }
+        if (strncmp(name, prefixes[i].prefix, n) != 0 || name[n] == '\0')
+            continue;
+        if (prefixes[i].digit && !(name[n] >= '0' && name[n] <= '9'))
+            continue;
+        *scope = prefixes[i].scope;
+        *scope_id = name + n;
+        return;
     }
     *scope = name;
     *scope_id = "";
@@ -468,7 +475,8 @@ static int archive_host(struct archive_target *t, const struct ccms_config *cfg,
 }
 
 static int cleanup_cluster(const struct ccms_config *cfg, const char *cluster, int64_t cutoff,
-                           bool archive, struct cleanup_stats *stats)
+                           bool archive, host_filter_fn keep, void *keep_ctx,
+                           struct cleanup_stats *stats)
 {
     char *cluster_dir = fs_join(cfg->checkpoint_dir, cluster);
     char **hosts = NULL;
@@ -484,6 +492,8 @@ static int cleanup_cluster(const struct ccms_config *cfg, const char *cluster, i
     struct done_list done = {0};
     int rc = 0;
     for (size_t h = 0; h < host_count && rc == 0; h++) {
+        if (keep && keep(keep_ctx, cluster, hosts[h]))
+            continue;   /* a node in use keeps all its files */
         char *host_dir = fs_join(cluster_dir, hosts[h]);
         struct selected *sel = NULL;
         size_t count = 0;
@@ -522,7 +532,8 @@ static int cleanup_cluster(const struct ccms_config *cfg, const char *cluster, i
     return rc;
 }
 
-int cleanup_run(const struct ccms_config *cfg, int64_t cutoff, struct cleanup_stats *stats)
+int cleanup_run(const struct ccms_config *cfg, int64_t cutoff, host_filter_fn keep,
+                void *keep_ctx, struct cleanup_stats *stats)
 {
     struct cleanup_stats local = {0};
     bool archive = cfg->cleanup_mode && strcmp(cfg->cleanup_mode, "archive") == 0;
@@ -534,7 +545,7 @@ int cleanup_run(const struct ccms_config *cfg, int64_t cutoff, struct cleanup_st
         rc = -1;
     }
     for (size_t i = 0; i < count; i++)
-        if (cleanup_cluster(cfg, clusters[i], cutoff, archive, &local) != 0)
+        if (cleanup_cluster(cfg, clusters[i], cutoff, archive, keep, keep_ctx, &local) != 0)
             rc = -1;
     free_names(clusters, count);
     if (local.files_failed)

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "util/host_filter.h"
 
 struct cleanup_stats {
     uint64_t files_deleted;     /* checkpoint files removed (archived or not) */
@@ -37,16 +38,20 @@ struct cleanup_stats {
 /*
  * One pass over cfg->checkpoint_dir for files whose window ended at or
  * before cutoff (Unix seconds). Archives when cfg->cleanup_mode is
- * "archive". Returns 0, or -1 when something failed (details logged and
- * counted in *stats; other clusters and hosts are still processed).
+ * "archive". Hosts for which keep() is true (nodes running jobs) are left
+ * alone; keep may be NULL. Returns 0, or -1 when something failed (details
+ * logged and counted in *stats; other clusters and hosts are still
+ * processed).
  */
-int cleanup_run(const struct ccms_config *cfg, int64_t cutoff, struct cleanup_stats *stats);
+int cleanup_run(const struct ccms_config *cfg, int64_t cutoff, host_filter_fn keep,
+                void *keep_ctx, struct cleanup_stats *stats);
 
 /*
  * The archive's (scope, scope_id) of a level name (docs/file-formats.md, "archive"):
  * "socket12" -> ("socket", "12"), "cpu3" -> ("hwthread", "3"),
  * "accelerator00000000:3b:00.0" -> ("accelerator", "00000000:3b:00.0"),
- * anything else -> (name, ""). *scope is a static string or name itself;
+ * "filesystem/home" -> ("filesystem", "/home"), "networkib0" ->
+ * ("network", "ib0"), anything else -> (name, ""). *scope is a static string or name itself;
  * *scope_id points into name (or to "").
  */
 void cleanup_parse_scope(const char *name, const char **scope, const char **scope_id);

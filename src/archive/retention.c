@@ -62,33 +62,23 @@ static void persist_before_free(struct retention *r, int64_t now)
         log_warn("retention: some hosts could not be checkpointed before freeing");
 }
 
-/* Frees old data of every host except those in use. */
-static uint64_t free_unused_hosts(struct retention *r, const struct used_nodes *used,
-                                  int64_t cutoff)
+bool retention_host_in_use(void *used_nodes, const char *cluster, const char *host)
 {
-    uint64_t total = 0;
-    char **clusters = NULL;
-    size_t cluster_count = 0;
-    store_list_clusters(r->store, &clusters, &cluster_count);
-    for (size_t c = 0; c < cluster_count; c++) {
-        char **hosts = NULL;
-        size_t host_count = 0;
-        store_list_hosts(r->store, clusters[c], strlen(clusters[c]), &hosts, &host_count);
-        for (size_t h = 0; h < host_count; h++) {
-            if (!used_nodes_contains(used, clusters[c], hosts[h])) {
-                const char *path[2] = {clusters[c], hosts[h]};
-                size_t lens[2] = {strlen(clusters[c]), strlen(hosts[h])};
-                uint64_t freed = 0;
-                store_free(r->store, path, lens, 2, cutoff, &freed);
-                total += freed;
-            }
-            free(hosts[h]);
-        }
-        free(hosts);
-        free(clusters[c]);
+    return used_nodes_contains(used_nodes, cluster, host);
+}
+
+bool retention_nodes_in_use(const struct ccms_config *cfg, int64_t ts, const atomic_bool *cancel,
+                            const char *fallback, struct used_nodes *out)
+{
+    const char *url = cfg->backend_url;
+    if (!url || !url[0])
+        return false;
+    char err[512];
+    if (backend_used_nodes(url, cfg->backend_token, ts, cancel, out, err, sizeof err) != 0) {
+        log_warn("node provider unavailable (%s); %s", err, fallback);
+        return false;
     }
-    free(clusters);
-    return total;
+    return true;
 }
 
 int retention_free_old(struct retention *r, int64_t now, uint64_t *freed)
@@ -98,21 +88,16 @@ int retention_free_old(struct retention *r, int64_t now, uint64_t *freed)
         return 0;
     int64_t cutoff = now - r->cfg->retention_seconds;
     persist_before_free(r, now);
-    const char *url = r->cfg->backend_url;
-    if (url && url[0]) {
-        struct used_nodes used;
-        char err[512];
-        if (backend_used_nodes(url, r->cfg->backend_token, cutoff, &r->cancel, &used, err,
-                               sizeof err) == 0) {
-            *freed = free_unused_hosts(r, &used, cutoff);
-            log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed, %zu hosts "
-                     "in use kept", *freed, cutoff, used.count);
-            used_nodes_free(&used);
-            return 0;
-        }
-        log_warn("retention: node provider unavailable (%s); freeing without exclusions", err);
+    struct used_nodes used;
+    if (retention_nodes_in_use(r->cfg, cutoff, &r->cancel,
+                               "retention frees without exclusions", &used)) {
+        store_free_except(r->store, cutoff, retention_host_in_use, &used, freed);
+        log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed, %zu hosts "
+                 "in use kept", *freed, cutoff, used.count);
+        used_nodes_free(&used);
+        return 0;
     }
-    store_free(r->store, NULL, NULL, 0, cutoff, freed);
+    store_free_except(r->store, cutoff, NULL, NULL, freed);
     log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed", *freed, cutoff);
     return 0;
 }
@@ -141,7 +126,15 @@ int retention_enforce_cap(struct retention *r, uint64_t *freed_bytes)
 static void run_cleanup(struct retention *r, int64_t now)
 {
     struct cleanup_stats st;
-    if (cleanup_run(r->cfg, now - r->cfg->retention_seconds, &st) != 0)
+    int64_t cutoff = now - r->cfg->retention_seconds;
+    struct used_nodes used;
+    bool have_used = retention_nodes_in_use(r->cfg, cutoff, &r->cancel,
+                                            "cleanup treats every host alike", &used);
+    int rc = cleanup_run(r->cfg, cutoff, have_used ? retention_host_in_use : NULL,
+                         have_used ? &used : NULL, &st);
+    if (have_used)
+        used_nodes_free(&used);
+    if (rc != 0)
         log_error("cleanup: %" PRIu64 " files could not be processed, %" PRIu64 " clusters "
                   "failed to archive (files kept)", st.files_failed, st.clusters_failed);
 }

@@ -9,7 +9,10 @@
  *    count; when over, the buffers with the oldest data are freed first,
  *    across all hosts, until under (memory-cap 0 = unlimited);
  *  - checkpoint cleanup (cleanup.h): at startup (catching up on a run that
- *    was due while the store was down) and then every R.
+ *    was due while the store was down) and then every R; files of hosts in
+ *    use are kept;
+ *  - pruning: a host whose data has all been freed (and then an empty
+ *    cluster) is removed from the tree, except hosts in use.
  *
  * Data only leaves memory after it is on disk: before freeing, unsaved data
  * is written by a checkpoint run, so nothing acknowledged disappears from
@@ -20,13 +23,28 @@
 #ifndef CCMS_RETENTION_H
 #define CCMS_RETENTION_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
+#include "net/backend.h"
 #include "store/store.h"
 
 struct checkpointer;
 struct retention;
+
+/*
+ * Asks the node provider (main.backend-url) which nodes run jobs at ts.
+ * Returns true with *out filled (free with used_nodes_free). Returns false
+ * without a provider, or when it cannot be asked: then one log line says
+ * why and that `fallback` happens instead. cancel may be NULL.
+ */
+bool retention_nodes_in_use(const struct ccms_config *cfg, int64_t ts, const atomic_bool *cancel,
+                            const char *fallback, struct used_nodes *out);
+
+/* A host_filter_fn over a struct used_nodes: true for the nodes in use. */
+bool retention_host_in_use(void *used_nodes, const char *cluster, const char *host);
 
 /* cp may be NULL (memory only). */
 int retention_create(struct store *s, struct checkpointer *cp, const struct ccms_config *cfg,

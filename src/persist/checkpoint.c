@@ -506,7 +506,10 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
 
 struct restore_ctx {
     struct checkpointer *cp;
-    int64_t cutoff;
+    int64_t cutoff;                  /* now - retention */
+    host_filter_fn keep;         /* hosts loaded whole (nodes in use), or NULL */
+    void *keep_ctx;
+    int64_t host_cutoff;             /* the cut-off of the host being restored */
     struct restore_stats *stats;
     struct store_host host;          /* write-locked host being restored */
     const char *path;                /* file being loaded, for log lines */
@@ -537,7 +540,7 @@ static int apply_level(struct restore_ctx *rc, const struct ckpt_level *l, const
     for (size_t i = 0; i < l->child_count; i++) {
         const struct ckpt_level *child = &l->children[i];
         size_t len = strlen(child->name);
-        if (depth + 1 > STORE_MAX_DEPTH - 2 || !name_is_valid(child->name, len)) {
+        if (depth + 1 > STORE_MAX_DEPTH - 2 || !level_name_is_valid(child->name, len)) {
             log_warn("restore: %s: skipping level \"%s\"", rc->path, child->name);
             continue;
         }
@@ -610,7 +613,7 @@ static void load_candidate(struct restore_ctx *rc, const char *path, bool binary
         rc->stats->files_failed++;
         return;
     }
-    if (f.to != 0 && f.to < rc->cutoff) {
+    if (f.to != 0 && f.to < rc->host_cutoff) {
         rc->stats->files_too_old++;
         ckpt_file_free(&f);
         return;
@@ -633,13 +636,13 @@ static int wal_record_to_store(void *ctx, const struct wal_record *rec)
 {
     struct restore_ctx *rc = ctx;
     rc->stats->wal_records++;
-    if (rec->ts < rc->cutoff)
+    if (rec->ts < rc->host_cutoff)
         return 0;
     int m = store_metric_lookup(rc->cp->store, rec->metric, rec->metric_len);
     if (m < 0 || rec->sel_count > STORE_MAX_DEPTH - 2)
         return 0;
     for (size_t i = 0; i < rec->sel_count; i++)
-        if (!name_is_valid(rec->sel[i], rec->sel_lens[i]))
+        if (!level_name_is_valid(rec->sel[i], rec->sel_lens[i]))
             return 0;
     struct level *l;
     if (store_host_child(&rc->host, rec->sel, rec->sel_lens, rec->sel_count, true, NULL, &l) != 0)
@@ -753,6 +756,7 @@ static void restore_host(struct restore_ctx *rc, const char *cluster, const char
     char *dir = fs_join3(rc->cp->dir, cluster, host);
     if (!dir)
         return;
+    rc->host_cutoff = rc->keep && rc->keep(rc->keep_ctx, cluster, host) ? INT64_MIN : rc->cutoff;
     struct loaded_file *files = NULL;
     size_t file_count = 0, rotated_count = 0;
     char **rotated = NULL;
@@ -852,7 +856,8 @@ static void restore_cluster(struct restore_ctx *rc, const char *unused, const ch
     free(dir);
 }
 
-int checkpointer_restore(struct checkpointer *cp, int64_t now, struct restore_stats *stats)
+int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn keep,
+                         void *keep_ctx, struct restore_stats *stats)
 {
     struct restore_stats local = {0};
     struct timespec started;
@@ -865,6 +870,8 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, struct restore_st
     struct restore_ctx ctx = {
         .cp = cp,
         .cutoff = cp->retention > 0 ? now - cp->retention : INT64_MIN,
+        .keep = keep,
+        .keep_ctx = keep_ctx,
         .stats = &local,
     };
     for_each_subdir(&ctx, cp->dir, restore_cluster, NULL);
@@ -925,7 +932,8 @@ static int merge_in_scratch(struct checkpointer *cp, struct loaded_file *files, 
     if (rc == 0 && store_create(metrics, metric_count, &scratch) != 0)
         rc = -ENOMEM;
     struct restore_stats ignored = {0};
-    struct restore_ctx rctx = {.cp = cp, .cutoff = INT64_MIN, .stats = &ignored};
+    struct restore_ctx rctx = {.cp = cp, .cutoff = INT64_MIN, .host_cutoff = INT64_MIN,
+                              .stats = &ignored};
     if (rc == 0 && store_host_lock(scratch, "c", 1, "h", 1, true, NULL, &rctx.host) != 0)
         rc = -ENOMEM;
     for (size_t i = 0; rc == 0 && i <= count; i++) {

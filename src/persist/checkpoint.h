@@ -69,9 +69,12 @@ int checkpointer_create(struct store *s, const struct ccms_config *cfg,
 void checkpointer_destroy(struct checkpointer *cp);
 
 /* Loads every checkpoint file and WAL under the checkpoint directory
- * (created if missing) into the store. now - retention is the cut-off.
- * Returns 0, or CHECKPOINT_EIO when the directory cannot be created/read. */
-int checkpointer_restore(struct checkpointer *cp, int64_t now, struct restore_stats *st);
+ * (created if missing) into the store. now - retention is the cut-off,
+ * except for hosts keep() names (nodes running jobs): those are loaded
+ * whole. keep may be NULL. Returns 0, or CHECKPOINT_EIO when the directory
+ * cannot be created/read. */
+int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn keep,
+                         void *keep_ctx, struct restore_stats *st);
 
 /* Starts the background worker. */
 int checkpointer_start(struct checkpointer *cp);

@@ -5,6 +5,22 @@
 #include "store/resample.h"
 
 #include <math.h>
+#include <string.h>
+
+int resample_algo_parse(const char *text, size_t len, enum resample_algo *out)
+{
+    static const struct { const char *name; enum resample_algo algo; } names[] = {
+        {"", RESAMPLE_LTTB}, {"lttb", RESAMPLE_LTTB},
+        {"average", RESAMPLE_AVERAGE}, {"simple", RESAMPLE_SIMPLE},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strlen(names[i].name) == len && memcmp(names[i].name, text, len) == 0) {
+            *out = names[i].algo;
+            return 0;
+        }
+    }
+    return RESAMPLE_EUNKNOWN_ALGO;
+}
 
 int resample_plan(size_t n, int64_t f, int64_t r, size_t *points, int64_t *resolution)
 {
@@ -73,4 +89,41 @@ void resample_lttb(const double *in, size_t n, size_t m, double *out)
         }
     }
     out[k] = in[n - 1];
+}
+
+void resample_average(const double *in, size_t step, size_t m, double *out)
+{
+    for (size_t i = 0; i < m; i++) {
+        double sum = 0;
+        size_t count = 0;
+        for (size_t j = i * step; j < (i + 1) * step; j++) {
+            if (!isnan(in[j])) {
+                sum += in[j];
+                count++;
+            }
+        }
+        out[i] = count ? sum / (double)count : NAN;
+    }
+}
+
+void resample_simple(const double *in, size_t step, size_t m, double *out)
+{
+    for (size_t i = 0; i < m; i++)
+        out[i] = in[i * step];
+}
+
+size_t resample_apply(enum resample_algo algo, const double *in, size_t n, size_t step, size_t m,
+                      double *out)
+{
+    switch (algo) {
+    case RESAMPLE_AVERAGE:
+        resample_average(in, step, m, out);
+        return m;
+    case RESAMPLE_SIMPLE:
+        resample_simple(in, step, m, out);
+        return m;
+    default:
+        resample_lttb(in, n, m, out);
+        return RESAMPLE_OUT_MAX(m);
+    }
 }

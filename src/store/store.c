@@ -340,18 +340,32 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
     int rc = 0;
     int64_t lower_edge = start - frequency / 2;
     if (n > 0 && series_after_chain(slots[metric], lower_edge)) {
-        struct buffer *b = buffer_new(lower_edge, frequency, n);
-        if (!b) {
-            rc = STORE_ENOMEM;
-        } else {
-            memcpy(b->data, values, (size_t)n * sizeof(float));
-            b->len = n;
+        /* Appended in blocks of BUFFER_CAP slots, as live data is kept:
+         * retention can free the old part of a long series, and blocks
+         * holding no sample cost nothing. */
+        for (uint32_t first = 0; first < n && rc == 0; first += BUFFER_CAP) {
+            uint32_t count = n - first < BUFFER_CAP ? n - first : BUFFER_CAP;
+            bool any = false;
+            for (uint32_t i = 0; i < count && !any; i++)
+                any = !isnan(values[first + i]);
+            if (!any)
+                continue;
+            while (isnan(values[first + count - 1]))
+                count--;          /* no trailing NaN: len ends at the last sample */
+            struct buffer *b = buffer_new(lower_edge + (int64_t)first * frequency, frequency,
+                                          count);
+            if (!b) {
+                rc = STORE_ENOMEM;
+                break;
+            }
+            memcpy(b->data, values + first, (size_t)count * sizeof(float));
+            b->len = count;
             b->saved = true;
             b->prev = slots[metric];
             if (b->prev)
                 b->prev->next = b;
             slots[metric] = b;
-            delta += (int64_t)buffer_alloc_size(n);
+            delta += (int64_t)buffer_alloc_size(count);
         }
     } else {
         for (uint32_t i = 0; i < n && rc == 0; i++) {
@@ -501,7 +515,8 @@ static int read_host(struct store *s, const struct level *host, const struct sto
     return rc;
 }
 
-static int resample_series(struct store_series *series, int64_t f, int64_t resolution)
+static int resample_series(struct store_series *series, int64_t f, int64_t resolution,
+                           enum resample_algo algo)
 {
     size_t points;
     int64_t res;
@@ -510,18 +525,19 @@ static int resample_series(struct store_series *series, int64_t f, int64_t resol
     series->resolution = res;
     if (points == series->len)
         return 0;
-    double *out = malloc(points * sizeof(double));
+    double *out = malloc(RESAMPLE_OUT_MAX(points) * sizeof(double));
     if (!out)
         return STORE_ENOMEM;
-    resample_lttb(series->data, series->len, points, out);
+    size_t written = resample_apply(algo, series->data, series->len, (size_t)(res / f), points, out);
     free(series->data);
     series->data = out;
-    series->len = points;
+    series->len = written;
     return 0;
 }
 
 int store_read(struct store *s, const struct store_selector *sel, int metric, int64_t from,
-               int64_t to, int64_t resolution, size_t max_points, struct store_series *out)
+               int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
+               struct store_series *out)
 {
     memset(out, 0, sizeof(*out));
     if (from > to)
@@ -540,7 +556,7 @@ int store_read(struct store *s, const struct store_selector *sel, int metric, in
     store_host_unlock(&h);
     if (rc == 0) {
         /* The resampling rule is checked even for short series (upstream R7). */
-        rc = resample_series(out, s->metrics[metric].frequency, resolution);
+        rc = resample_series(out, s->metrics[metric].frequency, resolution, algo);
     }
     if (rc != 0)
         store_series_free(out);
@@ -622,14 +638,22 @@ static uint64_t free_subtree(struct store *s, struct level *l, int64_t before, i
     return freed;
 }
 
-/* Frees in every host of a cluster (read-locked by the caller); returns
- * whether some host ended up empty. */
-static bool free_hosts(struct store *s, struct level *c, int64_t before, uint64_t *freed,
-                       int64_t *delta)
+/* Which hosts a free pass leaves alone (NULL keep: none). */
+struct free_filter {
+    host_filter_fn keep;
+    void *ctx;
+};
+
+/* Frees in every host of a cluster (read-locked by the caller) that the
+ * filter does not keep; returns whether some host ended up empty. */
+static bool free_hosts(struct store *s, struct level *c, const struct free_filter *filter,
+                       int64_t before, uint64_t *freed, int64_t *delta)
 {
     bool some_empty = false;
     for (uint32_t i = 0; i < c->child_count; i++) {
         struct level *h = c->children[i];
+        if (filter->keep && filter->keep(filter->ctx, c->name, h->name))
+            continue;
         pthread_rwlock_wrlock(&h->lock);
         *freed += free_subtree(s, h, before, delta);
         some_empty |= level_is_empty(h, s->metric_count);
@@ -657,11 +681,11 @@ static void remove_empty_children(struct store *s, struct level *p, int64_t *del
 /* Frees in a cluster; removes hosts left empty. The caller holds the root
  * lock (read or write), so the cluster cannot disappear meanwhile. Returns
  * whether the cluster has no hosts left. */
-static bool free_cluster(struct store *s, struct level *c, int64_t before, uint64_t *freed,
-                         int64_t *delta)
+static bool free_cluster(struct store *s, struct level *c, const struct free_filter *filter,
+                         int64_t before, uint64_t *freed, int64_t *delta)
 {
     pthread_rwlock_rdlock(&c->lock);
-    bool some_empty = free_hosts(s, c, before, freed, delta);
+    bool some_empty = free_hosts(s, c, filter, before, freed, delta);
     bool now_empty = c->child_count == 0;
     pthread_rwlock_unlock(&c->lock);
     if (some_empty) {
@@ -673,13 +697,14 @@ static bool free_cluster(struct store *s, struct level *c, int64_t before, uint6
     return now_empty;
 }
 
-static void free_root(struct store *s, int64_t before, uint64_t *freed, int64_t *delta)
+static void free_root(struct store *s, const struct free_filter *filter, int64_t before,
+                      uint64_t *freed, int64_t *delta)
 {
     struct level *root = s->root;
     bool some_empty = false;
     pthread_rwlock_rdlock(&root->lock);
     for (uint32_t i = 0; i < root->child_count; i++)
-        some_empty |= free_cluster(s, root->children[i], before, freed, delta);
+        some_empty |= free_cluster(s, root->children[i], filter, before, freed, delta);
     pthread_rwlock_unlock(&root->lock);
     if (some_empty) {
         pthread_rwlock_wrlock(&root->lock);
@@ -688,18 +713,30 @@ static void free_root(struct store *s, int64_t before, uint64_t *freed, int64_t 
     }
 }
 
+int store_free_except(struct store *s, int64_t before, host_filter_fn keep, void *ctx,
+                      uint64_t *freed)
+{
+    int64_t delta = 0;
+    struct free_filter filter = {keep, ctx};
+    *freed = 0;
+    free_root(s, &filter, before, freed, &delta);
+    account(s, delta);
+    return 0;
+}
+
 int store_free(struct store *s, const char *const *path, const size_t *lens, size_t depth,
                int64_t before, uint64_t *freed)
 {
     int64_t delta = 0;
     *freed = 0;
+    static const struct free_filter everything = {NULL, NULL};
     if (depth == 0) {
-        free_root(s, before, freed, &delta);
+        free_root(s, &everything, before, freed, &delta);
     } else if (depth == 1) {
         pthread_rwlock_rdlock(&s->root->lock);
         struct level *c = level_find_child(s->root, path[0], lens[0]);
         if (c)
-            free_cluster(s, c, before, freed, &delta);
+            free_cluster(s, c, &everything, before, freed, &delta);
         pthread_rwlock_unlock(&s->root->lock);
     } else if (depth <= STORE_MAX_DEPTH) {
         struct store_host h;

@@ -28,6 +28,8 @@
 
 #include "config.h"
 #include "store/level.h"
+#include "store/resample.h"
+#include "util/host_filter.h"
 #include "util/jsonw.h"
 
 #define STORE_MAX_DEPTH 4
@@ -140,12 +142,14 @@ struct store_series {
  * window is the union of the chains' ranges clipped to [from, to), every
  * chain is sampled on the same grid, a point missing in any chain is NaN;
  * several chains are summed or averaged by the metric's aggregation. Then
- * LTTB-resampled to `resolution` (docs/http-api.md, "Resampling").
+ * resampled to `resolution` with algo (resample.h; docs/http-api.md,
+ * "Resampling").
  * Returns 0, STORE_EINVALID_RANGE, STORE_ENOTFOUND, STORE_EAGGREGATION,
  * STORE_ERESAMPLE, STORE_ETOO_MANY_POINTS (window > max_points) or STORE_ENOMEM.
  */
 int store_read(struct store *s, const struct store_selector *sel, int metric, int64_t from,
-               int64_t to, int64_t resolution, size_t max_points, struct store_series *out);
+               int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
+               struct store_series *out);
 void store_series_free(struct store_series *series);
 
 /* Cluster names, sorted; same ownership as store_list_hosts. */
@@ -169,9 +173,10 @@ void store_set_host_cleanup(struct store *s, store_host_cleanup_fn fn, void *ctx
 /*
  * Adds a restored series to level l of the write-locked host: values[i] is
  * the sample with nominal time start + i*frequency (NaN = none). When it
- * lies after everything the chain holds it becomes one buffer (cap = n,
- * marked saved); otherwise its non-NaN values are merged sample by sample
- * (later loads win). Returns 0, STORE_ENOMEM, or STORE_ERANGE for a
+ * lies after everything the chain holds it is appended as buffers of up to
+ * BUFFER_CAP slots (marked saved; blocks without a sample are left out);
+ * otherwise its non-NaN values are merged sample by sample (later loads
+ * win). Returns 0, STORE_ENOMEM, or STORE_ERANGE for a
  * series whose times are out of any sensible range (nothing is loaded).
  */
 int store_load_series(struct store_host *h, struct level *l, int metric, int64_t frequency,
@@ -185,6 +190,14 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
  * the level itself is kept. Never creates levels: a missing path frees
  * nothing. *freed = number of buffers freed. Returns 0.
  */
+/*
+ * The retention pass: like store_free of the whole store, except that
+ * hosts for which keep() returns true are not touched. Hosts (and then
+ * clusters) left without data are removed from the tree. Returns 0.
+ */
+int store_free_except(struct store *s, int64_t before, host_filter_fn keep, void *ctx,
+                      uint64_t *freed);
+
 int store_free(struct store *s, const char *const *path, const size_t *lens, size_t depth,
                int64_t before, uint64_t *freed);
 

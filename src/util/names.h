@@ -1,8 +1,11 @@
 /*
- * names — the one rule for tree level names (cluster, host, type and
- * subtype levels). Names become directory names on disk, so they must be
- * 1..255 bytes, not "." or "..", and contain no '/', '\\', NUL or control
- * bytes (0x00-0x1F, 0x7F).
+ * names — the rules for tree level names, one per kind:
+ *  - cluster and host names become directory names on disk, so they must
+ *    be 1..255 bytes, not "." or "..", and contain no '/', '\\', NUL or
+ *    control bytes (0x00-0x1F, 0x7F);
+ *  - type and subtype level names ("hwthread3", "filesystem/home",
+ *    "networkib0") never become paths; they must be 1..255 bytes (a WAL
+ *    selector element's length is one byte) without NUL or control bytes.
  */
 #ifndef CCMS_NAMES_H
 #define CCMS_NAMES_H
@@ -19,6 +22,14 @@ const char *name_problem(const char *name, size_t len);
 static inline bool name_is_valid(const char *name, size_t len)
 {
     return name_problem(name, len) == NULL;
+}
+
+/* The same for a type or subtype level name. */
+const char *level_name_problem(const char *name, size_t len);
+
+static inline bool level_name_is_valid(const char *name, size_t len)
+{
+    return level_name_problem(name, len) == NULL;
 }
 
 #endif

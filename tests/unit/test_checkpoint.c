@@ -62,7 +62,7 @@ static struct store *open_store(struct fixture *fx, struct checkpointer **cp, bo
     assert_int_equal(store_create(METRICS, 4, &s), 0);
     assert_int_equal(checkpointer_create(s, &fx->cfg, cp), 0);
     if (restore)
-        assert_int_equal(checkpointer_restore(*cp, 1800000000, NULL), 0);
+        assert_int_equal(checkpointer_restore(*cp, 1800000000, NULL, NULL, NULL), 0);
     return s;
 }
 
@@ -104,7 +104,7 @@ static double value_at(struct store *s, const char *host, const char *sub, int m
         .depth = sub ? 3 : 2,
     };
     struct store_series r;
-    if (store_read(s, &sel, metric, t, t + 1, 0, 100, &r) != 0)
+    if (store_read(s, &sel, metric, t, t + 1, 0, RESAMPLE_LTTB, 100, &r) != 0)
         return NAN;
     double v = r.len == 1 ? r.data[0] : NAN;
     store_series_free(&r);
@@ -246,7 +246,7 @@ static void test_go_fixture_tree_loads(void **state)
     assert_int_equal(store_create(METRICS, 4, &s), 0);
     assert_int_equal(checkpointer_create(s, &fx->cfg, &cp), 0);
     struct restore_stats rs;
-    assert_int_equal(checkpointer_restore(cp, 1800000000, &rs), 0);
+    assert_int_equal(checkpointer_restore(cp, 1800000000, NULL, NULL, &rs), 0);
     assert_int_equal(rs.files_loaded, 2);
     assert_int_equal(rs.files_failed, 0);
     assert_int_equal(rs.wal_records, 3);
@@ -278,7 +278,7 @@ static void test_go_fixture_tree_loads(void **state)
         struct store_selector sel = {.elems = {{tc, tcl, 1}, {n1, l1, 1}, {n2, l2, 1}},
                                      .depth = expect[i].sub ? 3 : 2};
         struct store_series r;
-        assert_int_equal(store_read(s, &sel, expect[i].metric, expect[i].t, expect[i].t + 1, 0,
+        assert_int_equal(store_read(s, &sel, expect[i].metric, expect[i].t, expect[i].t + 1, 0, RESAMPLE_LTTB,
                                     10, &r), 0);
         assert_int_equal(r.len, 1);
         if (isnan(expect[i].v))
@@ -333,7 +333,7 @@ static void test_bad_and_stray_files_do_not_stop_restore(void **state)
     struct restore_stats rs;
     assert_int_equal(store_create(METRICS, 4, &s), 0);
     assert_int_equal(checkpointer_create(s, &fx->cfg, &cp), 0);
-    assert_int_equal(checkpointer_restore(cp, 1800000000, &rs), 0);
+    assert_int_equal(checkpointer_restore(cp, 1800000000, NULL, NULL, &rs), 0);
     assert_int_equal(rs.files_loaded, 1);
     assert_int_equal(rs.files_failed, 2);
     assert_true(rs.entries_ignored >= 3);

@@ -24,6 +24,10 @@ static void test_parse_scope(void **state)
         {"unknown", "unknown", ""},       {"socketX", "socketX", ""},
         {"accelerator00000000:3b:00.0", "accelerator", "00000000:3b:00.0"},
         {"acceleratorGPU", "acceleratorGPU", ""},
+        {"filesystem/home", "filesystem", "/home"},
+        {"filesystem/scratch/a.b", "filesystem", "/scratch/a.b"},
+        {"networkib0", "network", "ib0"},  {"networketh-1.2", "network", "eth-1.2"},
+        {"filesystem", "filesystem", ""},  {"network", "network", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *scope, *id;
@@ -108,7 +112,7 @@ static void test_delete_selects_by_window_end(void **state)
     touch(host, "500.bin", "garbage");   /* undecodable: kept, counted */
     struct ccms_config cfg = {.checkpoint_dir = t->ckpt, .cleanup_mode = "delete"};
     struct cleanup_stats st;
-    assert_int_equal(cleanup_run(&cfg, 5000, &st), -1);
+    assert_int_equal(cleanup_run(&cfg, 5000, NULL, NULL, &st), -1);
     assert_int_equal(st.files_deleted, 1);
     assert_int_equal(st.files_failed, 1);
     assert_false(exists(host, "1000.bin"));
@@ -131,7 +135,7 @@ static void test_archive_writes_then_deletes(void **state)
     struct ccms_config cfg = {.checkpoint_dir = t->ckpt, .cleanup_mode = "archive",
                               .cleanup_dir = t->archive};
     struct cleanup_stats st;
-    assert_int_equal(cleanup_run(&cfg, 5000, &st), 0);
+    assert_int_equal(cleanup_run(&cfg, 5000, NULL, NULL, &st), 0);
     assert_int_equal(st.files_deleted, 2);
     assert_int_equal(st.parquet_files, 1);
     assert_int_equal(st.rows, 2);
@@ -141,7 +145,7 @@ static void test_archive_writes_then_deletes(void **state)
     assert_false(exists(host, "1000.bin"));
     /* a second run in the same second does not overwrite the first archive */
     write_bin(host, 1500, 1500, 2500);
-    assert_int_equal(cleanup_run(&cfg, 5000, &st), 0);
+    assert_int_equal(cleanup_run(&cfg, 5000, NULL, NULL, &st), 0);
     assert_true(exists(cluster_archive, "4999.parquet"));
 }
 
@@ -157,7 +161,7 @@ static void test_archive_failure_keeps_files(void **state)
     struct ccms_config cfg = {.checkpoint_dir = t->ckpt, .cleanup_mode = "archive",
                               .cleanup_dir = t->archive};
     struct cleanup_stats st;
-    assert_int_equal(cleanup_run(&cfg, 5000, &st), -1);
+    assert_int_equal(cleanup_run(&cfg, 5000, NULL, NULL, &st), -1);
     assert_int_equal(st.files_deleted, 0);
     assert_int_equal(st.clusters_failed, 1);
     assert_true(exists(host, "1000.bin"));

@@ -90,7 +90,7 @@ static double read_at(struct store *s, const char *const *path, size_t depth, in
         sel.elems[i].count = 1;
     }
     struct store_series out;
-    int rc = store_read(s, &sel, metric, ts, ts + FREQ, FREQ, 1000000, &out);
+    int rc = store_read(s, &sel, metric, ts, ts + FREQ, FREQ, RESAMPLE_LTTB, 1000000, &out);
     if (rc != 0)
         return NAN;
     double v = NAN;
@@ -477,25 +477,23 @@ static void test_names_rejected(void **state)
         "x,cluster=..,hostname=h value=1\n"
         "x,cluster=c/d,hostname=h value=1\n"
         "x,cluster=c value=1\n"
-        "x,hostname=h,type=.,type-id=. value=1\n"
-        "x,hostname=h,type=socket,type-id=0,stype=filesystem,stype-id=/home value=1\n"
         "x,hostname=h\x01 value=1\n",
         &res);
-    assert_int_equal(res.r.rejected, 10);
+    assert_int_equal(res.r.rejected, 8);
     assert_int_equal(res.r.accepted, 0);
     assert_int_equal(level_count(s), before);
     assert_non_null(strstr(res.text, "line 1: invalid host name \"..\": \".\" and \"..\" are not allowed"));
     assert_non_null(strstr(res.text, "line 3: invalid host name \"a/b\": it contains '/' or '\\'"));
     assert_non_null(strstr(res.text, "line 4: invalid host name \"a\\\\b\""));
 
+    /* type and subtype levels are no paths: only NUL and control bytes are
+     * refused (a tag value cannot carry them, an escaped line can) */
     run(s, &o,
-        "x,hostname=h,type=.,type-id=. value=1\n"
-        "x,hostname=h,type=socket,type-id=0,stype=filesystem,stype-id=/home value=1\n"
+        "x,hostname=h,type=socket,type-id=0\x01 value=1\n"
         "x,hostname=h\x01 value=1\n",
         &res);
-    assert_non_null(strstr(res.text, "line 1: invalid type level name \"..\""));
-    assert_non_null(strstr(res.text, "line 2: invalid subtype level name \"filesystem/home\""));
-    assert_non_null(strstr(res.text, "line 3: at 3:13: "));
+    assert_int_equal(res.r.rejected, 2);
+    assert_non_null(strstr(res.text, "line 2: at 2:13: "));
     assert_int_equal(level_count(s), before);
 
     snprintf(line, sizeof line, "x,hostname=%s value=1 1700000000\n", host256);
@@ -530,6 +528,34 @@ static void test_names_rejected(void **state)
     o.default_cluster = "..";
     run(s, &o, "x,hostname=h value=1\n", &res);
     assert_int_equal(res.r.rejected, 1);
+    store_destroy(s);
+}
+
+/* Device scopes of the newest cc-backend: mount points and interface names
+ * as type-ids; only cluster and host carry the path rules. */
+static void test_device_scopes(void **state)
+{
+    (void)state;
+    struct store *s = new_store();
+    struct ingest_options o = default_opts();
+    struct run_result res;
+    run(s, &o,
+        "x,hostname=h1,type=filesystem,type-id=/home value=1 1700000000\n"
+        "x,hostname=h1,type=filesystem,type-id=/scratch/a.b-c value=2 1700000000\n"
+        "x,hostname=h1,type=network,type-id=ib0 value=3 1700000000\n"
+        "x,hostname=h1,type=filesystem,type-id=.. value=4 1700000000\n"
+        "x,hostname=h1,type=socket,type-id=0,stype=filesystem,stype-id=/home value=5 1700000000\n"
+        "x,hostname=h2,type=node,stype=filesystem,stype-id=/home value=6 1700000000\n",
+        &res);
+    assert_int_equal(res.r.rejected, 0);
+    assert_int_equal(res.r.accepted, 6);
+    assert_value(READ(s, M_X, NOW, "alex", "h1", "filesystem/home"), 1);
+    assert_value(READ(s, M_X, NOW, "alex", "h1", "filesystem/scratch/a.b-c"), 2);
+    assert_value(READ(s, M_X, NOW, "alex", "h1", "networkib0"), 3);
+    assert_value(READ(s, M_X, NOW, "alex", "h1", "filesystem.."), 4);
+    assert_value(READ(s, M_X, NOW, "alex", "h1", "socket0", "filesystem/home"), 5);
+    /* type=node: host level, the subtype is ignored */
+    assert_value(READ(s, M_X, NOW, "alex", "h2"), 6);
     store_destroy(s);
 }
 
@@ -778,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_error_text_limit),
         cmocka_unit_test(test_unknown_metrics_ignored),
         cmocka_unit_test(test_names_rejected),
+        cmocka_unit_test(test_device_scopes),
         cmocka_unit_test(test_new_level_limit),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_bytewise_identical),

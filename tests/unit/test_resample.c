@@ -1,4 +1,5 @@
-/* Tests for store/resample.c: the resampling decision rule and LTTB. */
+/* Tests for store/resample.c: the resampling decision rule, LTTB, average
+ * and simple, against buckets computed by hand. */
 #include "testutil.h"
 
 #include <stdlib.h>
@@ -97,10 +98,103 @@ static void test_lttb_two_points(void **state)
     assert_true(out[0] == 1 && out[1] == 5);
 }
 
+static void test_algo_names(void **state)
+{
+    (void)state;
+    enum resample_algo a = RESAMPLE_SIMPLE;
+    assert_int_equal(resample_algo_parse("", 0, &a), 0);
+    assert_int_equal(a, RESAMPLE_LTTB);
+    assert_int_equal(resample_algo_parse("lttb", 4, &a), 0);
+    assert_int_equal(a, RESAMPLE_LTTB);
+    assert_int_equal(resample_algo_parse("average", 7, &a), 0);
+    assert_int_equal(a, RESAMPLE_AVERAGE);
+    assert_int_equal(resample_algo_parse("simple", 6, &a), 0);
+    assert_int_equal(a, RESAMPLE_SIMPLE);
+    assert_int_equal(resample_algo_parse("LTTB", 4, &a), RESAMPLE_EUNKNOWN_ALGO);
+    assert_int_equal(resample_algo_parse("averages", 8, &a), RESAMPLE_EUNKNOWN_ALGO);
+    assert_int_equal(resample_algo_parse("average", 3, &a), RESAMPLE_EUNKNOWN_ALGO);
+}
+
+static void test_average_buckets(void **state)
+{
+    (void)state;
+    /* step 3: [1,2,3] [4,NaN,6] [NaN,NaN,NaN] [10,11,12.5]; 13 is dropped */
+    const double in[] = {1, 2, 3, 4, NAN, 6, NAN, NAN, NAN, 10, 11, 12.5, 13};
+    double out[4];
+    resample_average(in, 3, 4, out);
+    assert_true(out[0] == 2.0);
+    assert_true(out[1] == 5.0);            /* NaN skipped: (4 + 6) / 2 */
+    assert_nan(out[2]);                    /* no sample in the bucket */
+    assert_true(out[3] == 33.5 / 3.0);
+}
+
+static void test_simple_buckets(void **state)
+{
+    (void)state;
+    const double in[] = {1, 2, 3, 4, NAN, 6, NAN, 8, 9, 10};
+    double out[3];
+    resample_simple(in, 3, 3, out);        /* every third sample from the first */
+    assert_true(out[0] == 1.0);
+    assert_true(out[1] == 4.0);
+    assert_nan(out[2]);
+}
+
+/* The plan is the same for every algorithm; apply follows it. */
+static void test_apply_follows_the_plan(void **state)
+{
+    (void)state;
+    size_t n = 1205, points;
+    int64_t res;
+    double *in = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        in[i] = (double)i;
+    assert_int_equal(resample_plan(n, 10, 600, &points, &res), 0);
+    assert_int_equal(points, 20);          /* 1205 / 60 */
+    assert_int_equal(res, 600);
+    double out[20];
+    resample_apply(RESAMPLE_AVERAGE, in, n, 60, points, out);
+    for (size_t i = 0; i < points; i++)
+        assert_true(out[i] == (double)(60 * i) + 29.5);
+    resample_apply(RESAMPLE_SIMPLE, in, n, 60, points, out);
+    for (size_t i = 0; i < points; i++)
+        assert_true(out[i] == (double)(60 * i));
+    resample_apply(RESAMPLE_LTTB, in, n, 60, points, out);
+    assert_true(out[0] == 0.0);
+    assert_true(out[points - 1] == (double)(n - 1));
+    free(in);
+}
+
+/* 1000 points at a resolution of 1000 steps: one bucket. Upstream still
+ * returns the first and the last point (two), so out must hold two. */
+static void test_lttb_single_bucket_gives_two_points(void **state)
+{
+    (void)state;
+    size_t n = 1000, points;
+    int64_t res;
+    assert_int_equal(resample_plan(n, 60, 60000, &points, &res), 0);
+    assert_int_equal(points, 1);
+    double *in = malloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++)
+        in[i] = (double)i * 0.5;
+    double *out = malloc(RESAMPLE_OUT_MAX(points) * sizeof(double));
+    assert_int_equal(resample_apply(RESAMPLE_LTTB, in, n, 1000, points, out), 2);
+    assert_true(out[0] == 0.0);
+    assert_true(out[1] == 499.5);
+    assert_int_equal(resample_apply(RESAMPLE_AVERAGE, in, n, 1000, points, out), 1);
+    assert_true(out[0] == 249.75);
+    free(in);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_rules),
+        cmocka_unit_test(test_algo_names),
+        cmocka_unit_test(test_average_buckets),
+        cmocka_unit_test(test_simple_buckets),
+        cmocka_unit_test(test_apply_follows_the_plan),
+        cmocka_unit_test(test_lttb_single_bucket_gives_two_points),
         cmocka_unit_test(test_lttb_keeps_endpoints_and_peaks),
         cmocka_unit_test(test_lttb_small_reference),
         cmocka_unit_test(test_lttb_nan_bucket),

@@ -32,7 +32,7 @@ static uint64_t samples_of(struct store *s, const char *host)
     size_t l0[] = {1}, l1[] = {strlen(host)};
     struct store_selector sel = {.elems = {{n0, l0, 1}, {n1, l1, 1}}, .depth = 2};
     struct store_series r;
-    if (store_read(s, &sel, 0, INT64_MIN, INT64_MAX, 0, 10000000, &r) != 0)
+    if (store_read(s, &sel, 0, INT64_MIN, INT64_MAX, 0, RESAMPLE_LTTB, 10000000, &r) != 0)
         return 0;
     uint64_t n = 0;
     for (size_t i = 0; i < r.len; i++)

@@ -74,7 +74,7 @@ static void test_read_single_chain(void **state)
     put(s, "c", "h", NULL, NULL, M_M, 120, 3);
     struct sel_storage st;
     struct store_series r;
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_M, 50, 120, 0, 1000, &r),
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_M, 50, 120, 0, RESAMPLE_LTTB, 1000, &r),
                      0);
     assert_int_equal(r.from, 100);
     assert_int_equal(r.to, 120);
@@ -82,16 +82,16 @@ static void test_read_single_chain(void **state)
     assert_int_equal(r.resolution, 10);
     assert_true(r.data[0] == 1 && r.data[1] == 2);
     store_series_free(&r);
-    assert_int_equal(store_read(s, &st.sel, M_M, 103, 125, 0, 1000, &r), 0);
+    assert_int_equal(store_read(s, &st.sel, M_M, 103, 125, 0, RESAMPLE_LTTB, 1000, &r), 0);
     assert_int_equal(r.from, 103);
     assert_int_equal(r.to, 133);
     assert_int_equal(r.len, 3);
     store_series_free(&r);
-    assert_int_equal(store_read(s, &st.sel, M_M, 130, 120, 0, 1000, &r), STORE_EINVALID_RANGE);
-    assert_int_equal(store_read(s, &st.sel, M_SUM, 0, 1000, 0, 1000, &r), STORE_ENOTFOUND);
-    assert_int_equal(store_read(s, make_sel(&st, "c", "nohost", NULL, 0), M_M, 0, 1000, 0, 1000,
+    assert_int_equal(store_read(s, &st.sel, M_M, 130, 120, 0, RESAMPLE_LTTB, 1000, &r), STORE_EINVALID_RANGE);
+    assert_int_equal(store_read(s, &st.sel, M_SUM, 0, 1000, 0, RESAMPLE_LTTB, 1000, &r), STORE_ENOTFOUND);
+    assert_int_equal(store_read(s, make_sel(&st, "c", "nohost", NULL, 0), M_M, 0, 1000, 0, RESAMPLE_LTTB, 1000,
                                 &r), STORE_ENOTFOUND);
-    assert_int_equal(store_read(s, make_sel(&st, "", "h", NULL, 0), M_M, 0, 1000, 0, 1000, &r),
+    assert_int_equal(store_read(s, make_sel(&st, "", "h", NULL, 0), M_M, 0, 1000, 0, RESAMPLE_LTTB, 1000, &r),
                      STORE_ENOTFOUND);
     store_destroy(s);
 }
@@ -107,23 +107,23 @@ static void test_sum_and_implicit_descent(void **state)
     put(s, "c", "h", "hwthread1", NULL, M_SUM, 110, 1);
     struct sel_storage st;
     struct store_series r;
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_SUM, 100, 120, 0, 1000,
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_SUM, 100, 120, 0, RESAMPLE_LTTB, 1000,
                                 &r), 0);
     assert_int_equal(r.len, 2);
     assert_true(r.data[0] == 5 && r.data[1] == 6);
     store_series_free(&r);
     const char *ids[] = {"hwthread0", "hwthread1"};
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", ids, 2), M_SUM, 100, 120, 0, 1000, &r),
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", ids, 2), M_SUM, 100, 120, 0, RESAMPLE_LTTB, 1000, &r),
                      0);
     assert_true(r.data[0] == 5 && r.data[1] == 6);
     store_series_free(&r);
     /* a single group member is not aggregated */
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", ids + 1, 1), M_SUM, 100, 120, 0, 1000,
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", ids + 1, 1), M_SUM, 100, 120, 0, RESAMPLE_LTTB, 1000,
                                 &r), 0);
     assert_true(r.data[0] == 2 && r.data[1] == 1);
     store_series_free(&r);
     /* an empty group matches nothing */
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", ids, 0), M_SUM, 100, 120, 0, 1000, &r),
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", ids, 0), M_SUM, 100, 120, 0, RESAMPLE_LTTB, 1000, &r),
                      STORE_ENOTFOUND);
     store_destroy(s);
 }
@@ -136,7 +136,7 @@ static void test_host_chain_hides_children(void **state)
     put(s, "c", "h", "socket0", NULL, M_SUM, 100, 100);
     struct sel_storage st;
     struct store_series r;
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_SUM, 100, 110, 0, 100, &r),
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_SUM, 100, 110, 0, RESAMPLE_LTTB, 100, &r),
                      0);
     assert_int_equal(r.len, 1);
     assert_true(r.data[0] == 7);
@@ -156,14 +156,14 @@ static void test_avg_and_invalid_aggregation(void **state)
     }
     struct sel_storage st;
     struct store_series r;
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_AVG, 100, 110, 0, 100, &r),
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_AVG, 100, 110, 0, RESAMPLE_LTTB, 100, &r),
                      0);
     /* (1 + 2 + 3) * (1.0 / 3), multiplication by the reciprocal */
     assert_true(r.data[0] == 6.0 * (1.0 / 3.0));
     store_series_free(&r);
-    assert_int_equal(store_read(s, &st.sel, M_NONE, 100, 110, 0, 100, &r), STORE_EAGGREGATION);
+    assert_int_equal(store_read(s, &st.sel, M_NONE, 100, 110, 0, RESAMPLE_LTTB, 100, &r), STORE_EAGGREGATION);
     const char *one[] = {"core1"};
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", one, 1), M_NONE, 100, 110, 0, 100, &r),
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", one, 1), M_NONE, 100, 110, 0, RESAMPLE_LTTB, 100, &r),
                      0);
     store_series_free(&r);
     store_destroy(s);
@@ -183,9 +183,9 @@ static void test_union_window_any_order(void **state)
     struct store_series r1, r2;
     const char *order1[] = {"hwthread0", "hwthread1"};
     const char *order2[] = {"hwthread1", "hwthread0"};
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", order1, 2), M_SUM, 0, 1000, 0, 1000,
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", order1, 2), M_SUM, 0, 1000, 0, RESAMPLE_LTTB, 1000,
                                 &r1), 0);
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", order2, 2), M_SUM, 0, 1000, 0, 1000,
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", order2, 2), M_SUM, 0, 1000, 0, RESAMPLE_LTTB, 1000,
                                 &r2), 0);
     assert_int_equal(r1.from, 100);
     assert_int_equal(r1.len, 15);
@@ -214,13 +214,13 @@ static void test_resolution(void **state)
     struct sel_storage st;
     struct store_series r;
     make_sel(&st, "c", "h", NULL, 0);
-    assert_int_equal(store_read(s, &st.sel, M_M, 0, 100000, 15, 100000, &r), STORE_ERESAMPLE);
-    assert_int_equal(store_read(s, &st.sel, M_M, 0, 100000, 100, 100000, &r), 0);
+    assert_int_equal(store_read(s, &st.sel, M_M, 0, 100000, 15, RESAMPLE_LTTB, 100000, &r), STORE_ERESAMPLE);
+    assert_int_equal(store_read(s, &st.sel, M_M, 0, 100000, 100, RESAMPLE_LTTB, 100000, &r), 0);
     assert_int_equal(r.resolution, 100);
     assert_int_equal(r.len, 120);
     assert_true(r.data[0] == 0 && r.data[119] == 1199);
     store_series_free(&r);
-    assert_int_equal(store_read(s, &st.sel, M_M, 100, 200, 100, 100000, &r), 0);
+    assert_int_equal(store_read(s, &st.sel, M_M, 100, 200, 100, RESAMPLE_LTTB, 100000, &r), 0);
     assert_int_equal(r.resolution, 10); /* < 1000 points: native */
     store_series_free(&r);
     store_destroy(s);
@@ -234,11 +234,11 @@ static void test_points_bounded_by_data(void **state)
     struct sel_storage st;
     struct store_series r;
     make_sel(&st, "c", "h", NULL, 0);
-    assert_int_equal(store_read(s, &st.sel, M_M, INT64_MIN, INT64_MAX, 0, 10, &r), 0);
+    assert_int_equal(store_read(s, &st.sel, M_M, INT64_MIN, INT64_MAX, 0, RESAMPLE_LTTB, 10, &r), 0);
     assert_int_equal(r.len, 1);
     store_series_free(&r);
     put(s, "c", "h", NULL, NULL, M_M, 1000000 + 10 * 100000, 2); /* a far gap */
-    assert_int_equal(store_read(s, &st.sel, M_M, INT64_MIN, INT64_MAX, 0, 1000, &r),
+    assert_int_equal(store_read(s, &st.sel, M_M, INT64_MIN, INT64_MAX, 0, RESAMPLE_LTTB, 1000, &r),
                      STORE_ETOO_MANY_POINTS);
     store_destroy(s);
 }
@@ -259,14 +259,14 @@ static void test_free_rules(void **state)
     assert_int_equal(freed, 1);
     struct sel_storage st;
     struct store_series r;
-    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_M, 0, 20000, 0, 100000,
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), M_M, 0, 20000, 0, RESAMPLE_LTTB, 100000,
                                 &r), 0);
     assert_int_equal(r.from, 5220);
     assert_int_equal(r.len, 513);
     store_series_free(&r);
     store_free(s, path, lens, 2, 20000, &freed);
     assert_int_equal(freed, 2);
-    assert_int_equal(store_read(s, &st.sel, M_M, 0, 20000, 0, 100000, &r), STORE_ENOTFOUND);
+    assert_int_equal(store_read(s, &st.sel, M_M, 0, 20000, 0, RESAMPLE_LTTB, 100000, &r), STORE_ENOTFOUND);
     /* the host level itself stays; a free of the cluster removes it and the
      * now-empty socket level of "other" */
     char **hosts;
@@ -442,7 +442,7 @@ static void *reader_main(void *arg)
         char host[16];
         snprintf(host, sizeof host, "h%d", k % 6);
         struct store_series r;
-        if (store_read(w->s, make_sel(&st, "c", host, NULL, 0), M_SUM, 0, 100000, 0, 100000,
+        if (store_read(w->s, make_sel(&st, "c", host, NULL, 0), M_SUM, 0, 100000, 0, RESAMPLE_LTTB, 100000,
                        &r) == 0)
             store_series_free(&r);
         if (k % 100 == 0) {
