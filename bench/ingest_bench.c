@@ -1,19 +1,20 @@
 /*
  * ingest_bench — HTTP ingest throughput of cc-metric-store.
  *
- * Builds the workload of workload.h in memory as line-protocol request
- * bodies (one body = all series of one host for one time block, by default
- * 60 minutes = 16,200 lines), then POSTs them to /api/write with N threads,
- * each holding one keep-alive HTTP/1.1 connection. Requests are ordered by
- * time block (all hosts for block 0, then block 1, ...) as collectors would
- * send them. Reports samples/s wall-clock, request latency, and - with
- * --pid - the server's CPU time per sample from /proc/<pid>/stat.
+ * The workload of workload.h as collectors send it: one request carries
+ * whole timesteps of ALL hosts (--steps-per-request, default 1: 256 hosts x
+ * 270 series = 69,120 lines), values are per-series random walks with 1-3
+ * decimals. N sender threads (default 4), each with one keep-alive HTTP/1.1
+ * connection, take the next request from a shared counter, so requests
+ * overlap in time and finish in any order. --order forward (default),
+ * reverse (a newest-first backfill) or shuffled.
  *
- * The bodies of one host differ between blocks only in their timestamps, so
- * one template per host is generated up front (values vary by series and
- * minute) and its fixed-width timestamps are rewritten in place before each
- * send; a per-host mutex keeps two senders off the same template. That costs
- * ~10 byte copies per line on the client instead of gigabytes of memory.
+ * The walk values are computed before the clock starts (an int32 matrix,
+ * steps x series); each sender assembles its request body from precomputed
+ * line prefixes, the formatted value and the timestamp. The client's own CPU
+ * time is reported so its share of the machine is visible. Reports samples/s
+ * wall-clock, request latency and - with --pid - the server's CPU time per
+ * sample from /proc/<pid>/stat.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,25 +40,28 @@ struct options {
     const char *addr;
     const char *cluster;
     const char *token;
-    long hosts, hours, connections, block_minutes, hwthreads, sockets;
+    const char *order;
+    long hosts, hours, connections, steps_per_request, hwthreads, sockets;
     int64_t start;
     long pid;
     bool quiet;
 };
 
-struct host_template {
-    pthread_mutex_t lock;
-    char *body;
-    size_t len;
-    uint32_t *ts_off;       /* offset of every line's 10-digit timestamp */
+/* The precomputed workload: line prefixes of every series and the walk. */
+struct workload {
+    size_t series;          /* hosts x series per host */
+    size_t steps;           /* timesteps of WL_INTERVAL */
+    char *prefixes;         /* "<metric>,hostname=<h>[,type=..,type-id=..] value=" each */
+    uint32_t *prefix_off;   /* series + 1 offsets into prefixes */
+    uint8_t *decimals;      /* per series */
+    int32_t *values;        /* steps x series, in units of 10^-decimals */
 };
 
 struct shared {
     const struct options *opt;
-    struct host_template *hosts;
-    size_t lines_per_minute;
-    long blocks;
-    uint64_t items;
+    const struct workload *wl;
+    uint64_t *order;        /* request number -> first step / steps_per_request */
+    uint64_t items;         /* requests */
     _Atomic uint64_t next;
     _Atomic uint64_t failed;
     _Atomic uint64_t done;
@@ -74,6 +78,9 @@ struct worker {
     double *lat_us;
     size_t nlat;
     uint64_t ok;
+    uint64_t ok_lines;
+    char *body;             /* this sender's request buffer */
+    size_t body_cap;
     int setup_failed;
 };
 
@@ -93,7 +100,8 @@ static void usage(FILE *f)
             "  --hours N            hours of data per host (default 24)\n"
             "  --start UNIX_S       time of the first sample (default now - hours, on the 60 s grid)\n"
             "  --connections N      keep-alive connections = sender threads (default 4)\n"
-            "  --block-minutes N    minutes of one host per request (default 60)\n"
+            "  --steps-per-request N  whole timesteps of all hosts per request (default 1)\n"
+            "  --order ORDER        forward (default), reverse (newest first) or shuffled\n"
             "  --hwthreads N        hwthreads per host (default 64)\n"
             "  --sockets N          sockets per host (default 2)\n"
             "  --cluster NAME       ?cluster= of every request (default bench)\n"
@@ -105,15 +113,17 @@ static void usage(FILE *f)
 static int parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){.addr = "127.0.0.1:8082", .cluster = "bench", .hosts = 256,
-                          .hours = 24, .connections = 4, .block_minutes = 60,
+                          .hours = 24, .connections = 4, .steps_per_request = 1,
+                          .order = "forward",
                           .hwthreads = 64, .sockets = 2, .start = -1, .pid = 0};
     static const struct option longopts[] = {
         {"addr", required_argument, 0, 'a'},        {"hosts", required_argument, 0, 'H'},
         {"hours", required_argument, 0, 'h'},       {"start", required_argument, 0, 's'},
-        {"connections", required_argument, 0, 'c'}, {"block-minutes", required_argument, 0, 'b'},
+        {"connections", required_argument, 0, 'c'}, {"steps-per-request", required_argument, 0, 'b'},
         {"hwthreads", required_argument, 0, 't'},   {"sockets", required_argument, 0, 'S'},
         {"cluster", required_argument, 0, 'C'},     {"token", required_argument, 0, 'T'},
         {"pid", required_argument, 0, 'p'},         {"quiet", no_argument, 0, 'q'},
+        {"order", required_argument, 0, 'o'},
         {"help", no_argument, 0, '?'},              {0, 0, 0, 0},
     };
     int ch;
@@ -124,10 +134,11 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'C': o->cluster = optarg; break;
         case 'T': o->token = optarg; break;
         case 'q': o->quiet = true; break;
+        case 'o': o->order = optarg; break;
         case 'H': if (parse_long(optarg, 1, &o->hosts)) goto bad; break;
         case 'h': if (parse_long(optarg, 1, &o->hours)) goto bad; break;
         case 'c': if (parse_long(optarg, 1, &o->connections)) goto bad; break;
-        case 'b': if (parse_long(optarg, 1, &o->block_minutes)) goto bad; break;
+        case 'b': if (parse_long(optarg, 1, &o->steps_per_request)) goto bad; break;
         case 't': if (parse_long(optarg, 0, &o->hwthreads)) goto bad; break;
         case 'S': if (parse_long(optarg, 0, &o->sockets)) goto bad; break;
         case 'p': if (parse_long(optarg, 1, &o->pid)) goto bad; break;
@@ -138,8 +149,12 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (optind != argc)
         goto bad;
-    if ((o->hours * 60) % o->block_minutes != 0) {
-        fprintf(stderr, "ingest_bench: --block-minutes must divide hours*60\n");
+    if ((o->hours * 3600 / WL_INTERVAL) % o->steps_per_request != 0) {
+        fprintf(stderr, "ingest_bench: --steps-per-request must divide the number of timesteps\n");
+        return -1;
+    }
+    if (strcmp(o->order, "forward") && strcmp(o->order, "reverse") && strcmp(o->order, "shuffled")) {
+        fprintf(stderr, "ingest_bench: --order is forward, reverse or shuffled\n");
         return -1;
     }
     return 0;
@@ -149,105 +164,93 @@ bad:
     return -1;
 }
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int buf_reserve(struct buf *b, size_t extra)
+/* Appends text to a growing buffer; returns -1 when out of memory. */
+static int append(char **buf, size_t *len, size_t *cap, const char *text, size_t n)
 {
-    if (b->len + extra <= b->cap)
-        return 0;
-    size_t ncap = b->cap ? b->cap : 1 << 20;
-    while (ncap < b->len + extra)
-        ncap *= 2;
-    char *n = realloc(b->p, ncap);
-    if (!n)
-        return -1;
-    b->p = n;
-    b->cap = ncap;
+    if (*len + n > *cap) {
+        size_t ncap = *cap ? *cap : 1 << 20;
+        while (ncap < *len + n)
+            ncap *= 2;
+        char *p = realloc(*buf, ncap);
+        if (!p)
+            return -1;
+        *buf = p;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, text, n);
+    *len += n;
     return 0;
 }
 
-/* Appends "<prefix> value=<v> 0000000000\n" and records the timestamp offset. */
-static int add_line(struct buf *b, const char *prefix, size_t plen, const char *value,
-                    uint32_t *ts_off, size_t *nts)
+/* Series of one host in the order a collector flushes them: the node
+ * metrics, each hwthread metric for every hwthread, each socket metric for
+ * every socket. Walk ranges follow the metric (ipc 0-3, others 0-1000). */
+static int build_workload(const struct options *o, struct workload *w)
 {
-    size_t vlen = strlen(value);
-    if (buf_reserve(b, plen + 7 + vlen + 12))
+    size_t per_host = WL_NODE_METRICS + WL_HWTHREAD_METRICS * (size_t)o->hwthreads +
+                      WL_SOCKET_METRICS * (size_t)o->sockets;
+    w->series = per_host * (size_t)o->hosts;
+    w->steps = (size_t)o->hours * 3600 / WL_INTERVAL;
+    w->prefix_off = malloc((w->series + 1) * sizeof *w->prefix_off);
+    w->decimals = malloc(w->series);
+    w->values = malloc(w->series * w->steps * sizeof *w->values);
+    w->prefixes = NULL;
+    if (!w->prefix_off || !w->decimals || !w->values)
         return -1;
-    memcpy(b->p + b->len, prefix, plen);
-    b->len += plen;
-    memcpy(b->p + b->len, " value=", 7);
-    b->len += 7;
-    memcpy(b->p + b->len, value, vlen);
-    b->len += vlen;
-    b->p[b->len++] = ' ';
-    ts_off[(*nts)++] = (uint32_t)b->len;
-    memcpy(b->p + b->len, "0000000000\n", 11);
-    b->len += 11;
+    size_t len = 0, cap = 0, k = 0;
+    char hname[64], line[256];
+    for (long h = 0; h < o->hosts; h++) {
+        wl_host_name(hname, sizeof hname, h, o->hosts);
+        for (size_t j = 0; j < per_host; j++, k++) {
+            int n;
+            double hi = 1000.0;
+            if (j < WL_NODE_METRICS) {
+                n = snprintf(line, sizeof line, "%s,hostname=%s,type=node value=",
+                             wl_node_metrics[j], hname);
+            } else if (j < WL_NODE_METRICS + WL_HWTHREAD_METRICS * (size_t)o->hwthreads) {
+                size_t x = j - WL_NODE_METRICS, m = x / (size_t)o->hwthreads;
+                n = snprintf(line, sizeof line, "%s,hostname=%s,type=hwthread,type-id=%zu value=",
+                             wl_hwthread_metrics[m], hname, x % (size_t)o->hwthreads);
+                hi = m == 3 ? 3.0 : 100.0;
+            } else {
+                size_t x = j - WL_NODE_METRICS - WL_HWTHREAD_METRICS * (size_t)o->hwthreads;
+                n = snprintf(line, sizeof line, "%s,hostname=%s,type=socket,type-id=%zu value=",
+                             wl_socket_metrics[x / (size_t)o->sockets], hname,
+                             x % (size_t)o->sockets);
+                hi = 200.0;
+            }
+            w->prefix_off[k] = (uint32_t)len;
+            if (append(&w->prefixes, &len, &cap, line, (size_t)n))
+                return -1;
+            w->decimals[k] = (uint8_t)wl_decimals(k);
+            wl_walk(k, w->decimals[k], 0.0, hi, w->steps, w->values + k, w->series);
+        }
+    }
+    w->prefix_off[k] = (uint32_t)len;
     return 0;
 }
 
-/* One host's body for block_minutes minutes, minute-major like a collector's
- * flush: per minute the node metrics, then each hwthread metric for every
- * hwthread, then each socket metric for every socket. */
-static int build_template(const struct options *o, long host, size_t lines_per_minute,
-                          struct host_template *t)
+/* The body of `steps` whole timesteps of all hosts from step `first`. */
+static int build_body(const struct workload *w, int64_t start, size_t first, size_t steps,
+                      char **buf, size_t *cap, size_t *len)
 {
-    char hname[64], prefix[256], value[64];
-    wl_host_name(hname, sizeof hname, host, o->hosts);
-    size_t nlines = lines_per_minute * (size_t)o->block_minutes;
-    t->ts_off = malloc(nlines * sizeof *t->ts_off);
-    if (!t->ts_off)
-        return -1;
-    struct buf b = {0};
-    size_t nts = 0;
-    uint64_t rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)host * 0xBF58476D1CE4E5B9ULL) ^ 1;
-    for (long m = 0; m < o->block_minutes; m++) {
-        for (size_t i = 0; i < WL_NODE_METRICS; i++) {
-            int pl = snprintf(prefix, sizeof prefix, "%s,hostname=%s,type=node",
-                              wl_node_metrics[i], hname);
-            snprintf(value, sizeof value, "%.2f", rng_unit(&rng) * 1000.0);
-            if (add_line(&b, prefix, (size_t)pl, value, t->ts_off, &nts))
+    *len = 0;
+    for (size_t st = first; st < first + steps; st++) {
+        char ts[16];
+        ts[0] = ' ';
+        int tl = snprintf(ts + 1, sizeof ts - 1, "%" PRId64 "\n",
+                          start + (int64_t)st * WL_INTERVAL) + 1;
+        const int32_t *row = w->values + st * w->series;
+        for (size_t k = 0; k < w->series; k++) {
+            char v[16];
+            size_t vl = wl_format(row[k], w->decimals[k], v);
+            if (append(buf, len, cap, w->prefixes + w->prefix_off[k],
+                       w->prefix_off[k + 1] - w->prefix_off[k]) ||
+                append(buf, len, cap, v, vl) || append(buf, len, cap, ts, (size_t)tl))
                 return -1;
         }
-        for (size_t i = 0; i < WL_HWTHREAD_METRICS; i++) {
-            for (long c = 0; c < o->hwthreads; c++) {
-                int pl = snprintf(prefix, sizeof prefix, "%s,hostname=%s,type=hwthread,type-id=%ld",
-                                  wl_hwthread_metrics[i], hname, c);
-                snprintf(value, sizeof value, "%.3f", rng_unit(&rng) * (i == 3 ? 3.0 : 100.0));
-                if (add_line(&b, prefix, (size_t)pl, value, t->ts_off, &nts))
-                    return -1;
-            }
-        }
-        for (size_t i = 0; i < WL_SOCKET_METRICS; i++) {
-            for (long s = 0; s < o->sockets; s++) {
-                int pl = snprintf(prefix, sizeof prefix, "%s,hostname=%s,type=socket,type-id=%ld",
-                                  wl_socket_metrics[i], hname, s);
-                snprintf(value, sizeof value, "%.2f", rng_unit(&rng) * 200.0);
-                if (add_line(&b, prefix, (size_t)pl, value, t->ts_off, &nts))
-                    return -1;
-            }
-        }
     }
-    if (b.len > UINT32_MAX)
-        return -1;
-    t->body = b.p;
-    t->len = b.len;
-    return pthread_mutex_init(&t->lock, NULL) == 0 ? 0 : -1;
-}
-
-static void patch_timestamps(struct host_template *t, size_t lines_per_minute, long minutes,
-                             int64_t first_ts)
-{
-    char digits[16];
-    for (long m = 0; m < minutes; m++) {
-        snprintf(digits, sizeof digits, "%010" PRId64, first_ts + (int64_t)m * WL_INTERVAL);
-        const uint32_t *off = t->ts_off + (size_t)m * lines_per_minute;
-        for (size_t j = 0; j < lines_per_minute; j++)
-            memcpy(t->body + off[j], digits, 10);
-    }
+    return 0;
 }
 
 static void record_error(struct shared *sh, const char *fmt, const char *a, size_t alen)
@@ -276,18 +279,18 @@ static void *worker_main(void *arg)
         uint64_t i = atomic_fetch_add(&sh->next, 1);
         if (i >= sh->items)
             break;
-        long block = (long)(i / (uint64_t)o->hosts);
-        long host = (long)(i % (uint64_t)o->hosts);
-        struct host_template *t = &sh->hosts[host];
-        pthread_mutex_lock(&t->lock);
-        patch_timestamps(t, sh->lines_per_minute, o->block_minutes,
-                         o->start + (int64_t)block * o->block_minutes * WL_INTERVAL);
+        size_t spr = (size_t)o->steps_per_request, len;
+        if (build_body(sh->wl, o->start, (size_t)sh->order[i] * spr, spr, &w->body, &w->body_cap,
+                       &len) != 0) {
+            atomic_fetch_add(&sh->failed, 1);
+            record_error(sh, "client out of memory%.*s", "", 0);
+            break;
+        }
         struct httpc_response r;
         double t0 = now_s();
-        int rc = httpc_request(&w->conn, "POST", target, sh->headers, t->body, t->len, &r, err,
+        int rc = httpc_request(&w->conn, "POST", target, sh->headers, w->body, len, &r, err,
                                sizeof err);
         double t1 = now_s();
-        pthread_mutex_unlock(&t->lock);
         w->lat_us[w->nlat++] = (t1 - t0) * 1e6;
         if (rc != 0) {
             atomic_fetch_add(&sh->failed, 1);
@@ -299,6 +302,7 @@ static void *worker_main(void *arg)
             record_error(sh, what, r.body, r.body_len > 300 ? 300 : r.body_len);
         } else {
             w->ok++;
+            w->ok_lines += spr * sh->wl->series;
         }
         uint64_t d = atomic_fetch_add(&sh->done, 1) + 1;
         if (!o->quiet && d % (sh->items / 10 ? sh->items / 10 : 1) == 0)
@@ -335,10 +339,6 @@ int main(int argc, char **argv)
         o.start = wl_default_start((int64_t)time(NULL), o.hours);
 
     struct shared sh = {.opt = &o};
-    sh.lines_per_minute = WL_NODE_METRICS + WL_HWTHREAD_METRICS * (size_t)o.hwthreads +
-                          WL_SOCKET_METRICS * (size_t)o.sockets;
-    sh.blocks = o.hours * 60 / o.block_minutes;
-    sh.items = (uint64_t)sh.blocks * (uint64_t)o.hosts;
     pthread_mutex_init(&sh.err_lock, NULL);
     char headers[4096] = "Content-Type: text/plain; charset=utf-8\r\n";
     if (o.token)
@@ -347,29 +347,44 @@ int main(int argc, char **argv)
     sh.headers = headers;
 
     double g0 = now_s();
-    sh.hosts = calloc((size_t)o.hosts, sizeof *sh.hosts);
-    if (!sh.hosts) {
-        fprintf(stderr, "ingest_bench: out of memory\n");
+    static struct workload wl;
+    if (build_workload(&o, &wl) != 0) {
+        fprintf(stderr, "ingest_bench: out of memory building the workload\n");
         return 1;
     }
-    size_t template_bytes = 0;
-    for (long h = 0; h < o.hosts; h++) {
-        if (build_template(&o, h, sh.lines_per_minute, &sh.hosts[h]) != 0) {
-            fprintf(stderr, "ingest_bench: out of memory building the workload\n");
-            return 1;
+    sh.wl = &wl;
+    sh.items = wl.steps / (size_t)o.steps_per_request;
+    sh.order = malloc(sh.items * sizeof *sh.order);
+    if (!sh.order)
+        return 1;
+    for (uint64_t i = 0; i < sh.items; i++)
+        sh.order[i] = strcmp(o.order, "reverse") == 0 ? sh.items - 1 - i : i;
+    if (strcmp(o.order, "shuffled") == 0) {
+        uint64_t rs = 0x5DEECE66DULL;
+        for (uint64_t i = sh.items; i > 1; i--) {
+            uint64_t j = rng_next(&rs) % i, t = sh.order[i - 1];
+            sh.order[i - 1] = sh.order[j];
+            sh.order[j] = t;
         }
-        template_bytes += sh.hosts[h].len;
     }
+    /* the size of one body, for the report */
+    char *probe = NULL;
+    size_t probe_cap = 0, probe_len = 0;
+    if (build_body(&wl, o.start, 0, (size_t)o.steps_per_request, &probe, &probe_cap,
+                   &probe_len) != 0)
+        return 1;
+    free(probe);
     double g1 = now_s();
-    uint64_t samples = sh.items * sh.lines_per_minute * (uint64_t)o.block_minutes;
-    double body_bytes = (double)template_bytes * (double)sh.blocks;
-    printf("workload: %ld hosts x %ld h from %" PRId64 ", %zu series/host at %d s: "
-           "%" PRIu64 " samples in %" PRIu64 " requests of %zu lines (%.2f MB avg), "
-           "%.2f GB of line protocol\n",
-           o.hosts, o.hours, o.start, sh.lines_per_minute, WL_INTERVAL, samples, sh.items,
-           sh.lines_per_minute * (size_t)o.block_minutes,
-           (double)template_bytes / (double)o.hosts / 1e6, body_bytes / 1e9);
-    printf("generated %.0f MB of templates in %.2f s\n", (double)template_bytes / 1e6, g1 - g0);
+    uint64_t samples = (uint64_t)wl.series * wl.steps;
+    double body_bytes = (double)probe_len * (double)sh.items;
+    printf("workload: %ld hosts x %ld h from %" PRId64 ", %zu series at %d s, random walks "
+           "with 1-3 decimals: %" PRIu64 " samples in %" PRIu64 " requests of %ld timestep(s) "
+           "of all hosts (%zu lines, %.2f MB), order %s, %.2f GB of line protocol\n",
+           o.hosts, o.hours, o.start, wl.series, WL_INTERVAL, samples, sh.items,
+           o.steps_per_request, wl.series * (size_t)o.steps_per_request,
+           (double)probe_len / 1e6, o.order, body_bytes / 1e9);
+    printf("generated the walks (%.0f MB) in %.2f s\n",
+           (double)(samples * sizeof(int32_t)) / 1e6, g1 - g0);
 
     size_t nconn = (size_t)o.connections;
     struct worker *w = calloc(nconn, sizeof *w);
@@ -443,7 +458,9 @@ int main(int argc, char **argv)
     qsort(lat, nlat, sizeof(double), cmp_double);
 
     double wall = t1 - t0;
-    uint64_t ok_samples = ok * sh.lines_per_minute * (uint64_t)o.block_minutes;
+    uint64_t ok_samples = 0;
+    for (size_t i = 0; i < nconn; i++)
+        ok_samples += w[i].ok_lines;
     double rate = (double)ok_samples / wall;
     uint64_t failed = atomic_load(&sh.failed);
     printf("ingest: %" PRIu64 " samples accepted in %.2f s wall = %.3f M samples/s "

@@ -1,5 +1,5 @@
 /*
- * workload — the benchmark's synthetic cluster, shared by both drivers so
+ * workload — the benchmark's synthetic cluster, shared by the drivers so
  * the query driver asks for exactly what the ingest driver wrote.
  *
  * Every host sends, every 60 s, 10 node metrics, 4 per-hwthread metrics for
@@ -7,6 +7,10 @@
  * default 64 hwthreads and 2 sockets: 270 samples per host and minute).
  * All names are metrics of the repository's config.json (the upstream
  * example configuration), frequency 60 s.
+ *
+ * Values behave like real gauges: every series is a random walk of its own
+ * with 1, 2 or 3 decimals (wl_walk), not independent noise, so what a
+ * compressing store does with them is what it would do with real data.
  */
 #ifndef BENCH_WORKLOAD_H
 #define BENCH_WORKLOAD_H
@@ -74,6 +78,57 @@ static inline uint64_t rng_next(uint64_t *s)
 static inline double rng_unit(uint64_t *s)
 {
     return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Decimals of series number `series`: 1, 2 or 3, spread evenly. */
+static inline int wl_decimals(uint64_t series)
+{
+    return 1 + (int)((series * 0x9E3779B97F4A7C15ULL) >> 62) % 3;
+}
+
+/*
+ * The random walk of one series over `steps` timesteps, written to
+ * out[0], out[stride], ... as integers in units of 10^-decimals: a start in
+ * [lo, hi), then steps of up to 2 % of the range (a quarter of them zero:
+ * gauges often repeat), reflected at the bounds. Deterministic per seed.
+ */
+static inline void wl_walk(uint64_t seed, int decimals, double lo, double hi, size_t steps,
+                           int32_t *out, size_t stride)
+{
+    uint64_t s = seed * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL;
+    double scale = decimals == 1 ? 10.0 : decimals == 2 ? 100.0 : 1000.0;
+    double range = hi - lo, v = lo + rng_unit(&s) * range;
+    for (size_t k = 0; k < steps; k++) {
+        double r = rng_unit(&s);
+        if (r >= 0.25)
+            v += (rng_unit(&s) - 0.5) * 0.04 * range;
+        if (v < lo)
+            v = 2 * lo - v;
+        if (v >= hi)
+            v = 2 * hi - v - 1.0 / scale;
+        out[k * stride] = (int32_t)(v * scale + 0.5);
+    }
+}
+
+/* Writes the walk value `units` (10^-decimals) as decimal text, e.g.
+ * 12345 with 3 decimals -> "12.345". Returns the length; out needs 16 bytes. */
+static inline size_t wl_format(int32_t units, int decimals, char *out)
+{
+    char digits[16];
+    size_t n = 0, len = 0;
+    uint32_t u = units < 0 ? (uint32_t)(-(int64_t)units) : (uint32_t)units;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u || n <= (size_t)decimals);
+    if (units < 0)
+        out[len++] = '-';
+    while (n > 0) {
+        if (n == (size_t)decimals)
+            out[len++] = '.';
+        out[len++] = digits[--n];
+    }
+    return len;
 }
 
 #endif

@@ -213,9 +213,21 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
     const struct buffer *oldest = last;
     while (oldest->prev)
         oldest = oldest->prev;
-    *first = buffer_first_time(oldest);
-    *end = last->start + (int64_t)last->len * last->frequency;
-    return true;
+    /* A buffer inserted before others (a late sample) or restored from a
+     * file may begin with empty slots: the range starts at the first
+     * sample, as it does when data[0] is one. */
+    for (const struct buffer *b = oldest; b; b = b->next) {
+        for (uint32_t i = 0; i < b->len; i++) {
+            if (!isnan(b->data[i])) {
+                *first = buffer_first_time(b) + (int64_t)i * b->frequency;
+                *end = last->start + (int64_t)last->len * last->frequency;
+                return true;
+            }
+        }
+        if (b == last)
+            break;
+    }
+    return false;
 }
 
 void chain_cursor_init(struct chain_cursor *c, const struct buffer *head, int64_t t)

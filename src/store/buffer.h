@@ -98,9 +98,10 @@ uint64_t chain_sample_count(const struct buffer *head);
 
 /*
  * The time range a read of [from, to) can cover with this chain:
- * *first = nominal time of the oldest buffer's slot 0; *end = the upper slot
+ * *first = nominal time of the chain's first sample; *end = the upper slot
  * edge after the last written slot of the newest buffer that starts before
- * `to`. Returns false when no buffer starts before `to` (nothing to read).
+ * `to`. Returns false when no sample lies in a buffer starting before `to`
+ * (nothing to read).
  */
 bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int64_t *end);
 

@@ -158,10 +158,16 @@ SCOPE_PREFIXES = [("socket", "socket"), ("memoryDomain", "memoryDomain"), ("core
                   ("hwthread", "hwthread"), ("cpu", "hwthread"), ("accelerator", "accelerator")]
 
 
+DEVICE_PREFIXES = ["filesystem", "network"]     # any id: mount points, interface names
+
+
 def parse_scope(name):
     for prefix, scope in SCOPE_PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix) and name[len(prefix)] in "0123456789":
             return scope, name[len(prefix):]
+    for prefix in DEVICE_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return prefix, name[len(prefix):]
     return name, ""
 
 
@@ -555,6 +561,31 @@ class ArchiveTest(ArchiveCase):
         self.assertEqual(len(files), 1, files)
         self.assertParquet(files[0], level_rows("c", "h", old_bin) + level_rows("c", "h2", old_json))
 
+    def test_device_scopes_archived(self):
+        """filesystem/network levels written over HTTP reach the archive as
+        scope "filesystem" with the mount point as scope_id (and "network"
+        with the interface name)."""
+        srv = self.server(retention=long_retention(), start=True)
+        now = int(time.time())
+        first = (now - 3 * DAY) // 10 * 10
+        body = "".join(
+            "n,cluster=c,hostname=h,type=%s,type-id=%s value=%d.25 %d\n" % (typ, tid, k, first + 10 * k)
+            for typ, tid in (("filesystem", "/home"), ("filesystem", "/scratch/x.y"),
+                             ("network", "ib0"))
+            for k in range(4))
+        self.assertWriteOK(srv.write(body.encode()))
+        srv.stop()
+        expected = [["c", "h", "n", scope, sid, first + 10 * k, 10, f32(k + 0.25)]
+                    for scope, sid in (("filesystem", "/home"), ("filesystem", "/scratch/x.y"),
+                                       ("network", "ib0"))
+                    for k in range(4)]
+        # a restart with a retention of 1 s archives that snapshot
+        wait_for(lambda: int(time.time()) >= now + 2, timeout=5)
+        b = self.server(retention="1s")
+        files = self.wait_parquet("c", b)
+        self.assertEqual(len(files), 1, files)
+        self.assertParquet(files[0], expected)
+
     def test_delete_mode(self):
         """cleanup.mode "delete": same selection (by window end), files
         deleted, no Parquet; undecodable, WAL and other files stay."""
@@ -839,6 +870,61 @@ class RetentionTest(ArchiveCase):
                 if int(ts[0]) < now - 3600:
                     continue    # the restore of write_past's run with its long retention
                 self.assertTrue(now - 4 - 2 <= int(ts[0]) <= int(time.time()) - 4, (ts, now))
+
+    def test_emptied_hosts_are_pruned(self):
+        """A host whose data retention freed completely disappears from the
+        tree (for-all-nodes, debug), and so does a cluster left without
+        hosts; a host in use stays with its data (upstream #509)."""
+        be = FakeBackend(self, None, (200, b'{"usedNodes": {"c": ["busy"]}}'))
+        srv = self.server(retention="4s", metrics=METRICS_1S, cleanup={"mode": "delete"},
+                          main={"backend-url": be.url}, start=False)
+        now = int(time.time())
+        self.write_past(srv, [series_lines("m", h, now - 100, [1.0] * 10, cluster=cl)
+                              for cl, h in (("c", "busy"), ("c", "idle"), ("gone", "x"))])
+
+        def hosts(cluster):
+            r = srv.query({"cluster": cluster, "from": now - 200, "to": now,
+                           "for-all-nodes": ["m"], "queries": []})
+            self.assertStatus(r, 200)
+            return [q["host"] for q in json.loads(r.body).get("queries", [])]
+        self.assertEqual(hosts("c"), ["busy", "idle"])
+        pruned = wait_for(lambda: hosts("c") == ["busy"] and hosts("gone") == [])
+        self.assertTrue(pruned, "not pruned within %.0f s: c %r, gone %r\n%s"
+                        % (POLL, hosts("c"), hosts("gone"), srv.stderr()[-2000:]))
+        self.assertEqual(count_values(srv, "busy", now - 100, now - 90), 10)
+        dump = srv.debug().body.decode()
+        self.assertIn('"busy"', dump)
+        self.assertNotIn('"idle"', dump)
+        self.assertNotIn('"gone"', dump)
+
+    def test_nodes_in_use_keep_old_checkpoints_across_a_restart(self):
+        """With a node provider, a restart loads every checkpoint file of the
+        nodes in use, also those older than the retention, and the cleanup
+        keeps them; other hosts get the cut-off (upstream #514). Without an
+        answer from the provider: the cut-off for all, and the log says so."""
+        now = int(time.time())
+        old = (now - 5 * DAY) // 60 * 60
+        level = {"metrics": {"cpu_load": (60, old, [1.5, 2.5, 3.5])}}
+        files = {h: write_ckpt(self.ckpt, "c", h, old, old + 3600, level)
+                 for h in ("busy", "idle")}
+        be = FakeBackend(self, "tok", (200, b'{"usedNodes": {"c": ["busy"]}}'))
+        srv = self.server(retention="48h", mode="delete",
+                          main={"backend-url": be.url, "backend-token": "tok"})
+
+        def loaded(h):
+            rows = srv.row("cpu_load", h, old - 60, old + 600, cluster="c")
+            return rows[0]["data"] if rows and "data" in rows[0] else []
+        self.assertEqual(loaded("busy"), [1.5, 2.5, 3.5])
+        self.assertEqual(loaded("idle"), [])
+        self.wait_gone([files["idle"]], srv)            # the startup cleanup ran
+        self.assertExist([files["busy"]])
+        srv.stop()
+        # the provider is down now: the cut-off applies to every host
+        be.close()
+        srv.start()
+        self.assertEqual(loaded("busy"), [])
+        self.assertRegex(srv.stderr(), r"(?m)^<4>.*node provider unavailable.*every host is "
+                                       r"restored from the retention cut-off")
 
     def test_node_provider_failure_frees_anyway(self):
         """Backend answering 500, answering something that is not JSON, and

@@ -58,9 +58,10 @@ class UpstreamConfigTest(CCMSTestCase):
 
     def test_valid_token(self):
         hdr = {"Authorization": "Bearer " + TOKEN}
-        r = self.srv.raw("POST", "/api/write", b"cpu_load,cluster=fritz,hostname=h0 value=7 100\n", hdr)
-        self.assertStatus(r, 200)
         now = int(time.time())
+        r = self.srv.raw("POST", "/api/write",
+                         b"cpu_load,cluster=fritz,hostname=h0 value=7 %d\n" % (now - 100), hdr)
+        self.assertStatus(r, 200)
         r = self.srv.raw("POST", "/api/write", b"cpu_load,cluster=fritz,hostname=h value=8 %d\n" % now, hdr)
         self.assertStatus(r, 200)
         # from inside the slot of the sample at now: exactly one point

@@ -294,10 +294,13 @@ ODD_NAMES = ["..." + MARK, ".." + MARK, MARK + "..", " " + MARK, "-" + MARK, "~"
              "$HOME" + MARK, "%2F" + MARK, "\u00fc" + MARK, "*" + MARK, "e" * 249 + MARK]
 
 
-def valid_level_name(name):
+def valid_level_name(name, path=True):
+    """The rule of docs/line-protocol.md "Names": cluster and host names
+    (path) become directories; type and subtype level names do not."""
     b = name.encode("utf-8", "surrogateescape")
-    return (0 < len(b) <= 255 and name not in (".", "..") and
-            not any(c in b for c in b"/\\") and not any(c < 0x20 or c == 0x7f for c in b))
+    if not (0 < len(b) <= 255) or any(c < 0x20 or c == 0x7f for c in b):
+        return False
+    return not path or (name not in (".", "..") and not any(c in b for c in b"/\\"))
 
 
 def lp_escape(s):
@@ -337,17 +340,18 @@ class NamesOnDiskTest(HostileTestBase):
             e = lp_escape(name)
             # (tags, the tree level name that results): type and type-id
             # (stype, stype-id) are joined into one level name, e.g. "socket0"
-            for tags, level in (("cluster=%s,hostname=h" % e, name),
-                                ("cluster=c,hostname=%s" % e, name),
-                                ("cluster=c,hostname=h,type=%s,type-id=0" % e, name + "0"),
-                                ("cluster=c,hostname=h,type=socket,type-id=%s" % e,
-                                 "socket" + name),
-                                ("cluster=c,hostname=h,type=socket,type-id=0,stype=%s,"
-                                 "stype-id=0" % e, name + "0"),
-                                ("cluster=c,hostname=h,type=socket,type-id=0,stype=core,"
-                                 "stype-id=%s" % e, "core" + name)):
+            for tags, level, path in (("cluster=%s,hostname=h" % e, name, True),
+                                      ("cluster=c,hostname=%s" % e, name, True),
+                                      ("cluster=c,hostname=h,type=%s,type-id=0" % e, name + "0",
+                                       False),
+                                      ("cluster=c,hostname=h,type=socket,type-id=%s" % e,
+                                       "socket" + name, False),
+                                      ("cluster=c,hostname=h,type=socket,type-id=0,stype=%s,"
+                                       "stype-id=0" % e, name + "0", False),
+                                      ("cluster=c,hostname=h,type=socket,type-id=0,stype=core,"
+                                       "stype-id=%s" % e, "core" + name, False)):
                 r = self.write_line("m,%s value=2 %d\n" % (tags, ts))
-                if (r.status == 200) != valid_level_name(level):
+                if (r.status == 200) != valid_level_name(level, path):
                     wrong.append((r.status, tags[:80]))
             r = self.write_line("m,hostname=h value=3 %d\n" % ts,
                                 params="cluster=" + urllib.parse.quote(name, safe=""))
@@ -372,8 +376,9 @@ class NamesOnDiskTest(HostileTestBase):
             self.assertIn(r.status, (200, 400))
             r = srv.free(2 ** 40, [[name], ["c", name], ["c", "h", name], [name, name, name]])
             self.assertIn(r.status, (200, 400))
-        # a level name that is ".", "..", holds "/", "\\", NUL or a control
-        # byte, or is longer than 255 bytes is rejected; any other is stored
+        # a cluster or host name that is ".", "..", holds "/", "\\", NUL or a
+        # control byte, or is longer than 255 bytes is rejected, a type level
+        # name only for NUL, control bytes and length; any other is stored
         self.assertEqual(wrong, [])
 
         for name in ODD_NAMES:

@@ -52,6 +52,15 @@ class PrivilegeTestBase(CCMSTestCase):
         except KeyError as e:
             self.fail("this system lacks the user %r or group %r: %s" % (USER, GROUP, e))
 
+    def start(self, srv):
+        """Starts srv and waits for an HTTP answer. The port accepts TCP
+        connections as soon as it is bound, before the privileges are
+        dropped; requests are served only after the drop, so an answer
+        means the drop is done (however fast or slow the machine is)."""
+        srv.start()
+        r = srv.raw("GET", "/api/status", timeout=30)
+        self.assertIn(r.status, (200, 401), r.body[:200])
+
     def make_server(self, main_extra, port=None):
         """A server whose checkpoint directory does not exist yet and lies in
         a directory the unprivileged user may write to."""
@@ -79,7 +88,7 @@ class PrivilegeDropTest(PrivilegeTestBase):
     def test_drop_to_user_and_group_on_low_port(self):
         port = free_low_port()
         srv = self.make_server({"user": USER, "group": GROUP}, port=port)
-        srv.start()
+        self.start(srv)
         st = proc_status(srv.proc.pid)
         want_uid = [str(self.uid)] * 4                      # real, effective, saved, fs
         want_gid = [str(self.gid)] * 4
@@ -123,7 +132,7 @@ class PrivilegeDropTest(PrivilegeTestBase):
 
     def test_user_only_uses_its_primary_group(self):
         srv = self.make_server({"user": USER})
-        srv.start()
+        self.start(srv)
         st = proc_status(srv.proc.pid)
         pw = pwd.getpwnam(USER)
         self.assertEqual(st["Uid"], [str(pw.pw_uid)] * 4)
@@ -134,7 +143,7 @@ class PrivilegeDropTest(PrivilegeTestBase):
 
     def test_group_only(self):
         srv = self.make_server({"group": GROUP})
-        srv.start()
+        self.start(srv)
         st = proc_status(srv.proc.pid)
         self.assertEqual(st["Gid"], [str(self.gid)] * 4)
         self.assertEqual(st["Groups"], [str(self.gid)], st["Groups"])
@@ -153,7 +162,7 @@ class PrivilegeDropTest(PrivilegeTestBase):
         # is no user name must still work here
         self.assertRaises(KeyError, pwd.getpwnam, GROUP)
         srv = self.make_server({"user": USER, "group": GROUP})
-        srv.start()
+        self.start(srv)
         self.assertTrue(srv.running())
 
     def test_root_owned_checkpoint_directory_is_never_acknowledged(self):
@@ -161,7 +170,7 @@ class PrivilegeDropTest(PrivilegeTestBase):
         # write its WAL, so no write may be answered 200
         srv = self.make_server({"user": USER, "group": GROUP})
         os.makedirs(os.path.join(srv.ckpt_dir, "c", "h"))
-        srv.start()
+        self.start(srv)
         for host in ("h", "new"):
             r = srv.write(line("m", 1, 1000, host=host).encode())
             self.assertGreaterEqual(r.status, 500, "write to %s acknowledged: %r" % (host, r.body))

@@ -272,12 +272,8 @@ class WriteTest(CCMSTestCase):
             "cpu_load,cluster=inv,hostname=..\\x",
             "cpu_load,cluster=inv,hostname=" + long_name,
             "cpu_load,cluster=" + long_name + ",hostname=h",
-            "flops_any,cluster=inv,hostname=h,type=hw/thread,type-id=0",
-            "flops_any,cluster=inv,hostname=h,type=hwthread,type-id=0/1",
-            "flops_any,cluster=inv,hostname=h,type=.,type-id=.",
             "flops_any,cluster=inv,hostname=h,type=hwthread,type-id=" + "9" * 250,
-            "x,cluster=inv,hostname=h,type=socket,type-id=0,stype=core,stype-id=/3",
-            "x,cluster=inv,hostname=h,type=socket,type-id=0,stype=.,stype-id=.",
+            "x,cluster=inv,hostname=h,type=socket,type-id=0,stype=core,stype-id=" + "3" * 252,
         ]
         before = self.tree()
         for tags in bad:
@@ -292,6 +288,22 @@ class WriteTest(CCMSTestCase):
         after = self.tree()
         self.assertEqual(set(after) - set(before), set(), "levels were created")
         self.assertEqual(after, before)
+
+    def test_type_level_names_are_no_paths(self):
+        """Only cluster and host become directory names: type and subtype
+        levels may hold '/', '.' and '..' (mount points as type-ids)."""
+        for tags, level in (("type=hw/thread,type-id=0", ["hw/thread0"]),
+                            ("type=hwthread,type-id=0/1", ["hwthread0/1"]),
+                            ("type=.,type-id=.", [".."]),
+                            ("type=socket,type-id=0,stype=core,stype-id=/3", ["socket0", "core/3"]),
+                            ("type=socket,type-id=0,stype=.,stype-id=.", ["socket0", ".."])):
+            with self.subTest(tags=tags):
+                r = self.srv.write(("flops_any,cluster=tl,hostname=h,%s value=1 %d\n"
+                                    % (tags, T)).encode())
+                self.assertWriteOK(r)
+                self.assertIn(level[0], self.tree("tl:h"))
+                if len(level) == 2:
+                    self.assertIn(level[1], self.tree("tl:h")[level[0]])
 
     def test_name_length_limit_255_ok(self):
         name = "n" * 255
