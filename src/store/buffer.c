@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Timestamps beyond this magnitude cannot be stored: slot arithmetic on
  * them could overflow int64. Nothing real is anywhere near (2^60 s). */
@@ -95,17 +96,37 @@ static inline int64_t ceil_div(int64_t a, int64_t b)
 }
 
 /*
- * A sample at ts before buffer b (ts < b->start) and not inside b->prev:
- * a new buffer on b's slot grid. Its slots are laid out in whole blocks of
+ * A sample at ts before buffer b (ts < b->start) and not inside b->prev.
+ *
+ * If b has room left at its end and reaching back does not run into
+ * b->prev, b itself is moved back: its samples shift by the k slots that
+ * ts needs and ts becomes slot 0. Requests that overlap in time create a
+ * series at whichever timestep arrives first; the slightly older ones that
+ * follow then land in the same buffer, exactly as if they had come in
+ * order.
+ *
+ * Otherwise a new buffer on b's slot grid, laid out in whole blocks of
  * BUFFER_CAP counted back from b->start (block 1 ends at b->start, block 2
  * before it, ...), clipped so that it does not reach into b->prev. A
  * backfill arriving in any order therefore fills a few full buffers, as a
  * forward write would, instead of making one small buffer per late sample.
  */
-static int chain_insert_before(struct buffer *b, int64_t frequency, int64_t ts, float value,
-                               int64_t *bytes_delta)
+static int chain_write_before(struct buffer *b, int64_t frequency, int64_t ts, float value,
+                              int64_t *bytes_delta)
 {
     int64_t f = frequency;
+    int64_t k = ceil_div(b->start - ts, f);
+    if (b->frequency == f && (int64_t)b->len + k <= (int64_t)b->cap &&
+        (!b->prev || b->start - k * f >= buffer_coverage_end(b->prev))) {
+        memmove(b->data + k, b->data, (size_t)b->len * sizeof(float));
+        b->data[0] = value;
+        for (int64_t i = 1; i < k; i++)
+            b->data[i] = NAN;
+        b->start -= k * f;
+        b->len += (uint32_t)k;
+        b->saved = false;
+        return 0;
+    }
     int64_t slot_start = b->start - ceil_div(b->start - ts, f) * f;  /* <= ts */
     int64_t block = ceil_div(b->start - slot_start, f * BUFFER_CAP);   /* >= 1 */
     int64_t block_end = b->start - (block - 1) * f * BUFFER_CAP;
@@ -143,7 +164,7 @@ int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value
 
     struct buffer *b = (struct buffer *)chain_owner(*head, ts);
     if (ts < b->start)
-        return chain_insert_before(b, frequency, ts, value, bytes_delta);
+        return chain_write_before(b, frequency, ts, value, bytes_delta);
     int64_t idx = (ts - b->start) / b->frequency;
     if (idx < b->cap) {
         buffer_put(b, (uint32_t)idx, value);

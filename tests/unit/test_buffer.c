@@ -49,31 +49,56 @@ static void test_first_write_defines_grid(void **state)
     teardown_chain(&head);
 }
 
-static void test_before_oldest_prepends_a_block(void **state)
+/* A buffer with room left moves back to take an older sample: overlapping
+ * requests that create a series at a later timestep cost nothing extra. */
+static void test_before_oldest_moves_a_buffer_with_room(void **state)
 {
     (void)state;
     struct buffer *head = NULL;
     bytes = 0;
     chain_write(&head, 10, 100, 42.0f, &bytes);                 /* start 95 */
     assert_int_equal(chain_write(&head, 10, 50, 10.0f, &bytes), 0);
-    struct buffer *old = head->prev;
-    assert_non_null(old);
-    assert_null(old->prev);
-    /* a whole block of 512 slots that ends where the head begins */
-    assert_int_equal(old->cap, BUFFER_CAP);
-    assert_int_equal(old->start, 95 - 10 * BUFFER_CAP);
+    assert_null(head->prev);
+    assert_int_equal(head->start, 45);
+    assert_int_equal(head->len, 6);
+    assert_int_equal(bytes, (int64_t)buffer_alloc_size(BUFFER_CAP));
     float v[8] = {0};
-    assert_int_equal(read_values(head, 50, 110, 10, v, 8), 6);
+    assert_int_equal(read_values(head, 0, 110, 10, v, 8), 6);
     assert_true(v[0] == 10.0f);
     for (int i = 1; i < 5; i++)
         assert_nan(v[i]);
     assert_true(v[5] == 42.0f);
-    /* further back than one block: the next block back, same grid */
+    teardown_chain(&head);
+}
+
+/* A full buffer cannot move: the older sample gets a block of its own. */
+static void test_before_a_full_buffer_prepends_a_block(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    for (int k = 0; k < BUFFER_CAP; k++)
+        chain_write(&head, 10, 100 + 10 * k, (float)k, &bytes);  /* start 95, full */
+    assert_int_equal(chain_write(&head, 10, 50, 10.0f, &bytes), 0);
+    struct buffer *old = head->prev;
+    assert_non_null(old);
+    assert_null(old->prev);
+    /* a whole block of 512 slots that ends where the full buffer begins */
+    assert_int_equal(old->cap, BUFFER_CAP);
+    assert_int_equal(old->start, 95 - 10 * BUFFER_CAP);
+    float v[8] = {0};
+    assert_int_equal(read_values(head, 0, 110, 10, v, 8), 6);
+    assert_true(v[0] == 10.0f);
+    for (int i = 1; i < 5; i++)
+        assert_nan(v[i]);
+    assert_true(v[5] == 0.0f);
+    /* further back than one block: that block moves back if it has room
+     * (it has: one sample), else the next block back, same grid */
     assert_int_equal(chain_write(&head, 10, 95 - 10 * BUFFER_CAP - 5, 7.0f, &bytes), 0);
-    struct buffer *oldest = chain_oldest(head);
-    assert_ptr_equal(oldest->next, old);
-    assert_int_equal(oldest->start, 95 - 20 * BUFFER_CAP);
-    assert_int_equal(oldest->cap, BUFFER_CAP);
+    assert_int_equal((head->start - chain_oldest(head)->start) % 10, 0);
+    assert_int_equal(read_values(head, 95 - 10 * BUFFER_CAP - 5, 95 - 10 * BUFFER_CAP + 5, 10, v,
+                                 8), 1);
+    assert_true(v[0] == 7.0f);
     teardown_chain(&head);
 }
 
@@ -237,8 +262,10 @@ static void test_gap_buffer_fills_a_short_gap_exactly(void **state)
     struct buffer *head = NULL;
     bytes = 0;
     chain_write(&head, 10, 100, 1.0f, &bytes);   /* A: 95 .. 5215 */
-    chain_write(&head, 10, 6100, 2.0f, &bytes);  /* B starts at 6095, on A's grid */
+    for (int k = 0; k < BUFFER_CAP; k++)         /* B from 6095 on A's grid, full */
+        chain_write(&head, 10, 6100 + 10 * k, 2.0f, &bytes);
     assert_int_equal(head->start, 6095);
+    assert_int_equal(head->len, BUFFER_CAP);
     assert_int_equal(chain_write(&head, 10, 5500, 3.0f, &bytes), 0);
     struct buffer *gap = head->prev;
     assert_ptr_equal(gap->prev, chain_oldest(head));
@@ -370,7 +397,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_write_defines_grid),
-        cmocka_unit_test(test_before_oldest_prepends_a_block),
+        cmocka_unit_test(test_before_oldest_moves_a_buffer_with_room),
+        cmocka_unit_test(test_before_a_full_buffer_prepends_a_block),
         cmocka_unit_test(test_reverse_order_fills_blocks),
         cmocka_unit_test(test_any_order_matches_model),
         cmocka_unit_test(test_nan_fill_and_overwrite),

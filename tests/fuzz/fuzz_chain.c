@@ -1,0 +1,81 @@
+/*
+ * libFuzzer target for store/buffer.c, model-based: the input is a list of
+ * operations on one chain (write a sample at a slot, in any order; free
+ * buffers that ended before a time) applied to the chain and to a plain
+ * array model (slot -> value or NaN). After every operation the chain must
+ * read back exactly like the model where the chain holds data, keep its
+ * buffers ordered, non-overlapping and on one slot grid, and account its
+ * bytes exactly.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/buffer.h"
+
+#define SLOTS 4096           /* model size: 8 blocks of 512 */
+#define F 10
+#define T0 1000000
+
+static float model[SLOTS];
+
+static void check(const struct buffer *head, int64_t bytes)
+{
+    int64_t counted = 0;
+    const struct buffer *b = chain_oldest((struct buffer *)head);
+    for (; b; b = b->next) {
+        counted += (int64_t)buffer_alloc_size(b->cap);
+        if (b->len > b->cap || b->cap == 0 || b->cap > BUFFER_CAP)
+            abort();
+        if (b->next && (b->start + (int64_t)b->cap * F > b->next->start ||
+                        (b->next->start - b->start) % F != 0 || b->next->prev != b))
+            abort();
+    }
+    if (counted != bytes)
+        abort();
+    struct chain_cursor c;
+    chain_cursor_init(&c, head, T0);
+    for (int i = 0; i < SLOTS; i++) {
+        float got = chain_cursor_value(&c, T0 + (int64_t)i * F);
+        if (isnan(model[i]) ? !isnan(got) : got != model[i])
+            abort();
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct buffer *head = NULL;
+    int64_t bytes = 0;
+    for (int i = 0; i < SLOTS; i++)
+        model[i] = NAN;
+    /* 3 bytes per operation: op/slot high bits, slot low bits, value */
+    for (size_t p = 0; p + 3 <= size; p += 3) {
+        int slot = ((data[p] & 0x0f) << 8 | data[p + 1]) % SLOTS;
+        if ((data[p] >> 4) == 0xf) {
+            /* free everything that ended before slot: the model forgets
+             * whole buffers only, so rebuild it from what is left */
+            chain_free_before(&head, T0 + (int64_t)slot * F, &bytes);
+            struct chain_cursor c;
+            chain_cursor_init(&c, head, T0);
+            for (int i = 0; i < SLOTS; i++)
+                if (!isnan(model[i]) && isnan(chain_cursor_value(&c, T0 + (int64_t)i * F)))
+                    model[i] = NAN;
+        } else {
+            /* The first sample of a chain defines its slot grid: on the
+             * model's nominal time, the grid's slots are [t-5, t+5), and
+             * a jitter of up to +-4 s keeps every later sample in its slot. */
+            int jitter = head ? (int)(data[p] >> 4) % 9 - 4 : 0;
+            int64_t ts = T0 + (int64_t)slot * F + jitter;
+            float v = (float)data[p + 2] / 4.0f;
+            if (chain_write(&head, F, ts, v, &bytes) != 0)
+                abort();
+            model[slot] = v;
+        }
+        check(head, bytes);
+    }
+    chain_free_all(&head, &bytes);
+    if (bytes != 0 || head)
+        abort();
+    return 0;
+}
