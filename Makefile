@@ -113,13 +113,19 @@ $(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_OBJ) $(wildcard tests/fuzz/*.h)
 
 unit-tests: $(TESTS)
 asan-tests: $(ASAN_TESTS)
+
+# The fault-injection shim the integration tests preload (tests/tools/faultinject.c).
+FAULTINJECT := $(BUILD)/faultinject.so
+$(FAULTINJECT): tests/tools/faultinject.c
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -std=c11 -Wall -Wextra -O1 -g -shared -fPIC -o $@ $< -ldl
 fuzz-build: $(FUZZERS)
 
 # The whole suite: unit tests, the same under ASan+UBSan, then the
 # integration tests against the real binary. tests/run_tests.py prints the
 # "N passed, M failed" summary and exits non-zero on any failure.
 test: deps test-tools
-	$(MAKE) cc-metric-store unit-tests asan-tests
+	$(MAKE) cc-metric-store unit-tests asan-tests $(FAULTINJECT)
 	python3 tests/run_tests.py --unit $(TESTS) --asan $(ASAN_TESTS) --integration tests/integration
 
 tsan: $(TSAN_TESTS)

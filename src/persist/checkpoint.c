@@ -63,6 +63,8 @@ struct host_state {
     char **rotated;                  /* WAL files whose data awaits a durable snapshot */
     size_t rotated_count;
     bool needs_sync;                 /* WAL written since the last fsync ("interval") */
+    bool wal_pinned;                 /* current.wal holds records that were never loaded
+                                        (unreadable at restore): never rotate it away */
 };
 
 static struct host_state *host_state_get(struct level *host)
@@ -301,8 +303,17 @@ static int capture_host(struct checkpointer *cp, struct level *host, int64_t now
         char *rotated = NULL;
         int rc = wal_rotate(st->wal, unique_suffix(), &rotated);
         st->wal = NULL;
-        if (rc == 0 && push_path(&st->rotated, &st->rotated_count, rotated) != 0)
+        if (rc == 0 && st->wal_pinned) {
+            /* Its older records were never loaded: keep the file (it is
+             * replayed at the next start), never delete it with the
+             * snapshot. New records go to a fresh log. */
+            log_error("checkpoint: %s holds records that could not be loaded at startup; it "
+                      "is kept for the next start, not deleted", rotated);
+            st->wal_pinned = false;
+            free(rotated);
+        } else if (rc == 0 && push_path(&st->rotated, &st->rotated_count, rotated) != 0) {
             free(rotated); /* the file stays on disk and is replayed at restart */
+        }
         if (rc != 0)
             log_error("checkpoint: rotating the WAL of %s failed: %s", hs->dir, strerror(errno));
     }
@@ -655,6 +666,17 @@ static int wal_record_to_store(void *ctx, const struct wal_record *rec)
     return 0;
 }
 
+/* Moves a log aside to <path>.<what>-<n> (kept for inspection). */
+static void move_aside(const char *path, const char *what)
+{
+    char aside[PATH_MAX];
+    snprintf(aside, sizeof aside, "%s.%s-%" PRId64, path, what, unique_suffix());
+    if (rename(path, aside) != 0)
+        log_error("restore: cannot move %s aside: %s", path, strerror(errno));
+    else
+        log_error("restore: %s moved to %s", path, aside);
+}
+
 static void replay_wal(struct restore_ctx *rc, const char *path, bool is_current)
 {
     struct wal_scan_stats ws = {0};
@@ -662,29 +684,35 @@ static void replay_wal(struct restore_ctx *rc, const char *path, bool is_current
     rc->stats->wal_files++;
     rc->stats->wal_corrupt += ws.corrupt;
     rc->stats->wal_torn += ws.torn_tail;
+    struct host_state *st = host_state_get(rc->host.level);
     if (r == WAL_EFORMAT && is_current) {
         /* Appending after foreign bytes would make the whole log unreadable:
          * keep the file for inspection and start a fresh log. */
-        char aside[PATH_MAX];
-        snprintf(aside, sizeof aside, "%s.unreadable-%" PRId64, path, unique_suffix());
-        log_error("restore: %s is not a WAL file; moved to %s", path, aside);
-        if (rename(path, aside) != 0)
-            log_error("restore: cannot move %s aside: %s", path, strerror(errno));
+        log_error("restore: %s is not a WAL file (no valid record)", path);
+        move_aside(path, "unreadable");
         return;
     }
-    if (r != 0) {
-        log_error("restore: WAL %s is unreadable (%s); data since its last snapshot may be "
-                  "missing", path, r == WAL_EFORMAT ? "not a WAL file" : strerror(errno));
+    if (r == WAL_EIO || r == WAL_EFORMAT) {
+        /* Never delete or rotate what was not loaded: the file stays as it
+         * is and is replayed at the next start. */
+        log_error("restore: cannot read %s (%s): its records are NOT loaded; the file is "
+                  "kept and never rotated or deleted by this process; fix it and restart",
+                  path, r == WAL_EFORMAT ? "not a WAL file" : strerror(errno));
+        if (st && is_current)
+            st->wal_pinned = true;
         return;
     }
+    if (r == WAL_EREPAIR)
+        log_warn("restore: WAL %s: its torn tail could not be cut off (%s); new records follow "
+                 "it (the reader resynchronises)", path, strerror(errno));
     if (ws.corrupt || ws.torn_tail)
         log_warn("restore: WAL %s: %" PRIu64 " records, %" PRIu64 " corrupt regions skipped (%"
-                 PRIu64 " bytes)%s", path, ws.records, ws.corrupt, ws.skipped_bytes,
-                 ws.torn_tail ? ", torn tail truncated" : "");
-    struct host_state *st = host_state_get(rc->host.level);
+                 PRIu64 " bytes)%s%s", path, ws.records, ws.corrupt, ws.skipped_bytes,
+                 ws.bad_header ? ", damaged file header" : "",
+                 ws.torn_tail && r == 0 && !ws.bad_header ? ", torn tail truncated" : "");
     if (!st)
         return;
-    if (is_current) {
+    if (is_current && !ws.bad_header) {
         /* Keep appending to it (after the valid records): the next
          * snapshot, which holds the replayed data, rotates it away. */
         char *dir = host_dir(rc->cp, rc->host.level);
@@ -692,13 +720,31 @@ static void replay_wal(struct restore_ctx *rc, const char *path, bool is_current
             log_error("restore: cannot reopen the WAL in %s: %s", dir ? dir : "?",
                       strerror(errno));
         free(dir);
-    } else {
-        /* A WAL rotated by a snapshot that never became durable: its data
-         * is dirty again, the file is deleted after the next snapshot. */
-        char *copy = strdup(path);
-        if (!copy || push_path(&st->rotated, &st->rotated_count, copy) != 0)
-            free(copy);
+        return;
     }
+    /* A WAL rotated by a snapshot that never became durable, or a current
+     * log with a damaged header (renamed, so that new records start a clean
+     * file): its data is dirty again, the file is deleted after the next
+     * durable snapshot. */
+    char *keep = NULL;
+    if (is_current) {
+        char *dir = host_dir(rc->cp, rc->host.level);
+        char name[64];
+        snprintf(name, sizeof name, "current.wal.%" PRId64, unique_suffix());
+        keep = dir ? fs_join(dir, name) : NULL;
+        free(dir);
+        if (!keep || rename(path, keep) != 0) {
+            log_error("restore: cannot rename %s: %s; it is kept as it is", path,
+                      strerror(errno));
+            free(keep);
+            st->wal_pinned = true;
+            return;
+        }
+    } else {
+        keep = strdup(path);
+    }
+    if (!keep || push_path(&st->rotated, &st->rotated_count, keep) != 0)
+        free(keep);
 }
 
 static int compare_strings(const void *a, const void *b)

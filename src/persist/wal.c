@@ -187,13 +187,20 @@ int wal_scan(const void *data, size_t len, wal_record_fn fn, void *ctx,
     int rc = 0;
     if (len == 0)
         goto out;
-    if (len < WAL_HEADER_SIZE || wal_get_le(p, 4) != WAL_FILE_MAGIC) {
-        rc = WAL_EFORMAT;
-        goto out;
-    }
     /* large (4 KiB) because of the selector arrays; one per scan */
     struct wal_record rec;
     size_t pos = WAL_HEADER_SIZE;
+    if (len < WAL_HEADER_SIZE || wal_get_le(p, 4) != WAL_FILE_MAGIC) {
+        /* a damaged header is damage like any other: resynchronise */
+        pos = wal_find(p, len, 0, WAL_PARSE_OK, &rec);
+        if (pos >= len) {
+            rc = WAL_EFORMAT;
+            goto out;
+        }
+        st.bad_header = true;
+        st.corrupt++;
+        st.skipped_bytes += pos;
+    }
     st.valid_end = pos;
     while (pos < len) {
         size_t size = 0;
@@ -381,29 +388,33 @@ int wal_replay_file(const char *path, bool truncate_torn_tail, wal_record_fn fn,
 {
     if (stats != NULL)
         memset(stats, 0, sizeof *stats);
-    int fd = open(path, (truncate_torn_tail ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return WAL_EIO;
     uint8_t *data = NULL;
     size_t len = 0;
-    if (wal_read_all(fd, &data, &len) != 0) {
-        int saved_errno = errno;
-        close(fd);
+    int read_rc = wal_read_all(fd, &data, &len);
+    int saved_errno = errno;
+    close(fd);
+    if (read_rc != 0) {
         errno = saved_errno;
         return WAL_EIO;
     }
     struct wal_scan_stats st;
     int rc = wal_scan(data, len, fn, ctx, &st);
     free(data);
-    /* not after WAL_EFORMAT (not our file) nor when fn stopped early (the
-     * bytes after its record were never looked at) */
-    if (rc == 0 && truncate_torn_tail && st.valid_end < len) {
-        if (ftruncate(fd, (off_t)st.valid_end) != 0 || fsync(fd) != 0)
-            rc = WAL_EIO;
+    /* not after WAL_EFORMAT (not our file), when fn stopped early (the bytes
+     * after its record were never looked at) nor with a damaged header
+     * (the caller starts a new file instead) */
+    if (rc == 0 && truncate_torn_tail && st.valid_end < len && !st.bad_header) {
+        int wfd = open(path, O_WRONLY | O_CLOEXEC);
+        if (wfd < 0 || ftruncate(wfd, (off_t)st.valid_end) != 0 || fsync(wfd) != 0)
+            rc = WAL_EREPAIR;
+        saved_errno = errno;
+        if (wfd >= 0)
+            close(wfd);
+        errno = saved_errno;
     }
-    int saved_errno = errno;
-    close(fd);
-    errno = saved_errno;
     if (stats != NULL)
         *stats = st;
     return rc;

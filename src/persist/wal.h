@@ -31,8 +31,9 @@
 
 enum wal_error {
     WAL_EIO = -4201,        /* see errno */
-    WAL_EFORMAT = -4202,    /* not a WAL file (bad file magic) */
-    WAL_ETOO_LONG = -4203,  /* name > 65535 or component > 255 bytes */
+    WAL_EFORMAT = -4202,    /* not a WAL file: bad file magic and no valid record */
+    WAL_ETOO_LONG = -4203,
+    WAL_EREPAIR = -4204,    /* replayed, but a torn tail could not be cut off */  /* name > 65535 or component > 255 bytes */
 };
 
 /* Bytes a record for this metric and selector needs. */
@@ -81,6 +82,7 @@ struct wal_scan_stats {
     uint64_t corrupt;           /* corrupt regions skipped by resynchronising */
     uint64_t skipped_bytes;     /* bytes inside those regions */
     bool torn_tail;             /* the data ends inside an incomplete record */
+    bool bad_header;            /* the file magic is damaged (records were still found) */
     uint64_t valid_end;         /* offset just after the last valid record (or the header) */
 };
 
@@ -89,15 +91,21 @@ struct wal_scan_stats {
  * covering the bytes up to the end of that record. */
 typedef int (*wal_record_fn)(void *ctx, const struct wal_record *rec);
 
-/* Scans a whole WAL image (file magic included). Returns 0, or WAL_EFORMAT
- * when the file magic is wrong (nothing delivered). An empty input is a
- * valid, empty log. */
+/* Scans a whole WAL image (file magic included). A damaged file magic is
+ * treated like damage in the middle: the scan resynchronises on the first
+ * valid record and sets stats->bad_header. Returns 0, or WAL_EFORMAT when
+ * the magic is wrong and no valid record follows (nothing delivered). An
+ * empty input is a valid, empty log. */
 int wal_scan(const void *data, size_t len, wal_record_fn fn, void *ctx,
              struct wal_scan_stats *stats);
 
-/* Reads the file at path and scans it. With truncate_torn_tail, a torn or
- * corrupt tail after the last valid record is cut off with ftruncate(2) so
- * that later appends follow valid data. Returns 0, WAL_EFORMAT or WAL_EIO. */
+/* Reads the file at path (opened read-only: a log that cannot be written is
+ * still replayed) and scans it. With truncate_torn_tail, a torn or corrupt
+ * tail after the last valid record is then cut off with ftruncate(2) on a
+ * second, writable descriptor so that later appends follow valid data.
+ * Returns 0, WAL_EFORMAT, WAL_EIO (the file could not be read: nothing was
+ * replayed) or WAL_EREPAIR (every record was replayed, but the tail could
+ * not be cut: see errno). */
 int wal_replay_file(const char *path, bool truncate_torn_tail, wal_record_fn fn, void *ctx,
                     struct wal_scan_stats *stats);
 

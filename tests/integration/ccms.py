@@ -27,6 +27,9 @@ from collections import namedtuple
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("CCMS_BINARY", os.path.join(REPO, "cc-metric-store"))
+# tests/tools/faultinject.c, built by `make test`: Server.faults = "<rules>"
+# makes chosen file-system calls of the server fail (see that file).
+FAULTINJECT = os.path.join(REPO, "build", "faultinject.so")
 # Fixtures are part of the repository (tests/fixtures), found from this file.
 TESTDATA = os.path.join(REPO, "tests", "fixtures")
 
@@ -125,6 +128,7 @@ class Server:
         is except main.addr (set to the test port); raw_config: config file
         text written verbatim (then addr is whatever it says)."""
         self.tmp = tempfile.mkdtemp(prefix="ccms-it-")
+        self.faults = None          # CCMS_FAULTS rules for the next start()
         self.port = free_port()
         self.addr = "127.0.0.1:%d" % self.port
         self.ckpt_dir = os.path.join(self.tmp, "checkpoints")
@@ -165,9 +169,12 @@ class Server:
                 fh.close()
         self._out = open(os.path.join(self.tmp, "stdout.log"), "wb")
         self._err = open(os.path.join(self.tmp, "stderr.log"), "wb")
+        env = None
+        if self.faults:
+            env = dict(os.environ, CCMS_FAULTS=self.faults, LD_PRELOAD=FAULTINJECT)
         self.proc = subprocess.Popen(
             [BINARY, "-config", self.config_path] + self.args,
-            cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
+            cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=env)
         if wait:
             self.wait_ready()
         return self

@@ -977,6 +977,76 @@ class WalFilesTest(PersistenceCase):
                 self.assertHas(srv, s)
 
 
+class UnloadableWalTest(PersistenceCase):
+    """A log that could not be loaded at startup is never deleted or
+    rotated away (fault injection: tests/tools/faultinject.c)."""
+
+    def crashed_with_log(self, srv, host):
+        want = Samples()
+        self.post(srv, "".join(want.add("c", host, "m", T + 10 * i, i + 0.25) for i in range(40)))
+        srv.crash()
+        self.assertTrue(os.path.exists(os.path.join(srv.host_dir("c", host), "current.wal")))
+        return want
+
+    def test_log_that_cannot_be_opened_for_writing_at_restore(self):
+        """The restore used to open the log read-write to be able to cut a
+        torn tail: on EACCES (immutable, read-only, foreign owner) nothing
+        was replayed, and once writable again the next snapshot rotated the
+        log away with records that were in no snapshot."""
+        srv = self.server()
+        want = self.crashed_with_log(srv, "ro")
+        srv.faults = "open_w:*/c/ro/current.wal:EACCES:1"
+        srv.start()
+        self.assertHas(srv, want, msg="replayed from a log that cannot be written")
+        more = Samples()
+        self.post(srv, "".join(more.add("c", "ro", "m", T + 1000 + 10 * i, 7.5) for i in range(5)))
+        want.update(more)
+        srv.stop()          # a snapshot, which rotates and deletes the log
+        srv.faults = None
+        srv.start()
+        self.assertHas(srv, want, msg="after the snapshot that rotated the log")
+
+    def test_unreadable_log_is_kept_not_rotated(self):
+        srv = self.server()
+        want = self.crashed_with_log(srv, "unread")
+        srv.faults = "open_r:*/c/unread/current.wal:EACCES:1"
+        srv.start()
+        self.assertRegex(srv.stderr(), r"(?m)^<3>.*cannot read .*current\.wal.*NOT loaded")
+        more = Samples()
+        self.post(srv, "".join(more.add("c", "unread", "m", T + 2000 + 10 * i, 8.5)
+                               for i in range(5)))
+        want.update(more)
+        srv.stop()          # snapshots the new samples; must keep the old log
+        self.assertRegex(srv.stderr(), r"(?m)^<3>.*could not be loaded at startup; it is kept")
+        srv.faults = None
+        srv.start()         # readable again: everything is back
+        self.assertHas(srv, want, msg="after the fault is gone")
+        srv.stop()
+        srv.start()         # and stays after the log was snapshotted and deleted
+        self.assertHas(srv, want, msg="after one more clean restart")
+
+    def test_damaged_log_header_keeps_the_records(self):
+        """One flipped bit in the 4-byte file header used to move the whole
+        log aside; it is scanned like damage in the middle."""
+        srv = self.server()
+        want = self.crashed_with_log(srv, "hdr")
+        path = os.path.join(srv.host_dir("c", "hdr"), "current.wal")
+        with open(path, "r+b") as fh:
+            fh.write(bytes([0x01, 0xA7, 0x1D, 0xCD]))     # magic 0xCC1DA701 -> 0xCD1DA701
+        srv.start()
+        self.assertHas(srv, want, msg="records behind a damaged header")
+        more = Samples()
+        self.post(srv, "".join(more.add("c", "hdr", "m", T + 3000 + 10 * i, 9.5) for i in range(5)))
+        want.update(more)
+        srv.crash()
+        srv.start()
+        self.assertHas(srv, want, msg="after a crash: old records and new ones")
+        srv.stop()
+        self.assertGoFormats(srv, expect=want)
+        srv.start()
+        self.assertHas(srv, want, msg="after a clean restart")
+
+
 class RestoreOrderTest(PersistenceCase):
 
     def test_overwrite_saved_in_the_same_second(self):

@@ -230,15 +230,34 @@ static void test_empty_and_bad_header(void **state)
     for (size_t n = 1; n < 4; n++)
         assert_int_equal(scan_copy("\x01\xa7\x1d", n, &c, &st), WAL_EFORMAT);
 
-    /* a file that starts with a record magic is not a WAL */
+    /* a damaged (here: missing) file header is damage like any other: the
+     * records after it are found by resynchronising */
     struct jbuf b;
     jbuf_init(&b, 0);
     put_record(&b, 1, "m", NULL, 1.0f);
-    assert_int_equal(scan_copy(b.data, b.len, &c, &st), WAL_EFORMAT);
+    put_record(&b, 2, "m", NULL, 2.0f);
+    assert_int_equal(scan_copy(b.data, b.len, &c, &st), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(st.records, 2);
+    assert_true(st.bad_header);
+    assert_int_equal(st.valid_end, b.len);
+    /* one flipped bit in the header: every record is still there */
+    jbuf_free(&b);
+    jbuf_init(&b, 0);
+    jbuf_append(&b, "\x01\xa7\x1d\xcd", 4);
+    put_record(&b, 1, "m", NULL, 1.0f);
+    c.n = 0;
+    assert_int_equal(scan_copy(b.data, b.len, &c, &st), 0);
+    assert_int_equal(c.n, 1);
+    assert_true(st.bad_header);
+    assert_int_equal(st.corrupt, 1);
+    assert_int_equal(st.skipped_bytes, 4);
+    jbuf_free(&b);
+    /* garbage without any valid record is not a WAL */
+    c.n = 0;
+    assert_int_equal(scan_copy("GIF89a\xa1\xa7\x1d\xcc junk", 17, &c, &st), WAL_EFORMAT);
     assert_int_equal(c.n, 0);
     assert_int_equal(st.records, 0);
-    assert_int_equal(st.valid_end, 0);
-    jbuf_free(&b);
 
     /* no stats wanted, no callback */
     assert_int_equal(wal_scan("\x01\xa7\x1d\xcc", 4, NULL, NULL, NULL), 0);
