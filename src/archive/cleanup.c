@@ -132,26 +132,6 @@ static bool checkpoint_name(const char *name, bool *binary)
     return len > 0;
 }
 
-/* The `to` of a .bin from its 20-byte header. */
-static int read_bin_window_end(const char *path, int64_t *to)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -errno;
-    unsigned char h[20];
-    size_t n = fread(h, 1, sizeof h, f);
-    fclose(f);
-    uint32_t magic = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
-                     (uint32_t)h[3] << 24;
-    if (n != sizeof h || magic != SNAPSHOT_MAGIC)
-        return -EINVAL;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | h[12 + i];
-    *to = (int64_t)v;
-    return 0;
-}
-
 static int decode_checkpoint(struct selected *s)
 {
     char *data;
@@ -184,24 +164,24 @@ static void free_selected(struct selected *sel, size_t count)
 /* Decides whether the file at path (a checkpoint name) is past the cut-off;
  * decodes it when needed (JSON always, .bin when archiving). Returns 1
  * selected, 0 not selected, <0 failed (counted, kept). */
-static int select_file(struct selected *s, int64_t cutoff, bool archive)
+/* 1: positively outside the retention window (decoded, consistent, window
+ * ended at or before cutoff); 0: inside; -1: undecodable or corrupt, kept. */
+static int select_file(struct selected *s, int64_t stamp, int64_t cutoff,
+                       int64_t future_tolerance)
 {
-    int64_t to = 0;
-    if (s->binary && !archive) {
-        if (read_bin_window_end(s->path, &to) != 0) {
-            log_error("cleanup: %s is not a valid snapshot (kept)", s->path);
-            return -1;
-        }
-    } else {
-        if (decode_checkpoint(s) != 0)
-            return -1;
-        to = s->file.to;
+    if (decode_checkpoint(s) != 0)
+        return -1;
+    const char *why = ckpt_file_contradiction(&s->file, stamp, future_tolerance);
+    if (why) {
+        log_error("cleanup: %s is corrupt (%s); kept", s->path, why);
+        return -1;
     }
-    return to <= cutoff ? 1 : 0;
+    return s->file.to <= cutoff ? 1 : 0;
 }
 
 static int collect_host(const char *host_dir, int64_t cutoff, bool archive,
-                        struct cleanup_stats *stats, struct selected **out, size_t *count)
+                        int64_t future_tolerance, struct cleanup_stats *stats,
+                        struct selected **out, size_t *count)
 {
     char **names;
     size_t n;
@@ -218,7 +198,12 @@ static int collect_host(const char *host_dir, int64_t cutoff, bool archive,
         if (!checkpoint_name(names[i], &s.binary))
             continue;
         s.path = fs_join(host_dir, names[i]);
-        int picked = s.path ? select_file(&s, cutoff, archive) : -1;
+        int64_t stamp = strtoll(names[i], NULL, 10);
+        int picked = s.path ? select_file(&s, stamp, cutoff, future_tolerance) : -1;
+        if (picked == 1 && !archive && s.decoded) {
+            ckpt_file_free(&s.file);     /* deleting needs only the path */
+            s.decoded = false;
+        }
         if (picked == 1) {
             struct selected *grown = realloc(*out, (*count + 1) * sizeof(s));
             if (grown) {
@@ -499,7 +484,8 @@ static int cleanup_cluster(const struct ccms_config *cfg, const char *cluster, i
         size_t count = 0;
         /* Files that fail are counted and kept; the host's other files still go. */
         if (host_dir)
-            (void)collect_host(host_dir, cutoff, archive, stats, &sel, &count);
+            (void)collect_host(host_dir, cutoff, archive, cfg->future_tolerance_seconds, stats,
+                               &sel, &count);
         if (count > 0) {
             if (!archive)
                 delete_files(sel, count, stats);

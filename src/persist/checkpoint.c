@@ -38,6 +38,7 @@ struct checkpointer {
     enum ccms_fsync_policy fsync;
     int64_t interval;                /* seconds between periodic runs */
     int64_t retention;               /* seconds, <= 0: keep everything */
+    int64_t future_tolerance;        /* seconds samples may lie ahead; < 0: unbounded */
     uint64_t max_wal_size;           /* bytes, 0 = unlimited */
     int64_t max_frequency;
 
@@ -624,6 +625,21 @@ static void load_candidate(struct restore_ctx *rc, const char *path, bool binary
         rc->stats->files_failed++;
         return;
     }
+    /* Damage is not age: a header that contradicts itself must not make the
+     * file look "too old" (skipped, then deleted by the cleanup). */
+    const char *why = ckpt_file_contradiction(&f, stamp, rc->cp->future_tolerance);
+    if (why) {
+        log_error("restore: %s is corrupt (%s): not loaded", path, why);
+        char aside[PATH_MAX];
+        snprintf(aside, sizeof aside, "%s.corrupt", path);
+        if (rename(path, aside) != 0)
+            log_error("restore: cannot move %s aside: %s", path, strerror(errno));
+        else
+            log_error("restore: %s moved to %s for inspection", path, aside);
+        rc->stats->files_failed++;
+        ckpt_file_free(&f);
+        return;
+    }
     if (f.to != 0 && f.to < rc->host_cutoff) {
         rc->stats->files_too_old++;
         ckpt_file_free(&f);
@@ -1152,6 +1168,7 @@ int checkpointer_create(struct store *s, const struct ccms_config *cfg,
     cp->interval = cfg->checkpoint_interval_seconds > 0 ? cfg->checkpoint_interval_seconds
                                                         : 12 * 3600;
     cp->retention = cfg->retention_seconds;
+    cp->future_tolerance = cfg->future_tolerance_seconds;
     cp->max_wal_size = cfg->max_wal_size > 0 ? (uint64_t)cfg->max_wal_size : 0;
     for (size_t i = 0; i < store_metric_count(s); i++)
         if (store_metric_at(s, (int)i)->frequency > cp->max_frequency)

@@ -45,4 +45,17 @@ void ckpt_level_free(struct ckpt_level *l);
  * so encoders produce deterministic bytes. */
 void ckpt_level_sort(struct ckpt_level *l);
 
+/*
+ * Whether a decoded file agrees with itself and with its name's <stamp>: a
+ * window that ends before it starts, a window end a day before the file's
+ * own samples, or a day before its name is damage (a flipped bit in the
+ * header), not age. Such a file must never be skipped as "too old" or
+ * deleted by the cleanup. future_slack: how far samples may lie ahead of
+ * the time they were written (future-tolerance; < 0 = unbounded, then the
+ * samples are not compared). Returns NULL, or a static phrase saying what
+ * contradicts what.
+ */
+const char *ckpt_file_contradiction(const struct ckpt_file *f, int64_t stamp,
+                                    int64_t future_slack);
+
 #endif

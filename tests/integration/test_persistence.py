@@ -11,6 +11,7 @@ import collections
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import struct
@@ -1045,6 +1046,41 @@ class UnloadableWalTest(PersistenceCase):
         self.assertGoFormats(srv, expect=want)
         srv.start()
         self.assertHas(srv, want, msg="after a clean restart")
+
+
+class CorruptSnapshotHeaderTest(PersistenceCase):
+
+    def test_flipped_bit_in_window_end_is_corruption_not_age(self):
+        """A flipped bit in a .bin's `to` used to make the file look older
+        than the retention: restore skipped it and the startup cleanup
+        deleted it. Now it is moved aside as .corrupt and never deleted."""
+        srv = self.server(store={"cleanup": {"mode": "delete"}})
+        want = Samples()
+        self.post(srv, "".join(want.add("c", "flip", "m", T + 10 * i, i + 0.5) for i in range(30)))
+        srv.stop()
+        d = srv.host_dir("c", "flip")
+        (name,) = [f for f in os.listdir(d) if f.endswith(".bin")]
+        with open(os.path.join(d, name), "r+b") as fh:
+            data = bytearray(fh.read())
+            data[19] ^= 0x80                     # the sign bit of `to`
+            fh.seek(0)
+            fh.write(data)
+        srv.start()
+        self.assertRegex(srv.stderr(), r"(?m)^<3>.*%s is corrupt" % re.escape(name))
+        self.assertEqual(sorted(os.listdir(d)), [name + ".corrupt"])
+        with open(os.path.join(d, name + ".corrupt"), "rb") as fh:
+            self.assertEqual(fh.read(), bytes(data))
+        # the cleanup (it ran at startup) and a restart leave it alone
+        srv.restart()
+        self.assertEqual(sorted(os.listdir(d)), [name + ".corrupt"])
+        # put right by hand, it loads again
+        data[19] ^= 0x80
+        srv.stop()
+        with open(os.path.join(d, name), "wb") as fh:
+            fh.write(bytes(data))
+        os.unlink(os.path.join(d, name + ".corrupt"))
+        srv.start()
+        self.assertHas(srv, want)
 
 
 class RestoreOrderTest(PersistenceCase):
