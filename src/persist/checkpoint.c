@@ -732,7 +732,7 @@ static void replay_wal(struct restore_ctx *rc, const char *path, bool is_current
         /* Keep appending to it (after the valid records): the next
          * snapshot, which holds the replayed data, rotates it away. */
         char *dir = host_dir(rc->cp, rc->host.level);
-        if (!dir || wal_open(dir, &st->wal) != 0)
+        if (!dir || wal_open(dir, rc->cp->fsync == CCMS_FSYNC_ALWAYS, &st->wal) != 0)
             log_error("restore: cannot reopen the WAL in %s: %s", dir ? dir : "?",
                       strerror(errno));
         free(dir);
@@ -1278,7 +1278,8 @@ static int append_pending(struct checkpoint_batch *b, struct level *host, struct
     struct checkpointer *cp = b->cp;
     if (!st->wal) {
         char *dir = host_dir(cp, host);
-        int rc = dir ? wal_open(dir, &st->wal) : CHECKPOINT_ENOMEM;
+        int rc = dir ? wal_open(dir, b->cp->fsync == CCMS_FSYNC_ALWAYS, &st->wal)
+                     : CHECKPOINT_ENOMEM;
         if (rc != 0)
             log_error("WAL: cannot open %s/current.wal: %s", dir ? dir : "?", strerror(errno));
         free(dir);

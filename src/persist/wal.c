@@ -237,7 +237,7 @@ out:
 
 /* ---- files ---------------------------------------------------------------------- */
 
-int wal_open(const char *dir, struct wal_file **out)
+int wal_open(const char *dir, bool durable, struct wal_file **out)
 {
     *out = NULL;
     struct wal_file *w = calloc(1, sizeof *w);
@@ -250,7 +250,7 @@ int wal_open(const char *dir, struct wal_file **out)
     }
     w->fd = -1;
     struct stat st;
-    int mk = fs_mkdir_p(dir);
+    int mk = durable ? fs_mkdir_p_durable(dir) : fs_mkdir_p(dir);
     if (mk != 0) {
         errno = -mk;
         goto fail;
@@ -265,6 +265,14 @@ int wal_open(const char *dir, struct wal_file **out)
         if (fs_write_all(w->fd, magic, sizeof magic) != 0)
             goto fail;
         w->size = sizeof magic;
+        /* a new file: its directory entry must survive a power loss too */
+        if (durable) {
+            int d = fs_fsync_dir(dir);
+            if (d != 0) {
+                errno = -d;
+                goto fail;
+            }
+        }
     }
     free(path);
     *out = w;

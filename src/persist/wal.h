@@ -50,8 +50,11 @@ int wal_record_encode(uint8_t *out, int64_t ts, const char *metric, size_t metri
 struct wal_file;
 
 /* Opens (creating directories and the file with its magic as needed)
- * <dir>/current.wal for appending. dir is the host directory. */
-int wal_open(const char *dir, struct wal_file **out);
+ * <dir>/current.wal for appending. dir is the host directory. With durable
+ * (fsync "always"), what it creates is made durable before it returns: the
+ * new file and its magic, and the directory entries of the file and of
+ * every directory created for it. */
+int wal_open(const char *dir, bool durable, struct wal_file **out);
 /* Appends len bytes with write(2) (retrying short writes and EINTR). */
 int wal_append(struct wal_file *w, const void *data, size_t len);
 int wal_sync(struct wal_file *w);

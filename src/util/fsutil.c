@@ -4,6 +4,7 @@
 #include "util/fsutil.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int fs_mkdir_p(const char *path)
+/* mkdir -p; with durable, the parent of every directory created is fsynced
+ * (after the creation, so the new entry is on disk). */
+static int mkdir_p(const char *path, bool durable)
 {
     char *copy = strdup(path);
     if (!copy)
@@ -22,7 +25,22 @@ int fs_mkdir_p(const char *path)
             continue;
         char saved = *p;
         *p = '\0';
-        if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
+        if (mkdir(copy, 0755) == 0) {
+            if (durable) {
+                char *slash = strrchr(copy, '/');
+                if (slash == copy) {
+                    rc = fs_fsync_dir("/");
+                } else if (slash) {
+                    *slash = '\0';
+                    rc = fs_fsync_dir(copy);
+                    *slash = '/';
+                } else {
+                    rc = fs_fsync_dir(".");
+                }
+                if (rc != 0)
+                    break;
+            }
+        } else if (errno != EEXIST) {
             rc = -errno;
             break;
         }
@@ -39,6 +57,16 @@ int fs_mkdir_p(const char *path)
             rc = -ENOTDIR;
     }
     return rc;
+}
+
+int fs_mkdir_p(const char *path)
+{
+    return mkdir_p(path, false);
+}
+
+int fs_mkdir_p_durable(const char *path)
+{
+    return mkdir_p(path, true);
 }
 
 int fs_fsync_dir(const char *path)

@@ -9,6 +9,10 @@
 /* mkdir -p with mode 0755. Returns 0 or -errno. */
 int fs_mkdir_p(const char *path);
 
+/* The same, and every directory it creates is made durable: the parent of
+ * each new directory is fsynced. Returns 0 or -errno. */
+int fs_mkdir_p_durable(const char *path);
+
 /* fsync(2) of a directory, so renames and creations in it are durable.
  * Returns 0 or -errno. */
 int fs_fsync_dir(const char *path);

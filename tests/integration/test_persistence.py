@@ -1083,6 +1083,34 @@ class CorruptSnapshotHeaderTest(PersistenceCase):
         self.assertHas(srv, want)
 
 
+class DurableDirectoriesTest(PersistenceCase):
+
+    def test_fsync_always_makes_new_logs_and_directories_durable(self):
+        """With fsync "always" an acknowledged sample must survive a power
+        loss, so the directory entries of a new log and of a new host (and
+        cluster) directory are fsynced before the answer. Proven by making
+        exactly those fsyncs fail: the write must not be acknowledged."""
+        for target, host in (("*/checkpoints/c1/h1", "h1"),       # the new log's entry
+                             ("*/checkpoints/c1", "h2"),          # the new host directory
+                             ("*/checkpoints", "h3")):            # the new cluster directory
+            with self.subTest(fsync_of=target):
+                srv = self.server(start=False, checkpoints={"fsync": "always"})
+                if host == "h2":
+                    os.makedirs(os.path.join(srv.ckpt_dir, "c1"))
+                srv.faults = "fsync:%s:EIO" % target
+                srv.start()
+                cluster = "c1" if host != "h3" else "c3"
+                r = srv.write(("m,cluster=%s,hostname=%s value=1 %d\n" % (cluster, host, T))
+                              .encode())
+                self.assertGreaterEqual(r.status, 500, r.body)
+                srv.stop()
+                srv.faults = None
+                srv.start()
+                self.assertWriteOK(srv.write(("m,cluster=%s,hostname=%s value=1 %d\n"
+                                              % (cluster, host, T)).encode()))
+                srv.stop()
+
+
 class RestoreOrderTest(PersistenceCase):
 
     def test_overwrite_saved_in_the_same_second(self):

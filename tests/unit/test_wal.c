@@ -503,7 +503,7 @@ static void test_open_append_replay(void **state)
     char *file = path_join(dir, "current.wal");
 
     struct wal_file *w;
-    assert_int_equal(wal_open(dir, &w), 0);
+    assert_int_equal(wal_open(dir, false, &w), 0);
     assert_non_null(w);
     assert_true(wal_fd(w) >= 0);
     assert_int_equal(wal_size(w), 4);
@@ -518,7 +518,7 @@ static void test_open_append_replay(void **state)
     wal_close(w);
 
     /* reopening keeps the content and writes no second header */
-    assert_int_equal(wal_open(dir, &w), 0);
+    assert_int_equal(wal_open(dir, false, &w), 0);
     assert_int_equal(wal_size(w), 80);
     append_record(w, 1700000270, "cpu_user", "hwthread1", 6.5f);
     assert_int_equal(wal_size(w), 125);
@@ -579,7 +579,7 @@ static void test_torn_tail_truncated_then_appended(void **state)
 
     /* new records follow valid data, and everything reads back */
     struct wal_file *w;
-    assert_int_equal(wal_open(tmp, &w), 0);
+    assert_int_equal(wal_open(tmp, false, &w), 0);
     assert_int_equal(wal_size(w), 125);
     append_record(w, 1700000330, "cpu_load", NULL, 7.25f);
     append_record(w, 1700000330, "mem_bw", "socket1", -1.0f);
@@ -658,7 +658,7 @@ static void test_replay_errors(void **state)
     char *below = path_join(blocker, "host");
     struct wal_file *w = (struct wal_file *)1;
     errno = 0;
-    assert_int_equal(wal_open(below, &w), WAL_EIO);
+    assert_int_equal(wal_open(below, false, &w), WAL_EIO);
     assert_null(w);
     assert_int_equal(errno, ENOTDIR);
 
@@ -674,7 +674,7 @@ static void test_rotate(void **state)
     char *tmp = pt_tmpdir();
     char *file = path_join(tmp, "current.wal");
     struct wal_file *w;
-    assert_int_equal(wal_open(tmp, &w), 0);
+    assert_int_equal(wal_open(tmp, false, &w), 0);
     append_record(w, 1, "a", NULL, 1.0f);
     append_record(w, 2, "b", NULL, 2.0f);
     char *rotated = NULL;
@@ -690,7 +690,7 @@ static void test_rotate(void **state)
     assert_int_equal(c.n, 2);
 
     /* the next open starts a fresh log */
-    assert_int_equal(wal_open(tmp, &w), 0);
+    assert_int_equal(wal_open(tmp, false, &w), 0);
     assert_int_equal(wal_size(w), 4);
     append_record(w, 3, "c", NULL, 3.0f);
     /* a NULL rotated_path is allowed */
