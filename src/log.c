@@ -145,3 +145,29 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (buf != stack)
         free(buf);
 }
+
+void log_limited(struct log_limit *lim, enum log_level level, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long window = (long long)ts.tv_sec / LOG_LIMIT_WINDOW;
+    long long seen = atomic_load(&lim->window);
+    if (seen != window && atomic_compare_exchange_strong(&lim->window, &seen, window))
+        atomic_store(&lim->lines, 0);
+    if (atomic_fetch_add(&lim->lines, 1) >= LOG_LIMIT_BURST) {
+        atomic_fetch_add(&lim->dropped, 1);
+        return;
+    }
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    unsigned dropped = atomic_exchange(&lim->dropped, 0);
+    if (dropped)
+        log_msg(level, "%s (and %u more like it left out of the log)", text, dropped);
+    else
+        log_msg(level, "%s", text);
+}

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -354,6 +355,28 @@ static int main_create_jwt(const struct ccms_config *cfg, struct jwt_verifier **
     return rc == 0 ? 0 : -1;
 }
 
+/* Every host keeps its log open until its next snapshot, and every
+ * connection holds one: the soft limit on open files (1024 under systemd)
+ * is raised to the hard limit. */
+static void main_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t before = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn("cannot raise the open files limit from %llu to %llu: %s",
+                     (unsigned long long)before, (unsigned long long)rl.rlim_max,
+                     strerror(errno));
+            return;
+        }
+    }
+    log_info("open files limit: %llu (one per host log and per connection; raise "
+             "LimitNOFILE for more)", (unsigned long long)rl.rlim_cur);
+}
+
 /* Everything after the config is loaded. Returns the exit status. */
 static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
 {
@@ -441,6 +464,7 @@ int main(int argc, char **argv)
     if (cfg.debug_gops)
         fprintf(stderr, "main.debug.gops has no effect: there is no gops agent for the C "
                         "implementation\n");
+    main_raise_fd_limit();
     /* libcurl's global state, before any thread: the node provider is
      * asked at startup (restore, cleanup) and by the retention worker. */
     if (cfg.backend_url && cfg.backend_url[0])

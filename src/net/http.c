@@ -553,6 +553,11 @@ int http_start(int fd, const struct api_context *ctx, const struct http_tls *tls
         free(srv);
         return -1;
     }
+    if (listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, err_len, "cannot listen: %s", strerror(errno));
+        free(srv);
+        return -1;
+    }
     srv->ctx = ctx;
     srv->tls = tls != NULL;
     atomic_init(&srv->in_flight, 0);

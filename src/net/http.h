@@ -53,8 +53,11 @@ char *http_clean_path(const char *path);
 int http_authorize(struct jwt_verifier *jwt, const char *authorization, int64_t now,
                    struct api_response *deny);
 
-/* Binds and listens on addr ("host:port", "[v6]:port", ":port" = all
- * interfaces, dual stack). Returns 0 with *fd set, or -1 with a message. */
+/* Binds addr ("host:port", "[v6]:port", ":port" = all interfaces, dual
+ * stack) without listening yet: a privileged port can be bound before the
+ * privilege drop, and connections are refused (not queued) until
+ * http_start listens, after the restore. Returns 0 with *fd set, or -1
+ * with a message. */
 int http_listen(const char *addr, int *fd, char *err, size_t err_len);
 
 /* PEM material for HTTPS, read before privileges are dropped. */

@@ -56,7 +56,9 @@ static int http_bind_one(const struct addrinfo *ai, bool dual_stack)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (dual_stack && ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+    /* bound only: listen(2) comes in http_start, once the store is ready,
+     * so no connection is accepted during the restore */
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
         return fd;
     int saved = errno;
     close(fd);
@@ -91,7 +93,7 @@ static int http_bind_any(const char *host, const char *port, int *fd, char *err,
     if (saved == 0)
         snprintf(err, err_len, "cannot resolve %s:%s: %s", host, port, gai_strerror(gai));
     else
-        snprintf(err, err_len, "cannot listen on %s:%s: %s", host, port, strerror(saved));
+        snprintf(err, err_len, "cannot bind %s:%s: %s", host, port, strerror(saved));
     return -1;
 }
 

@@ -343,6 +343,9 @@ static void series_start_bounds(const struct ckpt_level *l, int64_t *min, int64_
         series_start_bounds(&l->children[i], min, max);
 }
 
+/* A full disk fails every host's snapshot: a few lines per 10 s. */
+static struct log_limit snapshot_errors;
+
 /* Encodes f and writes it atomically as <stamp>.<ext> in dir. */
 static int write_ckpt_file(struct checkpointer *cp, const char *dir, struct ckpt_file *f,
                            int64_t stamp, uint64_t *bytes)
@@ -361,7 +364,8 @@ static int write_ckpt_file(struct checkpointer *cp, const char *dir, struct ckpt
     if (rc == 0)
         *bytes += out.len;
     else
-        log_error("checkpoint: writing %s/%s failed: %s", dir, name, strerror(-rc));
+        log_limited(&snapshot_errors, LOG_ERR, "checkpoint: writing %s/%s failed: %s", dir, name,
+                    strerror(-rc));
     jbuf_free(&out);
     return rc;
 }
@@ -547,7 +551,8 @@ static int apply_level(struct restore_ctx *rc, const struct ckpt_level *l, const
                      series->metric);
             continue;
         }
-        rc->stats->samples += series->count;
+        for (uint32_t k = 0; k < series->count; k++)
+            rc->stats->samples += series->values[k] == series->values[k];   /* not NaN */
     }
     for (size_t i = 0; i < l->child_count; i++) {
         const struct ckpt_level *child = &l->children[i];
@@ -788,7 +793,9 @@ static void scan_host_dir(struct restore_ctx *rc, const char *dir, struct loaded
             break;
         int64_t stamp;
         struct stat st;
-        bool regular = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+        /* lstat: a symlink is never followed (it could make two hosts
+         * share one log) */
+        bool regular = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
         if (regular && (parse_stem(name, ".bin", &stamp) || parse_stem(name, ".json", &stamp))) {
             bool binary = parse_stem(name, ".bin", &stamp);
             if (!binary)
@@ -890,7 +897,9 @@ static void for_each_subdir(struct restore_ctx *rc, const char *dir,
             continue;
         char *path = fs_join(dir, e->d_name);
         struct stat st;
-        bool is_dir = path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+        /* lstat: a symlinked cluster or host directory is not followed (a
+         * phantom host would share another host's files) */
+        bool is_dir = path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
         if (is_dir && name_is_valid(e->d_name, strlen(e->d_name))) {
             char *copy = strdup(e->d_name);
             if (!copy || push_path(&names, &count, copy) != 0)
@@ -1273,6 +1282,9 @@ static int remember_for_sync(struct checkpoint_batch *b, const struct wal_file *
     return 0;
 }
 
+/* Failing writes repeat per host and request: a few lines per 10 s each. */
+static struct log_limit wal_open_errors, wal_append_errors, wal_sync_errors;
+
 static int append_pending(struct checkpoint_batch *b, struct level *host, struct host_state *st)
 {
     struct checkpointer *cp = b->cp;
@@ -1281,14 +1293,15 @@ static int append_pending(struct checkpoint_batch *b, struct level *host, struct
         int rc = dir ? wal_open(dir, b->cp->fsync == CCMS_FSYNC_ALWAYS, &st->wal)
                      : CHECKPOINT_ENOMEM;
         if (rc != 0)
-            log_error("WAL: cannot open %s/current.wal: %s", dir ? dir : "?", strerror(errno));
+            log_limited(&wal_open_errors, LOG_ERR, "WAL: cannot open %s/current.wal: %s",
+                        dir ? dir : "?", strerror(errno));
         free(dir);
         if (rc != 0)
             return CHECKPOINT_EIO;
     }
     if (wal_append(st->wal, b->pending, b->pending_len) != 0) {
-        log_error("WAL: append to %s/%s failed: %s", host->parent->name, host->name,
-                  strerror(errno));
+        log_limited(&wal_append_errors, LOG_ERR, "WAL: append to %s/%s failed: %s",
+                    host->parent->name, host->name, strerror(errno));
         return CHECKPOINT_EIO;
     }
     st->needs_sync = true;
@@ -1324,7 +1337,7 @@ int checkpoint_batch_finish(struct checkpoint_batch *b)
     int rc = 0;
     for (size_t i = 0; i < b->sync_count; i++) {
         if (fsync(b->sync_fds[i]) != 0 && rc == 0) {
-            log_error("WAL: fsync failed: %s", strerror(errno));
+            log_limited(&wal_sync_errors, LOG_ERR, "WAL: fsync failed: %s", strerror(errno));
             rc = CHECKPOINT_EIO;
         }
         close(b->sync_fds[i]);

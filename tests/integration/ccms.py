@@ -129,6 +129,7 @@ class Server:
         text written verbatim (then addr is whatever it says)."""
         self.tmp = tempfile.mkdtemp(prefix="ccms-it-")
         self.faults = None          # CCMS_FAULTS rules for the next start()
+        self.preexec = None         # called in the child before exec (e.g. rlimits)
         self.port = free_port()
         self.addr = "127.0.0.1:%d" % self.port
         self.ckpt_dir = os.path.join(self.tmp, "checkpoints")
@@ -174,7 +175,8 @@ class Server:
             env = dict(os.environ, CCMS_FAULTS=self.faults, LD_PRELOAD=FAULTINJECT)
         self.proc = subprocess.Popen(
             [BINARY, "-config", self.config_path] + self.args,
-            cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=env)
+            cwd=self.tmp, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, env=env,
+            preexec_fn=self.preexec)
         if wait:
             self.wait_ready()
         return self
