@@ -416,7 +416,8 @@ static int cfg_main(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
     static const char *const keys[] = {
         "addr", "https-cert-file", "https-key-file", "user", "group", "backend-url",
         "debug", "jwt-public-key", "backend-token", "max-body-size", "max-json-body-size",
-        "max-line-length", "max-query-points", "max-new-levels-per-request", "read-timeout",
+        "max-line-length", "max-query-points", "max-query-points-per-request",
+        "max-new-levels-per-request", "read-timeout",
         "write-timeout", "http-threads", "max-connections", NULL,
     };
     const char *p = "main";
@@ -445,6 +446,7 @@ static int cfg_main(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
         cfg_limit(ctx, sec, p, "max-json-body-size", &c->max_json_body_size) != 0 ||
         cfg_limit(ctx, sec, p, "max-line-length", &c->max_line_length) != 0 ||
         cfg_limit(ctx, sec, p, "max-query-points", &c->max_query_points) != 0 ||
+        cfg_limit(ctx, sec, p, "max-query-points-per-request", &c->max_request_points) != 0 ||
         cfg_limit(ctx, sec, p, "max-new-levels-per-request", &c->max_new_levels) != 0 ||
         cfg_limit(ctx, sec, p, "http-threads", &c->http_threads) != 0 ||
         cfg_limit(ctx, sec, p, "max-connections", &c->max_connections) != 0)
@@ -751,6 +753,7 @@ static int cfg_defaults(struct ccms_config *c)
     c->max_json_body_size = 64LL << 20;
     c->max_line_length = 1LL << 20;
     c->max_query_points = 10000000;
+    c->max_request_points = 20000000;
     c->max_new_levels = 100000;
     c->read_timeout = 30;
     c->write_timeout = 30;

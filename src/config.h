@@ -47,6 +47,8 @@ struct ccms_config {
     int64_t max_json_body_size;         /* "max-json-body-size" bytes for query/free/healthcheck. default 64 MiB */
     int64_t max_line_length;            /* "max-line-length" bytes per line-protocol line. default 1 MiB */
     int64_t max_query_points;           /* "max-query-points" per selector (incl. padding). default 10,000,000 */
+    int64_t max_request_points;         /* "max-query-points-per-request": data points one query
+                                           request may answer in all. default 20,000,000 */
     int64_t max_new_levels;             /* "max-new-levels-per-request". default 100,000 */
     int64_t read_timeout;               /* "read-timeout" seconds: idle limit and whole-request limit. default 30 */
     int64_t write_timeout;              /* "write-timeout" seconds. default 30 */

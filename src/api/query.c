@@ -54,6 +54,8 @@ struct query_run {
     const struct query_item *item;
     size_t max_points;
     size_t entries;                 /* entries written to the current row */
+    uint64_t budget;                /* data points (padding included) the request may still
+                                       answer: bounds the memory of one answer */
 };
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -353,6 +355,17 @@ static void query_entry_data(struct query_run *run, struct jbuf *b, int metric,
         query_too_many_points(run, b);
         return;
     }
+    uint64_t points = req->with_data ? (uint64_t)pad + s->len : 0;
+    if (points > run->budget) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 QUERY_ERR_PREFIX "too many points: this request's answer would exceed "
+                 "max-query-points-per-request (%lld); split it into several requests or ask "
+                 "for a coarser resolution", (long long)run->ctx->cfg->max_request_points);
+        query_entry_error_str(run, b, msg);
+        return;
+    }
+    run->budget -= points;
     if (req->with_stats)
         st = query_compute_stats(s->data, s->len);
     if (scale != 0 && scale != 1) {
@@ -611,7 +624,9 @@ static int query_respond(const struct api_context *ctx, const struct query_reque
 {
     struct jbuf b;
     int64_t limit = ctx->cfg->max_query_points;
-    struct query_run run = { ctx, r, NULL, limit > 0 ? (size_t)limit : SIZE_MAX, 0 };
+    int64_t budget = ctx->cfg->max_request_points;
+    struct query_run run = { ctx, r, NULL, limit > 0 ? (size_t)limit : SIZE_MAX, 0,
+                             budget > 0 ? (uint64_t)budget : UINT64_MAX };
     int rc = 0;
     jbuf_init(&b, 4096);
     jbuf_putc(&b, '{');

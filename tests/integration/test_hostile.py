@@ -308,6 +308,37 @@ def lp_escape(s):
     return s.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
+class RequestBudgetTest(HostileTestBase):
+    """One query request cannot hold unbounded memory: 20 selectors of 2 M
+    padded points each (a 1 KB request; scaled down from 10 M) used to build
+    a 200 MB answer."""
+
+    def test_padded_selectors_share_one_budget(self):
+        srv = start_server(self, metrics=METRICS, main={
+            "max-query-points": 2000000, "max-query-points-per-request": 4000000})
+        now = int(time.time())
+        self.assertWriteOK(srv.write(b"m,cluster=c,hostname=h value=1 %d\n" % now))
+        before = rss_bytes(srv.proc.pid)
+        req = {"cluster": "c", "from": now - 10 * 1999000, "to": now + 10,
+               "queries": [{"metric": "m", "host": "h"}] * 20}
+        r = srv.query(req)
+        self.assertStatus(r, 200)
+        rows = json.loads(r.body)["results"]
+        answered = [row[0] for row in rows if "error" not in row[0]]
+        refused = [row[0] for row in rows if "error" in row[0]]
+        self.assertEqual(len(answered), 2)          # 2 x 1,999,001 points fit in 4 M
+        self.assertEqual(len(answered[0]["data"]), 1999001)
+        self.assertEqual(len(refused), 18)
+        self.assertIn("max-query-points-per-request (4000000)", refused[0]["error"])
+        self.assertLess(len(r.body), 25 << 20)
+        self.assertLess(rss_bytes(srv.proc.pid) - before, 120 << 20)
+        self.assertAlive(srv)
+        # stats without data cost no budget
+        req.update({"with-data": False})
+        rows = json.loads(srv.query(req).body)["results"]
+        self.assertEqual([("error" in row[0]) for row in rows], [False] * 20)
+
+
 class NamesOnDiskTest(HostileTestBase):
     def setUp(self):
         self.srv = Server(metrics=METRICS)
