@@ -1435,6 +1435,7 @@ class StrayFilesTest(PersistenceCase):
         h2_bin = encode_bin(T, T + 3600, {"metrics": {"m": (10, T, [5.5, 6.5])}, "children": {}})
         good.add("c", "h2", "m", T, 5.5)
         good.add("c", "h2", "m", T + 10, 6.5)
+        good.add("c", "h2", "m", T + 20, 66.0)      # from the log behind the damaged header
         bad_json = encode_json_upstream(T + 100, T + 200, {"metrics": {
             "m": (10, T + 100, [9.0] * 20)}, "children": {}})
         layout = {
@@ -1450,7 +1451,11 @@ class StrayFilesTest(PersistenceCase):
                 "m": (10, T + 600, [7.0])}, "children": {}}),
             "c/h1/legacy-avro/1700000000.avro": b"Obj\x01",
             "c/h2/%d.bin" % T: h2_bin,
+            # a damaged header before a valid record: the record is found
+            # by resynchronising (magic and CRC verified) and replayed
             "c/h2/current.wal": b"NOTAWAL-" + wal_record(T + 20, "m", [], 66.0),
+            # no valid record at all: not a log, moved aside untouched
+            "c/h3/current.wal": b"GIF89a" + b"\0" * 40,
         }
         for rel, data in layout.items():
             path = os.path.join(root, rel)
@@ -1463,10 +1468,15 @@ class StrayFilesTest(PersistenceCase):
         got = read_series(srv, "c", [("h1", "m", None, None)], T - 3600, T + 3600)
         self.assertEqual(got[("h1", "m", None, None)], {})
         h2 = srv.host_dir("c", "h2")
-        aside = [f for f in os.listdir(h2) if f.startswith("current.wal.unreadable-")]
-        self.assertEqual(len(aside), 1, os.listdir(h2))
-        with open(os.path.join(h2, aside[0]), "rb") as fh:
-            self.assertEqual(fh.read(), layout["c/h2/current.wal"], "the foreign WAL was changed")
+        renamed = [f for f in os.listdir(h2) if re.match(r"^current\.wal\.\d+$", f)]
+        self.assertEqual(len(renamed), 1, os.listdir(h2))
+        with open(os.path.join(h2, renamed[0]), "rb") as fh:
+            self.assertEqual(fh.read(), layout["c/h2/current.wal"], "the damaged WAL was changed")
+        h3 = srv.host_dir("c", "h3")
+        aside = [f for f in os.listdir(h3) if f.startswith("current.wal.unreadable-")]
+        self.assertEqual(len(aside), 1, os.listdir(h3))
+        with open(os.path.join(h3, aside[0]), "rb") as fh:
+            self.assertEqual(fh.read(), layout["c/h3/current.wal"], "the foreign file was changed")
         for rel in ("strayfile", "c/strayfile", "c/h1/%d.bin" % (T + 100), "c/h1/abc.json"):
             self.assertTrue(os.path.exists(os.path.join(root, rel)), "%s was removed" % rel)
         # new writes to h2 work and survive a crash

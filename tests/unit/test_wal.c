@@ -255,7 +255,8 @@ static void test_empty_and_bad_header(void **state)
     jbuf_free(&b);
     /* garbage without any valid record is not a WAL */
     c.n = 0;
-    assert_int_equal(scan_copy("GIF89a\xa1\xa7\x1d\xcc junk", 17, &c, &st), WAL_EFORMAT);
+    static const char garbage[] = "GIF89a\xa1\xa7\x1d\xcc junk";
+    assert_int_equal(scan_copy(garbage, sizeof garbage - 1, &c, &st), WAL_EFORMAT);
     assert_int_equal(c.n, 0);
     assert_int_equal(st.records, 0);
 
