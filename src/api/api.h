@@ -37,15 +37,36 @@ struct api_context {
     struct jwt_verifier *jwt;        /* token verification; NULL = no authentication */
 };
 
+/*
+ * An answer too large to build at once (a query): it is produced piece by
+ * piece while it is sent. next() appends the following part to out and
+ * returns 1 while more follows, 0 after the last part, or -ENOMEM (the
+ * answer is then cut off: the client sees an incomplete body). free()
+ * releases the stream. The stream owns everything it reads from.
+ */
+#define API_STREAM_PART (256 * 1024)   /* bytes a part aims at (one entry may exceed it) */
+
+struct api_stream {
+    int (*next)(struct api_stream *s, struct jbuf *out);
+    void (*free)(struct api_stream *s);
+};
+
 struct api_response {
     int status;
     const char *content_type;   /* static; NULL = no Content-Type header */
     const char *allow;          /* static value of the Allow header, or NULL */
     char *body;                 /* malloc'd, owned; may be NULL when len == 0 */
     size_t len;
+    struct api_stream *stream;  /* owned; the body is then its first part, the rest
+                                   follows from stream->next (no Content-Length) */
 };
 
 void api_response_free(struct api_response *r);
+
+/* Pulls a streamed answer's remaining parts into its body (for callers
+ * that want it whole: tests, the fuzzer). 0, or -ENOMEM (r then owns what
+ * it had). */
+int api_response_complete(struct api_response *r);
 
 /* Standard reason phrase ("Bad Request"), "Unknown" for codes we never send. */
 const char *api_status_text(int status);

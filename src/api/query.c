@@ -619,51 +619,105 @@ static void query_echo_generated(const struct query_request *r, struct jbuf *b)
     jbuf_puts(b, "],");
 }
 
-static int query_respond(const struct api_context *ctx, const struct query_request *r,
-                         struct api_response *out)
+/* ---- the answer, streamed -------------------------------------------------- */
+
+/* The state of one answer between its parts. It owns the parsed request
+ * and the JSON document the request's strings point into. */
+struct query_stream {
+    struct api_stream base;
+    json_t *root;
+    struct query_request req;
+    struct query_run run;
+    size_t next_item;               /* the row to write next */
+    bool opened, closed;
+};
+
+/* Writes rows until the part reaches API_STREAM_PART bytes. */
+static int query_stream_next(struct api_stream *base, struct jbuf *b)
+{
+    struct query_stream *qs = (struct query_stream *)base;
+    const struct query_request *r = &qs->req;
+    size_t start = b->len;     /* the part is what this call appends */
+    if (!qs->opened) {
+        jbuf_putc(b, '{');
+        if (r->item_count > r->explicit_count)
+            query_echo_generated(r, b);
+        jbuf_puts(b, "\"results\":[");
+        qs->opened = true;
+    }
+    while (qs->next_item < r->item_count && b->len - start < API_STREAM_PART && !b->failed) {
+        if (qs->next_item > 0)
+            jbuf_putc(b, ',');
+        qs->run.item = &r->items[qs->next_item++];
+        if (query_row(&qs->run, b) < 0)
+            return -ENOMEM;
+    }
+    if (b->failed)
+        return -ENOMEM;
+    if (qs->next_item < r->item_count)
+        return 1;
+    if (!qs->closed) {
+        jbuf_puts(b, "]}\n");
+        qs->closed = true;
+    }
+    return b->failed ? -ENOMEM : 0;
+}
+
+static void query_stream_free(struct api_stream *base)
+{
+    struct query_stream *qs = (struct query_stream *)base;
+    query_request_clear(&qs->req);
+    json_decref(qs->root);
+    free(qs);
+}
+
+/* The first part; the rest, if any, streams (api.h). Small answers are one
+ * buffer and get a Content-Length, as the Go store's do. */
+static int query_respond(struct query_stream *qs, struct api_response *out)
 {
     struct jbuf b;
-    int64_t limit = ctx->cfg->max_query_points;
-    int64_t budget = ctx->cfg->max_request_points;
-    struct query_run run = { ctx, r, NULL, limit > 0 ? (size_t)limit : SIZE_MAX, 0,
-                             budget > 0 ? (uint64_t)budget : UINT64_MAX };
-    int rc = 0;
     jbuf_init(&b, 4096);
-    jbuf_putc(&b, '{');
-    if (r->item_count > r->explicit_count)
-        query_echo_generated(r, &b);
-    jbuf_puts(&b, "\"results\":[");
-    for (size_t i = 0; i < r->item_count && rc == 0 && !b.failed; i++) {
-        if (i > 0)
-            jbuf_putc(&b, ',');
-        run.item = &r->items[i];
-        rc = query_row(&run, &b);
-    }
-    jbuf_puts(&b, "]}\n");
-    if (rc < 0 || b.failed) {
+    int rc = query_stream_next(&qs->base, &b);
+    if (rc < 0) {
         jbuf_free(&b);
+        query_stream_free(&qs->base);
         return -ENOMEM;
     }
-    return api_reply_jbuf(200, API_CT_JSON, &b, out);
+    if (api_reply_jbuf(200, API_CT_JSON, &b, out) < 0) {
+        query_stream_free(&qs->base);
+        return -ENOMEM;
+    }
+    if (rc == 0)
+        query_stream_free(&qs->base);
+    else
+        out->stream = &qs->base;
+    return 0;
 }
 
 int api_query(const struct api_context *ctx, const char *body, size_t len,
               struct api_response *out)
 {
     char err[GOJSON_ERR_MAX];
-    struct query_request req;
-    json_t *root;
-    int rc;
-    if (gojson_parse(body, len, &root, err, sizeof(err)) < 0)
+    struct query_stream *qs = calloc(1, sizeof(*qs));
+    if (!qs)
+        return -ENOMEM;
+    qs->base = (struct api_stream){query_stream_next, query_stream_free};
+    if (gojson_parse(body, len, &qs->root, err, sizeof(err)) < 0) {
+        free(qs);
         return api_error(400, err, out);
-    rc = query_parse(root, &req, err, sizeof(err));
+    }
+    int rc = query_parse(qs->root, &qs->req, err, sizeof(err));
     if (rc == 0)
-        rc = query_expand_all_nodes(ctx, &req);
-    if (rc == 0)
-        rc = query_respond(ctx, &req, out);
-    else if (rc == -1)
+        rc = query_expand_all_nodes(ctx, &qs->req);
+    if (rc == 0) {
+        int64_t limit = ctx->cfg->max_query_points;
+        int64_t budget = ctx->cfg->max_request_points;
+        qs->run = (struct query_run){ctx, &qs->req, NULL, limit > 0 ? (size_t)limit : SIZE_MAX,
+                                     0, budget > 0 ? (uint64_t)budget : UINT64_MAX};
+        return query_respond(qs, out);
+    }
+    if (rc == -1)
         rc = api_error(400, err, out);
-    query_request_clear(&req);
-    json_decref(root);
+    query_stream_free(&qs->base);
     return rc;
 }

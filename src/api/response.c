@@ -14,6 +14,30 @@ void api_response_free(struct api_response *r)
     free(r->body);
     r->body = NULL;
     r->len = 0;
+    if (r->stream)
+        r->stream->free(r->stream);
+    r->stream = NULL;
+}
+
+int api_response_complete(struct api_response *r)
+{
+    if (!r->stream)
+        return 0;
+    struct jbuf b;
+    jbuf_init(&b, r->len + API_STREAM_PART);
+    jbuf_append(&b, r->body, r->len);
+    int rc = 1;
+    while (rc == 1 && !b.failed)
+        rc = r->stream->next(r->stream, &b);
+    if (rc < 0 || b.failed) {
+        jbuf_free(&b);
+        return -ENOMEM;
+    }
+    free(r->body);
+    r->body = jbuf_steal(&b, &r->len);
+    r->stream->free(r->stream);
+    r->stream = NULL;
+    return r->body ? 0 : -ENOMEM;
 }
 
 const char *api_status_text(int status)

@@ -65,10 +65,83 @@ struct http_request {
 
 /* ---- sending ------------------------------------------------------------ */
 
+/* A streamed answer being sent: the part at hand and the stream after it. */
+struct http_stream {
+    struct api_stream *stream;
+    struct jbuf part;
+    size_t sent;              /* bytes of part already handed to MHD */
+    bool done;                /* the stream produced its last part */
+};
+
+/* MHD's content reader: copies from the current part, asking the stream
+ * for the next one when it is used up, so at most about one part of the
+ * answer is in memory at a time. */
+static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct http_stream *hs = cls;
+    while (hs->sent == hs->part.len) {
+        if (hs->done)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        jbuf_reset(&hs->part);
+        hs->sent = 0;
+        int rc = hs->stream->next(hs->stream, &hs->part);
+        if (rc < 0) {
+            log_error("http: out of memory while streaming an answer; connection closed");
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        hs->done = rc == 0;
+    }
+    size_t n = hs->part.len - hs->sent;
+    if (n > max)
+        n = max;
+    memcpy(buf, hs->part.data + hs->sent, n);
+    hs->sent += n;
+    return (ssize_t)n;
+}
+
+static void http_stream_free(void *cls)
+{
+    struct http_stream *hs = cls;
+    hs->stream->free(hs->stream);
+    jbuf_free(&hs->part);
+    free(hs);
+}
+
+/* A response for a streamed answer; takes r's body (the first part) and
+ * stream. NULL when out of memory (r then still owns both). */
+static struct MHD_Response *http_stream_response(struct api_response *r)
+{
+    struct http_stream *hs = calloc(1, sizeof(*hs));
+    if (!hs)
+        return NULL;
+    hs->stream = r->stream;
+    jbuf_init(&hs->part, r->len);
+    jbuf_append(&hs->part, r->body, r->len);
+    struct MHD_Response *resp = hs->part.failed ? NULL : MHD_create_response_from_callback(
+        MHD_SIZE_UNKNOWN, 64 * 1024, http_stream_read, hs, http_stream_free);
+    if (!resp) {
+        jbuf_free(&hs->part);
+        free(hs);
+        return NULL;
+    }
+    free(r->body);
+    r->stream = NULL;      /* owned by the response now */
+    r->body = NULL;
+    r->len = 0;
+    return resp;
+}
+
 static enum MHD_Result http_queue(struct MHD_Connection *c, struct api_response *r)
 {
     struct MHD_Response *resp;
-    if (r->len > 0)
+    if (r->stream) {
+        resp = http_stream_response(r);
+        if (resp == NULL) {
+            api_response_free(r);
+            return MHD_NO;
+        }
+    } else if (r->len > 0)
         resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
     else
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

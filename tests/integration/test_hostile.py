@@ -17,6 +17,7 @@ time (docs/compatibility.md names and limits; docs/security.md).
 With CCMS_TSAN=1 (scripts/tsan-daemon.sh --run) the concurrent load is
 lighter because the daemon runs 5-15x slower under ThreadSanitizer.
 """
+import http.client
 import json
 import os
 import re
@@ -337,6 +338,52 @@ class RequestBudgetTest(HostileTestBase):
         req.update({"with-data": False})
         rows = json.loads(srv.query(req).body)["results"]
         self.assertEqual([("error" in row[0]) for row in rows], [False] * 20)
+
+
+def status_kb(pid, key):
+    with open("/proc/%d/status" % pid) as fh:
+        for ln in fh:
+            if ln.startswith(key + ":"):
+                return int(ln.split()[1])
+    raise AssertionError("no %s for %d" % (key, pid))
+
+
+class StreamedAnswerTest(HostileTestBase):
+    """for-all-nodes with padding over a day on many hosts (scaled down from
+    100,000 hosts that took 24 GB): the answer is streamed, so the server's
+    peak memory does not grow with its size."""
+
+    def test_for_all_nodes_with_padding_streams(self):
+        srv = start_server(self, metrics=METRICS, main={"max-query-points-per-request": 10 ** 12})
+        now = int(time.time())
+        hosts = 1500
+        self.assertWriteOK(srv.write("".join("m,cluster=big,hostname=n%05d value=%d %d\n"
+                                             % (i, i, now - 5) for i in range(hosts)).encode()))
+        hwm_before = status_kb(srv.proc.pid, "VmHWM")
+        req = {"cluster": "big", "from": now - 86400, "to": now + 10,
+               "for-all-nodes": ["m"], "queries": []}
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        conn.request("GET", "/api/query", body=json.dumps(req).encode())
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.getheader("Transfer-Encoding"), "chunked")
+        body = resp.read()
+        conn.close()
+        answer = json.loads(body)
+        self.assertEqual(len(answer["results"]), hosts)
+        self.assertEqual(len(answer["queries"]), hosts)
+        row = answer["results"][7][0]
+        self.assertEqual(len(row["data"]), 8640)            # a day at 10 s, padded
+        self.assertEqual(row["data"][-1], float(7))
+        self.assertGreater(len(body), 60 << 20)              # the answer: > 60 MB
+        grown = (status_kb(srv.proc.pid, "VmHWM") - hwm_before) * 1024
+        self.assertLess(grown, 16 << 20, "peak RSS grew %.1f MB for a %.0f MB answer"
+                        % (grown / 1e6, len(body) / 1e6))
+        self.assertAlive(srv)
+        # a small answer still has a Content-Length (as the Go store's)
+        r = srv.query({"cluster": "big", "from": now - 60, "to": now + 10,
+                       "queries": [{"metric": "m", "host": "n00001"}]})
+        self.assertEqual(r.headers.get("Content-Length"), str(len(r.body)))
 
 
 class NamesOnDiskTest(HostileTestBase):

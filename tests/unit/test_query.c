@@ -5,6 +5,8 @@
  */
 #include "testutil.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -78,6 +80,7 @@ static const char *query(const char *body, int *status)
     static char text[65536];
     struct api_response r;
     assert_int_equal(api_query(&ctx, body, strlen(body), &r), 0);
+    assert_int_equal(api_response_complete(&r), 0);
     assert_true(r.len < sizeof(text));
     memcpy(text, r.body ? r.body : "", r.len);
     text[r.len] = '\0';
@@ -368,9 +371,41 @@ static void test_for_all_nodes(void **state)
                   "{\"results\":[]}\n");
 }
 
+/* An answer larger than one part streams: the first part comes with the
+ * response, the rest from the stream, and together they are the answer
+ * the query would give whole. */
+static void test_large_answer_streams_in_parts(void **state)
+{
+    (void)state;
+    struct jbuf q;
+    jbuf_init(&q, 1 << 16);
+    jbuf_puts(&q, "{\"cluster\":\"alex\",\"from\":-3000000,\"to\":2000,\"queries\":[");
+    for (int i = 0; i < 40; i++)
+        jbuf_puts(&q, i ? ",{\"metric\":\"cpu_load\",\"host\":\"a0124\"}"
+                        : "{\"metric\":\"cpu_load\",\"host\":\"a0124\"}");
+    jbuf_puts(&q, "]}");
+    struct api_response r;
+    assert_int_equal(api_query(&ctx, q.data, q.len, &r), 0);
+    assert_non_null(r.stream);
+    assert_true(r.len >= API_STREAM_PART);
+    size_t first = r.len;
+    assert_int_equal(api_response_complete(&r), 0);
+    assert_null(r.stream);
+    assert_true(r.len > first);
+    assert_int_equal(r.body[r.len - 1], '\n');
+    json_error_t err;
+    json_t *v = json_loadb(r.body, r.len, 0, &err);
+    assert_non_null(v);
+    assert_int_equal(json_array_size(json_object_get(v, "results")), 40);
+    json_decref(v);
+    api_response_free(&r);
+    jbuf_free(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_large_answer_streams_in_parts),
         cmocka_unit_test(test_spec_example),
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_decode_lenient),
