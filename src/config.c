@@ -417,7 +417,7 @@ static int cfg_main(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
         "addr", "https-cert-file", "https-key-file", "user", "group", "backend-url",
         "debug", "jwt-public-key", "backend-token", "max-body-size", "max-json-body-size",
         "max-line-length", "max-query-points", "max-query-points-per-request",
-        "max-new-levels-per-request", "read-timeout",
+        "max-new-levels-per-request", "max-connections-per-client", "read-timeout",
         "write-timeout", "http-threads", "max-connections", NULL,
     };
     const char *p = "main";
@@ -449,7 +449,8 @@ static int cfg_main(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
         cfg_limit(ctx, sec, p, "max-query-points-per-request", &c->max_request_points) != 0 ||
         cfg_limit(ctx, sec, p, "max-new-levels-per-request", &c->max_new_levels) != 0 ||
         cfg_limit(ctx, sec, p, "http-threads", &c->http_threads) != 0 ||
-        cfg_limit(ctx, sec, p, "max-connections", &c->max_connections) != 0)
+        cfg_limit(ctx, sec, p, "max-connections", &c->max_connections) != 0 ||
+        cfg_limit(ctx, sec, p, "max-connections-per-client", &c->max_client_connections) != 0)
         return -1;
 
     bool present;
@@ -759,6 +760,7 @@ static int cfg_defaults(struct ccms_config *c)
     c->write_timeout = 30;
     c->http_threads = 0; /* one thread per connection */
     c->max_connections = 1024;
+    c->max_client_connections = 128;
     c->checkpoint_interval_seconds = 12 * 3600;
     c->num_workers = ncpu / 2 + 1 < 10 ? ncpu / 2 + 1 : 10;
     c->fsync = CCMS_FSYNC_NONE;

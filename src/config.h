@@ -55,6 +55,8 @@ struct ccms_config {
     int64_t http_threads;               /* "http-threads": 0 (default) = a thread per connection,
                                            N > 0 = a pool of N threads */
     int64_t max_connections;            /* "max-connections"; default 1024 */
+    int64_t max_client_connections;     /* "max-connections-per-client": connections one IP
+                                           address may hold; default 128 */
 
     /* section "metrics" */
     struct ccms_metric_config *metrics;

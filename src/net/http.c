@@ -596,6 +596,11 @@ static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
              cfg->read_timeout > 0 ? (intptr_t)cfg->read_timeout : 0, NULL);
     http_opt(opts, &n, MHD_OPTION_CONNECTION_LIMIT,
              cfg->max_connections > 0 ? (intptr_t)cfg->max_connections : 1024, NULL);
+    /* one client's idle or slow connections cannot take every slot: past
+     * its own limit its new connections are closed at once */
+    if (cfg->max_client_connections > 0)
+        http_opt(opts, &n, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                 (intptr_t)cfg->max_client_connections, NULL);
     http_opt(opts, &n, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONNECTION_MEMORY, NULL);
     http_opt(opts, &n, MHD_OPTION_CONNECTION_MEMORY_INCREMENT, HTTP_MEMORY_INCREMENT, NULL);
     if (cfg->http_threads > 1)

@@ -43,6 +43,9 @@ struct checkpointer {
     int64_t max_frequency;
 
     pthread_mutex_t run_lock;        /* one snapshot run at a time */
+    char **undeleted;                /* rotated logs already in a durable snapshot whose
+                                        unlink failed: retried at every run (run_lock) */
+    size_t undeleted_count;
 
     pthread_mutex_t worker_lock;     /* guards the fields below */
     pthread_cond_t worker_wake;
@@ -446,6 +449,35 @@ static void restore_dirty(struct checkpointer *cp, const char *cluster, const ch
     store_host_unlock(&h);
 }
 
+/* A rotated log whose data is in a durable snapshot could not be deleted
+ * (read-only directory, immutable file): warn once, retry at every run
+ * instead of leaving it to be replayed at every start. Under run_lock. */
+static void note_undeleted(struct checkpointer *cp, const char *path)
+{
+    for (size_t i = 0; i < cp->undeleted_count; i++)
+        if (strcmp(cp->undeleted[i], path) == 0)
+            return;
+    log_warn("checkpoint: cannot delete %s: %s; its data is in a snapshot, the deletion is "
+             "retried at every checkpoint run", path, strerror(errno));
+    char *copy = strdup(path);
+    if (!copy || push_path(&cp->undeleted, &cp->undeleted_count, copy) != 0)
+        free(copy);
+}
+
+static void retry_undeleted(struct checkpointer *cp)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < cp->undeleted_count; i++) {
+        if (unlink(cp->undeleted[i]) == 0 || errno == ENOENT) {
+            log_info("checkpoint: deleted %s at last", cp->undeleted[i]);
+            free(cp->undeleted[i]);
+        } else {
+            cp->undeleted[kept++] = cp->undeleted[i];
+        }
+    }
+    cp->undeleted_count = kept;
+}
+
 static int snapshot_host(struct checkpointer *cp, const char *cluster, const char *host,
                          int64_t now, struct checkpoint_stats *stats)
 {
@@ -465,7 +497,7 @@ static int snapshot_host(struct checkpointer *cp, const char *cluster, const cha
         note_written(cp, cluster, host, stamp, max_start);
         for (size_t i = 0; i < hs.rotated_count; i++)
             if (unlink(hs.rotated[i]) != 0 && errno != ENOENT)
-                log_warn("checkpoint: cannot delete %s: %s", hs.rotated[i], strerror(errno));
+                note_undeleted(cp, hs.rotated[i]);
         stats->hosts_written++;
     } else {
         restore_dirty(cp, cluster, host, &hs);
@@ -488,6 +520,7 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
     struct timespec started;
     clock_gettime(CLOCK_MONOTONIC, &started);
     pthread_mutex_lock(&cp->run_lock);
+    retry_undeleted(cp);
     int result = 0;
     char **clusters = NULL;
     size_t cluster_count = 0;
@@ -1198,6 +1231,7 @@ void checkpointer_destroy(struct checkpointer *cp)
     pthread_cond_destroy(&cp->worker_wake);
     pthread_mutex_destroy(&cp->worker_lock);
     pthread_mutex_destroy(&cp->run_lock);
+    free_paths(cp->undeleted, cp->undeleted_count);
     free(cp->dir);
     free(cp);
 }

@@ -95,7 +95,9 @@ class SlowLorisTest(HostileTestBase):
         failures = []
         try:
             for _ in range(n):
-                s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+                # the attacker is another client (address) than the normal one
+                s = socket.create_connection(("127.0.0.1", srv.port), timeout=5,
+                                             source_address=("127.0.0.2", 0))
                 s.setblocking(False)
                 socks.append(s)
             start = time.monotonic()
@@ -135,7 +137,8 @@ class SlowLorisTest(HostileTestBase):
         socks = []
         try:
             for _ in range(20):
-                s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+                s = socket.create_connection(("127.0.0.1", srv.port), timeout=5,
+                                             source_address=("127.0.0.2", 0))
                 s.setblocking(False)
                 socks.append(s)
             start = time.monotonic()
@@ -165,6 +168,41 @@ class SlowLorisTest(HostileTestBase):
 
 
 # ---- oversized requests ----------------------------------------------------------------
+
+class IdleConnectionsTest(HostileTestBase):
+    """1,500 idle connections from one client (127.0.0.2) used to take every
+    slot (max-connections 1024) and reset every other client for ~30 s.
+    Past max-connections-per-client its connections are closed at once."""
+
+    def test_one_clients_idle_connections_do_not_lock_out_others(self):
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4096 <= hard or soft < hard < 4096:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        srv = start_server(self, metrics=METRICS)
+        idle = []
+        self.addCleanup(lambda: [sk.close() for sk in idle])
+        for _ in range(1500):
+            sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sk.bind(("127.0.0.2", 0))
+            sk.settimeout(5)
+            try:
+                sk.connect(("127.0.0.1", srv.port))
+            except OSError:
+                sk.close()
+                continue
+            idle.append(sk)
+        now = int(time.time())
+        started = time.monotonic()
+        for i in range(5):
+            r = srv.write(b"m,cluster=c,hostname=other value=%d %d\n" % (i, now - 10 + i))
+            self.assertWriteOK(r)
+            r = srv.raw("GET", "/api/status")
+            self.assertStatus(r, 200)
+        self.assertLess(time.monotonic() - started, 10.0, "other clients were held up")
+        self.assertAlive(srv)
+
 
 class OversizedTest(HostileTestBase):
     @classmethod

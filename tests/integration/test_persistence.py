@@ -1147,6 +1147,27 @@ class ResourceLimitsTest(PersistenceCase):
         srv.stop()
 
 
+class UndeletableLogTest(PersistenceCase):
+
+    def test_rotated_log_that_cannot_be_deleted_is_retried(self):
+        """A rotated log whose unlink fails used to stay for good (and be
+        replayed at every start); it is retried at the next runs."""
+        srv = self.server(start=False, store={"checkpoint-interval": "1s"})
+        srv.faults = "unlink:*/c/ud/current.wal.*:EPERM:1"
+        srv.start()
+        want = Samples()
+        self.post(srv, "".join(want.add("c", "ud", "m", T + 10 * i, i + 0.5) for i in range(10)))
+        d = srv.host_dir("c", "ud")
+
+        def settled():
+            return ("cannot delete" in srv.stderr() and
+                    not [f for f in os.listdir(d) if f.startswith("current.wal")])
+        self.wait_for(srv, settled, "the rotated log deleted on a later run")
+        self.assertEqual(srv.stderr().count("cannot delete"), 1, srv.stderr())
+        srv.restart(kill=True)
+        self.assertHas(srv, want)
+
+
 class RestoreOrderTest(PersistenceCase):
 
     def test_overwrite_saved_in_the_same_second(self):
