@@ -8,7 +8,10 @@ is still there with its exact value (docs/compatibility.md, acknowledged writes)
 Each cycle starts the server (fsync "none", a small max-wal-size so early
 snapshots and WAL rotations happen while it is killed), runs a writer thread
 that posts batches and records every batch answered 200, kills the server
-after a random 50-500 ms and joins the writer. After the last cycle the
+after a random 50-500 ms and joins the writer. Every other cycle the server
+runs under the fault-injection shim (tests/tools/faultinject.c, built by
+`make test`) and kills itself at an exact file-system call: in the middle of
+a snapshot, before its rename, at an fsync, while rotating or deleting a log. After the last cycle the
 server is started once more and every series is read back; then it is
 stopped with SIGTERM, which must leave only snapshots, and everything is
 read back again from those alone.
@@ -47,6 +50,12 @@ METRICS = {
     "u": {"frequency": F, "aggregation": "avg"},
     "b": {"frequency": F, "aggregation": "sum"},
 }
+
+
+# Kill at the Nth such call (%d): mid-snapshot write, before the snapshot's
+# rename, at any fsync, while rotating a log, while deleting a rotated log.
+FS_KILLS = ["write:*.tmp:KILL:%d", "rename:*.tmp:KILL:%d", "fsync:*:KILL:%d",
+            "rename:*/current.wal:KILL:%d", "unlink:*/current.wal.*:KILL:%d"]
 
 
 def level_of(j):
@@ -191,17 +200,24 @@ def run(cycles=20, seed=None, budget=None, log=print, max_wal_size=32768):
     acked = []
     errors = []
     done = 0
+    fs_kills = 0
     next_g = 0
     history = []
     try:
         for cycle in range(cycles):
             if budget is not None and done > 0 and time.monotonic() - started > budget:
                 break
+            # every other cycle dies at an exact file-system call instead
+            # (tests/tools/faultinject.c), unless the timer comes first
+            srv.faults = rng.choice(FS_KILLS) % rng.randint(1, 4) if cycle % 2 else None
             start_logged(srv, history)
             writer = Writer(srv.port, next_g, cycle, batches)
             writer.start()
             time.sleep(rng.uniform(0.05, 0.5))
-            srv.proc.kill()
+            if srv.proc.poll() is None:
+                srv.proc.kill()
+            elif srv.faults:
+                fs_kills += 1
             srv.proc.wait()
             writer.stop_event.set()
             writer.join(30)
@@ -211,6 +227,7 @@ def run(cycles=20, seed=None, budget=None, log=print, max_wal_size=32768):
             acked.extend(writer.acked)
             errors.extend(writer.errors)
             done += 1
+        srv.faults = None
         start_logged(srv, history)
         checked, problems = verify(srv, acked, next_g - 1)
         # A clean stop must leave only snapshots, and they alone hold everything.
@@ -233,10 +250,11 @@ def run(cycles=20, seed=None, budget=None, log=print, max_wal_size=32768):
         srv.close()
     lost = sum(1 for p in problems if p.startswith("lost") or ": lost" in p)
     result = {"cycles": done, "acked": checked, "lost": lost, "problems": problems,
-              "errors": errors, "seed": seed, "batches": next_g,
+              "errors": errors, "seed": seed, "batches": next_g, "fs_kills": fs_kills,
               "seconds": time.monotonic() - started}
-    log("crash loop: %d cycles, %d acknowledged samples, %d lost (seed %d, %d batches sent, "
-        "%.1f s)" % (done, checked, lost, seed, next_g, result["seconds"]))
+    log("crash loop: %d cycles (%d killed at a file-system call), %d acknowledged samples, "
+        "%d lost (seed %d, %d batches sent, %.1f s)"
+        % (done, fs_kills, checked, lost, seed, next_g, result["seconds"]))
     for p in (errors + problems)[:20]:
         log("crash loop: " + p)
     return result
