@@ -415,14 +415,14 @@ static void query_entry_read_error(struct query_run *run, struct jbuf *b, int rc
     }
 }
 
-/* Upstream's text, without its "[METRICSTORE]> " prefix. */
-static void query_entry_unknown_algo(struct query_run *run, struct jbuf *b)
+/* An error entry "<text><name>" for a name taken from the request. */
+static void query_entry_error_named(struct query_run *run, struct jbuf *b, const char *text,
+                                    const struct gostr *name)
 {
     struct jbuf msg;
-    const struct gostr *a = &run->req->resample_algo;
-    jbuf_init(&msg, 64 + a->len);
-    jbuf_puts(&msg, "unknown resampler algorithm: ");
-    jbuf_append(&msg, a->s, a->len);
+    jbuf_init(&msg, 64 + name->len);
+    jbuf_puts(&msg, text);
+    jbuf_append(&msg, name->s, name->len);
     if (msg.failed)
         b->failed = true;
     else
@@ -430,18 +430,15 @@ static void query_entry_unknown_algo(struct query_run *run, struct jbuf *b)
     jbuf_free(&msg);
 }
 
+/* Upstream's text, without its "[METRICSTORE]> " prefix. */
+static void query_entry_unknown_algo(struct query_run *run, struct jbuf *b)
+{
+    query_entry_error_named(run, b, "unknown resampler algorithm: ", &run->req->resample_algo);
+}
+
 static void query_entry_unknown_metric(struct query_run *run, struct jbuf *b)
 {
-    struct jbuf msg;
-    const struct gostr *m = &run->item->metric;
-    jbuf_init(&msg, 64 + m->len);
-    jbuf_puts(&msg, QUERY_ERR_PREFIX "unknown metric: ");
-    jbuf_append(&msg, m->s, m->len);
-    if (msg.failed)
-        b->failed = true;
-    else
-        query_entry_error(run, b, msg.data, msg.len);
-    jbuf_free(&msg);
+    query_entry_error_named(run, b, QUERY_ERR_PREFIX "unknown metric: ", &run->item->metric);
 }
 
 /* Reads one selector and appends its entry (or nothing when not found). */
