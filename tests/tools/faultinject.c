@@ -153,20 +153,23 @@ static enum call open_kind(int flags)
     return (flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) ? C_OPEN_W : C_OPEN_R;
 }
 
+/* The mode argument of open/openat, present only when a file may be created. */
+#define OPEN_MODE(flags, last, mode) \
+    do { \
+        if ((flags) & (O_CREAT | O_TMPFILE)) { \
+            va_list ap; \
+            va_start(ap, last); \
+            (mode) = (mode_t)va_arg(ap, int); \
+            va_end(ap); \
+        } \
+    } while (0)
+
+/* open(path) is openat(AT_FDCWD, path): one place decides. */
 int open(const char *path, int flags, ...)
 {
-    NEXT(open);
     mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
-    struct rule *r = match(open_kind(flags), path, NULL);
-    if (r)
-        return fail(r);
-    return next_open(path, flags, mode);
+    OPEN_MODE(flags, flags, mode);
+    return openat(AT_FDCWD, path, flags, mode);
 }
 
 int open64(const char *path, int flags, ...) __attribute__((alias("open")));
@@ -175,12 +178,7 @@ int openat(int dirfd, const char *path, int flags, ...)
 {
     NEXT(openat);
     mode_t mode = 0;
-    if (flags & (O_CREAT | O_TMPFILE)) {
-        va_list ap;
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, int);
-        va_end(ap);
-    }
+    OPEN_MODE(flags, flags, mode);
     struct rule *r = match(open_kind(flags), path, NULL);
     if (r)
         return fail(r);
