@@ -32,6 +32,7 @@
 #include "net/jwt.h"
 #include "net/nats.h"
 #include "persist/checkpoint.h"
+#include "persist/wal.h"
 #include "store/store.h"
 
 #ifndef CCMS_VERSION
@@ -355,9 +356,10 @@ static int main_create_jwt(const struct ccms_config *cfg, struct jwt_verifier **
     return rc == 0 ? 0 : -1;
 }
 
-/* Every host keeps its log open until its next snapshot, and every
- * connection holds one: the soft limit on open files (1024 under systemd)
- * is raised to the hard limit. */
+/* Connections and host logs hold descriptors: the soft limit on open
+ * files (1024 under systemd) is raised to the hard limit, and half of it
+ * is left to the logs' descriptor pool (the least recently used log is
+ * closed beyond that and reopened at its next write). */
 static void main_raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -365,16 +367,21 @@ static void main_raise_fd_limit(void)
         return;
     if (rl.rlim_cur < rl.rlim_max) {
         rlim_t before = rl.rlim_cur;
-        rl.rlim_cur = rl.rlim_max;
+        rlim_t wanted = rl.rlim_max;
+        rl.rlim_cur = wanted;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
             log_warn("cannot raise the open files limit from %llu to %llu: %s",
-                     (unsigned long long)before, (unsigned long long)rl.rlim_max,
-                     strerror(errno));
-            return;
+                     (unsigned long long)before, (unsigned long long)wanted, strerror(errno));
+            rl.rlim_cur = before;
         }
     }
-    log_info("open files limit: %llu (one per host log and per connection; raise "
-             "LimitNOFILE for more)", (unsigned long long)rl.rlim_cur);
+    size_t logs = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 2 > SIZE_MAX
+                      ? SIZE_MAX : (size_t)(rl.rlim_cur / 2);
+    if (logs < 16)
+        logs = 16;
+    wal_set_open_limit(logs);
+    log_info("open files limit: %llu; at most %zu host logs keep a descriptor open (raise "
+             "LimitNOFILE for more connections)", (unsigned long long)rl.rlim_cur, logs);
 }
 
 /* Everything after the config is loaded. Returns the exit status. */

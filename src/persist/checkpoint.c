@@ -1238,6 +1238,8 @@ void checkpointer_destroy(struct checkpointer *cp)
 
 /* ---- ingest batch ------------------------------------------------------------- */
 
+#define BATCH_SYNC_MAX 16
+
 struct checkpoint_batch {
     struct checkpointer *cp;
     uint8_t *pending;            /* encoded WAL records of the current host */
@@ -1245,9 +1247,13 @@ struct checkpoint_batch {
     size_t pending_cap;
     int64_t pending_min_ts;
     bool pending_any;
-    int *sync_fds;               /* dup()ed WAL descriptors to fsync ("always") */
-    ino_t *sync_inodes;          /* the files behind them, to sync each only once */
+    /* fsync "always": duplicated descriptors of the logs written, synced
+     * before the answer. A request to thousands of hosts must not hold a
+     * descriptor per host: past BATCH_SYNC_MAX they are synced early. */
+    int sync_fds[BATCH_SYNC_MAX];
+    ino_t sync_inodes[BATCH_SYNC_MAX];   /* to sync each file only once */
     size_t sync_count;
+    int sync_rc;                 /* first failure of an early sync */
 };
 
 int checkpoint_batch_new(struct checkpointer *cp, struct checkpoint_batch **out)
@@ -1291,33 +1297,47 @@ int checkpoint_batch_add(struct checkpoint_batch *b, const char *metric, size_t 
     return 0;
 }
 
-/* Remembers w's file for the fsync before the answer ("always"). A dup()ed
- * descriptor keeps working even if a snapshot rotates the WAL meanwhile. */
-static int remember_for_sync(struct checkpoint_batch *b, const struct wal_file *w)
+/* Failing writes repeat per host and request: a few lines per 10 s each. */
+static struct log_limit wal_open_errors, wal_append_errors, wal_sync_errors;
+
+/* fsyncs and closes the remembered descriptors; the first failure stays in
+ * b->sync_rc for checkpoint_batch_finish. */
+static void sync_remembered(struct checkpoint_batch *b)
 {
+    for (size_t i = 0; i < b->sync_count; i++) {
+        if (fsync(b->sync_fds[i]) != 0 && b->sync_rc == 0) {
+            log_limited(&wal_sync_errors, LOG_ERR, "WAL: fsync failed: %s", strerror(errno));
+            b->sync_rc = CHECKPOINT_EIO;
+        }
+        close(b->sync_fds[i]);
+    }
+    b->sync_count = 0;
+}
+
+/* Remembers w's file for the fsync before the answer ("always"). A
+ * duplicated descriptor keeps working even if a snapshot rotates the WAL
+ * or the descriptor pool closes the log's own descriptor meanwhile. */
+static int remember_for_sync(struct checkpoint_batch *b, struct wal_file *w)
+{
+    int fd = wal_dup_fd(w);
     struct stat st;
-    if (fstat(wal_fd(w), &st) != 0)
-        return CHECKPOINT_EIO;
-    for (size_t i = 0; i < b->sync_count; i++)
-        if (b->sync_inodes[i] == st.st_ino)
-            return 0;
-    int *fds = realloc(b->sync_fds, (b->sync_count + 1) * sizeof(int));
-    if (fds)
-        b->sync_fds = fds;
-    ino_t *inodes = fds ? realloc(b->sync_inodes, (b->sync_count + 1) * sizeof(ino_t)) : NULL;
-    if (!inodes)
-        return CHECKPOINT_ENOMEM;
-    b->sync_inodes = inodes;
-    int fd = dup(wal_fd(w));
     if (fd < 0)
         return CHECKPOINT_EIO;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return CHECKPOINT_EIO;
+    }
+    for (size_t i = 0; i < b->sync_count; i++)
+        if (b->sync_inodes[i] == st.st_ino) {
+            close(fd);
+            return 0;
+        }
+    if (b->sync_count == BATCH_SYNC_MAX)
+        sync_remembered(b);
     b->sync_fds[b->sync_count] = fd;
     b->sync_inodes[b->sync_count++] = st.st_ino;
     return 0;
 }
-
-/* Failing writes repeat per host and request: a few lines per 10 s each. */
-static struct log_limit wal_open_errors, wal_append_errors, wal_sync_errors;
 
 static int append_pending(struct checkpoint_batch *b, struct level *host, struct host_state *st)
 {
@@ -1368,15 +1388,9 @@ int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h)
 
 int checkpoint_batch_finish(struct checkpoint_batch *b)
 {
-    int rc = 0;
-    for (size_t i = 0; i < b->sync_count; i++) {
-        if (fsync(b->sync_fds[i]) != 0 && rc == 0) {
-            log_limited(&wal_sync_errors, LOG_ERR, "WAL: fsync failed: %s", strerror(errno));
-            rc = CHECKPOINT_EIO;
-        }
-        close(b->sync_fds[i]);
-    }
-    b->sync_count = 0;
+    sync_remembered(b);
+    int rc = b->sync_rc;
+    b->sync_rc = 0;
     return rc;
 }
 
@@ -1385,8 +1399,6 @@ void checkpoint_batch_free(struct checkpoint_batch *b)
     if (!b)
         return;
     checkpoint_batch_finish(b);
-    free(b->sync_fds);
-    free(b->sync_inodes);
     free(b->pending);
     free(b);
 }

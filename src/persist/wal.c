@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,31 @@
 #define WAL_MIN_PAYLOAD (8 + 2 + 1 + 4) /* ts, name_len, count, value */
 
 struct wal_file {
-    int fd;
+    int fd;                      /* -1 while closed by the descriptor pool */
+    unsigned busy;               /* calls using fd right now: never evicted */
     uint64_t size;
     char *dir;
+    char *path;                  /* <dir>/current.wal */
+    struct wal_file *newer, *older;   /* the pool's list of open files */
 };
+
+/*
+ * The descriptor pool. A host's log stays a wal_file from its first write
+ * to its next snapshot, but its descriptor is only a cache: when more than
+ * wal_open_limit logs are open, the least recently used one is closed and
+ * reopened (O_APPEND) at its next use. So a write to 150,000 hosts needs no
+ * 150,000 descriptors. The pool's mutex guards fd, busy and the list of
+ * every wal_file; a descriptor is used only between pool_acquire and
+ * pool_release (busy > 0), so an evicting thread never closes a descriptor
+ * another thread is writing to. Callers serialise the calls on one
+ * wal_file (host lock); the pool serialises across files.
+ */
+static struct {
+    pthread_mutex_t lock;
+    struct wal_file *newest, *oldest;
+    size_t open;
+    size_t limit;                /* 0: no limit */
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- little-endian helpers ------------------------------------------------------ */
 
@@ -237,32 +259,169 @@ out:
 
 /* ---- files ---------------------------------------------------------------------- */
 
+void wal_set_open_limit(size_t limit)
+{
+    pthread_mutex_lock(&pool.lock);
+    pool.limit = limit;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+size_t wal_open_count(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    size_t n = pool.open;
+    pthread_mutex_unlock(&pool.lock);
+    return n;
+}
+
+/* pool.lock held */
+static void pool_unlink(struct wal_file *w)
+{
+    if (w->newer)
+        w->newer->older = w->older;
+    else if (pool.newest == w)
+        pool.newest = w->older;
+    if (w->older)
+        w->older->newer = w->newer;
+    else if (pool.oldest == w)
+        pool.oldest = w->newer;
+    w->newer = w->older = NULL;
+}
+
+/* pool.lock held */
+static void pool_push_newest(struct wal_file *w)
+{
+    w->older = pool.newest;
+    w->newer = NULL;
+    if (pool.newest)
+        pool.newest->newer = w;
+    pool.newest = w;
+    if (!pool.oldest)
+        pool.oldest = w;
+}
+
+/* pool.lock held. Closes the descriptor of the least recently used idle
+ * file; false when every open file is busy. A closed file has been written
+ * with write(2) only: its data is in the page cache, and a later fsync on
+ * a new descriptor of the same file makes it durable. */
+static bool pool_evict_one(void)
+{
+    for (struct wal_file *v = pool.oldest; v != NULL; v = v->newer) {
+        if (v->busy || v->fd < 0)
+            continue;
+        pool_unlink(v);
+        close(v->fd);
+        v->fd = -1;
+        pool.open--;
+        return true;
+    }
+    return false;
+}
+
+/* pool.lock held. Opens w's file for appending, making room first. */
+static int pool_open_locked(struct wal_file *w)
+{
+    while (pool.limit && pool.open >= pool.limit && pool_evict_one()) {
+    }
+    for (int attempt = 0;; attempt++) {
+        w->fd = open(w->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (w->fd >= 0)
+            break;
+        /* descriptors ran out below the limit (connections, snapshots):
+         * give back half of the pool once and retry */
+        if (errno != EMFILE && errno != ENFILE)
+            return WAL_EIO;
+        if (attempt > 0 || pool.open == 0)
+            return WAL_EIO;
+        for (size_t n = pool.open / 2 + 1; n > 0 && pool_evict_one(); n--) {
+        }
+    }
+    pool.open++;
+    pool_push_newest(w);
+    return 0;
+}
+
+/* Returns w's descriptor, reopened if the pool closed it, and marks it
+ * busy until pool_release. */
+static int pool_acquire(struct wal_file *w, int *fd)
+{
+    pthread_mutex_lock(&pool.lock);
+    int rc = 0;
+    if (w->fd < 0) {
+        rc = pool_open_locked(w);
+    } else if (pool.newest != w) {
+        pool_unlink(w);
+        pool_push_newest(w);
+    }
+    if (rc == 0) {
+        w->busy++;
+        *fd = w->fd;
+    }
+    int saved_errno = errno;
+    pthread_mutex_unlock(&pool.lock);
+    errno = saved_errno;
+    return rc;
+}
+
+static void pool_release(struct wal_file *w)
+{
+    pthread_mutex_lock(&pool.lock);
+    w->busy--;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+/* Takes w out of the pool and closes its descriptor (if open). Returns
+ * close(2)'s result. */
+static int pool_forget(struct wal_file *w)
+{
+    pthread_mutex_lock(&pool.lock);
+    int rc = 0;
+    if (w->fd >= 0) {
+        pool_unlink(w);
+        rc = close(w->fd);
+        w->fd = -1;
+        pool.open--;
+    }
+    int saved_errno = errno;
+    pthread_mutex_unlock(&pool.lock);
+    errno = saved_errno;
+    return rc;
+}
+
+static void wal_free(struct wal_file *w)
+{
+    free(w->dir);
+    free(w->path);
+    free(w);
+}
+
 int wal_open(const char *dir, bool durable, struct wal_file **out)
 {
     *out = NULL;
     struct wal_file *w = calloc(1, sizeof *w);
-    char *path = fs_join(dir, WAL_NAME);
-    if (w == NULL || path == NULL || (w->dir = strdup(dir)) == NULL) {
-        free(w);
-        free(path);
+    if (w == NULL || (w->dir = strdup(dir)) == NULL || (w->path = fs_join(dir, WAL_NAME)) == NULL) {
+        if (w)
+            wal_free(w);
         errno = ENOMEM;
         return WAL_EIO;
     }
     w->fd = -1;
+    int fd = -1;
     struct stat st;
     int mk = durable ? fs_mkdir_p_durable(dir) : fs_mkdir_p(dir);
     if (mk != 0) {
         errno = -mk;
         goto fail;
     }
-    w->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (w->fd < 0 || fstat(w->fd, &st) != 0)
+    if (pool_acquire(w, &fd) != 0)
+        goto fail;
+    if (fstat(fd, &st) != 0)
         goto fail;
     w->size = (uint64_t)st.st_size;
     if (w->size == 0) {
         uint8_t magic[4];
         wal_put_le(magic, WAL_FILE_MAGIC, 4);
-        if (fs_write_all(w->fd, magic, sizeof magic) != 0)
+        if (fs_write_all(fd, magic, sizeof magic) != 0)
             goto fail;
         w->size = sizeof magic;
         /* a new file: its directory entry must survive a power loss too */
@@ -274,39 +433,53 @@ int wal_open(const char *dir, bool durable, struct wal_file **out)
             }
         }
     }
-    free(path);
+    pool_release(w);
     *out = w;
     return 0;
 fail:;
     int saved_errno = errno;
-    if (w->fd >= 0)
-        close(w->fd);
-    free(w->dir);
-    free(w);
-    free(path);
+    if (fd >= 0)
+        pool_release(w);
+    pool_forget(w);
+    wal_free(w);
     errno = saved_errno;
     return WAL_EIO;
 }
 
 int wal_append(struct wal_file *w, const void *data, size_t len)
 {
-    if (fs_write_all(w->fd, data, len) == 0) {
+    int fd;
+    if (pool_acquire(w, &fd) != 0)
+        return WAL_EIO;
+    int rc = 0;
+    if (fs_write_all(fd, data, len) == 0) {
         w->size += len;
-        return 0;
+    } else {
+        /* A partial record must not stay in front of later appends: cut
+         * the file back to where this append started. */
+        int saved_errno = errno;
+        struct stat st;
+        if (ftruncate(fd, (off_t)w->size) != 0 && fstat(fd, &st) == 0)
+            w->size = (uint64_t)st.st_size;
+        errno = saved_errno;
+        rc = WAL_EIO;
     }
-    /* A partial record must not stay in front of later appends: cut the
-     * file back to where this append started. */
     int saved_errno = errno;
-    struct stat st;
-    if (ftruncate(w->fd, (off_t)w->size) != 0 && fstat(w->fd, &st) == 0)
-        w->size = (uint64_t)st.st_size;
+    pool_release(w);
     errno = saved_errno;
-    return WAL_EIO;
+    return rc;
 }
 
 int wal_sync(struct wal_file *w)
 {
-    return fdatasync(w->fd) == 0 ? 0 : WAL_EIO;
+    int fd;
+    if (pool_acquire(w, &fd) != 0)
+        return WAL_EIO;
+    int rc = fdatasync(fd) == 0 ? 0 : WAL_EIO;
+    int saved_errno = errno;
+    pool_release(w);
+    errno = saved_errno;
+    return rc;
 }
 
 uint64_t wal_size(const struct wal_file *w)
@@ -314,9 +487,16 @@ uint64_t wal_size(const struct wal_file *w)
     return w->size;
 }
 
-int wal_fd(const struct wal_file *w)
+int wal_dup_fd(struct wal_file *w)
 {
-    return w->fd;
+    int fd;
+    if (pool_acquire(w, &fd) != 0)
+        return -1;
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int saved_errno = errno;
+    pool_release(w);
+    errno = saved_errno;
+    return copy;
 }
 
 int wal_rotate(struct wal_file *w, int64_t suffix, char **rotated_path)
@@ -325,17 +505,16 @@ int wal_rotate(struct wal_file *w, int64_t suffix, char **rotated_path)
         *rotated_path = NULL;
     char name[64];
     snprintf(name, sizeof name, WAL_NAME ".%lld", (long long)suffix);
-    char *from = fs_join(w->dir, WAL_NAME);
     char *to = fs_join(w->dir, name);
     int rc = 0;
-    if (close(w->fd) != 0 && errno != EINTR)
+    if (pool_forget(w) != 0 && errno != EINTR)
         rc = WAL_EIO;
     int saved_errno = errno;
-    if (rc == 0 && (from == NULL || to == NULL)) {
+    if (rc == 0 && to == NULL) {
         rc = WAL_EIO;
         saved_errno = ENOMEM;
     }
-    if (rc == 0 && rename(from, to) != 0) {
+    if (rc == 0 && rename(w->path, to) != 0) {
         rc = WAL_EIO;
         saved_errno = errno;
     }
@@ -343,10 +522,8 @@ int wal_rotate(struct wal_file *w, int64_t suffix, char **rotated_path)
         *rotated_path = to;
         to = NULL;
     }
-    free(from);
     free(to);
-    free(w->dir);
-    free(w);
+    wal_free(w);
     errno = saved_errno;
     return rc;
 }
@@ -355,9 +532,8 @@ void wal_close(struct wal_file *w)
 {
     if (w == NULL)
         return;
-    close(w->fd);
-    free(w->dir);
-    free(w);
+    pool_forget(w);
+    wal_free(w);
 }
 
 static int wal_read_all(int fd, uint8_t **data, size_t *len)

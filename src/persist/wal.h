@@ -7,15 +7,18 @@
  * Three parts:
  *  - record encoding (wal_record_encode) used by ingest to build one batch
  *    of records per host, written with a single write(2);
- *  - struct wal_file, one open current.wal of a host: append, fsync,
- *    rotate (close + rename so a new file starts; the old one is deleted by
- *    the checkpointer once the snapshot holding its data is durable);
+ *  - struct wal_file, one current.wal of a host: append, fsync, rotate
+ *    (close + rename so a new file starts; the old one is deleted by the
+ *    checkpointer once the snapshot holding its data is durable). Its
+ *    descriptor comes from a process-wide pool with a limit: the least
+ *    recently used log is closed and reopened at its next use, so hosts do
+ *    not cost a descriptor each;
  *  - scanning/replay: every valid record is delivered; a torn tail is
  *    reported with the offset where valid data ends (the caller truncates
  *    before appending); a corrupt record is skipped by resynchronising on
  *    the next record magic whose CRC verifies, and counted.
- * A wal_file is not locked internally: its owner (the host lock) serialises
- * appends, rotation and close.
+ * Calls on one wal_file are serialised by its owner (the host lock); the
+ * pool behind them is thread-safe.
  */
 #ifndef CCMS_WAL_H
 #define CCMS_WAL_H
@@ -60,8 +63,15 @@ int wal_append(struct wal_file *w, const void *data, size_t len);
 int wal_sync(struct wal_file *w);
 /* The file's size in bytes, header included. */
 uint64_t wal_size(const struct wal_file *w);
-/* The file descriptor (for fsync by a batch that dup()s it). */
-int wal_fd(const struct wal_file *w);
+/* A new descriptor of the file (close-on-exec; the caller closes it), for
+ * an fsync after the host lock is released: it stays valid when the pool
+ * closes its own or a snapshot rotates the log. -1 and errno on failure. */
+int wal_dup_fd(struct wal_file *w);
+/* At most limit logs keep a descriptor open (0: no limit; the default).
+ * Set once at start from the open files limit. */
+void wal_set_open_limit(size_t limit);
+/* Logs holding a descriptor right now. */
+size_t wal_open_count(void);
 /* Closes the file and renames it to <dir>/current.wal.<suffix>; the next
  * wal_open starts a new current.wal. *rotated_path (malloc'd) names the
  * renamed file. The wal_file is freed in any case. */

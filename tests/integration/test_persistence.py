@@ -1128,6 +1128,29 @@ class ResourceLimitsTest(PersistenceCase):
                                for i in range(300)))
         srv.stop()
 
+    def test_host_logs_share_a_bounded_set_of_descriptors(self):
+        """With the limit at 64 and no way to raise it, writes to 300 hosts
+        used to answer 500 (one open log per host). Now the least recently
+        used logs are closed and reopened: every write is acknowledged, the
+        process never holds more than 64 descriptors, and with fsync
+        "always" every acknowledged sample survives SIGKILL."""
+        import resource
+        srv = self.server(start=False, checkpoints={"fsync": "always"})
+        srv.preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        srv.start()
+        samples = Samples()
+        for r in range(3):
+            body = "".join(samples.add("c", "fd%d" % i, "m", T + 60 * r, i + r / 4)
+                           for i in range(300))
+            self.post(srv, body, "round %d" % r)
+            fds = len(os.listdir("/proc/%d/fd" % srv.proc.pid))
+            self.assertLessEqual(fds, 64)
+        self.assertNotIn("cannot open", srv.stderr())
+        srv.crash()
+        srv.preexec = None
+        srv.start()
+        self.assertHas(srv, samples)
+
     def test_repeated_write_errors_are_summarised(self):
         """A full disk used to log one line per host and request; now a few
         lines per 10 s, and the next one says how many were left out."""

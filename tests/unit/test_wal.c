@@ -506,7 +506,9 @@ static void test_open_append_replay(void **state)
     struct wal_file *w;
     assert_int_equal(wal_open(dir, false, &w), 0);
     assert_non_null(w);
-    assert_true(wal_fd(w) >= 0);
+    int dupfd = wal_dup_fd(w);
+    assert_true(dupfd >= 0);
+    close(dupfd);
     assert_int_equal(wal_size(w), 4);
     assert_int_equal(file_size(file), 4);
     struct stat st;
@@ -709,6 +711,57 @@ static void test_rotate(void **state)
     pt_rm_rf(tmp);
 }
 
+/* The descriptor pool: 40 logs with room for 4 open descriptors. Appends
+ * in a scattered order reopen closed logs and land in the right file; a
+ * duplicated descriptor survives its log's eviction; at most 4 are open. */
+static void test_descriptor_pool(void **state)
+{
+    (void)state;
+    enum { LOGS = 40, ROUNDS = 5 };
+    char *tmp = pt_tmpdir();
+    struct wal_file *w[LOGS];
+    char *dirs[LOGS];
+    wal_set_open_limit(4);
+    for (int i = 0; i < LOGS; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "c/h%d", i);
+        dirs[i] = path_join(tmp, name);
+        assert_int_equal(wal_open(dirs[i], false, &w[i]), 0);
+        assert_true(wal_open_count() <= 4);
+    }
+    int kept = wal_dup_fd(w[0]);
+    assert_true(kept >= 0);
+    for (int r = 0; r < ROUNDS; r++)
+        for (int k = 0; k < LOGS; k++) {
+            int i = (k * 7 + r * 3) % LOGS;     /* 7 is prime to 40: every log once */
+            append_record(w[i], 1000 + r, "m", NULL, (float)(i * 100 + r));
+            assert_true(wal_open_count() <= 4);
+        }
+    assert_int_equal(fsync(kept), 0);       /* still the file of log 0 */
+    close(kept);
+    for (int i = 0; i < LOGS; i++)
+        assert_int_equal(wal_sync(w[i]), 0);
+    for (int i = 0; i < LOGS; i++)
+        wal_close(w[i]);
+    assert_int_equal(wal_open_count(), 0);
+    wal_set_open_limit(0);
+
+    for (int i = 0; i < LOGS; i++) {
+        char *file = path_join(dirs[i], "current.wal");
+        struct collect c;
+        memset(&c, 0, sizeof c);
+        struct wal_scan_stats st;
+        assert_int_equal(wal_replay_file(file, false, collect_fn, &c, &st), 0);
+        assert_int_equal(c.n, ROUNDS);
+        assert_int_equal(st.corrupt, 0);
+        for (int r = 0; r < ROUNDS; r++)
+            expect_rec(&c.recs[r], 1000 + r, "m", NULL, (float)(i * 100 + r));
+        free(file);
+        free(dirs[i]);
+    }
+    pt_rm_rf(tmp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_torn_tail_truncated_then_appended),
         cmocka_unit_test(test_replay_errors),
         cmocka_unit_test(test_rotate),
+        cmocka_unit_test(test_descriptor_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
