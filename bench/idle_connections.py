@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Idle connections of one client against the others' latency.
 
-    python3 bench/idle_connections.py [--binary ./cc-metric-store] [--idle 1500] [--requests 50]
+    python3 bench/idle_connections.py [--binary ./cc-metric-store] [--idle 1500]
+                                      [--clients 1] [--requests 50]
 
-Starts the server on a free loopback port, opens --idle TCP connections from
-127.0.0.2 that never send a byte, then times --requests status requests from
-127.0.0.1 (a fresh connection each, as a new client would). Prints how many
-idle connections the server kept open and the latency percentiles of the
-others, or how many of them failed.
+Starts the server on a free loopback port, opens --idle TCP connections that
+never send a byte, spread over --clients source addresses (127.0.0.2, .3,
+...), then times --requests status requests from 127.0.0.1 (a fresh
+connection each, as a new client would). Prints how many idle connections
+the server kept open and the latency percentiles of the others, or how many
+of them failed.
 """
 import argparse
 import http.client
@@ -26,6 +28,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=ccms.BINARY)
     ap.add_argument("--idle", type=int, default=1500)
+    ap.add_argument("--clients", type=int, default=1)
     ap.add_argument("--requests", type=int, default=50)
     args = ap.parse_args()
     ccms.BINARY = args.binary
@@ -35,9 +38,9 @@ def main():
     srv.start()
     idle = []
     try:
-        for _ in range(args.idle):
+        for i in range(args.idle):
             sk = socket.socket()
-            sk.bind(("127.0.0.2", 0))
+            sk.bind(("127.0.0.%d" % (2 + i % args.clients), 0))
             sk.settimeout(5)
             try:
                 sk.connect(("127.0.0.1", srv.port))
@@ -70,9 +73,9 @@ def main():
                 failed += 1
         lat.sort()
         p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
-        print("idle connections opened %d, kept by the server %d; other client: %d of %d "
+        print("idle connections opened %d from %d clients, kept by the server %d; other client: %d of %d "
               "requests failed, latency p50 %.2f ms, p99 %.2f ms, max %.2f ms"
-              % (len(idle), kept, failed, args.requests, p(0.5), p(0.99),
+              % (len(idle), args.clients, kept, failed, args.requests, p(0.5), p(0.99),
                  lat[-1] if lat else float("nan")))
     finally:
         for sk in idle:

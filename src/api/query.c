@@ -4,7 +4,10 @@
  * byte-exact APIQueryResponse.
  *
  * The request's strings point into the jansson tree, which lives until the
- * response is built. The whole response is written into one jbuf.
+ * last part of the response is written. The response is a stream (api.h):
+ * each part is about API_STREAM_PART bytes; rows, entries, padding and
+ * value lists are all resumed where the previous part stopped, so an
+ * answer's memory is its largest selector's values plus one part.
  */
 #include "api/api.h"
 
@@ -47,6 +50,10 @@ struct query_request {
     size_t host_count;
 };
 
+struct query_stats {
+    double avg, min, max;
+};
+
 /* Everything one selector read needs. */
 struct query_run {
     const struct api_context *ctx;
@@ -56,6 +63,17 @@ struct query_run {
     size_t entries;                 /* entries written to the current row */
     uint64_t budget;                /* data points (padding included) the request may still
                                        answer: bounds the memory of one answer */
+    /* The entry being written, resumed in the next part when the current
+     * one is full: padding is a count, never a buffer, and values are
+     * formatted a slice at a time. */
+    bool in_entry;
+    struct store_series series;     /* owned while in_entry */
+    uint64_t pad_left;              /* leading nulls still to write */
+    size_t data_next;               /* next value of series to write */
+    bool data_open;                 /* "data":[ written, to be closed */
+    bool wrote_value;               /* a null or value is in the list already */
+    double scale;
+    struct query_stats stats;
 };
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -294,10 +312,6 @@ static void query_too_many_points(struct query_run *run, struct jbuf *b)
     query_entry_error_str(run, b, msg);
 }
 
-struct query_stats {
-    double avg, min, max;
-};
-
 /* NaN-skipping avg/min/max like upstream's AddStats (Go math.Min/Max on ±0). */
 static struct query_stats query_compute_stats(const double *data, size_t len)
 {
@@ -331,27 +345,62 @@ static int64_t query_padding(const struct query_run *run, int metric, int64_t da
     return pad;
 }
 
-static void query_write_data(struct jbuf *b, const struct store_series *s, size_t pad,
-                             double scale)
+/* Values (or nulls) formatted per call of query_entry_continue at most:
+ * a slice is a few hundred KB of text. */
+#define QUERY_SLICE 32768
+
+/* Writes the pending entry on until it ends or the part (which started at
+ * part_start) reaches API_STREAM_PART bytes. */
+static void query_entry_continue(struct query_run *run, struct jbuf *b, size_t part_start)
 {
-    jbuf_reserve(b, 10 + pad * 5);
-    jbuf_puts(b, "\"data\":[");
-    for (size_t i = 0; i < pad; i++)
-        jbuf_puts(b, i ? ",null" : "null");
-    if (pad > 0 && s->len > 0)
-        jbuf_putc(b, ',');
-    jbuf_fixed_list(b, s->data, s->len, scale != 0 ? scale : 1.0, 3);
-    jbuf_puts(b, "],");
+    const struct store_series *s = &run->series;
+    while (run->pad_left > 0 && b->len - part_start < API_STREAM_PART && !b->failed) {
+        size_t n = run->pad_left < QUERY_SLICE ? (size_t)run->pad_left : QUERY_SLICE;
+        if (!jbuf_reserve(b, n * 5))
+            return;
+        for (size_t i = 0; i < n; i++) {
+            if (run->wrote_value)
+                b->data[b->len++] = ',';
+            memcpy(b->data + b->len, "null", 4);
+            b->len += 4;
+            run->wrote_value = true;
+        }
+        run->pad_left -= n;
+    }
+    while (run->data_next < s->len && b->len - part_start < API_STREAM_PART && !b->failed) {
+        size_t n = s->len - run->data_next < QUERY_SLICE ? s->len - run->data_next : QUERY_SLICE;
+        if (run->wrote_value)
+            jbuf_putc(b, ',');
+        jbuf_fixed_list(b, s->data + run->data_next, n, run->scale != 0 ? run->scale : 1.0, 3);
+        run->data_next += n;
+        run->wrote_value = true;
+    }
+    if (run->pad_left > 0 || run->data_next < s->len || b->failed)
+        return;
+    if (run->data_open)
+        jbuf_puts(b, "],");
+    jbuf_printf(b, "\"from\":%lld,\"to\":%lld,\"resolution\":%lld,\"avg\":", (long long)s->from,
+                (long long)s->to, (long long)s->resolution);
+    jbuf_fixed(b, run->stats.avg, 2);
+    jbuf_puts(b, ",\"min\":");
+    jbuf_fixed(b, run->stats.min, 2);
+    jbuf_puts(b, ",\"max\":");
+    jbuf_fixed(b, run->stats.max, 2);
+    jbuf_putc(b, '}');
+    store_series_free(&run->series);
+    run->in_entry = false;
 }
 
+/* Starts the entry of series s (taking it over) and writes what fits. */
 static void query_entry_data(struct query_run *run, struct jbuf *b, int metric,
-                             const struct store_series *s)
+                             struct store_series *s, size_t part_start)
 {
     const struct query_request *req = run->req;
     double scale = run->item->scale_by;
     struct query_stats st = { 0, 0, 0 };
     int64_t pad = req->with_padding ? query_padding(run, metric, s->from) : 0;
     if (pad < 0 || s->len > run->max_points || (uint64_t)pad > run->max_points - s->len) {
+        store_series_free(s);
         query_too_many_points(run, b);
         return;
     }
@@ -362,6 +411,7 @@ static void query_entry_data(struct query_run *run, struct jbuf *b, int metric,
                  QUERY_ERR_PREFIX "too many points: this request's answer would exceed "
                  "max-query-points-per-request (%lld); split it into several requests or ask "
                  "for a coarser resolution", (long long)run->ctx->cfg->max_request_points);
+        store_series_free(s);
         query_entry_error_str(run, b, msg);
         return;
     }
@@ -376,16 +426,19 @@ static void query_entry_data(struct query_run *run, struct jbuf *b, int metric,
     if (run->entries++ > 0)
         jbuf_putc(b, ',');
     jbuf_putc(b, '{');
-    if (req->with_data && pad + s->len > 0)
-        query_write_data(b, s, (size_t)pad, scale);
-    jbuf_printf(b, "\"from\":%lld,\"to\":%lld,\"resolution\":%lld,\"avg\":", (long long)s->from,
-                (long long)s->to, (long long)s->resolution);
-    jbuf_fixed(b, st.avg, 2);
-    jbuf_puts(b, ",\"min\":");
-    jbuf_fixed(b, st.min, 2);
-    jbuf_puts(b, ",\"max\":");
-    jbuf_fixed(b, st.max, 2);
-    jbuf_putc(b, '}');
+    bool with_data = req->with_data && pad + s->len > 0;
+    if (with_data)
+        jbuf_puts(b, "\"data\":[");
+    run->in_entry = true;
+    run->series = *s;
+    memset(s, 0, sizeof *s);
+    run->pad_left = with_data ? (uint64_t)pad : 0;
+    run->data_next = with_data ? 0 : run->series.len;
+    run->data_open = with_data;
+    run->wrote_value = false;
+    run->scale = scale;
+    run->stats = st;
+    query_entry_continue(run, b, part_start);
 }
 
 static void query_entry_read_error(struct query_run *run, struct jbuf *b, int rc, int metric)
@@ -443,7 +496,7 @@ static void query_entry_unknown_metric(struct query_run *run, struct jbuf *b)
 
 /* Reads one selector and appends its entry (or nothing when not found). */
 static int query_selector(struct query_run *run, const struct store_selector *sel,
-                          struct jbuf *b)
+                          struct jbuf *b, size_t part_start)
 {
     const struct query_item *q = run->item;
     struct store_series s;
@@ -477,8 +530,7 @@ static int query_selector(struct query_run *run, const struct store_selector *se
         query_entry_read_error(run, b, rc, metric);
         return 0;
     }
-    query_entry_data(run, b, metric, &s);
-    store_series_free(&s);
+    query_entry_data(run, b, metric, &s, part_start);
     return 0;
 }
 
@@ -538,64 +590,69 @@ static struct store_selector_elem query_elem(const struct query_names *n, size_t
     return (struct store_selector_elem){ n->names + i, n->lens + i, count };
 }
 
-static int query_typed_selectors(struct query_run *run, struct store_selector *sel,
-                                 const struct query_names *tn, const struct query_names *sn,
-                                 struct jbuf *b)
+/* The row being written: its selectors are produced one at a time, in the
+ * order of the type ids (and, per type id, of the subtype ids). */
+struct query_row {
+    bool open;
+    struct query_names tn, sn;
+    size_t i, j;                    /* the next type id / subtype id */
+};
+
+static void query_row_clear(struct query_row *row)
 {
-    const struct query_item *q = run->item;
+    query_names_free(&row->tn);
+    query_names_free(&row->sn);
+    memset(row, 0, sizeof(*row));
+}
+
+static int query_row_open(struct query_row *row, const struct query_item *q)
+{
+    memset(row, 0, sizeof(*row));
     int rc = 0;
-    if (q->aggreg) {
-        sel->elems[2] = query_elem(tn, 0, tn->count);
-        sel->depth = 3;
-        if (q->has_subtype) {
-            sel->elems[3] = query_elem(sn, 0, sn->count);
-            sel->depth = 4;
-        }
-        return query_selector(run, sel, b);
-    }
-    for (size_t i = 0; i < tn->count && rc == 0; i++) {
-        sel->elems[2] = query_elem(tn, i, 1);
-        sel->depth = 3;
-        if (!q->has_subtype) {
-            rc = query_selector(run, sel, b);
-            continue;
-        }
-        sel->depth = 4;
-        for (size_t j = 0; j < sn->count && rc == 0; j++) {
-            sel->elems[3] = query_elem(sn, j, 1);
-            rc = query_selector(run, sel, b);
-        }
-    }
+    if (q->has_type)
+        rc = query_names_build(&q->type, q->type_ids, q->type_id_count, &row->tn);
+    if (rc == 0 && q->has_type && q->has_subtype)
+        rc = query_names_build(&q->subtype, q->subtype_ids, q->subtype_id_count, &row->sn);
+    if (rc != 0)
+        query_row_clear(row);
+    else
+        row->open = true;
     return rc;
 }
 
-/* Appends the row of one query: "[entry,...]". */
-static int query_row(struct query_run *run, struct jbuf *b)
+/* Fills in the levels below the host of the row's next selector (sel holds
+ * cluster and host); false when the row has no more. Aggregating queries
+ * and queries without a type have one selector. */
+static bool query_row_next(struct query_row *row, const struct query_item *q,
+                           struct store_selector *sel)
 {
-    const struct query_item *q = run->item;
-    const struct gostr *cluster = &run->req->cluster;
-    const char *names[2] = { cluster->s ? cluster->s : "", q->host.s ? q->host.s : "" };
-    size_t lens[2] = { cluster->len, q->host.len };
-    struct store_selector sel = { .depth = 2 };
-    struct query_names tn, sn = { 0 };
-    int rc;
-    sel.elems[0] = (struct store_selector_elem){ &names[0], &lens[0], 1 };
-    sel.elems[1] = (struct store_selector_elem){ &names[1], &lens[1], 1 };
-    run->entries = 0;
-    jbuf_putc(b, '[');
-    if (!q->has_type) {
-        rc = query_selector(run, &sel, b);
-    } else {
-        rc = query_names_build(&q->type, q->type_ids, q->type_id_count, &tn);
-        if (rc == 0 && q->has_subtype)
-            rc = query_names_build(&q->subtype, q->subtype_ids, q->subtype_id_count, &sn);
-        if (rc == 0)
-            rc = query_typed_selectors(run, &sel, &tn, &sn, b);
-        query_names_free(&tn);
-        query_names_free(&sn);
+    if (!q->has_type || q->aggreg) {
+        if (row->i++ > 0)
+            return false;
+        if (q->has_type) {
+            sel->elems[2] = query_elem(&row->tn, 0, row->tn.count);
+            sel->depth = 3;
+        }
+        if (q->has_type && q->has_subtype) {
+            sel->elems[3] = query_elem(&row->sn, 0, row->sn.count);
+            sel->depth = 4;
+        }
+        return true;
     }
-    jbuf_putc(b, ']');
-    return rc;
+    size_t per_type = q->has_subtype ? row->sn.count : 1;
+    if (row->i >= row->tn.count || per_type == 0)
+        return false;
+    sel->elems[2] = query_elem(&row->tn, row->i, 1);
+    sel->depth = 3;
+    if (q->has_subtype) {
+        sel->elems[3] = query_elem(&row->sn, row->j, 1);
+        sel->depth = 4;
+    }
+    if (++row->j >= per_type) {
+        row->j = 0;
+        row->i++;
+    }
+    return true;
 }
 
 /* ---- response ---------------------------------------------------------- */
@@ -624,12 +681,31 @@ struct query_stream {
     struct api_stream base;
     json_t *root;
     struct query_request req;
-    struct query_run run;
-    size_t next_item;               /* the row to write next */
+    struct query_run run;           /* and the entry being written */
+    struct query_row row;           /* the row being written */
+    size_t next_item;               /* the row to open next */
     bool opened, closed;
 };
 
-/* Writes rows until the part reaches API_STREAM_PART bytes. */
+/* Reads the row's next selector, or closes the row. */
+static int query_stream_step_row(struct query_stream *qs, struct jbuf *b, size_t part_start)
+{
+    const struct query_item *q = qs->run.item;
+    const struct gostr *cluster = &qs->req.cluster;
+    const char *names[2] = { cluster->s ? cluster->s : "", q->host.s ? q->host.s : "" };
+    size_t lens[2] = { cluster->len, q->host.len };
+    struct store_selector sel = { .depth = 2 };
+    sel.elems[0] = (struct store_selector_elem){ &names[0], &lens[0], 1 };
+    sel.elems[1] = (struct store_selector_elem){ &names[1], &lens[1], 1 };
+    if (query_row_next(&qs->row, q, &sel))
+        return query_selector(&qs->run, &sel, b, part_start);
+    jbuf_putc(b, ']');
+    query_row_clear(&qs->row);
+    return 0;
+}
+
+/* Writes the answer on until the part reaches API_STREAM_PART bytes: the
+ * entry in progress, the row's next selector, or the next row. */
 static int query_stream_next(struct api_stream *base, struct jbuf *b)
 {
     struct query_stream *qs = (struct query_stream *)base;
@@ -642,16 +718,27 @@ static int query_stream_next(struct api_stream *base, struct jbuf *b)
         jbuf_puts(b, "\"results\":[");
         qs->opened = true;
     }
-    while (qs->next_item < r->item_count && b->len - start < API_STREAM_PART && !b->failed) {
-        if (qs->next_item > 0)
-            jbuf_putc(b, ',');
-        qs->run.item = &r->items[qs->next_item++];
-        if (query_row(&qs->run, b) < 0)
-            return -ENOMEM;
+    while (b->len - start < API_STREAM_PART && !b->failed) {
+        if (qs->run.in_entry) {
+            query_entry_continue(&qs->run, b, start);
+        } else if (qs->row.open) {
+            if (query_stream_step_row(qs, b, start) < 0)
+                return -ENOMEM;
+        } else if (qs->next_item < r->item_count) {
+            if (qs->next_item > 0)
+                jbuf_putc(b, ',');
+            qs->run.item = &r->items[qs->next_item++];
+            qs->run.entries = 0;
+            if (query_row_open(&qs->row, qs->run.item) != 0)
+                return -ENOMEM;
+            jbuf_putc(b, '[');
+        } else {
+            break;
+        }
     }
     if (b->failed)
         return -ENOMEM;
-    if (qs->next_item < r->item_count)
+    if (qs->run.in_entry || qs->row.open || qs->next_item < r->item_count)
         return 1;
     if (!qs->closed) {
         jbuf_puts(b, "]}\n");
@@ -663,6 +750,9 @@ static int query_stream_next(struct api_stream *base, struct jbuf *b)
 static void query_stream_free(struct api_stream *base)
 {
     struct query_stream *qs = (struct query_stream *)base;
+    if (qs->run.in_entry)
+        store_series_free(&qs->run.series);
+    query_row_clear(&qs->row);
     query_request_clear(&qs->req);
     json_decref(qs->root);
     free(qs);
@@ -709,8 +799,9 @@ int api_query(const struct api_context *ctx, const char *body, size_t len,
     if (rc == 0) {
         int64_t limit = ctx->cfg->max_query_points;
         int64_t budget = ctx->cfg->max_request_points;
-        qs->run = (struct query_run){ctx, &qs->req, NULL, limit > 0 ? (size_t)limit : SIZE_MAX,
-                                     0, budget > 0 ? (uint64_t)budget : UINT64_MAX};
+        qs->run = (struct query_run){.ctx = ctx, .req = &qs->req,
+                                     .max_points = limit > 0 ? (size_t)limit : SIZE_MAX,
+                                     .budget = budget > 0 ? (uint64_t)budget : UINT64_MAX};
         return query_respond(qs, out);
     }
     if (rc == -1)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util/clock.h"
 
 struct conn_guard_entry {
     struct conn_guard_entry *prev, *next;
@@ -29,19 +30,12 @@ struct conn_guard {
     pthread_t thread;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Shuts down connections that waited too long for a request head. The lock
  * is held, and MHD cannot close (and reuse) an fd whose CLOSED notification
  * waits for that lock, so the fd is still this connection's. */
 static void sweep(struct conn_guard *g)
 {
-    int64_t now = now_ms();
+    int64_t now = clock_monotonic_ms();
     for (struct conn_guard_entry *e = g->head; e; e = e->next) {
         if (e->in_request || e->shut || now - e->waiting_since_ms < g->timeout_ms)
             continue;
@@ -116,7 +110,7 @@ struct conn_guard_entry *conn_guard_opened(struct conn_guard *g, int fd)
     if (!e)
         return NULL;
     e->fd = fd;
-    e->waiting_since_ms = now_ms();
+    e->waiting_since_ms = clock_monotonic_ms();
     pthread_mutex_lock(&g->lock);
     e->next = g->head;
     if (g->head)
@@ -141,7 +135,7 @@ void conn_guard_request_done(struct conn_guard *g, struct conn_guard_entry *e)
         return;
     pthread_mutex_lock(&g->lock);
     e->in_request = false;
-    e->waiting_since_ms = now_ms();
+    e->waiting_since_ms = clock_monotonic_ms();
     pthread_mutex_unlock(&g->lock);
 }
 

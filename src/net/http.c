@@ -16,6 +16,7 @@
 #include "net/http.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,11 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "net/accept_front.h"
 #include "net/conn_guard.h"
 
 /* Grace period for requests still running at shutdown. Unfinished uploads
@@ -37,6 +40,9 @@
 #define HTTP_CONNECTION_MEMORY (128 * 1024)   /* headers + read buffer per connection */
 #define HTTP_MEMORY_INCREMENT (16 * 1024)
 #define HTTP_THREAD_STACK (512 * 1024)        /* handlers use little stack */
+/* A connection must deliver its request head within this (or read-timeout
+ * if shorter) before it is served at all: idle sockets go quickly. */
+#define HTTP_HEAD_TIMEOUT_MS 10000
 
 static const char http_oom_body[] =
     "{\"status\":\"Internal Server Error\",\"error\":\"out of memory\"}\n";
@@ -47,6 +53,7 @@ struct http_server {
     bool tls;
     atomic_int in_flight;
     struct conn_guard *guard;       /* slow-loris protection for request heads */
+    struct accept_front *front;     /* accepts, holds connections until their head arrived */
 };
 
 struct http_request {
@@ -570,7 +577,7 @@ static void http_connection_notify(void *cls, struct MHD_Connection *c, void **s
     }
 }
 
-static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
+static struct MHD_Daemon *http_daemon(struct http_server *srv,
                                       const struct http_tls *tls)
 {
     const struct ccms_config *cfg = srv->ctx->cfg;
@@ -579,8 +586,11 @@ static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
      * the idle timeout, so an aborted upload would hold its connection (and
      * shutdown) for read-timeout seconds. poll notices it at once; its cost
      * is linear in the connections of one thread, which the limit bounds. */
+    /* No listening socket: accept_front accepts and hands over each
+     * connection once its request head has arrived (MHD_add_connection,
+     * which needs the ITC to wake the server's thread). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG |
-                     MHD_USE_ITC | (tls ? MHD_USE_TLS : 0);
+                     MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET | (tls ? MHD_USE_TLS : 0);
     /* By default every connection gets its own thread: the kernel then
      * spreads busy connections over all cores. A fixed pool lets one
      * thread accept every connection of a burst and serve them all on one
@@ -589,7 +599,6 @@ static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
         flags |= MHD_USE_THREAD_PER_CONNECTION;
     struct MHD_OptionItem opts[16];
     size_t n = 0;
-    http_opt(opts, &n, MHD_OPTION_LISTEN_SOCKET, fd, NULL);
     http_opt(opts, &n, MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_completed, NULL);
     http_opt(opts, &n, MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_connection_notify, srv);
     http_opt(opts, &n, MHD_OPTION_CONNECTION_TIMEOUT,
@@ -617,6 +626,33 @@ static struct MHD_Daemon *http_daemon(int fd, struct http_server *srv,
                             http_mhd_log, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
+static struct log_limit handoff_errors;
+
+/* accept_front_handoff_fn: the connection's request head has arrived */
+static void http_handoff(void *ctx, int fd, const struct sockaddr *addr, socklen_t addr_len)
+{
+    struct http_server *srv = ctx;
+    /* MHD closes fd when it refuses it: max-connections or the client's
+     * max-connections-per-client being served, or no memory or thread */
+    if (MHD_add_connection(srv->daemon, fd, addr, addr_len) != MHD_YES)
+        log_limited(&handoff_errors, LOG_WARN,
+                    "http: connection closed unserved (max-connections or "
+                    "max-connections-per-client reached, or out of resources): %s",
+                    strerror(errno));
+}
+
+/* Connections waiting for their head: a few per allowed connection, and at
+ * most a quarter of the descriptors (the host logs' pool has half). */
+static size_t http_max_waiting(const struct ccms_config *cfg)
+{
+    size_t n = 4 * (size_t)(cfg->max_connections > 0 ? cfg->max_connections : 1024);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 4 < n)
+        n = (size_t)(rl.rlim_cur / 4);
+    return n < 16 ? 16 : n;
+}
+
 int http_start(int fd, const struct api_context *ctx, const struct http_tls *tls,
                struct http_server **out, char *err, size_t err_len)
 {
@@ -631,7 +667,8 @@ int http_start(int fd, const struct api_context *ctx, const struct http_tls *tls
         free(srv);
         return -1;
     }
-    if (listen(fd, SOMAXCONN) != 0) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || listen(fd, SOMAXCONN) != 0) {
         snprintf(err, err_len, "cannot listen: %s", strerror(errno));
         free(srv);
         return -1;
@@ -644,11 +681,29 @@ int http_start(int fd, const struct api_context *ctx, const struct http_tls *tls
         free(srv);
         return -1;
     }
-    srv->daemon = http_daemon(fd, srv, tls);
+    srv->daemon = http_daemon(srv, tls);
     if (srv->daemon == NULL) {
         conn_guard_stop(srv->guard);
         snprintf(err, err_len, "cannot start the HTTP server%s",
                  tls ? " (check https-cert-file and https-key-file)" : "");
+        free(srv);
+        return -1;
+    }
+    const struct ccms_config *cfg = ctx->cfg;
+    int64_t head_ms = cfg->read_timeout * 1000;
+    struct accept_front_options fo = {
+        .head_timeout_ms = head_ms > 0 && head_ms < HTTP_HEAD_TIMEOUT_MS ? head_ms
+                                                                          : HTTP_HEAD_TIMEOUT_MS,
+        .max_pending = http_max_waiting(cfg),
+        .max_per_client = cfg->max_client_connections > 0
+                              ? (size_t)cfg->max_client_connections : 0,
+        .tls = tls != NULL,
+    };
+    int rc = accept_front_start(fd, &fo, http_handoff, srv, &srv->front);
+    if (rc != 0) {
+        snprintf(err, err_len, "%s: %s", accept_front_strerror(rc), strerror(errno));
+        MHD_stop_daemon(srv->daemon);
+        conn_guard_stop(srv->guard);
         free(srv);
         return -1;
     }
@@ -662,9 +717,7 @@ void http_stop(struct http_server *srv)
     int waited = 0;
     if (srv == NULL)
         return;
-    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    accept_front_stop(srv->front);     /* no new connections from here on */
     while (atomic_load(&srv->in_flight) > 0 && waited < HTTP_SHUTDOWN_WAIT_MS) {
         nanosleep(&tick, NULL);
         waited += 10;

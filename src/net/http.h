@@ -1,12 +1,14 @@
 /*
- * http — the HTTP server (libmicrohttpd, internal epoll thread pool):
- * Go ServeMux-compatible routing (docs/http-api.md, "Routing"), request limits,
- * streaming of /api/write bodies into ingest batches, the auth hook, and
- * optional TLS. Endpoint logic lives in src/api/ (api.h).
+ * http — the HTTP server (libmicrohttpd, a thread per connection or a
+ * pool): Go ServeMux-compatible routing (docs/http-api.md, "Routing"),
+ * request limits, streaming of /api/write bodies into ingest batches, the
+ * auth hook, and optional TLS. Endpoint logic lives in src/api/ (api.h).
+ * Connections are accepted by accept_front (accept_front.h) and reach
+ * libmicrohttpd only once their request head has arrived.
  *
  * Lifecycle: http_listen() binds the socket first (before privileges are
- * dropped), http_start() serves it with the given api_context (which must
- * outlive the server), http_stop() stops accepting, waits for requests in
+ * dropped), http_start() listens and serves it with the given api_context
+ * (which must outlive the server), http_stop() stops accepting, waits for requests in
  * flight (at most 30 s) and frees the server. The listening fd belongs to
  * the server once http_start() succeeded.
  */

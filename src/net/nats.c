@@ -29,6 +29,7 @@
 
 #include "ingest.h"
 #include "log.h"
+#include "util/hash.h"
 
 #define NATS_QUEUE_MSGS        256           /* per worker */
 #define NATS_QUEUE_BYTES       (64u << 20)   /* per subscription, all its workers */
@@ -203,14 +204,6 @@ enum nats_ingest_hosts nats_ingest_classify(const char *data, size_t len, const 
     return NATS_INGEST_ONE_HOST;
 }
 
-static size_t nats_hash(const char *s, size_t len)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return (size_t)(h ^ (h >> 32));
-}
-
 /* ---- decoding --------------------------------------------------------------- */
 
 static void nats_count(const struct ingest_result *res, size_t bytes, bool failed)
@@ -354,7 +347,7 @@ static void nats_on_message(natsConnection *nc, natsSubscription *ns, natsMsg *m
             nats_decode_in_order(sub, msg, received);
             return;
         case NATS_INGEST_ONE_HOST:
-            w = nats_hash(host, host_len) % sub->nworkers;
+            w = (size_t)hash_bytes(host, host_len) % sub->nworkers;
             break;
         case NATS_INGEST_NO_HOST:
             break;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "store/resample.h"
+#include "util/hash.h"
 
 struct store {
     struct store_metric *metrics;  /* names owned */
@@ -24,16 +25,6 @@ struct store {
 
 /* ---- metric registry ---------------------------------------------------- */
 
-static uint32_t name_hash(const char *s, size_t len)
-{
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 static int build_metric_index(struct store *s)
 {
     size_t size = 16;
@@ -47,7 +38,7 @@ static int build_metric_index(struct store *s)
     s->metric_index_mask = size - 1;
     for (size_t m = 0; m < s->metric_count; m++) {
         const char *name = s->metrics[m].name;
-        size_t slot = name_hash(name, strlen(name)) & s->metric_index_mask;
+        size_t slot = hash_bytes(name, strlen(name)) & s->metric_index_mask;
         while (s->metric_index[slot] >= 0)
             slot = (slot + 1) & s->metric_index_mask;
         s->metric_index[slot] = (int)m;
@@ -57,7 +48,7 @@ static int build_metric_index(struct store *s)
 
 int store_metric_lookup(const struct store *s, const char *name, size_t len)
 {
-    size_t slot = name_hash(name, len) & s->metric_index_mask;
+    size_t slot = hash_bytes(name, len) & s->metric_index_mask;
     for (;;) {
         int m = s->metric_index[slot];
         if (m < 0)

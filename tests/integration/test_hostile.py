@@ -204,6 +204,35 @@ class IdleConnectionsTest(HostileTestBase):
         self.assertAlive(srv)
 
 
+    def test_idle_connections_of_many_clients_take_no_slots(self):
+        """Connections that have not sent a request head wait outside the
+        HTTP server: 100 idle connections from 10 clients used to fill
+        max-connections (16) and lock everybody else out. Now they cost no
+        slot, every other request is served, and each idle connection is
+        closed once read-timeout (2 s here) has passed without a head."""
+        srv = start_server(self, metrics=METRICS,
+                           main={"max-connections": 16, "read-timeout": "2s"})
+        idle = []
+        self.addCleanup(lambda: [sk.close() for sk in idle])
+        for i in range(100):
+            sk = socket.create_connection(("127.0.0.1", srv.port), timeout=5,
+                                          source_address=("127.0.0.%d" % (2 + i % 10), 0))
+            idle.append(sk)
+        opened = time.monotonic()
+        now = int(time.time())
+        for i in range(5):
+            self.assertWriteOK(srv.write(b"m,cluster=c,hostname=other value=%d %d\n"
+                                         % (i, now - 10 + i)))
+            self.assertStatus(srv.raw("GET", "/api/status", timeout=1), 200)
+        # every idle connection is closed by the server (EOF), none earlier
+        # than read-timeout
+        for sk in idle:
+            sk.settimeout(15)
+            self.assertEqual(sk.recv(1), b"")
+        self.assertGreaterEqual(time.monotonic() - opened, 1.9)
+        self.assertAlive(srv)
+
+
 class OversizedTest(HostileTestBase):
     @classmethod
     def setUpClass(cls):
@@ -423,6 +452,39 @@ class StreamedAnswerTest(HostileTestBase):
         r = srv.query({"cluster": "big", "from": now - 60, "to": now + 10,
                        "queries": [{"metric": "m", "host": "n00001"}]})
         self.assertEqual(r.headers.get("Content-Length"), str(len(r.body)))
+
+
+    def test_padding_costs_no_memory(self):
+        """20 selectors of 10 M padded points each (a 1 KB request, a 1 GB
+        answer when the budget allows it): the padding used to be written
+        out per row (50 MB per part); now it is a count, resumed in every
+        part, and the server's peak memory stays flat."""
+        srv = start_server(self, metrics=METRICS, main={
+            "max-query-points": 10000000, "max-query-points-per-request": 10 ** 12})
+        now = int(time.time()) // 10 * 10
+        self.assertWriteOK(srv.write(b"m,cluster=c,hostname=h value=1 %d\n" % (now - 5)))
+        hwm_before = status_kb(srv.proc.pid, "VmHWM")
+        req = {"cluster": "c", "from": now - 10 * 9999990, "to": now + 10,
+               "queries": [{"metric": "m", "host": "h"}] * 20}
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
+        conn.request("GET", "/api/query", body=json.dumps(req).encode())
+        resp = conn.getresponse()
+        self.assertEqual(resp.status, 200)
+        total, tail = 0, b""
+        while True:
+            chunk = resp.read(1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            tail = (tail + chunk)[-4096:]
+        conn.close()
+        self.assertGreater(total, 20 * 9999990 * 5)
+        self.assertTrue(tail.endswith(b"]}\n"), tail[-200:])
+        self.assertIn(b'null,1.000],"from":', tail)
+        grown = (status_kb(srv.proc.pid, "VmHWM") - hwm_before) * 1024
+        self.assertLess(grown, 16 << 20, "peak RSS grew %.1f MB for a %.0f MB answer"
+                        % (grown / 1e6, total / 1e6))
+        self.assertAlive(srv)
 
 
 class NamesOnDiskTest(HostileTestBase):

@@ -402,10 +402,72 @@ static void test_large_answer_streams_in_parts(void **state)
     jbuf_free(&q);
 }
 
+/* Padding is a count, not a buffer: one selector padded with 2 M nulls
+ * (and typed rows of many selectors) comes in parts that stay near
+ * API_STREAM_PART, and the parts together are the answer. */
+static void test_padding_streams_without_buffering(void **state)
+{
+    (void)state;
+    size_t saved = (size_t)cfg.max_query_points;
+    cfg.max_query_points = 3000000;
+    const char *body = "{\"cluster\":\"alex\",\"from\":-119998200,\"to\":1300,"
+                       "\"with-padding\":true,\"queries\":[{\"metric\":\"cpu_load\","
+                       "\"host\":\"a0124\"}]}";
+    struct api_response r;
+    assert_int_equal(api_query(&ctx, body, strlen(body), &r), 0);
+    assert_non_null(r.stream);
+    struct jbuf all;
+    jbuf_init(&all, 1 << 20);
+    jbuf_append(&all, r.body, r.len);
+    size_t parts = 1, largest = r.len;
+    int rc;
+    do {
+        struct jbuf part;
+        jbuf_init(&part, 1024);
+        rc = r.stream->next(r.stream, &part);
+        assert_true(rc >= 0);
+        if (part.len > largest)
+            largest = part.len;
+        jbuf_append(&all, part.data, part.len);
+        jbuf_free(&part);
+        parts++;
+    } while (rc == 1);
+    /* a part ends at the first slice boundary past API_STREAM_PART */
+    assert_true(largest <= API_STREAM_PART + 32768 * 5 + 1024);
+    assert_true(parts >= 20);
+    json_error_t err;
+    json_t *v = json_loadb(all.data, all.len, 0, &err);
+    assert_non_null(v);
+    json_t *entry = json_array_get(json_array_get(json_object_get(v, "results"), 0), 0);
+    json_t *data = json_object_get(entry, "data");
+    /* padding: 1000/60 - (-119998200/60) = 16 + 1999970 intervals of 60 s
+     * (Go's truncating division), then the values 1, 2, null, 4 */
+    const size_t pad = 1999986;
+    assert_int_equal(json_array_size(data), pad + 4);
+    assert_true(json_is_null(json_array_get(data, 0)));
+    assert_true(json_is_null(json_array_get(data, pad - 1)));
+    assert_true(json_real_value(json_array_get(data, pad)) == 1.0);
+    assert_true(json_is_null(json_array_get(data, pad + 2)));
+    assert_true(json_real_value(json_array_get(data, pad + 3)) == 4.0);
+    assert_true(fabs(json_real_value(json_object_get(entry, "avg")) - 2.33) < 1e-9);
+    json_decref(v);
+    jbuf_free(&all);
+    r.stream->free(r.stream);
+    r.stream = NULL;
+    api_response_free(&r);
+
+    /* an answer dropped halfway frees its entry in progress */
+    assert_int_equal(api_query(&ctx, body, strlen(body), &r), 0);
+    assert_non_null(r.stream);
+    api_response_free(&r);
+    cfg.max_query_points = (int64_t)saved;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_large_answer_streams_in_parts),
+        cmocka_unit_test(test_padding_streams_without_buffering),
         cmocka_unit_test(test_spec_example),
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_decode_lenient),
