@@ -36,7 +36,7 @@ static void fuzz_init(void)
     if (store_create(metrics, 3, &store) != 0)
         abort();
     cfg.max_query_points = 20000;
-    ctx = (struct api_context){ store, &cfg };
+    ctx = (struct api_context){ .store = store, .cfg = &cfg };
     for (int i = 0; i < 1500; i++) {
         fuzz_put("a0124", NULL, NULL, 0, 1000 + 60 * i, (float)i * 0.25f);
         fuzz_put("a0124", "hwthread0", NULL, 1, 1000 + 10 * i, (float)(i % 7));
