@@ -123,6 +123,7 @@ static char *host_dir(const struct checkpointer *cp, const struct level *host)
 /* ---- store -> ckpt_file -------------------------------------------------- */
 
 struct series_builder {
+    int64_t frequency;
     float *values;
     uint32_t count;
     uint32_t cap;
@@ -130,8 +131,11 @@ struct series_builder {
     bool started;
 };
 
-static int builder_put(struct series_builder *sb, int64_t f, int64_t t, float v)
+/* chain_sample_fn */
+static int builder_put(void *ctx, int64_t t, float v)
 {
+    struct series_builder *sb = ctx;
+    int64_t f = sb->frequency;
     if (!sb->started) {
         sb->start = t;
         sb->started = true;
@@ -159,23 +163,6 @@ static int builder_put(struct series_builder *sb, int64_t f, int64_t t, float v)
     return 0;
 }
 
-/* Collects the non-NaN samples of a chain with nominal time >= from. */
-static int chain_to_series(const struct buffer *head, int64_t f, int64_t from,
-                           struct series_builder *sb)
-{
-    for (const struct buffer *b = chain_oldest((struct buffer *)head); b; b = b->next) {
-        int64_t t0 = buffer_first_time(b);
-        for (uint32_t i = 0; i < b->len; i++) {
-            int64_t t = t0 + (int64_t)i * b->frequency;
-            if (t < from || isnan(b->data[i]))
-                continue;
-            if (builder_put(sb, f, t, b->data[i]) != 0)
-                return -ENOMEM;
-        }
-    }
-    return 0;
-}
-
 static int level_to_ckpt(struct store *s, const struct level *l, int64_t from,
                          struct ckpt_level *out);
 
@@ -183,8 +170,8 @@ static int add_series(struct store *s, const struct level *l, int m, int64_t fro
                       struct ckpt_level *out)
 {
     const struct store_metric *metric = store_metric_at(s, m);
-    struct series_builder sb = {0};
-    if (chain_to_series(l->metrics[m], metric->frequency, from, &sb) != 0) {
+    struct series_builder sb = { .frequency = metric->frequency };
+    if (chain_for_each_sample(l->metrics[m], from, builder_put, &sb) != 0) {
         free(sb.values);
         return -ENOMEM;
     }

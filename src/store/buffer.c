@@ -12,14 +12,41 @@
  * them could overflow int64. Nothing real is anywhere near (2^60 s). */
 #define BUFFER_MAX_ABS_TIME ((int64_t)1 << 60)
 
+/* 40 bytes of header: with 512 floats a buffer is 2088 bytes, which glibc
+ * serves from a 2096-byte chunk (a 48-byte header would cost 2112). */
+struct buffer {
+    struct buffer *prev;     /* older buffer or NULL */
+    struct buffer *next;     /* newer buffer or NULL */
+    int64_t start;           /* lower edge of slot 0, Unix seconds */
+    int32_t frequency;       /* seconds per slot, 1 .. BUFFER_MAX_FREQUENCY */
+    uint32_t len;            /* slots written (gaps inside are NaN) */
+    uint32_t cap;            /* slots allocated */
+    bool saved;              /* restored from disk and not written since */
+    float data[];
+};
+
 _Static_assert(sizeof(struct buffer) == 40, "see the comment at struct buffer");
 
-size_t buffer_alloc_size(uint32_t cap)
+/* Bytes buffer_new allocates for cap slots (what the store counts). */
+static size_t buffer_alloc_size(uint32_t cap)
 {
     return sizeof(struct buffer) + (size_t)cap * sizeof(float);
 }
 
-struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
+/* Nominal time of data[0]. */
+static inline int64_t buffer_first_time(const struct buffer *b)
+{
+    return b->start + b->frequency / 2;
+}
+
+/* One period after the last written slot's nominal time. */
+static inline int64_t buffer_end(const struct buffer *b)
+{
+    return buffer_first_time(b) + (int64_t)b->len * b->frequency;
+}
+
+/* Allocates a buffer of cap slots (len 0); NULL when out of memory. */
+static struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
 {
     struct buffer *b = malloc(buffer_alloc_size(cap));
     if (!b)
@@ -34,7 +61,7 @@ struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
     return b;
 }
 
-void buffer_free(struct buffer *b)
+static void buffer_free(struct buffer *b)
 {
     free(b);
 }
@@ -184,7 +211,7 @@ int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value
     return 0;
 }
 
-struct buffer *chain_oldest(struct buffer *head)
+static struct buffer *chain_oldest(struct buffer *head)
 {
     if (!head)
         return NULL;
@@ -274,4 +301,93 @@ float chain_cursor_value(struct chain_cursor *c, int64_t t)
         }
         return idx < b->len ? b->data[idx] : NAN;
     }
+}
+
+/* Restored series must keep all slot arithmetic far from int64 overflow
+ * (the caller checks start and frequency against the same bound). */
+int chain_load(struct buffer **head, int64_t frequency, int64_t start, const float *values,
+               uint32_t n, int64_t *bytes_delta)
+{
+    int64_t lower_edge = start - frequency / 2;
+    struct buffer *h = *head;
+    bool after = !h || buffer_coverage_end(h) <= lower_edge;
+    if (!after) {
+        for (uint32_t i = 0; i < n; i++) {
+            if (isnan(values[i]))
+                continue;
+            int rc = chain_write(head, frequency, start + (int64_t)i * frequency, values[i],
+                                 bytes_delta);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
+    }
+    /* Appended in blocks of BUFFER_CAP slots, as live data is kept:
+     * retention can free the old part of a long series, and blocks holding
+     * no sample cost nothing. */
+    for (uint32_t first = 0; first < n; first += BUFFER_CAP) {
+        uint32_t count = n - first < BUFFER_CAP ? n - first : BUFFER_CAP;
+        bool any = false;
+        for (uint32_t i = 0; i < count && !any; i++)
+            any = !isnan(values[first + i]);
+        if (!any)
+            continue;
+        while (isnan(values[first + count - 1]))
+            count--;          /* no trailing NaN: len ends at the last sample */
+        struct buffer *b = buffer_new(lower_edge + (int64_t)first * frequency, frequency, count);
+        if (!b)
+            return BUFFER_ENOMEM;
+        memcpy(b->data, values + first, (size_t)count * sizeof(float));
+        b->len = count;
+        b->saved = true;
+        b->prev = *head;
+        if (b->prev)
+            b->prev->next = b;
+        *head = b;
+        *bytes_delta += (int64_t)buffer_alloc_size(count);
+    }
+    return 0;
+}
+
+static void block_info(const struct buffer *b, struct chain_block *out)
+{
+    *out = (struct chain_block){ b->start, b->frequency, b->len, b->cap,
+                                 buffer_alloc_size(b->cap), b->saved };
+}
+
+bool chain_newest_block(const struct buffer *head, struct chain_block *out)
+{
+    if (!head || head->len == 0)
+        return false;
+    block_info(head, out);
+    return true;
+}
+
+int chain_for_each_block(const struct buffer *head, chain_block_fn fn, void *ctx)
+{
+    for (const struct buffer *b = chain_oldest((struct buffer *)head); b; b = b->next) {
+        struct chain_block blk;
+        block_info(b, &blk);
+        int rc = fn(ctx, &blk);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int chain_for_each_sample(const struct buffer *head, int64_t from, chain_sample_fn fn,
+                          void *ctx)
+{
+    for (const struct buffer *b = chain_oldest((struct buffer *)head); b; b = b->next) {
+        int64_t t0 = buffer_first_time(b);
+        for (uint32_t i = 0; i < b->len; i++) {
+            int64_t t = t0 + (int64_t)i * b->frequency;
+            if (t < from || isnan(b->data[i]))
+                continue;
+            int rc = fn(ctx, t, b->data[i]);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
 }

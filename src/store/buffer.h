@@ -14,7 +14,9 @@
  * Nothing here locks: the caller holds the lock of the host subtree the
  * chain belongs to (see store.h). Every function that allocates or frees
  * reports the change of allocated bytes through *bytes_delta so the store
- * can keep an exact count.
+ * can keep an exact count. A chain is known to other modules only by its
+ * head pointer: they write through chain_write/chain_load, read through the
+ * cursor and the visitors below, and never see a buffer's layout.
  */
 #ifndef CCMS_BUFFER_H
 #define CCMS_BUFFER_H
@@ -30,40 +32,11 @@ enum buffer_error {
     BUFFER_ENOMEM = -1002,
 };
 
-/* 40 bytes of header: with 512 floats a buffer is 2088 bytes, which glibc
- * serves from a 2096-byte chunk (a 48-byte header would cost 2112). */
-struct buffer {
-    struct buffer *prev;     /* older buffer or NULL */
-    struct buffer *next;     /* newer buffer or NULL */
-    int64_t start;           /* lower edge of slot 0, Unix seconds */
-    int32_t frequency;       /* seconds per slot, 1 .. BUFFER_MAX_FREQUENCY */
-    uint32_t len;            /* slots written (gaps inside are NaN) */
-    uint32_t cap;            /* slots allocated */
-    bool saved;              /* restored from disk and not written since */
-    float data[];
-};
+/* One buffer of a chain; its layout is this module's business (a block
+ * codec replaces it without touching any other module). */
+struct buffer;
 
 #define BUFFER_MAX_FREQUENCY INT32_MAX
-
-/* Allocates a buffer of cap slots (len 0). Returns NULL when out of memory. */
-struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap);
-void buffer_free(struct buffer *b);
-
-/* Bytes buffer_new allocates for cap slots (what the store counts). */
-size_t buffer_alloc_size(uint32_t cap);
-
-/* Nominal time of data[0]. */
-static inline int64_t buffer_first_time(const struct buffer *b)
-{
-    return b->start + b->frequency / 2;
-}
-
-/* One period after the last written slot's nominal time; a buffer is freed
- * by store_free(t) iff buffer_end(b) < t (docs/data-model.md). */
-static inline int64_t buffer_end(const struct buffer *b)
-{
-    return buffer_first_time(b) + (int64_t)b->len * b->frequency;
-}
 
 /*
  * Writes (ts, value) into the chain whose newest buffer is *head (NULL for
@@ -81,11 +54,20 @@ static inline int64_t buffer_end(const struct buffer *b)
 int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value,
                 int64_t *bytes_delta);
 
-/* Oldest buffer of the chain (NULL for NULL). */
-struct buffer *chain_oldest(struct buffer *head);
+/*
+ * Adds a restored series: values[i] (NaN = missing) is the sample at
+ * start + i*frequency. A series after the chain's capacity is appended as
+ * blocks of BUFFER_CAP slots (blocks without a sample are left out, each
+ * ends at its last sample, all marked saved); otherwise its samples are
+ * written one by one like live ones. Returns 0 or BUFFER_ENOMEM (the
+ * samples added so far stay).
+ */
+int chain_load(struct buffer **head, int64_t frequency, int64_t start, const float *values,
+               uint32_t n, int64_t *bytes_delta);
 
 /*
- * Frees buffers from the old end of the chain while buffer_end(b) < before.
+ * Frees buffers from the old end of the chain while their chain_block_end()
+ * is before `before`.
  * *head becomes NULL if every buffer was freed. Returns the number freed.
  */
 size_t chain_free_before(struct buffer **head, int64_t before, int64_t *bytes_delta);
@@ -104,6 +86,44 @@ uint64_t chain_sample_count(const struct buffer *head);
  * (nothing to read).
  */
 bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int64_t *end);
+
+/* What a buffer looks like from outside: its place on the time grid, its
+ * fill and the bytes it holds. */
+struct chain_block {
+    int64_t start;              /* lower edge of slot 0 */
+    int64_t frequency;
+    uint32_t len;               /* slots written */
+    uint32_t cap;               /* slots it can hold */
+    uint64_t bytes;             /* allocated for it */
+    bool saved;                 /* restored from disk and not written since */
+};
+
+/* Nominal time of the block's first slot, and one period after its last
+ * written slot (a block is freed by chain_free_before(t) iff end < t). */
+static inline int64_t chain_block_first_time(const struct chain_block *b)
+{
+    return b->start + b->frequency / 2;
+}
+
+static inline int64_t chain_block_end(const struct chain_block *b)
+{
+    return chain_block_first_time(b) + (int64_t)b->len * b->frequency;
+}
+
+/* The newest buffer (health checks look at its end); false for an empty
+ * chain or an empty newest buffer. */
+bool chain_newest_block(const struct buffer *head, struct chain_block *out);
+
+/* Calls fn for every buffer, oldest first; a non-zero return stops the
+ * walk and is returned. */
+typedef int (*chain_block_fn)(void *ctx, const struct chain_block *block);
+int chain_for_each_block(const struct buffer *head, chain_block_fn fn, void *ctx);
+
+/* Calls fn for every sample (not NaN) with nominal time >= from, oldest
+ * first; a non-zero return stops the walk and is returned. */
+typedef int (*chain_sample_fn)(void *ctx, int64_t t, float value);
+int chain_for_each_sample(const struct buffer *head, int64_t from, chain_sample_fn fn,
+                          void *ctx);
 
 /*
  * A read cursor for non-decreasing times t: chain_cursor_value() returns the

@@ -304,13 +304,6 @@ int store_write_path(struct store *s, const char *const *path, size_t depth, int
     return rc;
 }
 
-/* Whether a series starting at slot lower edge `start` lies entirely after
- * the chain's capacity (so it can be appended as its own buffer). */
-static bool series_after_chain(const struct buffer *head, int64_t start)
-{
-    return !head || head->start + (int64_t)head->cap * head->frequency <= start;
-}
-
 /* Restored series must keep all slot arithmetic far from int64 overflow. */
 #define STORE_MAX_LOAD_TIME ((int64_t)1 << 60)
 
@@ -328,45 +321,9 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
         account(s, delta);
         return STORE_ENOMEM;
     }
-    int rc = 0;
-    int64_t lower_edge = start - frequency / 2;
-    if (n > 0 && series_after_chain(slots[metric], lower_edge)) {
-        /* Appended in blocks of BUFFER_CAP slots, as live data is kept:
-         * retention can free the old part of a long series, and blocks
-         * holding no sample cost nothing. */
-        for (uint32_t first = 0; first < n && rc == 0; first += BUFFER_CAP) {
-            uint32_t count = n - first < BUFFER_CAP ? n - first : BUFFER_CAP;
-            bool any = false;
-            for (uint32_t i = 0; i < count && !any; i++)
-                any = !isnan(values[first + i]);
-            if (!any)
-                continue;
-            while (isnan(values[first + count - 1]))
-                count--;          /* no trailing NaN: len ends at the last sample */
-            struct buffer *b = buffer_new(lower_edge + (int64_t)first * frequency, frequency,
-                                          count);
-            if (!b) {
-                rc = STORE_ENOMEM;
-                break;
-            }
-            memcpy(b->data, values + first, (size_t)count * sizeof(float));
-            b->len = count;
-            b->saved = true;
-            b->prev = slots[metric];
-            if (b->prev)
-                b->prev->next = b;
-            slots[metric] = b;
-            delta += (int64_t)buffer_alloc_size(count);
-        }
-    } else {
-        for (uint32_t i = 0; i < n && rc == 0; i++) {
-            if (isnan(values[i]))
-                continue;
-            int w = chain_write(&slots[metric], frequency, start + (int64_t)i * frequency,
-                                values[i], &delta);
-            rc = w == BUFFER_ENOMEM ? STORE_ENOMEM : 0;
-        }
-    }
+    int rc = chain_load(&slots[metric], frequency, start, values, n, &delta);
+    if (rc == BUFFER_ENOMEM)
+        rc = STORE_ENOMEM;
     account(s, delta);
     return rc;
 }
@@ -750,24 +707,36 @@ static void indent(struct jbuf *out, unsigned depth)
         jbuf_putc(out, '\t');
 }
 
+struct dump_ctx {
+    struct jbuf *out;
+    bool first;
+};
+
+/* chain_block_fn: one buffer as {"start":..,"len":..,"end":..} */
+static int dump_block(void *ctx, const struct chain_block *b)
+{
+    struct dump_ctx *d = ctx;
+    struct jbuf *out = d->out;
+    if (!d->first)
+        jbuf_putc(out, ',');
+    d->first = false;
+    jbuf_puts(out, "{\"start\":");
+    jbuf_int(out, b->start);
+    jbuf_puts(out, ",\"len\":");
+    jbuf_int(out, b->len);
+    jbuf_puts(out, ",\"end\":");
+    jbuf_int(out, b->start + b->frequency * (int64_t)b->len);
+    if (b->saved)
+        jbuf_puts(out, ",\"saved\":true");
+    jbuf_putc(out, '}');
+    return 0;
+}
+
 static void dump_chain(struct jbuf *out, const struct buffer *head)
 {
+    struct dump_ctx d = { out, true };
     jbuf_putc(out, '[');
-    bool first = true;
-    for (const struct buffer *b = chain_oldest((struct buffer *)head); b; b = b->next) {
-        if (!first)
-            jbuf_putc(out, ',');
-        first = false;
-        jbuf_puts(out, "{\"start\":");
-        jbuf_int(out, b->start);
-        jbuf_puts(out, ",\"len\":");
-        jbuf_int(out, b->len);
-        jbuf_puts(out, ",\"end\":");
-        jbuf_int(out, b->start + b->frequency * (int64_t)b->len);
-        if (b->saved)
-            jbuf_puts(out, ",\"saved\":true");
-        jbuf_putc(out, '}');
-    }
+    chain_for_each_block(head, dump_block, &d);
     jbuf_putc(out, ']');
 }
 
@@ -857,25 +826,29 @@ struct age_list {
     bool failed;
 };
 
+/* chain_block_fn */
+static int add_age(void *ctx, const struct chain_block *b)
+{
+    struct age_list *ages = ctx;
+    if (ages->count == ages->cap) {
+        size_t cap = ages->cap ? ages->cap * 2 : 1024;
+        struct buffer_age *grown = realloc(ages->items, cap * sizeof(*grown));
+        if (!grown) {
+            ages->failed = true;
+            return -1;
+        }
+        ages->items = grown;
+        ages->cap = cap;
+    }
+    ages->items[ages->count++] = (struct buffer_age){chain_block_end(b), b->bytes};
+    return 0;
+}
+
 static void collect_ages(const struct level *l, size_t metric_count, struct age_list *ages)
 {
-    for (size_t m = 0; l->metrics && m < metric_count; m++) {
-        for (const struct buffer *b = l->metrics[m]; b; b = b->prev) {
-            if (ages->count == ages->cap) {
-                size_t cap = ages->cap ? ages->cap * 2 : 1024;
-                struct buffer_age *grown = realloc(ages->items, cap * sizeof(*grown));
-                if (!grown) {
-                    ages->failed = true;
-                    return;
-                }
-                ages->items = grown;
-                ages->cap = cap;
-            }
-            ages->items[ages->count++] =
-                (struct buffer_age){buffer_end(b), buffer_alloc_size(b->cap)};
-        }
-    }
-    for (uint32_t i = 0; i < l->child_count; i++)
+    for (size_t m = 0; l->metrics && m < metric_count && !ages->failed; m++)
+        chain_for_each_block(l->metrics[m], add_age, ages);
+    for (uint32_t i = 0; i < l->child_count && !ages->failed; i++)
         collect_ages(l->children[i], metric_count, ages);
 }
 
@@ -926,10 +899,10 @@ int store_cutoff_for_bytes(struct store *s, uint64_t bytes, int64_t *cutoff)
  * subtree and *stale if any such head is stale at now. */
 static void health_walk(const struct level *l, int metric, int64_t now, bool *found, bool *stale)
 {
-    if (l->metrics && l->metrics[metric] && l->metrics[metric]->len > 0) {
-        const struct buffer *b = l->metrics[metric];
+    struct chain_block head;
+    if (l->metrics && chain_newest_block(l->metrics[metric], &head)) {
         *found = true;
-        if (now - (b->start + b->frequency * (int64_t)b->len) > 5 * b->frequency)
+        if (now - (head.start + head.frequency * (int64_t)head.len) > 5 * head.frequency)
             *stale = true;
     }
     for (uint32_t i = 0; i < l->child_count; i++)
@@ -954,15 +927,21 @@ int store_health(struct store *s, const char *cluster, size_t cluster_len, const
     return 0;
 }
 
+/* chain_block_fn */
+static int count_block(void *ctx, const struct chain_block *b)
+{
+    struct store_stats *st = ctx;
+    st->buffers++;
+    st->samples += b->len;
+    return 0;
+}
+
 static void stats_walk(const struct store *s, struct level *l, struct store_stats *st)
 {
     st->levels++;
     if (l->metrics) {
         for (size_t m = 0; m < s->metric_count; m++) {
-            for (const struct buffer *b = l->metrics[m]; b; b = b->prev) {
-                st->buffers++;
-                st->samples += b->len;
-            }
+            chain_for_each_block(l->metrics[m], count_block, st);
         }
     }
     for (uint32_t i = 0; i < l->child_count; i++) {

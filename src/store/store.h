@@ -186,7 +186,7 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
 
 /*
  * Frees, in the level at path[0..depth) (depth 0 = root) and below, every
- * buffer with buffer_end() < before. Child levels left empty are removed;
+ * buffer whose chain_block_end() < before (buffer.h). Child levels left empty are removed;
  * the level itself is kept. Never creates levels: a missing path frees
  * nothing. *freed = number of buffers freed. Returns 0.
  */
@@ -203,7 +203,7 @@ int store_free(struct store *s, const char *const *path, const size_t *lens, siz
 
 /*
  * For the memory cap: the time T such that freeing every buffer with
- * buffer_end() < T (store_free at the root) releases at least `bytes` of
+ * chain_block_end() < T (store_free at the root) releases at least `bytes` of
  * buffer memory, taking the buffers with the oldest ends first across all
  * hosts. *cutoff = INT64_MAX when even freeing everything is not enough.
  * Returns 0 or STORE_ENOMEM.

@@ -20,18 +20,32 @@
 
 static float model[SLOTS];
 
+struct walk {
+    int64_t counted;
+    bool have_prev;
+    struct chain_block prev;
+};
+
+/* chain_block_fn: blocks are well-formed, ordered and on one grid */
+static int check_block(void *ctx, const struct chain_block *b)
+{
+    struct walk *w = ctx;
+    w->counted += (int64_t)b->bytes;
+    if (b->len > b->cap || b->cap == 0 || b->cap > BUFFER_CAP || b->frequency != F)
+        abort();
+    if (w->have_prev && (w->prev.start + (int64_t)w->prev.cap * F > b->start ||
+                         (b->start - w->prev.start) % F != 0))
+        abort();
+    w->prev = *b;
+    w->have_prev = true;
+    return 0;
+}
+
 static void check(const struct buffer *head, int64_t bytes)
 {
-    int64_t counted = 0;
-    const struct buffer *b = chain_oldest((struct buffer *)head);
-    for (; b; b = b->next) {
-        counted += (int64_t)buffer_alloc_size(b->cap);
-        if (b->len > b->cap || b->cap == 0 || b->cap > BUFFER_CAP)
-            abort();
-        if (b->next && (b->start + (int64_t)b->cap * F > b->next->start ||
-                        (b->next->start - b->start) % F != 0 || b->next->prev != b))
-            abort();
-    }
+    struct walk w = { 0, false, { 0 } };
+    chain_for_each_block(head, check_block, &w);
+    int64_t counted = w.counted;
     if (counted != bytes)
         abort();
     struct chain_cursor c;

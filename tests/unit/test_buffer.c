@@ -8,6 +8,29 @@
 
 static int64_t bytes;
 
+/* The chain as other modules see it: its blocks, oldest first. */
+struct layout {
+    size_t n;
+    struct chain_block b[64];
+};
+
+static int add_block(void *ctx, const struct chain_block *blk)
+{
+    struct layout *l = ctx;
+    if (l->n < 64)
+        l->b[l->n] = *blk;
+    l->n++;
+    return 0;
+}
+
+static struct layout layout_of(const struct buffer *head)
+{
+    struct layout l;
+    l.n = 0;
+    chain_for_each_block(head, add_block, &l);
+    return l;
+}
+
 static void teardown_chain(struct buffer **head)
 {
     chain_free_all(head, &bytes);
@@ -39,10 +62,14 @@ static void test_first_write_defines_grid(void **state)
     bytes = 0;
     assert_int_equal(chain_write(&head, 10, 100, 42.0f, &bytes), 0);
     assert_non_null(head);
-    assert_int_equal(head->start, 95);
-    assert_int_equal(head->len, 1);
-    assert_int_equal(buffer_first_time(head), 100);
-    assert_int_equal(bytes, (int64_t)buffer_alloc_size(BUFFER_CAP));
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.b[0].start, 95);
+    assert_int_equal(l.b[0].len, 1);
+    assert_int_equal(l.b[0].cap, BUFFER_CAP);
+    assert_int_equal(chain_block_first_time(&l.b[0]), 100);
+    assert_int_equal(bytes, (int64_t)l.b[0].bytes);
+    assert_true(l.b[0].bytes >= BUFFER_CAP * sizeof(float));
     float v[4] = {0};
     assert_int_equal(read_values(head, 100, 110, 10, v, 4), 1);
     assert_true(v[0] == 42.0f);
@@ -58,10 +85,11 @@ static void test_before_oldest_moves_a_buffer_with_room(void **state)
     bytes = 0;
     chain_write(&head, 10, 100, 42.0f, &bytes);                 /* start 95 */
     assert_int_equal(chain_write(&head, 10, 50, 10.0f, &bytes), 0);
-    assert_null(head->prev);
-    assert_int_equal(head->start, 45);
-    assert_int_equal(head->len, 6);
-    assert_int_equal(bytes, (int64_t)buffer_alloc_size(BUFFER_CAP));
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.b[0].start, 45);
+    assert_int_equal(l.b[0].len, 6);
+    assert_int_equal(bytes, (int64_t)l.b[0].bytes);
     float v[8] = {0};
     assert_int_equal(read_values(head, 0, 110, 10, v, 8), 6);
     assert_true(v[0] == 10.0f);
@@ -80,12 +108,11 @@ static void test_before_a_full_buffer_prepends_a_block(void **state)
     for (int k = 0; k < BUFFER_CAP; k++)
         chain_write(&head, 10, 100 + 10 * k, (float)k, &bytes);  /* start 95, full */
     assert_int_equal(chain_write(&head, 10, 50, 10.0f, &bytes), 0);
-    struct buffer *old = head->prev;
-    assert_non_null(old);
-    assert_null(old->prev);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 2);
     /* a whole block of 512 slots that ends where the full buffer begins */
-    assert_int_equal(old->cap, BUFFER_CAP);
-    assert_int_equal(old->start, 95 - 10 * BUFFER_CAP);
+    assert_int_equal(l.b[0].cap, BUFFER_CAP);
+    assert_int_equal(l.b[0].start, 95 - 10 * BUFFER_CAP);
     float v[8] = {0};
     assert_int_equal(read_values(head, 0, 110, 10, v, 8), 6);
     assert_true(v[0] == 10.0f);
@@ -95,7 +122,8 @@ static void test_before_a_full_buffer_prepends_a_block(void **state)
     /* further back than one block: that block moves back if it has room
      * (it has: one sample), else the next block back, same grid */
     assert_int_equal(chain_write(&head, 10, 95 - 10 * BUFFER_CAP - 5, 7.0f, &bytes), 0);
-    assert_int_equal((head->start - chain_oldest(head)->start) % 10, 0);
+    l = layout_of(head);
+    assert_int_equal((l.b[l.n - 1].start - l.b[0].start) % 10, 0);
     assert_int_equal(read_values(head, 95 - 10 * BUFFER_CAP - 5, 95 - 10 * BUFFER_CAP + 5, 10, v,
                                  8), 1);
     assert_true(v[0] == 7.0f);
@@ -112,10 +140,7 @@ static void test_reverse_order_fills_blocks(void **state)
     const int n = 3 * BUFFER_CAP;
     for (int k = n - 1; k >= 0; k--)
         assert_int_equal(chain_write(&head, 60, 1000 + 60 * (int64_t)k, (float)k, &bytes), 0);
-    int buffers = 0;
-    for (struct buffer *b = head; b; b = b->prev)
-        buffers++;
-    assert_true(buffers <= 4);
+    assert_true(layout_of(head).n <= 4);
     static float v[3 * BUFFER_CAP];
     assert_int_equal(read_values(head, 1000, 1000 + 60 * (int64_t)n, 60, v, (size_t)n),
                      (size_t)n);
@@ -146,10 +171,12 @@ static void test_any_order_matches_model(void **state)
             model[slot] = value;
         }
         /* buffers are ordered, never overlap, and stay on one grid */
-        for (struct buffer *b = chain_oldest(head); b && b->next; b = b->next) {
-            assert_true(b->start + (int64_t)b->cap * 10 <= b->next->start);
-            assert_int_equal((b->next->start - b->start) % 10, 0);
-            assert_true(b->cap <= BUFFER_CAP);
+        struct layout l = layout_of(head);
+        assert_true(l.n <= 64);
+        for (size_t i = 0; i + 1 < l.n; i++) {
+            assert_true(l.b[i].start + (int64_t)l.b[i].cap * 10 <= l.b[i + 1].start);
+            assert_int_equal((l.b[i + 1].start - l.b[i].start) % 10, 0);
+            assert_true(l.b[i].cap <= BUFFER_CAP);
         }
         int64_t first, end;
         assert_true(chain_read_range(head, INT64_MAX / 2, &first, &end));
@@ -192,11 +219,12 @@ static void test_capacity_overflow_starts_new_head(void **state)
     bytes = 0;
     for (int k = 0; k <= 512; k++)
         assert_int_equal(chain_write(&head, 10, 100 + 10 * k, (float)k, &bytes), 0);
-    assert_non_null(head->prev);
-    assert_int_equal(head->prev->start, 95);
-    assert_int_equal(head->prev->len, 512);
-    assert_int_equal(head->start, 5215);
-    assert_int_equal(head->len, 1);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.b[0].start, 95);
+    assert_int_equal(l.b[0].len, 512);
+    assert_int_equal(l.b[1].start, 5215);
+    assert_int_equal(l.b[1].len, 1);
     float v[600] = {0};
     size_t n = read_values(head, 100, 5230, 10, v, 600);
     assert_int_equal(n, 513);
@@ -217,7 +245,7 @@ static void test_late_sample_goes_to_older_buffer(void **state)
     for (int k = 0; k <= 512; k += 2)   /* even slots only, then a new head */
         chain_write(&head, 10, 100 + 10 * k, (float)k, &bytes);
     chain_write(&head, 10, 100 + 10 * 600, 600.0f, &bytes);
-    assert_non_null(head->prev);
+    assert_int_equal(layout_of(head).n, 2);
     /* an odd slot of the old buffer, written after the new head exists */
     assert_int_equal(chain_write(&head, 10, 100 + 10 * 7, 7.0f, &bytes), 0);
     float v[8] = {0};
@@ -234,17 +262,16 @@ static void test_late_sample_in_gap_inserts_buffer(void **state)
     chain_write(&head, 10, 100, 1.0f, &bytes);          /* buffer A covers 95..5215 */
     chain_write(&head, 10, 100000, 2.0f, &bytes);       /* far later: new head B */
     assert_int_equal(chain_write(&head, 10, 50000, 3.0f, &bytes), 0); /* in the gap */
-    struct buffer *a = chain_oldest(head);
-    assert_non_null(a->next);
-    struct buffer *gap = a->next;
-    assert_ptr_equal(gap->next, head);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 3);             /* A, the gap buffer, B */
+    const struct chain_block *gap = &l.b[1], *b = &l.b[2];
     /* one block of the grid counted back from B, holding 50000 */
     assert_int_equal(gap->cap, BUFFER_CAP);
     assert_true(gap->start <= 50000 && 50000 < gap->start + (int64_t)gap->cap * 10);
-    assert_int_equal((head->start - (gap->start + (int64_t)gap->cap * 10)) % (10 * BUFFER_CAP), 0);
-    assert_true(gap->start + (int64_t)gap->cap * 10 <= head->start);
+    assert_int_equal((b->start - (gap->start + (int64_t)gap->cap * 10)) % (10 * BUFFER_CAP), 0);
+    assert_true(gap->start + (int64_t)gap->cap * 10 <= b->start);
     /* on B's grid: (B.start - gap.start) is a multiple of f */
-    assert_int_equal((head->start - gap->start) % 10, 0);
+    assert_int_equal((b->start - gap->start) % 10, 0);
     float v[4] = {0};
     assert_int_equal(read_values(head, 50000, 50010, 10, v, 4), 1);
     assert_true(v[0] == 3.0f);
@@ -264,16 +291,21 @@ static void test_gap_buffer_fills_a_short_gap_exactly(void **state)
     chain_write(&head, 10, 100, 1.0f, &bytes);   /* A: 95 .. 5215 */
     for (int k = 0; k < BUFFER_CAP; k++)         /* B from 6095 on A's grid, full */
         chain_write(&head, 10, 6100 + 10 * k, 2.0f, &bytes);
-    assert_int_equal(head->start, 6095);
-    assert_int_equal(head->len, BUFFER_CAP);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.b[1].start, 6095);
+    assert_int_equal(l.b[1].len, BUFFER_CAP);
     assert_int_equal(chain_write(&head, 10, 5500, 3.0f, &bytes), 0);
-    struct buffer *gap = head->prev;
-    assert_ptr_equal(gap->prev, chain_oldest(head));
-    assert_int_equal(gap->start, 5215);          /* clipped to A's end */
-    assert_int_equal(gap->cap, 88);              /* up to B's start */
+    l = layout_of(head);
+    assert_int_equal(l.n, 3);                    /* A, the gap buffer, B */
+    assert_int_equal(l.b[1].start, 5215);        /* clipped to A's end */
+    assert_int_equal(l.b[1].cap, 88);            /* up to B's start */
     /* a second late sample in the same gap goes into the same buffer */
     assert_int_equal(chain_write(&head, 10, 6000, 4.0f, &bytes), 0);
-    assert_ptr_equal(head->prev, gap);
+    l = layout_of(head);
+    assert_int_equal(l.n, 3);
+    assert_int_equal(l.b[1].start, 5215);
+    assert_int_equal(l.b[1].len, 79);
     float v[2] = {0};
     assert_int_equal(read_values(head, 6000, 6010, 10, v, 2), 1);
     assert_true(v[0] == 4.0f);
@@ -331,8 +363,9 @@ static void test_free_before(void **state)
     bytes = 0;
     for (int k = 0; k < 4; k++)
         chain_write(&head, 10, 95 + 10 * k, (float)k, &bytes);
-    assert_int_equal(head->start, 90);
-    assert_int_equal(buffer_end(head), 135);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.b[0].start, 90);
+    assert_int_equal(chain_block_end(&l.b[0]), 135);
     assert_int_equal(chain_free_before(&head, 135, &bytes), 0);
     assert_non_null(head);
     assert_int_equal(chain_free_before(&head, 136, &bytes), 1);
@@ -352,7 +385,7 @@ static void test_free_from_old_end(void **state)
     assert_int_equal(chain_free_before(&head, 5220, &bytes), 0);
     assert_int_equal(chain_free_before(&head, 5221, &bytes), 1);
     assert_int_equal(chain_sample_count(head), 513);
-    assert_null(chain_oldest(head)->prev);
+    assert_int_equal(layout_of(head).n, 2);
     assert_int_equal(chain_free_before(&head, 20000, &bytes), 2);
     assert_null(head);
     assert_int_equal(bytes, 0);
@@ -379,9 +412,11 @@ static void test_new_head_keeps_the_chain_grid(void **state)
     chain_write(&head, 60, 1000, 1.0f, &bytes);
     int64_t old_end = 970 + 512 * 60; /* 31690 */
     chain_write(&head, 60, old_end + 10, 5.0f, &bytes);
-    assert_int_equal(head->start, old_end);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.b[l.n - 1].start, old_end);
     chain_write(&head, 60, old_end - 10, 4.0f, &bytes); /* last slot of the old buffer */
-    assert_int_equal(head->prev->len, 512);
+    l = layout_of(head);
+    assert_int_equal(l.b[l.n - 2].len, 512);
     float v[4] = {0};
     assert_int_equal(read_values(head, old_end - 10, old_end - 9, 60, v, 4), 1);
     assert_true(v[0] == 4.0f);
@@ -389,7 +424,8 @@ static void test_new_head_keeps_the_chain_grid(void **state)
     assert_true(v[0] == 5.0f);
     /* far ahead: still on the grid */
     chain_write(&head, 60, old_end + 100000, 6.0f, &bytes);
-    assert_int_equal((head->start - 970) % 60, 0);
+    l = layout_of(head);
+    assert_int_equal((l.b[l.n - 1].start - 970) % 60, 0);
     teardown_chain(&head);
 }
 

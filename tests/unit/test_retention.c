@@ -110,7 +110,7 @@ static void test_memory_cap_frees_oldest_first(void **state)
     put_range(s, "middle", 20000, 600);  /* two buffers */
     put_range(s, "new", 90000, 10);      /* one buffer */
     uint64_t before = store_bytes(s);
-    uint64_t one = buffer_alloc_size(BUFFER_CAP);
+    uint64_t one = full_buffer_bytes(10);
     /* room for everything but three buffers */
     struct ccms_config cfg = {.memory_cap_bytes = (int64_t)(before - 3 * one)};
     struct retention *r;

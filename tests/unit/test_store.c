@@ -383,8 +383,8 @@ static void test_stats_and_bytes(void **state)
     assert_int_equal(st.samples, 600);
     assert_int_equal(st.buffers, 2);
     assert_int_equal(st.levels, 4);
-    assert_true(st.bytes >= empty + 2 * buffer_alloc_size(BUFFER_CAP));
-    assert_true(st.bytes < empty + 2 * buffer_alloc_size(BUFFER_CAP) + 2048);
+    assert_true(st.bytes >= empty + 2 * full_buffer_bytes(10));
+    assert_true(st.bytes < empty + 2 * full_buffer_bytes(10) + 2048);
     assert_int_equal(store_metric_lookup(s, "s", 1), M_SUM);
     assert_int_equal(store_metric_lookup(s, "sx", 1), M_SUM); /* length-limited */
     assert_int_equal(store_metric_lookup(s, "x", 1), -1);
@@ -401,7 +401,7 @@ static void test_cutoff_for_bytes_oldest_first(void **state)
         put(s, "c", "a", NULL, NULL, M_M, 1000 + 10 * k, 1);
     for (int k = 0; k < 10; k++)
         put(s, "c", "b", NULL, NULL, M_M, 100000 + 10 * k, 2);
-    uint64_t one = buffer_alloc_size(BUFFER_CAP);
+    uint64_t one = full_buffer_bytes(10);
     int64_t cutoff;
     assert_int_equal(store_cutoff_for_bytes(s, one, &cutoff), 0);
     uint64_t freed;

@@ -1,0 +1,387 @@
+/*
+ * codec — see codec.h. Layout of an encoded block (little endian):
+ *
+ *   RAW      u8 0 | n x u32 float bits
+ *   CONST    u8 1 | u32 float bits
+ *   DECIMAL  u8 2 | u8 k | u8 flags | [bitmap of present slots, (n+7)/8
+ *            bytes, when flags & 1] | varint zigzag first | varint zigzag
+ *            min_delta | u8 width | (m-1) deltas - min_delta, width bits
+ *            each, LSB first (m = present values)
+ *
+ * A DECIMAL value is the float (float)(r / 10^k) of an integer r with
+ * |r| < 2^40; the encoder keeps a k only if that expression gives every
+ * value back bit for bit, and the decoder evaluates the same expression, so
+ * the round trip is exact by construction (-0 never qualifies: it is RAW).
+ */
+#include "store/codec.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define CODEC_MAX_DECIMALS 8
+#define CODEC_MAX_INT ((double)((int64_t)1 << 40))
+#define CODEC_MAX_WIDTH 42
+#define FLAG_BITMAP 1u
+
+static const double pow10_table[CODEC_MAX_DECIMALS + 1] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+};
+
+const char *codec_strerror(int code)
+{
+    switch (code) {
+    case CODEC_ECORRUPT:
+        return "corrupt encoded block";
+    case CODEC_ESPACE:
+        return "encoded block does not fit";
+    case CODEC_ECOUNT:
+        return "block value count out of range";
+    default:
+        return code >= 0 ? "ok" : "unknown codec error";
+    }
+}
+
+const char *codec_kind_name(int kind)
+{
+    switch (kind) {
+    case CODEC_RAW:
+        return "raw";
+    case CODEC_CONST:
+        return "const";
+    case CODEC_DECIMAL:
+        return "decimal";
+    default:
+        return "unknown";
+    }
+}
+
+int codec_kind_of(const uint8_t *in, size_t len)
+{
+    return len > 0 ? in[0] : -1;
+}
+
+size_t codec_bound(uint32_t n)
+{
+    return 1 + 4 * (size_t)n;
+}
+
+static uint32_t float_bits(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+
+static float bits_float(uint32_t u)
+{
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzigzag(uint64_t u)
+{
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Reads a varint of at most 10 bytes; 0 when malformed or cut off. */
+static size_t varint_get(const uint8_t *p, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < len && i < 10; i++) {
+        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+        if (!(p[i] & 0x80)) {
+            *out = v;
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+static unsigned bit_width(uint64_t v)
+{
+    return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
+}
+
+/* The float that integer r stands for with k decimals (both directions). */
+static float decimal_value(int64_t r, int k)
+{
+    return (float)((double)r / pow10_table[k]);
+}
+
+/* r with decimal_value(r, k) bit-identical to x, or false. */
+static bool decimal_of(float x, int k, int64_t *r)
+{
+    double y = nearbyint((double)x * pow10_table[k]);
+    if (!(fabs(y) < CODEC_MAX_INT))
+        return false;
+    *r = (int64_t)y;
+    return float_bits(decimal_value(*r, k)) == float_bits(x);
+}
+
+/* ---- encoding ---------------------------------------------------------------- */
+
+struct decimal_plan {
+    int k;
+    uint32_t present;           /* m */
+    int64_t first, min_delta;
+    unsigned width;
+    size_t size;
+};
+
+/* Finds the smallest k describing every present value; fills ints[] with
+ * the present values' integers in order. False when no k does. */
+static bool decimal_fit(const float *values, uint32_t n, int64_t *ints, struct decimal_plan *p)
+{
+    uint32_t first = 0;
+    while (first < n && isnan(values[first]))
+        first++;
+    if (first == n)
+        return false;
+    int64_t r;
+    int k = 0;
+    while (k <= CODEC_MAX_DECIMALS && !decimal_of(values[first], k, &r))
+        k++;
+    for (; k <= CODEC_MAX_DECIMALS; k++) {
+        uint32_t m = 0;
+        bool ok = true;
+        for (uint32_t i = first; i < n && ok; i++) {
+            if (isnan(values[i]))
+                continue;
+            ok = decimal_of(values[i], k, &ints[m]);
+            m++;
+        }
+        if (ok) {
+            p->k = k;
+            p->present = m;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void decimal_size(uint32_t n, const int64_t *ints, struct decimal_plan *p)
+{
+    uint32_t m = p->present;
+    p->first = ints[0];
+    int64_t lo = 0, hi = 0;
+    for (uint32_t i = 1; i < m; i++) {
+        int64_t d = ints[i] - ints[i - 1];
+        if (i == 1 || d < lo)
+            lo = d;
+        if (i == 1 || d > hi)
+            hi = d;
+    }
+    p->min_delta = lo;
+    p->width = m > 1 ? bit_width((uint64_t)(hi - lo)) : 0;
+    p->size = 3 + (m < n ? (n + 7) / 8 : 0) + varint_size(zigzag(p->first)) +
+              varint_size(zigzag(p->min_delta)) + 1 +
+              ((size_t)(m > 0 ? m - 1 : 0) * p->width + 7) / 8;
+}
+
+static int encode_decimal(const float *values, uint32_t n, const int64_t *ints,
+                          const struct decimal_plan *p, uint8_t *out)
+{
+    uint32_t m = p->present;
+    size_t pos = 0;
+    out[pos++] = CODEC_DECIMAL;
+    out[pos++] = (uint8_t)p->k;
+    out[pos++] = m < n ? FLAG_BITMAP : 0;
+    if (m < n) {
+        size_t bytes = (n + 7) / 8;
+        memset(out + pos, 0, bytes);
+        for (uint32_t i = 0; i < n; i++)
+            if (!isnan(values[i]))
+                out[pos + i / 8] |= (uint8_t)(1u << (i % 8));
+        pos += bytes;
+    }
+    pos += varint_put(out + pos, zigzag(p->first));
+    pos += varint_put(out + pos, zigzag(p->min_delta));
+    out[pos++] = (uint8_t)p->width;
+    uint64_t acc = 0;
+    unsigned bits = 0;
+    for (uint32_t i = 1; i < m && p->width > 0; i++) {
+        acc |= ((uint64_t)(ints[i] - ints[i - 1]) - (uint64_t)p->min_delta) << bits;
+        bits += p->width;
+        while (bits >= 8) {
+            out[pos++] = (uint8_t)acc;
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    if (bits > 0)
+        out[pos++] = (uint8_t)acc;
+    return (int)pos;
+}
+
+int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
+{
+    if (n == 0 || n > CODEC_MAX_VALUES)
+        return CODEC_ECOUNT;
+    /* CONST: one bit pattern everywhere, or nothing present at all */
+    bool all_missing = true, all_same = true;
+    uint32_t bits0 = float_bits(values[0]);
+    for (uint32_t i = 0; i < n; i++) {
+        all_missing = all_missing && isnan(values[i]);
+        all_same = all_same && float_bits(values[i]) == bits0;
+    }
+    if (all_missing || (all_same && !isnan(values[0]))) {
+        if (cap < 5)
+            return CODEC_ESPACE;
+        out[0] = CODEC_CONST;
+        put_u32(out + 1, all_missing ? float_bits(NAN) : bits0);
+        return 5;
+    }
+    int64_t ints[CODEC_MAX_VALUES];
+    struct decimal_plan plan;
+    size_t raw_size = codec_bound(n);
+    if (decimal_fit(values, n, ints, &plan)) {
+        decimal_size(n, ints, &plan);
+        if (plan.size < raw_size) {
+            if (cap < plan.size)
+                return CODEC_ESPACE;
+            return encode_decimal(values, n, ints, &plan, out);
+        }
+    }
+    if (cap < raw_size)
+        return CODEC_ESPACE;
+    out[0] = CODEC_RAW;
+    for (uint32_t i = 0; i < n; i++)
+        put_u32(out + 1 + 4 * (size_t)i, isnan(values[i]) ? float_bits(NAN)
+                                                          : float_bits(values[i]));
+    return (int)raw_size;
+}
+
+/* ---- decoding ---------------------------------------------------------------- */
+
+static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
+{
+    if (len < 3)
+        return CODEC_ECORRUPT;
+    int k = in[1];
+    unsigned flags = in[2];
+    if (k > CODEC_MAX_DECIMALS || (flags & ~FLAG_BITMAP) != 0)
+        return CODEC_ECORRUPT;
+    size_t pos = 3;
+    const uint8_t *bitmap = NULL;
+    uint32_t m = n;
+    if (flags & FLAG_BITMAP) {
+        size_t bytes = (n + 7) / 8;
+        if (len - pos < bytes)
+            return CODEC_ECORRUPT;
+        bitmap = in + pos;
+        pos += bytes;
+        m = 0;
+        for (uint32_t i = 0; i < n; i++)
+            m += (bitmap[i / 8] >> (i % 8)) & 1u;
+        if (n % 8 != 0 && (bitmap[n / 8] >> (n % 8)) != 0)
+            return CODEC_ECORRUPT;      /* bits beyond the last slot */
+        if (m == 0 || m == n)
+            return CODEC_ECORRUPT;      /* the encoder never writes these */
+    }
+    uint64_t zfirst, zmin;
+    size_t used = varint_get(in + pos, len - pos, &zfirst);
+    if (used == 0)
+        return CODEC_ECORRUPT;
+    pos += used;
+    used = varint_get(in + pos, len - pos, &zmin);
+    if (used == 0 || len - pos - used < 1)
+        return CODEC_ECORRUPT;
+    pos += used;
+    unsigned width = in[pos++];
+    if (width > CODEC_MAX_WIDTH || (m == 1 && width != 0))
+        return CODEC_ECORRUPT;
+    size_t packed = ((size_t)(m - 1) * width + 7) / 8;
+    if (len - pos != packed)
+        return CODEC_ECORRUPT;
+    /* unsigned arithmetic: a corrupt block gives wrong values, never UB */
+    uint64_t r = (uint64_t)unzigzag(zfirst);
+    uint64_t min_delta = (uint64_t)unzigzag(zmin);
+    uint64_t mask = width ? (~(uint64_t)0 >> (64 - width)) : 0;
+    uint64_t acc = 0;
+    unsigned bits = 0;
+    const uint8_t *src = in + pos;
+    for (uint32_t i = 0, seen = 0; i < n; i++) {
+        if (bitmap && !((bitmap[i / 8] >> (i % 8)) & 1u)) {
+            out[i] = NAN;
+            continue;
+        }
+        if (seen++ > 0) {
+            while (bits < width) {
+                acc |= (uint64_t)*src++ << bits;
+                bits += 8;
+            }
+            r += (acc & mask) + min_delta;
+            acc = width < 64 ? acc >> width : 0;
+            bits -= width;
+        }
+        out[i] = decimal_value((int64_t)r, k);
+    }
+    return 0;
+}
+
+int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out)
+{
+    if (n == 0 || n > CODEC_MAX_VALUES)
+        return CODEC_ECOUNT;
+    if (len == 0)
+        return CODEC_ECORRUPT;
+    switch (in[0]) {
+    case CODEC_RAW:
+        if (len != codec_bound(n))
+            return CODEC_ECORRUPT;
+        for (uint32_t i = 0; i < n; i++)
+            out[i] = bits_float(get_u32(in + 1 + 4 * (size_t)i));
+        return 0;
+    case CODEC_CONST: {
+        if (len != 5)
+            return CODEC_ECORRUPT;
+        float v = bits_float(get_u32(in + 1));
+        for (uint32_t i = 0; i < n; i++)
+            out[i] = v;
+        return 0;
+    }
+    case CODEC_DECIMAL:
+        return decode_decimal(in, len, n, out);
+    default:
+        return CODEC_ECORRUPT;
+    }
+}

@@ -1,0 +1,61 @@
+/*
+ * codec — lossless compression of one block of float32 samples.
+ *
+ * A block is up to CODEC_MAX_VALUES values in slot order, NaN marking a
+ * missing sample. Decoding gives back every value bit for bit, except that
+ * every missing sample reads as the canonical NaN (its payload is not
+ * kept: NaN only ever means "no sample" in the store).
+ *
+ * The encoder measures each block and keeps the smallest of:
+ *  - CONST: every value has the same bits (also: every slot missing);
+ *  - DECIMAL: every present value is an integer count of 10^-k (k = 0..8)
+ *    that converts back to the same float; the integers are delta coded,
+ *    zigzag mapped and bit-packed with a frame of reference (the smallest
+ *    delta is stored once, each delta takes the width of the spread), and
+ *    missing samples are a bitmap;
+ *  - RAW: the float bits as they are (noise, or values no k describes).
+ * Gauges from node collectors (loads with 2 decimals, clocks with 1, ratios
+ * with 3) move by small steps, so their deltas need a few bits each.
+ *
+ * The encoded bytes are self-describing (the first byte names the
+ * encoding); the value count is the caller's (it keeps it anyway). Every
+ * function is pure: no allocation, no global state.
+ */
+#ifndef CCMS_CODEC_H
+#define CCMS_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CODEC_MAX_VALUES 4096
+
+enum codec_kind {
+    CODEC_RAW = 0,
+    CODEC_CONST = 1,
+    CODEC_DECIMAL = 2,
+};
+
+enum codec_error {
+    CODEC_ECORRUPT = -1101,   /* the bytes are not a block of n values */
+    CODEC_ESPACE = -1102,     /* the output does not fit */
+    CODEC_ECOUNT = -1103,     /* n is 0 or above CODEC_MAX_VALUES */
+};
+
+/* Upper bound of codec_encode's output for n values. */
+size_t codec_bound(uint32_t n);
+
+/* Encodes values[0..n) into out (cap bytes; codec_bound(n) always
+ * suffices). Returns the encoded length (> 0) or a negative codec_error. */
+int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap);
+
+/* Decodes a block of exactly n values from in[0..len). Returns 0 or
+ * CODEC_ECORRUPT / CODEC_ECOUNT (out is then unspecified). */
+int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out);
+
+/* The encoding of an encoded block (its first byte), or -1 when empty. */
+int codec_kind_of(const uint8_t *in, size_t len);
+const char *codec_kind_name(int kind);
+
+const char *codec_strerror(int code);
+
+#endif

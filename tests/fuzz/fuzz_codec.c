@@ -1,0 +1,64 @@
+/*
+ * libFuzzer target for store/codec.c. The first byte picks the mode:
+ *  - even: the rest is an encoded block of n values (n from the next two
+ *    bytes): decoding must not crash or read outside the input; a block
+ *    that decodes must re-encode into one that decodes to the same values;
+ *  - odd: the rest is float32 values: encode, decode, compare bit for bit
+ *    (missing stays missing).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/codec.h"
+
+static float values[CODEC_MAX_VALUES], again[CODEC_MAX_VALUES];
+static uint8_t encoded[1 + 4 * CODEC_MAX_VALUES];
+
+static void same_or_abort(const float *a, const float *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i]))
+            abort();
+        if (!isnan(a[i]) && memcmp(&a[i], &b[i], 4) != 0)
+            abort();
+    }
+}
+
+static void round_trip(const float *v, uint32_t n)
+{
+    int len = codec_encode(v, n, encoded, sizeof encoded);
+    if (len <= 0 || (size_t)len > codec_bound(n))
+        abort();
+    if (codec_decode(encoded, (size_t)len, n, again) != 0)
+        abort();
+    same_or_abort(v, again, n);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 3)
+        return 0;
+    if ((data[0] & 1) == 0) {
+        uint32_t n = 1 + (uint32_t)((data[1] | data[2] << 8) % CODEC_MAX_VALUES);
+        /* a copy of exactly the block's bytes, so ASan sees any overread */
+        size_t len = size - 3;
+        uint8_t *block = malloc(len ? len : 1);
+        if (!block)
+            return 0;
+        memcpy(block, data + 3, len);
+        if (codec_decode(block, len, n, values) == 0)
+            round_trip(values, n);
+        free(block);
+        return 0;
+    }
+    uint32_t n = (uint32_t)((size - 1) / 4);
+    if (n == 0)
+        return 0;
+    if (n > CODEC_MAX_VALUES)
+        n = CODEC_MAX_VALUES;
+    memcpy(values, data + 1, (size_t)n * 4);
+    round_trip(values, n);
+    return 0;
+}
