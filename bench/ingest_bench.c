@@ -41,6 +41,7 @@ struct options {
     const char *cluster;
     const char *token;
     const char *order;
+    const char *values;
     long hosts, hours, connections, steps_per_request, hwthreads, sockets;
     int64_t start;
     long pid;
@@ -102,6 +103,8 @@ static void usage(FILE *f)
             "  --connections N      keep-alive connections = sender threads (default 4)\n"
             "  --steps-per-request N  whole timesteps of all hosts per request (default 1)\n"
             "  --order ORDER        forward (default), reverse (newest first) or shuffled\n"
+            "  --values PROFILE     walk (default: gauges, per-metric range and decimals)\n"
+            "                       or noise (float32 noise, 9 digits)\n"
             "  --hwthreads N        hwthreads per host (default 64)\n"
             "  --sockets N          sockets per host (default 2)\n"
             "  --cluster NAME       ?cluster= of every request (default bench)\n"
@@ -114,7 +117,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     *o = (struct options){.addr = "127.0.0.1:8082", .cluster = "bench", .hosts = 256,
                           .hours = 24, .connections = 4, .steps_per_request = 1,
-                          .order = "forward",
+                          .order = "forward", .values = "walk",
                           .hwthreads = 64, .sockets = 2, .start = -1, .pid = 0};
     static const struct option longopts[] = {
         {"addr", required_argument, 0, 'a'},        {"hosts", required_argument, 0, 'H'},
@@ -124,6 +127,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"cluster", required_argument, 0, 'C'},     {"token", required_argument, 0, 'T'},
         {"pid", required_argument, 0, 'p'},         {"quiet", no_argument, 0, 'q'},
         {"order", required_argument, 0, 'o'},
+        {"values", required_argument, 0, 'v'},
         {"help", no_argument, 0, '?'},              {0, 0, 0, 0},
     };
     int ch;
@@ -135,6 +139,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'T': o->token = optarg; break;
         case 'q': o->quiet = true; break;
         case 'o': o->order = optarg; break;
+        case 'v': o->values = optarg; break;
         case 'H': if (parse_long(optarg, 1, &o->hosts)) goto bad; break;
         case 'h': if (parse_long(optarg, 1, &o->hours)) goto bad; break;
         case 'c': if (parse_long(optarg, 1, &o->connections)) goto bad; break;
@@ -151,6 +156,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         goto bad;
     if ((o->hours * 3600 / WL_INTERVAL) % o->steps_per_request != 0) {
         fprintf(stderr, "ingest_bench: --steps-per-request must divide the number of timesteps\n");
+        return -1;
+    }
+    if (strcmp(o->values, "walk") && strcmp(o->values, "noise")) {
+        fprintf(stderr, "ingest_bench: --values is walk or noise\n");
         return -1;
     }
     if (strcmp(o->order, "forward") && strcmp(o->order, "reverse") && strcmp(o->order, "shuffled")) {
@@ -184,7 +193,7 @@ static int append(char **buf, size_t *len, size_t *cap, const char *text, size_t
 
 /* Series of one host in the order a collector flushes them: the node
  * metrics, each hwthread metric for every hwthread, each socket metric for
- * every socket. Walk ranges follow the metric (ipc 0-3, others 0-1000). */
+ * every socket. Walks follow the metric's profile (workload.h). */
 static int build_workload(const struct options *o, struct workload *w)
 {
     size_t per_host = WL_NODE_METRICS + WL_HWTHREAD_METRICS * (size_t)o->hwthreads +
@@ -203,27 +212,33 @@ static int build_workload(const struct options *o, struct workload *w)
         wl_host_name(hname, sizeof hname, h, o->hosts);
         for (size_t j = 0; j < per_host; j++, k++) {
             int n;
-            double hi = 1000.0;
+            struct wl_profile prof;
             if (j < WL_NODE_METRICS) {
                 n = snprintf(line, sizeof line, "%s,hostname=%s,type=node value=",
                              wl_node_metrics[j], hname);
+                prof = wl_node_profiles[j];
             } else if (j < WL_NODE_METRICS + WL_HWTHREAD_METRICS * (size_t)o->hwthreads) {
                 size_t x = j - WL_NODE_METRICS, m = x / (size_t)o->hwthreads;
                 n = snprintf(line, sizeof line, "%s,hostname=%s,type=hwthread,type-id=%zu value=",
                              wl_hwthread_metrics[m], hname, x % (size_t)o->hwthreads);
-                hi = m == 3 ? 3.0 : 100.0;
+                prof = wl_hwthread_profiles[m];
             } else {
                 size_t x = j - WL_NODE_METRICS - WL_HWTHREAD_METRICS * (size_t)o->hwthreads;
                 n = snprintf(line, sizeof line, "%s,hostname=%s,type=socket,type-id=%zu value=",
                              wl_socket_metrics[x / (size_t)o->sockets], hname,
                              x % (size_t)o->sockets);
-                hi = 200.0;
+                prof = wl_socket_profiles[x / (size_t)o->sockets];
             }
             w->prefix_off[k] = (uint32_t)len;
             if (append(&w->prefixes, &len, &cap, line, (size_t)n))
                 return -1;
-            w->decimals[k] = (uint8_t)wl_decimals(k);
-            wl_walk(k, w->decimals[k], 0.0, hi, w->steps, w->values + k, w->series);
+            if (strcmp(o->values, "noise") == 0) {
+                w->decimals[k] = WL_NOISE_DECIMALS;
+                wl_noise(k, w->steps, w->values + k, w->series);
+            } else {
+                w->decimals[k] = (uint8_t)prof.decimals;
+                wl_walk(k, prof.decimals, prof.lo, prof.hi, w->steps, w->values + k, w->series);
+            }
         }
     }
     w->prefix_off[k] = (uint32_t)len;
@@ -377,10 +392,12 @@ int main(int argc, char **argv)
     double g1 = now_s();
     uint64_t samples = (uint64_t)wl.series * wl.steps;
     double body_bytes = (double)probe_len * (double)sh.items;
-    printf("workload: %ld hosts x %ld h from %" PRId64 ", %zu series at %d s, random walks "
-           "with 1-3 decimals: %" PRIu64 " samples in %" PRIu64 " requests of %ld timestep(s) "
+    printf("workload: %ld hosts x %ld h from %" PRId64 ", %zu series at %d s, values %s: "
+           "%" PRIu64 " samples in %" PRIu64 " requests of %ld timestep(s) "
            "of all hosts (%zu lines, %.2f MB), order %s, %.2f GB of line protocol\n",
-           o.hosts, o.hours, o.start, wl.series, WL_INTERVAL, samples, sh.items,
+           o.hosts, o.hours, o.start, wl.series, WL_INTERVAL,
+           strcmp(o.values, "noise") == 0 ? "float32 noise" : "random walks per metric profile",
+           samples, sh.items,
            o.steps_per_request, wl.series * (size_t)o.steps_per_request,
            (double)probe_len / 1e6, o.order, body_bytes / 1e9);
     printf("generated the walks (%.0f MB) in %.2f s\n",

@@ -18,6 +18,7 @@ HOURS=${HOURS:-24}
 CONNECTIONS=${CONNECTIONS:-4}
 ITERATIONS=${ITERATIONS:-1000}
 ORDER=${ORDER:-forward}        # ingest request order: forward, reverse (newest first), shuffled
+VALUES=${VALUES:-walk}         # value profile: walk (gauges) or noise (float32 noise)
 WARMUP=${WARMUP:-100}
 CONFIG_SRC=${CONFIG_SRC:-$ROOT/config.json}
 SERVER=${SERVER:-$ROOT/cc-metric-store}
@@ -32,11 +33,11 @@ QUIET_BELOW=${QUIET_BELOW:-0.25}  # ... i.e. until fewer cores than this are bus
 
 usage() {
     cat <<EOF
-usage: bench/run.sh [--runs R] [--hosts H] [--hours N] [--connections C] [--order O]
+usage: bench/run.sh [--runs R] [--hosts H] [--hours N] [--connections C] [--order O] [--values V]
                     [--iterations K] [--warmup W] [--out DIR] [--perf ingest|query|both]
                     [--config-src FILE] [--server BINARY] [--no-build]
                     [--quiet-wait SECONDS]
-defaults: R=$RUNS H=$HOSTS N=$HOURS C=$CONNECTIONS O=$ORDER K=$ITERATIONS W=$WARMUP,
+defaults: R=$RUNS H=$HOSTS N=$HOURS C=$CONNECTIONS O=$ORDER V=$VALUES K=$ITERATIONS W=$WARMUP,
           metrics from $CONFIG_SRC, results in a new /tmp/ccms-bench.* directory
 EOF
 }
@@ -48,6 +49,7 @@ while [ $# -gt 0 ]; do
         --hours) HOURS=$2; shift 2 ;;
         --connections) CONNECTIONS=$2; shift 2 ;;
         --order) ORDER=$2; shift 2 ;;
+        --values) VALUES=$2; shift 2 ;;
         --iterations) ITERATIONS=$2; shift 2 ;;
         --warmup) WARMUP=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
@@ -211,7 +213,7 @@ for run in $(seq 1 "$RUNS"); do
     fi
     echo "-- run $run: ingest (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
     timeout "$INGEST_TIMEOUT" "$HERE/ingest_bench" "${COMMON[@]}" --connections "$CONNECTIONS" \
-        --order "$ORDER" --pid "$SERVER_PID" --quiet | tee "$OUT/ingest-$run.txt"
+        --order "$ORDER" --values "$VALUES" --pid "$SERVER_PID" --quiet | tee "$OUT/ingest-$run.txt"
     if [ -n "$PERF_PID" ]; then
         kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=
     fi

@@ -9,8 +9,11 @@
  * example configuration), frequency 60 s.
  *
  * Values behave like real gauges: every series is a random walk of its own
- * with 1, 2 or 3 decimals (wl_walk), not independent noise, so what a
- * compressing store does with them is what it would do with real data.
+ * (wl_walk) in the range and with the decimals of its metric (wl_profile:
+ * cpu_load 0-64 with 2 decimals, ipc 0.1-4 with 3, power 50-350 W with 1,
+ * ...), not independent noise, so what a compressing store does with them
+ * is what it would do with real data. The second value profile, noise,
+ * sends float32 noise (9 significant digits) to show the worst case.
  */
 #ifndef BENCH_WORKLOAD_H
 #define BENCH_WORKLOAD_H
@@ -80,10 +83,45 @@ static inline double rng_unit(uint64_t *s)
     return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-/* Decimals of series number `series`: 1, 2 or 3, spread evenly. */
-static inline int wl_decimals(uint64_t series)
+/* Range and decimals of a metric's values, as node collectors send them. */
+struct wl_profile {
+    double lo, hi;
+    int decimals;
+};
+
+/* In the order of wl_node_metrics, wl_hwthread_metrics, wl_socket_metrics. */
+static const struct wl_profile wl_node_profiles[] = {
+    {0, 64, 2},      /* cpu_load */
+    {0, 512, 2},     /* mem_used, GB */
+    {0, 128, 2},     /* mem_cached, GB */
+    {0, 12500, 1},   /* net_bw, MB/s */
+    {0, 5000, 1},    /* file_bw, MB/s */
+    {0, 1000, 2},    /* net_bytes_in, MB/s */
+    {0, 1000, 2},    /* net_bytes_out, MB/s */
+    {0, 500, 1},     /* nfs4_read, MB/s */
+    {0, 500, 1},     /* nfs4_write, MB/s */
+    {0, 2000, 1},    /* lustre_read_bytes, MB/s */
+};
+static const struct wl_profile wl_hwthread_profiles[] = {
+    {0, 100, 2},     /* cpu_user, % */
+    {0, 50, 3},      /* flops_any, GFlop/s */
+    {0, 25, 3},      /* flops_dp, GFlop/s */
+    {0.1, 4, 3},     /* ipc */
+};
+static const struct wl_profile wl_socket_profiles[] = {
+    {0, 200, 2},     /* mem_bw, GB/s */
+    {50, 350, 1},    /* cpu_power, W */
+};
+
+/* Decimals of the noise profile: 9 digits, more than a float32 holds. */
+#define WL_NOISE_DECIMALS 9
+
+/* Noise values in units of 10^-9 (0 .. 2.1), deterministic per seed. */
+static inline void wl_noise(uint64_t seed, size_t steps, int32_t *out, size_t stride)
 {
-    return 1 + (int)((series * 0x9E3779B97F4A7C15ULL) >> 62) % 3;
+    uint64_t s = seed * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL;
+    for (size_t k = 0; k < steps; k++)
+        out[k * stride] = (int32_t)(rng_next(&s) >> 33);
 }
 
 /*
@@ -96,7 +134,9 @@ static inline void wl_walk(uint64_t seed, int decimals, double lo, double hi, si
                            int32_t *out, size_t stride)
 {
     uint64_t s = seed * 0xBF58476D1CE4E5B9ULL + 0x94D049BB133111EBULL;
-    double scale = decimals == 1 ? 10.0 : decimals == 2 ? 100.0 : 1000.0;
+    double scale = 1.0;
+    for (int d = 0; d < decimals; d++)
+        scale *= 10.0;
     double range = hi - lo, v = lo + rng_unit(&s) * range;
     for (size_t k = 0; k < steps; k++) {
         double r = rng_unit(&s);

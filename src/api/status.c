@@ -2,7 +2,9 @@
  * status — GET /api/status: a JSON snapshot of the store's size and the
  * ingest counters, for operators and the benchmarks (bytes per sample).
  *
- *   {"store":{"bytes":…,"samples":…,"buffers":…,"levels":…,"metrics":…},
+ *   {"store":{"bytes":…,"samples":…,"buffers":…,"levels":…,"metrics":…,
+ *             "bytes_per_sample":…,"raw_slots":…,"encoded_bytes":…,
+ *             "sealed_blocks":{"raw":…,"const":…,"decimal":…}},
  *    "ingest":{"lines":…,"accepted":…,"rejected":…,"ignored":…},
  *    "nats":{…} (only when NATS is configured, see net/nats.h),
  *    "uptime":…}
@@ -43,7 +45,14 @@ int api_status(const struct api_context *ctx, struct api_response *out)
     put_counter(&b, "buffers", st.buffers, false);
     put_counter(&b, "levels", st.levels, false);
     put_counter(&b, "metrics", store_metric_count(ctx->store), false);
-    jbuf_puts(&b, "},\"ingest\":{");
+    jbuf_puts(&b, ",\"bytes_per_sample\":");
+    jbuf_fixed(&b, st.samples ? (double)st.bytes / (double)st.samples : 0.0, 3);
+    put_counter(&b, "raw_slots", st.raw_slots, false);
+    put_counter(&b, "encoded_bytes", st.encoded_bytes, false);
+    jbuf_puts(&b, ",\"sealed_blocks\":{");
+    for (int k = 0; k < CHAIN_ENCODINGS; k++)
+        put_counter(&b, chain_encoding_name(k), st.sealed_by_encoding[k], k == 0);
+    jbuf_puts(&b, "}},\"ingest\":{");
     put_counter(&b, "lines", in.lines, true);
     put_counter(&b, "accepted", in.accepted, false);
     put_counter(&b, "rejected", in.rejected, false);

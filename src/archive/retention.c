@@ -4,6 +4,7 @@
 #include "archive/retention.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -139,6 +140,10 @@ static void run_cleanup(struct retention *r, int64_t now)
                   "failed to archive (files kept)", st.files_failed, st.clusters_failed);
 }
 
+/* Buffers written out of order stay plain while samples arrive for them;
+ * a pass this often encodes the ones that went quiet (store_compact). */
+#define RETENTION_COMPACT_INTERVAL 60
+
 static void *retention_main(void *arg)
 {
     struct retention *r = arg;
@@ -147,6 +152,7 @@ static void *retention_main(void *arg)
     int64_t next_free = now + (retention > 0 ? (retention + 1) / 2 : 0);
     int64_t next_cleanup = now; /* catch up on a run that was due while we were down */
     int64_t next_cap_check = now;
+    int64_t next_compact = now + RETENTION_COMPACT_INTERVAL;
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         pthread_mutex_unlock(&r->lock);
@@ -158,6 +164,15 @@ static void *retention_main(void *arg)
         if (retention > 0 && now >= next_free) {
             retention_free_old(r, now, &freed);
             next_free = now + (retention + 1) / 2;
+        }
+        if (now >= next_compact) {
+            uint64_t sealed;
+            store_compact(r->store, &sealed);
+            if (sealed > 0)
+                log_debug("compaction: %" PRIu64 " buffers written out of order encoded", sealed);
+            /* encoding frees many small blocks: give the free pages back */
+            malloc_trim(0);
+            next_compact = now + RETENTION_COMPACT_INTERVAL;
         }
         if (retention > 0 && now >= next_cleanup) {
             run_cleanup(r, now);

@@ -12,7 +12,9 @@
  *    was due while the store was down) and then every R; files of hosts in
  *    use are kept;
  *  - pruning: a host whose data has all been freed (and then an empty
- *    cluster) is removed from the tree, except hosts in use.
+ *    cluster) is removed from the tree, except hosts in use;
+ *  - compaction: every minute, buffers that were written out of order and
+ *    have gone quiet are encoded (store_compact).
  *
  * Data only leaves memory after it is on disk: before freeing, unsaved data
  * is written by a checkpoint run, so nothing acknowledged disappears from

@@ -8,32 +8,76 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/codec.h"
+
 /* Timestamps beyond this magnitude cannot be stored: slot arithmetic on
  * them could overflow int64. Nothing real is anywhere near (2^60 s). */
 #define BUFFER_MAX_ABS_TIME ((int64_t)1 << 60)
 
-/* 40 bytes of header: with 512 floats a buffer is 2088 bytes, which glibc
- * serves from a 2096-byte chunk (a 48-byte header would cost 2112). */
+/*
+ * A buffer's slots [0, sealed_slots) are held encoded (codec.h) in
+ * sub-blocks of SUB slots, the last one possibly shorter; enc_end[i] is the
+ * end offset in enc of sub-block i. Slots [sealed_slots, len) are plain
+ * floats in raw (raw_cap allocated, grown in steps as the buffer fills, so
+ * a series that holds a few samples costs a few bytes). sealed_slots is 0
+ * or, unless the whole buffer is sealed, a multiple of SUB.
+ *
+ * Sealing: while a buffer fills in order, each sub-block is encoded once
+ * writes have gone SEAL_LAG slots beyond it, and a buffer that stopped
+ * being the head is sealed whole once the new head has SEAL_LAG slots. A write into a sealed sub-block decodes it and every
+ * later one back into raw ("reopens" them) and marks the buffer churning:
+ * it is not sealed eagerly again until chain_compact finds it untouched,
+ * so data arriving out of order is not encoded again for every sample.
+ */
+#define SUB 128
+#define SUBS (BUFFER_CAP / SUB)
+#define RAW_MIN 8
+/* Writes this many slots past a part before it is encoded: requests that
+ * overlap in time deliver a series' samples slightly out of order, and a
+ * part encoded too early would be reopened by the stragglers. */
+#define SEAL_LAG 16
+/* The encoded part is allocated in multiples of this: a few size classes
+ * that freed blocks fit again, instead of every length once (which
+ * fragments the heap). */
+#define ENC_STEP 64
+
+_Static_assert(SUB == CHAIN_CURSOR_SLOTS, "the cursor caches one sub-block");
+_Static_assert(SUB <= CODEC_MAX_VALUES, "a sub-block is one codec block");
+_Static_assert(CODEC_RAW == 0 && CODEC_CONST == 1 && CODEC_DECIMAL == 2 && CHAIN_ENCODINGS == 3,
+               "chain encodings are the codec's kinds");
+
 struct buffer {
     struct buffer *prev;     /* older buffer or NULL */
     struct buffer *next;     /* newer buffer or NULL */
     int64_t start;           /* lower edge of slot 0, Unix seconds */
     int32_t frequency;       /* seconds per slot, 1 .. BUFFER_MAX_FREQUENCY */
     uint32_t len;            /* slots written (gaps inside are NaN) */
-    uint32_t cap;            /* slots allocated */
+    uint32_t cap;            /* slots it can hold */
+    uint32_t raw_cap;        /* floats allocated at raw */
+    uint16_t sealed_slots;   /* slots held encoded */
+    uint16_t enc_end[SUBS];
+    uint16_t enc_cap;        /* bytes allocated at enc (a multiple of ENC_STEP) */
     bool saved;              /* restored from disk and not written since */
-    float data[];
+    bool touched;            /* written since the last chain_compact */
+    bool churn;              /* a sealed sub-block was reopened: no eager sealing */
+    bool prev_done;          /* head only: its predecessor was looked at (sealed) */
+    uint8_t quiet_passes;    /* chain_compact passes without a write */
+    uint8_t *enc;
+    float *raw;              /* slots [sealed_slots, len) */
 };
 
-_Static_assert(sizeof(struct buffer) == 40, "see the comment at struct buffer");
-
-/* Bytes buffer_new allocates for cap slots (what the store counts). */
-static size_t buffer_alloc_size(uint32_t cap)
+static size_t buffer_enc_len(const struct buffer *b)
 {
-    return sizeof(struct buffer) + (size_t)cap * sizeof(float);
+    return b->sealed_slots ? b->enc_end[(b->sealed_slots - 1) / SUB] : 0;
 }
 
-/* Nominal time of data[0]. */
+/* Bytes the buffer holds (what the store counts). */
+static size_t buffer_bytes(const struct buffer *b)
+{
+    return sizeof(struct buffer) + b->enc_cap + (size_t)b->raw_cap * sizeof(float);
+}
+
+/* Nominal time of slot 0. */
 static inline int64_t buffer_first_time(const struct buffer *b)
 {
     return b->start + b->frequency / 2;
@@ -45,36 +89,224 @@ static inline int64_t buffer_end(const struct buffer *b)
     return buffer_first_time(b) + (int64_t)b->len * b->frequency;
 }
 
-/* Allocates a buffer of cap slots (len 0); NULL when out of memory. */
+/* Allocates an empty buffer of cap slots; NULL when out of memory. */
 static struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
 {
-    struct buffer *b = malloc(buffer_alloc_size(cap));
+    struct buffer *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    b->prev = NULL;
-    b->next = NULL;
     b->start = start;
     b->frequency = (int32_t)frequency; /* callers keep it within BUFFER_MAX_FREQUENCY */
-    b->len = 0;
     b->cap = cap;
-    b->saved = false;
     return b;
 }
 
 static void buffer_free(struct buffer *b)
 {
+    free(b->enc);
+    free(b->raw);
     free(b);
 }
 
-/* Stores value at slot idx, NaN-filling any skipped slots. idx < b->cap. */
-static void buffer_put(struct buffer *b, uint32_t idx, float value)
+/* ---- sealing ------------------------------------------------------------------ */
+
+/* Slots of sealed sub-block i. */
+static uint32_t sub_len(const struct buffer *b, uint32_t i)
 {
+    uint32_t first = i * SUB;
+    return b->sealed_slots - first < SUB ? b->sealed_slots - first : SUB;
+}
+
+/* Decodes sealed sub-block i into out (sub_len values). An encoded block
+ * this module wrote always decodes; should memory have been corrupted,
+ * the slots read as missing rather than as garbage. */
+static void sub_decode(const struct buffer *b, uint32_t i, float *out)
+{
+    size_t from = i ? b->enc_end[i - 1] : 0;
+    uint32_t n = sub_len(b, i);
+    if (codec_decode(b->enc + from, b->enc_end[i] - from, n, out) != 0)
+        for (uint32_t k = 0; k < n; k++)
+            out[k] = NAN;
+}
+
+/* Resizes raw to hold `want` floats (>= the raw slots in use). */
+static int raw_resize(struct buffer *b, uint32_t want, int64_t *bytes_delta)
+{
+    if (want == b->raw_cap)
+        return 0;
+    float *raw = want ? realloc(b->raw, (size_t)want * sizeof(float)) : NULL;
+    if (want && !raw)
+        return BUFFER_ENOMEM;
+    if (!want)
+        free(b->raw);
+    *bytes_delta += ((int64_t)want - (int64_t)b->raw_cap) * (int64_t)sizeof(float);
+    b->raw = raw;
+    b->raw_cap = want;
+    return 0;
+}
+
+/* Room in raw for slot idx (>= sealed_slots), growing geometrically. */
+static int raw_reserve(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
+{
+    uint32_t need = idx - b->sealed_slots + 1;
+    if (need <= b->raw_cap)
+        return 0;
+    uint32_t room = b->cap - b->sealed_slots;
+    uint32_t want = b->raw_cap ? b->raw_cap * 2 : RAW_MIN;
+    if (want < need)
+        want = need;
+    if (want > room)
+        want = room;
+    return raw_resize(b, want, bytes_delta);
+}
+
+/* Encodes the raw slots [sealed_slots, upto) as sub-blocks (upto is a
+ * multiple of SUB, or len). Leaves the buffer as it was when memory runs
+ * out: sealing is an optimisation, never a condition for a write. */
+static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
+{
+    if (upto <= b->sealed_slots)
+        return;
+    uint8_t tmp[1 + 4 * SUB];
+    size_t enc_len = buffer_enc_len(b);
+    uint32_t done = b->sealed_slots;
+    uint16_t ends[SUBS];
+    size_t grown = enc_len;
+    /* encode into a scratch area first: the allocation is sized once */
+    uint8_t scratch[SUBS * sizeof tmp];
+    size_t added = 0;
+    for (uint32_t first = done; first < upto; first += SUB) {
+        uint32_t n = upto - first < SUB ? upto - first : SUB;
+        int len = codec_encode(b->raw + (first - done), n, tmp, sizeof tmp);
+        if (len <= 0)
+            return;
+        memcpy(scratch + added, tmp, (size_t)len);
+        added += (size_t)len;
+        grown += (size_t)len;
+        ends[first / SUB] = (uint16_t)grown;
+    }
+    size_t cap = (grown + ENC_STEP - 1) / ENC_STEP * ENC_STEP;
+    if (cap != b->enc_cap) {
+        uint8_t *enc = realloc(b->enc, cap);
+        if (!enc)
+            return;
+        b->enc = enc;
+        *bytes_delta += (int64_t)cap - (int64_t)b->enc_cap;
+        b->enc_cap = (uint16_t)cap;
+    }
+    memcpy(b->enc + enc_len, scratch, added);
+    uint32_t left = b->len - upto;
+    if (left > 0)
+        memmove(b->raw, b->raw + (upto - done), (size_t)left * sizeof(float));
+    for (uint32_t i = done / SUB; i * SUB < upto; i++)
+        b->enc_end[i] = ends[i];
+    b->sealed_slots = (uint16_t)upto;
+    /* the raw part shrinks to what is left (a power of two, at least
+     * RAW_MIN; nothing when nothing is left) */
+    uint32_t want = 0;
+    if (left > 0) {
+        want = RAW_MIN;
+        while (want < left)
+            want *= 2;
+        if (want > b->cap - upto)
+            want = b->cap - upto;
+    }
+    if (want < b->raw_cap)
+        raw_resize(b, want, bytes_delta);   /* shrinking cannot lose data */
+}
+
+static void seal_all(struct buffer *b, int64_t *bytes_delta)
+{
+    seal_upto(b, b->len, bytes_delta);
+    b->churn = false;
+}
+
+/* Decodes sealed sub-blocks from the one holding slot idx on back into raw:
+ * afterwards sealed_slots <= idx and is a multiple of SUB. */
+static int reopen_from(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
+{
+    uint32_t from = idx / SUB * SUB;
+    if (from >= b->sealed_slots)
+        return 0;
+    uint32_t raw_used = b->len - b->sealed_slots;
+    uint32_t now_raw = b->len - from;
+    uint32_t want = b->raw_cap;
+    if (want < now_raw)
+        want = now_raw;
+    float *raw = malloc((size_t)want * sizeof(float));
+    if (!raw)
+        return BUFFER_ENOMEM;
+    for (uint32_t i = from / SUB; i * SUB < b->sealed_slots; i++)
+        sub_decode(b, i, raw + (i * SUB - from));
+    if (raw_used > 0)
+        memcpy(raw + (b->sealed_slots - from), b->raw, (size_t)raw_used * sizeof(float));
+    free(b->raw);
+    b->raw = raw;
+    *bytes_delta += ((int64_t)want - (int64_t)b->raw_cap) * (int64_t)sizeof(float);
+    b->raw_cap = want;
+    b->sealed_slots = (uint16_t)from;
+    size_t enc_after = buffer_enc_len(b);
+    size_t cap = (enc_after + ENC_STEP - 1) / ENC_STEP * ENC_STEP;
+    if (cap == 0) {
+        free(b->enc);
+        b->enc = NULL;
+    } else if (cap != b->enc_cap) {
+        uint8_t *fitted = realloc(b->enc, cap);
+        if (fitted)
+            b->enc = fitted;
+        else
+            cap = b->enc_cap;    /* keeps the larger block: still correct */
+    }
+    *bytes_delta += (int64_t)cap - (int64_t)b->enc_cap;
+    b->enc_cap = (uint16_t)cap;
+    b->churn = true;
+    return 0;
+}
+
+/* The value of slot idx < len; cache holds one decoded sub-block. */
+struct sub_cache {
+    const struct buffer *b;
+    uint32_t sub;
+    float *values;           /* SUB floats */
+};
+
+static float buffer_get(const struct buffer *b, uint32_t idx, struct sub_cache *c)
+{
+    if (idx >= b->sealed_slots)
+        return b->raw[idx - b->sealed_slots];
+    uint32_t sub = idx / SUB;
+    if (c->b != b || c->sub != sub) {
+        sub_decode(b, sub, c->values);
+        c->b = b;
+        c->sub = sub;
+    }
+    return c->values[idx % SUB];
+}
+
+/* Stores value at slot idx (< cap), NaN-filling any skipped slots. */
+static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *bytes_delta)
+{
+    /* a sealed slot, or the slots after a short last sub-block */
+    if (idx < b->sealed_slots || (b->sealed_slots % SUB != 0 && idx >= b->sealed_slots)) {
+        uint32_t at = idx < b->sealed_slots ? idx : (uint32_t)b->sealed_slots - 1;
+        if (reopen_from(b, at, bytes_delta) != 0)
+            return BUFFER_ENOMEM;
+    }
+    uint32_t top = idx >= b->len ? idx : b->len - 1;
+    if (raw_reserve(b, top, bytes_delta) != 0)
+        return BUFFER_ENOMEM;
     while (b->len < idx)
-        b->data[b->len++] = NAN;
-    b->data[idx] = value;
+        b->raw[b->len++ - b->sealed_slots] = NAN;
+    b->raw[idx - b->sealed_slots] = value;
     if (idx >= b->len)
         b->len = idx + 1;
     b->saved = false;
+    b->touched = true;
+    b->quiet_passes = 0;
+    /* filling in order: the sub-blocks before the one written are done */
+    if (!b->churn && idx >= SEAL_LAG && (idx - SEAL_LAG) / SUB * SUB > b->sealed_slots)
+        seal_upto(b, (idx - SEAL_LAG) / SUB * SUB, bytes_delta);
+    return 0;
 }
 
 /* Creates a buffer with start and cap, links it between prev and next
@@ -86,14 +318,18 @@ static struct buffer *chain_insert(struct buffer *prev, struct buffer *next, int
     struct buffer *b = buffer_new(start, frequency, cap);
     if (!b)
         return NULL;
-    *bytes_delta += (int64_t)buffer_alloc_size(cap);
+    int64_t delta = (int64_t)sizeof(struct buffer);
+    if (buffer_put(b, idx, value, &delta) != 0) {
+        buffer_free(b);
+        return NULL;
+    }
+    *bytes_delta += delta;
     b->prev = prev;
     b->next = next;
     if (prev)
         prev->next = b;
     if (next)
         next->prev = b;
-    buffer_put(b, idx, value);
     return b;
 }
 
@@ -145,13 +381,19 @@ static int chain_write_before(struct buffer *b, int64_t frequency, int64_t ts, f
     int64_t k = ceil_div(b->start - ts, f);
     if (b->frequency == f && (int64_t)b->len + k <= (int64_t)b->cap &&
         (!b->prev || b->start - k * f >= buffer_coverage_end(b->prev))) {
-        memmove(b->data + k, b->data, (size_t)b->len * sizeof(float));
-        b->data[0] = value;
+        /* the samples move: everything goes back to raw first */
+        if (reopen_from(b, 0, bytes_delta) != 0 ||
+            raw_reserve(b, b->len + (uint32_t)k - 1, bytes_delta) != 0)
+            return BUFFER_ENOMEM;
+        memmove(b->raw + k, b->raw, (size_t)b->len * sizeof(float));
+        b->raw[0] = value;
         for (int64_t i = 1; i < k; i++)
-            b->data[i] = NAN;
+            b->raw[i] = NAN;
         b->start -= k * f;
         b->len += (uint32_t)k;
         b->saved = false;
+        b->touched = true;
+        b->quiet_passes = 0;
         return 0;
     }
     int64_t slot_start = b->start - ceil_div(b->start - ts, f) * f;  /* <= ts */
@@ -194,8 +436,16 @@ int chain_write(struct buffer **head, int64_t frequency, int64_t ts, float value
         return chain_write_before(b, frequency, ts, value, bytes_delta);
     int64_t idx = (ts - b->start) / b->frequency;
     if (idx < b->cap) {
-        buffer_put(b, (uint32_t)idx, value);
-        return 0;
+        int rc = buffer_put(b, (uint32_t)idx, value, bytes_delta);
+        /* the head has moved on: its predecessor is complete (looked at
+         * once, not at every write: it is another cache line) */
+        if (rc == 0 && !b->prev_done && idx >= SEAL_LAG && b == *head) {
+            struct buffer *p = b->prev;
+            if (p && !p->churn && p->sealed_slots < p->len)
+                seal_all(p, bytes_delta);
+            b->prev_done = true;
+        }
+        return rc;
     }
     /* Only the head can be outgrown. The new head starts at the slot of ts
      * on the chain's grid (not at ts - f/2 as upstream): a chain keeps one
@@ -226,7 +476,7 @@ size_t chain_free_before(struct buffer **head, int64_t before, int64_t *bytes_de
     size_t freed = 0;
     while (b && buffer_end(b) < before) {
         struct buffer *next = b->next;
-        *bytes_delta -= (int64_t)buffer_alloc_size(b->cap);
+        *bytes_delta -= (int64_t)buffer_bytes(b);
         buffer_free(b);
         freed++;
         b = next;
@@ -263,10 +513,12 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
         oldest = oldest->prev;
     /* A buffer inserted before others (a late sample) or restored from a
      * file may begin with empty slots: the range starts at the first
-     * sample, as it does when data[0] is one. */
+     * sample, as it does when slot 0 holds one. */
+    float values[SUB];
+    struct sub_cache cache = { NULL, 0, values };
     for (const struct buffer *b = oldest; b; b = b->next) {
         for (uint32_t i = 0; i < b->len; i++) {
-            if (!isnan(b->data[i])) {
+            if (!isnan(buffer_get(b, i, &cache))) {
                 *first = buffer_first_time(b) + (int64_t)i * b->frequency;
                 *end = last->start + (int64_t)last->len * last->frequency;
                 return true;
@@ -278,9 +530,75 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
     return false;
 }
 
+/* Copies slots [idx, idx + count) of b (all < cap) into out: decoded
+ * parts, plain floats, NaN past len. cache keeps the last decoded part. */
+static void buffer_copy(const struct buffer *b, uint32_t idx, uint32_t count, float *out,
+                        struct sub_cache *cache)
+{
+    while (count > 0) {
+        uint32_t n;
+        if (idx >= b->len) {
+            for (n = 0; n < count; n++)
+                out[n] = NAN;
+        } else if (idx >= b->sealed_slots) {
+            n = b->len - idx < count ? b->len - idx : count;
+            memcpy(out, b->raw + (idx - b->sealed_slots), (size_t)n * sizeof(float));
+        } else {
+            uint32_t sub = idx / SUB;
+            if (cache->b != b || cache->sub != sub) {
+                sub_decode(b, sub, cache->values);
+                cache->b = b;
+                cache->sub = sub;
+            }
+            uint32_t end = sub * SUB + sub_len(b, sub);
+            n = end - idx < count ? end - idx : count;
+            memcpy(out, cache->values + (idx - sub * SUB), (size_t)n * sizeof(float));
+        }
+        idx += n;
+        count -= n;
+        out += n;
+    }
+}
+
+void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, float *out)
+{
+    float values[SUB];
+    struct sub_cache cache = { NULL, 0, values };
+    const struct buffer *b = head ? chain_owner(head, t0) : NULL;
+    int64_t t = t0;
+    size_t k = 0;
+    while (k < n) {
+        if (!b || t < b->start) {
+            out[k++] = NAN;
+            t += step;
+            continue;
+        }
+        int64_t idx = (t - b->start) / b->frequency;
+        if (idx >= b->cap) {
+            b = b->next;
+            continue;
+        }
+        if (step == b->frequency) {
+            /* one slot per step: a run of slots of this buffer at once */
+            uint32_t run = b->cap - (uint32_t)idx;
+            if (run > n - k)
+                run = (uint32_t)(n - k);
+            buffer_copy(b, (uint32_t)idx, run, out + k, &cache);
+            k += run;
+            t += (int64_t)run * step;
+            continue;
+        }
+        buffer_copy(b, (uint32_t)idx, 1, out + k, &cache);
+        k++;
+        t += step;
+    }
+}
+
 void chain_cursor_init(struct chain_cursor *c, const struct buffer *head, int64_t t)
 {
     c->b = head ? chain_owner(head, t) : NULL;
+    c->cached = NULL;
+    c->cached_sub = 0;
 }
 
 float chain_cursor_value(struct chain_cursor *c, int64_t t)
@@ -299,7 +617,13 @@ float chain_cursor_value(struct chain_cursor *c, int64_t t)
             c->b = b;
             continue;
         }
-        return idx < b->len ? b->data[idx] : NAN;
+        if (idx >= b->len)
+            return NAN;
+        struct sub_cache cache = { c->cached, c->cached_sub, c->values };
+        float v = buffer_get(b, (uint32_t)idx, &cache);
+        c->cached = cache.b;
+        c->cached_sub = cache.sub;
+        return v;
     }
 }
 
@@ -335,24 +659,42 @@ int chain_load(struct buffer **head, int64_t frequency, int64_t start, const flo
         while (isnan(values[first + count - 1]))
             count--;          /* no trailing NaN: len ends at the last sample */
         struct buffer *b = buffer_new(lower_edge + (int64_t)first * frequency, frequency, count);
-        if (!b)
+        int64_t delta = (int64_t)sizeof(struct buffer);
+        if (!b || raw_resize(b, count, &delta) != 0) {
+            if (b)
+                buffer_free(b);
             return BUFFER_ENOMEM;
-        memcpy(b->data, values + first, (size_t)count * sizeof(float));
+        }
+        memcpy(b->raw, values + first, (size_t)count * sizeof(float));
         b->len = count;
+        seal_all(b, &delta);            /* restored data is cold */
         b->saved = true;
         b->prev = *head;
         if (b->prev)
             b->prev->next = b;
         *head = b;
-        *bytes_delta += (int64_t)buffer_alloc_size(count);
+        *bytes_delta += delta;
     }
     return 0;
 }
 
+const char *chain_encoding_name(int encoding)
+{
+    return codec_kind_name(encoding);
+}
+
 static void block_info(const struct buffer *b, struct chain_block *out)
 {
-    *out = (struct chain_block){ b->start, b->frequency, b->len, b->cap,
-                                 buffer_alloc_size(b->cap), b->saved };
+    *out = (struct chain_block){ .start = b->start, .frequency = b->frequency, .len = b->len,
+                                 .cap = b->cap, .bytes = buffer_bytes(b), .saved = b->saved,
+                                 .raw_slots = b->len - b->sealed_slots,
+                                 .encoded_bytes = buffer_enc_len(b) };
+    for (uint32_t i = 0; i * SUB < b->sealed_slots; i++) {
+        size_t from = i ? b->enc_end[i - 1] : 0;
+        int kind = codec_kind_of(b->enc + from, b->enc_end[i] - from);
+        if (kind >= 0 && kind < CHAIN_ENCODINGS)
+            out->sealed_by_encoding[kind]++;
+    }
 }
 
 bool chain_newest_block(const struct buffer *head, struct chain_block *out)
@@ -378,16 +720,42 @@ int chain_for_each_block(const struct buffer *head, chain_block_fn fn, void *ctx
 int chain_for_each_sample(const struct buffer *head, int64_t from, chain_sample_fn fn,
                           void *ctx)
 {
+    float values[SUB];
+    struct sub_cache cache = { NULL, 0, values };
     for (const struct buffer *b = chain_oldest((struct buffer *)head); b; b = b->next) {
         int64_t t0 = buffer_first_time(b);
         for (uint32_t i = 0; i < b->len; i++) {
             int64_t t = t0 + (int64_t)i * b->frequency;
-            if (t < from || isnan(b->data[i]))
+            if (t < from)
                 continue;
-            int rc = fn(ctx, t, b->data[i]);
+            float v = buffer_get(b, i, &cache);
+            if (isnan(v))
+                continue;
+            int rc = fn(ctx, t, v);
             if (rc != 0)
                 return rc;
         }
     }
     return 0;
+}
+
+size_t chain_compact(struct buffer *head, int64_t *bytes_delta)
+{
+    size_t sealed = 0;
+    for (struct buffer *b = head; b; b = b->prev) {
+        if (b->touched) {
+            b->touched = false;
+            continue;
+        }
+        /* the head may get its next sample any time: it is sealed only
+         * after two quiet passes */
+        if (b == head && b->quiet_passes++ < 1)
+            continue;
+        if (b->sealed_slots < b->len) {
+            seal_all(b, bytes_delta);
+            sealed++;
+        }
+        b->churn = false;
+    }
+    return sealed;
 }

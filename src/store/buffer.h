@@ -87,8 +87,13 @@ uint64_t chain_sample_count(const struct buffer *head);
  */
 bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int64_t *end);
 
+/* Encodings a sealed part can have, numbered 0 .. CHAIN_ENCODINGS-1, and
+ * their names ("raw", "const", "decimal"). */
+#define CHAIN_ENCODINGS 3
+const char *chain_encoding_name(int encoding);
+
 /* What a buffer looks like from outside: its place on the time grid, its
- * fill and the bytes it holds. */
+ * fill, the bytes it holds and how they are encoded. */
 struct chain_block {
     int64_t start;              /* lower edge of slot 0 */
     int64_t frequency;
@@ -96,6 +101,9 @@ struct chain_block {
     uint32_t cap;               /* slots it can hold */
     uint64_t bytes;             /* allocated for it */
     bool saved;                 /* restored from disk and not written since */
+    uint32_t raw_slots;         /* slots held as plain floats */
+    uint64_t encoded_bytes;     /* bytes of its encoded part */
+    uint32_t sealed_by_encoding[CHAIN_ENCODINGS];   /* encoded sub-blocks per codec kind */
 };
 
 /* Nominal time of the block's first slot, and one period after its last
@@ -126,11 +134,32 @@ int chain_for_each_sample(const struct buffer *head, int64_t from, chain_sample_
                           void *ctx);
 
 /*
+ * Seals (encodes) every buffer not written since the previous pass, and
+ * the head after two quiet passes. Buffers that filled in order are sealed
+ * as they go; this pass catches the ones written out of order, which are
+ * left raw while samples keep arriving for them. Returns the number of
+ * buffers sealed.
+ */
+size_t chain_compact(struct buffer *head, int64_t *bytes_delta);
+
+/*
+ * Reads n samples at t0, t0 + step, ... into out (NaN where the chain has
+ * none): what a cursor gives, for a whole range at once. step > 0.
+ */
+void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, float *out);
+
+/*
  * A read cursor for non-decreasing times t: chain_cursor_value() returns the
  * sample of the slot containing t, or NaN where the chain has no sample.
+ * It keeps the last decoded part of a buffer (values), so a read decodes
+ * each part once.
  */
+#define CHAIN_CURSOR_SLOTS 128
 struct chain_cursor {
     const struct buffer *b;
+    const struct buffer *cached;
+    uint32_t cached_sub;
+    float values[CHAIN_CURSOR_SLOTS];
 };
 
 void chain_cursor_init(struct chain_cursor *c, const struct buffer *head, int64_t t);

@@ -8,10 +8,11 @@
  *            min_delta | u8 width | (m-1) deltas - min_delta, width bits
  *            each, LSB first (m = present values)
  *
- * A DECIMAL value is the float (float)(r / 10^k) of an integer r with
- * |r| < 2^40; the encoder keeps a k only if that expression gives every
- * value back bit for bit, and the decoder evaluates the same expression, so
- * the round trip is exact by construction (-0 never qualifies: it is RAW).
+ * A DECIMAL value is the float (float)(r * 10^-k) of an integer r with
+ * |r| < 2^40 (10^-k as the nearest double); the encoder keeps a k only if
+ * that expression gives every value back bit for bit, and the decoder
+ * evaluates the same expression, so the round trip is exact by
+ * construction (-0 never qualifies: it is RAW).
  */
 #include "store/codec.h"
 
@@ -26,6 +27,11 @@
 
 static const double pow10_table[CODEC_MAX_DECIMALS + 1] = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+};
+/* Their inverses (rounded): the value of r is r * 10^-k, a multiplication
+ * being several times cheaper than a division when decoding. */
+static const double inv_pow10_table[CODEC_MAX_DECIMALS + 1] = {
+    1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8,
 };
 
 const char *codec_strerror(int code)
@@ -141,10 +147,11 @@ static unsigned bit_width(uint64_t v)
     return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
 }
 
-/* The float that integer r stands for with k decimals (both directions). */
+/* The float that integer r stands for with k decimals. The decoder's
+ * conversion loop evaluates exactly this expression. */
 static float decimal_value(int64_t r, int k)
 {
-    return (float)((double)r / pow10_table[k]);
+    return (float)((double)r * inv_pow10_table[k]);
 }
 
 /* r with decimal_value(r, k) bit-identical to x, or false. */
@@ -332,28 +339,43 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
     size_t packed = ((size_t)(m - 1) * width + 7) / 8;
     if (len - pos != packed)
         return CODEC_ECORRUPT;
-    /* unsigned arithmetic: a corrupt block gives wrong values, never UB */
+    /* Two passes: the integers (serial: bits and a running sum), then
+     * their floats (independent divisions the compiler vectorises). The
+     * present values go to the front of out, then move to their slots.
+     * Unsigned arithmetic: a corrupt block gives wrong values, never UB. */
+    int64_t ints[CODEC_MAX_VALUES];
     uint64_t r = (uint64_t)unzigzag(zfirst);
     uint64_t min_delta = (uint64_t)unzigzag(zmin);
-    uint64_t mask = width ? (~(uint64_t)0 >> (64 - width)) : 0;
-    uint64_t acc = 0;
-    unsigned bits = 0;
-    const uint8_t *src = in + pos;
-    for (uint32_t i = 0, seen = 0; i < n; i++) {
-        if (bitmap && !((bitmap[i / 8] >> (i % 8)) & 1u)) {
-            out[i] = NAN;
-            continue;
+    ints[0] = (int64_t)r;
+    if (width == 0) {
+        for (uint32_t j = 1; j < m; j++) {
+            r += min_delta;
+            ints[j] = (int64_t)r;
         }
-        if (seen++ > 0) {
+    } else {
+        uint64_t mask = ~(uint64_t)0 >> (64 - width);
+        uint64_t acc = 0;
+        unsigned bits = 0;
+        const uint8_t *src = in + pos;
+        for (uint32_t j = 1; j < m; j++) {
             while (bits < width) {
                 acc |= (uint64_t)*src++ << bits;
                 bits += 8;
             }
             r += (acc & mask) + min_delta;
-            acc = width < 64 ? acc >> width : 0;
+            acc >>= width;
             bits -= width;
+            ints[j] = (int64_t)r;
         }
-        out[i] = decimal_value((int64_t)r, k);
+    }
+    double scale = inv_pow10_table[k];
+    for (uint32_t j = 0; j < m; j++)
+        out[j] = (float)((double)ints[j] * scale);   /* = decimal_value(ints[j], k) */
+    if (bitmap) {
+        /* spread from the back, so nothing is overwritten before it moved */
+        uint32_t j = m;
+        for (uint32_t i = n; i-- > 0;)
+            out[i] = (bitmap[i / 8] >> (i % 8)) & 1u ? out[--j] : NAN;
     }
     return 0;
 }

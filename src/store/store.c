@@ -414,12 +414,14 @@ static void read_accumulate(const struct chain_list *list, int64_t w0, int64_t f
 {
     for (size_t k = 0; k < n; k++)
         acc[k] = 0.0;
+    float part[512];
     for (size_t i = 0; i < list->count; i++) {
-        struct chain_cursor cur;
-        chain_cursor_init(&cur, list->heads[i], w0);
-        int64_t t = w0;
-        for (size_t k = 0; k < n; k++, t += f)
-            acc[k] += (double)chain_cursor_value(&cur, t);
+        for (size_t k0 = 0; k0 < n; k0 += 512) {
+            size_t m = n - k0 < 512 ? n - k0 : 512;
+            chain_read(list->heads[i], w0 + (int64_t)k0 * f, f, m, part);
+            for (size_t k = 0; k < m; k++)
+                acc[k0 + k] += (double)part[k];
+        }
     }
 }
 
@@ -933,6 +935,10 @@ static int count_block(void *ctx, const struct chain_block *b)
     struct store_stats *st = ctx;
     st->buffers++;
     st->samples += b->len;
+    st->raw_slots += b->raw_slots;
+    st->encoded_bytes += b->encoded_bytes;
+    for (int k = 0; k < CHAIN_ENCODINGS; k++)
+        st->sealed_by_encoding[k] += b->sealed_by_encoding[k];
     return 0;
 }
 
@@ -961,4 +967,44 @@ void store_get_stats(struct store *s, struct store_stats *out)
     stats_walk(s, s->root, out);
     pthread_rwlock_unlock(&s->root->lock);
     out->bytes = store_bytes(s);
+}
+
+/* Compacts every chain of l and below (the host's write lock is held). */
+static void compact_level(struct store *s, struct level *l, int64_t *delta, uint64_t *sealed)
+{
+    for (size_t m = 0; l->metrics && m < s->metric_count; m++)
+        *sealed += chain_compact(l->metrics[m], delta);
+    for (uint32_t i = 0; i < l->child_count; i++)
+        compact_level(s, l->children[i], delta, sealed);
+}
+
+void store_compact(struct store *s, uint64_t *sealed)
+{
+    *sealed = 0;
+    char **clusters = NULL;
+    size_t cluster_count = 0;
+    if (store_list_clusters(s, &clusters, &cluster_count) != 0)
+        return;
+    for (size_t c = 0; c < cluster_count; c++) {
+        char **hosts = NULL;
+        size_t host_count = 0;
+        size_t clen = strlen(clusters[c]);
+        if (store_list_hosts(s, clusters[c], clen, &hosts, &host_count) != 0)
+            continue;
+        for (size_t i = 0; i < host_count; i++) {
+            struct store_host h;
+            if (store_host_lock(s, clusters[c], clen, hosts[i], strlen(hosts[i]), false, NULL,
+                                &h) != 0)
+                continue;
+            int64_t delta = 0;
+            compact_level(s, h.level, &delta, sealed);
+            account(s, delta);
+            store_host_unlock(&h);
+        }
+        for (size_t i = 0; i < host_count; i++)
+            free(hosts[i]);
+        free(hosts);
+        free(clusters[c]);
+    }
+    free(clusters);
 }

@@ -66,9 +66,17 @@ struct store_stats {
     uint64_t buffers;
     uint64_t levels;
     uint64_t samples;    /* sum of buffer lengths (walks the tree; takes read locks) */
+    uint64_t raw_slots;  /* slots held as plain floats (the parts being written) */
+    uint64_t encoded_bytes;                     /* bytes of encoded (sealed) parts */
+    uint64_t sealed_by_encoding[CHAIN_ENCODINGS];   /* sealed parts per codec kind */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 uint64_t store_bytes(const struct store *s);   /* cheap: one atomic load */
+
+/* Encodes every buffer not written since the previous call (buffer.h,
+ * chain_compact), host by host under each host's write lock. Called
+ * periodically by the retention thread. *sealed = buffers encoded. */
+void store_compact(struct store *s, uint64_t *sealed);
 
 /* ---- writing ----------------------------------------------------------- */
 

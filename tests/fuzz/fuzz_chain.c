@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for store/buffer.c, model-based: the input is a list of
  * operations on one chain (write a sample at a slot, in any order; free
- * buffers that ended before a time) applied to the chain and to a plain
+ * buffers that ended before a time; a compaction pass, which seals what
+ * was not written since the previous one) applied to the chain and to a plain
  * array model (slot -> value or NaN). After every operation the chain must
  * read back exactly like the model where the chain holds data, keep its
  * buffers ordered, non-overlapping and on one slot grid, and account its
@@ -52,7 +53,7 @@ static void check(const struct buffer *head, int64_t bytes)
     chain_cursor_init(&c, head, T0);
     for (int i = 0; i < SLOTS; i++) {
         float got = chain_cursor_value(&c, T0 + (int64_t)i * F);
-        if (isnan(model[i]) ? !isnan(got) : got != model[i])
+        if (isnan(model[i]) ? !isnan(got) : memcmp(&got, &model[i], sizeof got) != 0)
             abort();
     }
 }
@@ -66,7 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* 3 bytes per operation: op/slot high bits, slot low bits, value */
     for (size_t p = 0; p + 3 <= size; p += 3) {
         int slot = ((data[p] & 0x0f) << 8 | data[p + 1]) % SLOTS;
-        if ((data[p] >> 4) == 0xf) {
+        if ((data[p] >> 4) == 0xe && data[p + 2] < 64) {
+            chain_compact(head, &bytes);
+        } else if ((data[p] >> 4) == 0xf) {
             /* free everything that ended before slot: the model forgets
              * whole buffers only, so rebuild it from what is left */
             chain_free_before(&head, T0 + (int64_t)slot * F, &bytes);
@@ -81,7 +84,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              * a jitter of up to +-4 s keeps every later sample in its slot. */
             int jitter = head ? (int)(data[p] >> 4) % 9 - 4 : 0;
             int64_t ts = T0 + (int64_t)slot * F + jitter;
-            float v = (float)data[p + 2] / 4.0f;
+            /* values with two decimals mostly (the encoder's DECIMAL
+             * case), some that need 8, and -0 (RAW) */
+            float v = data[p + 2] == 255 ? -0.0f
+                      : data[p + 2] >= 240 ? (float)data[p + 1] * 1.00000001e-3f + 1.0f
+                                           : (float)data[p + 2] / 4.0f;
             if (chain_write(&head, F, ts, v, &bytes) != 0)
                 abort();
             model[slot] = v;

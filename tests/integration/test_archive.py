@@ -18,6 +18,7 @@ import http.server
 import json
 import math
 import os
+import random
 import re
 import shutil
 import socket
@@ -961,11 +962,15 @@ class RetentionTest(ArchiveCase):
         srv = self.server(retention=long_retention(), metrics=METRICS_1S, cap=cap,
                           cleanup={"mode": "delete"})
         now = int(time.time())
-        per_host = 8 * 512                       # 8 full buffers, ~16 KiB of samples
-        hosts = ["h%02d" % k for k in range(12)]  # h00 newest, h11 oldest; ~200 KB in all
+        per_host = 8 * 512                       # 8 full buffers
+        hosts = ["h%02d" % k for k in range(12)]  # h00 newest, h11 oldest
         first = {h: now - (k + 1) * 10000 for k, h in enumerate(hosts)}
+        # values that do not compress (about 3.5 bytes each encoded): ~14 KiB
+        # per host, ~170 KB in all
+        rng = random.Random(5)
         for h in reversed(hosts):
-            self.assertWriteOK(srv.write(series_lines("m", h, first[h], [1.0] * per_host)))
+            values = [rng.random() * 1000 for _ in range(per_host)]
+            self.assertWriteOK(srv.write(series_lines("m", h, first[h], values)))
         under = wait_for(lambda: status_bytes(srv) <= cap_bytes)
         self.assertTrue(under, "store.bytes %d still above %d\n%s"
                         % (status_bytes(srv), cap_bytes, srv.stderr()[-2000:]))

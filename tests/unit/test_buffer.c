@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "store/buffer.h"
+#include "store/codec.h"
 
 static int64_t bytes;
 
@@ -69,7 +70,7 @@ static void test_first_write_defines_grid(void **state)
     assert_int_equal(l.b[0].cap, BUFFER_CAP);
     assert_int_equal(chain_block_first_time(&l.b[0]), 100);
     assert_int_equal(bytes, (int64_t)l.b[0].bytes);
-    assert_true(l.b[0].bytes >= BUFFER_CAP * sizeof(float));
+    assert_true(l.b[0].bytes <= 128);       /* a series holding one sample is small */
     float v[4] = {0};
     assert_int_equal(read_values(head, 100, 110, 10, v, 4), 1);
     assert_true(v[0] == 42.0f);
@@ -182,13 +183,21 @@ static void test_any_order_matches_model(void **state)
         assert_true(chain_read_range(head, INT64_MAX / 2, &first, &end));
         struct chain_cursor c;
         chain_cursor_init(&c, head, 100000);
+        static float bulk[SLOTS];
+        chain_read(head, 100000, 10, SLOTS, bulk);
         for (int i = 0; i < SLOTS; i++) {
             float got = chain_cursor_value(&c, 100000 + 10 * (int64_t)i);
-            if (isnan(model[i]))
+            if (isnan(model[i])) {
                 assert_nan(got);
-            else
+                assert_nan(bulk[i]);
+            } else {
                 assert_true(got == model[i]);
+                assert_true(bulk[i] == model[i]);
+            }
         }
+        /* a compaction pass in between changes nothing a reader sees */
+        if (round % 2)
+            chain_compact(head, &bytes);
         teardown_chain(&head);
     }
 }
@@ -429,6 +438,206 @@ static void test_new_head_keeps_the_chain_grid(void **state)
     teardown_chain(&head);
 }
 
+/* ---- sealing (the block codec inside buffers) ------------------------------- */
+
+static uint64_t encoded_bytes(const struct buffer *head)
+{
+    struct layout l = layout_of(head);
+    uint64_t n = 0;
+    for (size_t i = 0; i < l.n && i < 64; i++)
+        n += l.b[i].encoded_bytes;
+    return n;
+}
+
+static uint32_t raw_slots(const struct buffer *head)
+{
+    struct layout l = layout_of(head);
+    uint32_t n = 0;
+    for (size_t i = 0; i < l.n && i < 64; i++)
+        n += l.b[i].raw_slots;
+    return n;
+}
+
+/* A random walk with two decimals, as node collectors send. */
+static float gauge(int k)
+{
+    return (float)((k * 37 % 101) + 1000) / 100.0f;
+}
+
+/* Filling in order: each part is encoded once a write lands beyond it, a
+ * complete buffer is encoded whole when the next head starts, and every
+ * value reads back bit for bit. */
+static void test_in_order_fill_seals(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    /* a part is encoded once writes are 16 slots (SEAL_LAG) beyond it */
+    for (int k = 0; k < 128 + 16; k++)
+        assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
+    assert_int_equal(raw_slots(head), 144);
+    assert_int_equal(encoded_bytes(head), 0);
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * 144, gauge(144), &bytes), 0);
+    assert_int_equal(raw_slots(head), 17);
+    assert_true(encoded_bytes(head) > 0 && encoded_bytes(head) < 128 * 2);
+    /* three complete buffers, and a head far enough along that its
+     * predecessor is complete too */
+    enum { N = 3 * BUFFER_CAP + 20 };
+    for (int k = 145; k < N; k++)
+        assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 4);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(l.b[i].raw_slots, 0);
+        assert_int_equal(l.b[i].sealed_by_encoding[CODEC_DECIMAL], BUFFER_CAP / 128);
+        assert_true(l.b[i].bytes < BUFFER_CAP * 2);     /* under 2 bytes a sample */
+    }
+    assert_int_equal(l.b[3].raw_slots, 20);
+    uint64_t counted = 0;
+    for (size_t i = 0; i < l.n; i++)
+        counted += l.b[i].bytes;
+    assert_int_equal(counted, (uint64_t)bytes);
+    static float v[N];
+    assert_int_equal(read_values(head, 100, 100 + 10 * N, 10, v, N), N);
+    for (int k = 0; k < N; k++)
+        assert_true(v[k] == gauge(k));
+    teardown_chain(&head);
+}
+
+/* Late samples and overwrites in encoded parts: they reopen them, read
+ * back at once, and a compaction pass encodes them again once quiet. */
+static void test_writes_into_sealed_parts(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    for (int k = 0; k < 2 * BUFFER_CAP + 10; k++)
+        if (k % 3 != 1 || k >= 2 * BUFFER_CAP)   /* every third slot missing */
+            chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes);
+    /* the head is not 16 slots along yet: its predecessor's last part is
+     * still plain */
+    assert_int_equal(raw_slots(head), 10 + 128);
+    chain_compact(head, &bytes);                 /* written since: left alone */
+    chain_compact(head, &bytes);                 /* quiet: encoded */
+    assert_int_equal(raw_slots(head), 10);       /* the head waits one more pass */
+    chain_compact(head, &bytes);
+    assert_int_equal(raw_slots(head), 0);
+    uint64_t sealed_before = encoded_bytes(head);
+    /* fill the holes of the oldest buffer late, overwrite one value */
+    for (int k = 1; k < BUFFER_CAP; k += 3)
+        assert_int_equal(chain_write(&head, 10, 100 + 10 * k, -gauge(k), &bytes), 0);
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * 600, 12345.5f, &bytes), 0);
+    assert_true(raw_slots(head) > 10);
+    static float v[2 * BUFFER_CAP + 10];
+    size_t n = read_values(head, 100, 100 + 10 * (2 * BUFFER_CAP + 10), 10, v,
+                           2 * BUFFER_CAP + 10);
+    assert_int_equal(n, 2 * BUFFER_CAP + 10);
+    for (int k = 0; k < (int)n; k++) {
+        float want = k == 600                                ? 12345.5f
+                     : k % 3 != 1 || k >= 2 * BUFFER_CAP ? gauge(k)
+                     : k < BUFFER_CAP                    ? -gauge(k)
+                                                         : NAN;
+        if (isnan(want))
+            assert_nan(v[k]);
+        else
+            assert_true(v[k] == want);
+    }
+    /* first pass: the reopened buffers were written since the last one */
+    chain_compact(head, &bytes);
+    assert_true(raw_slots(head) > 10);
+    /* second pass: quiet now, encoded again (the head too: it went quiet) */
+    chain_compact(head, &bytes);
+    assert_int_equal(raw_slots(head), 0);
+    assert_true(encoded_bytes(head) > sealed_before);   /* more samples than before */
+    n = read_values(head, 100, 100 + 10 * (2 * BUFFER_CAP + 10), 10, v, 2 * BUFFER_CAP + 10);
+    assert_true(v[1] == -gauge(1) && v[600] == 12345.5f && isnan(v[601]));
+    /* a new sample reopens the head's last part */
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * (2 * BUFFER_CAP + 10), 1.5f, &bytes), 0);
+    assert_int_equal(raw_slots(head), 11);
+    n = read_values(head, 100 + 10 * (2 * BUFFER_CAP), 100 + 10 * (2 * BUFFER_CAP + 11), 10, v,
+                    11);
+    assert_int_equal(n, 11);
+    assert_true(v[10] == 1.5f && v[0] == gauge(2 * BUFFER_CAP));
+    teardown_chain(&head);
+}
+
+/* The head grows its plain part in steps: a series with a few samples
+ * costs a few bytes, each step is counted exactly. */
+static void test_head_grows_in_steps(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    uint64_t last = 0;
+    int steps = 0;
+    for (int k = 0; k < 128; k++) {
+        assert_int_equal(chain_write(&head, 60, 1000 + 60 * k, gauge(k), &bytes), 0);
+        struct layout l = layout_of(head);
+        assert_int_equal(l.b[0].bytes, (uint64_t)bytes);
+        if (l.b[0].bytes != last)
+            steps++;
+        last = l.b[0].bytes;
+        /* never more than twice the samples' floats, plus the header */
+        assert_true(l.b[0].bytes <= 128 + 2 * 4 * (uint64_t)(k + 1) + 32);
+    }
+    assert_int_equal(steps, 5);                 /* 8, 16, 32, 64, 128 slots */
+    teardown_chain(&head);
+}
+
+/* A buffer with room moves back to take an older sample even when its
+ * front is encoded. */
+static void test_moving_a_sealed_buffer_back(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    for (int k = 0; k < 300; k++)
+        chain_write(&head, 10, 10000 + 10 * k, gauge(k), &bytes);
+    assert_true(encoded_bytes(head) > 0);
+    assert_int_equal(chain_write(&head, 10, 10000 - 50, 7.25f, &bytes), 0);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 1);
+    static float v[310];
+    assert_int_equal(read_values(head, 10000 - 50, 10000 + 3000, 10, v, 310), 305);
+    assert_true(v[0] == 7.25f);
+    for (int i = 1; i < 5; i++)
+        assert_nan(v[i]);
+    for (int k = 0; k < 300; k++)
+        assert_true(v[5 + k] == gauge(k));
+    teardown_chain(&head);
+}
+
+/* Restored series are encoded at once and read back exactly; a write into
+ * them works like any other. */
+static void test_load_encodes(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    static float values[1200];
+    for (int i = 0; i < 1200; i++)
+        values[i] = i % 50 == 7 ? NAN : gauge(i);
+    assert_int_equal(chain_load(&head, 60, 1000, values, 1200, &bytes), 0);
+    assert_int_equal(raw_slots(head), 0);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 3);
+    assert_true(l.b[0].saved && l.b[2].saved);
+    static float v[1200];
+    assert_int_equal(read_values(head, 1000, 1000 + 60 * 1200, 60, v, 1200), 1200);
+    for (int i = 0; i < 1200; i++) {
+        if (isnan(values[i]))
+            assert_nan(v[i]);
+        else
+            assert_true(v[i] == values[i]);
+    }
+    assert_int_equal(chain_write(&head, 60, 1000 + 60 * 7, 3.0f, &bytes), 0);
+    assert_int_equal(read_values(head, 1000 + 60 * 7, 1000 + 60 * 8, 60, v, 1), 1);
+    assert_true(v[0] == 3.0f);
+    l = layout_of(head);
+    assert_false(l.b[0].saved);
+    teardown_chain(&head);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +657,11 @@ int main(void)
         cmocka_unit_test(test_free_from_old_end),
         cmocka_unit_test(test_extreme_timestamps_rejected),
         cmocka_unit_test(test_new_head_keeps_the_chain_grid),
+        cmocka_unit_test(test_in_order_fill_seals),
+        cmocka_unit_test(test_writes_into_sealed_parts),
+        cmocka_unit_test(test_head_grows_in_steps),
+        cmocka_unit_test(test_moving_a_sealed_buffer_back),
+        cmocka_unit_test(test_load_encodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
