@@ -288,9 +288,15 @@ static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *byte
 {
     /* a sealed slot, or the slots after a short last sub-block */
     if (idx < b->sealed_slots || (b->sealed_slots % SUB != 0 && idx >= b->sealed_slots)) {
-        uint32_t at = idx < b->sealed_slots ? idx : (uint32_t)b->sealed_slots - 1;
+        bool late = idx < b->sealed_slots;
+        bool churn = b->churn;
+        uint32_t at = late ? idx : (uint32_t)b->sealed_slots - 1;
         if (reopen_from(b, at, bytes_delta) != 0)
             return BUFFER_ENOMEM;
+        /* appending after a sealed short part is writing in order: the
+         * buffer keeps being sealed as it fills */
+        if (!late)
+            b->churn = churn;
     }
     uint32_t top = idx >= b->len ? idx : b->len - 1;
     if (raw_reserve(b, top, bytes_delta) != 0)

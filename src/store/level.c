@@ -27,13 +27,21 @@ struct level *level_new(const char *name, size_t name_len, uint8_t depth, int64_
     struct level *l = calloc(1, level_alloc_size(name_len));
     if (!l)
         return NULL;
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    /* Writers (level creation, removal) must not starve behind a steady
-     * stream of readers on root and cluster levels. */
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&l->lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    if (depth <= LEVEL_LOCKED_DEPTH) {
+        l->lock = malloc(sizeof *l->lock);
+        if (!l->lock) {
+            free(l);
+            return NULL;
+        }
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        /* Writers (level creation, removal) must not starve behind a
+         * steady stream of readers on root and cluster levels. */
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(l->lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
+        *bytes_delta += (int64_t)sizeof *l->lock;
+    }
     memcpy(l->name, name, name_len);
     l->name[name_len] = '\0';
     l->name_len = (uint16_t)name_len;
@@ -62,7 +70,11 @@ void level_destroy(struct level *l, size_t metric_count, int64_t *bytes_delta,
         free(l->metrics);
     }
     *bytes_delta -= (int64_t)level_alloc_size(l->name_len);
-    pthread_rwlock_destroy(&l->lock);
+    if (l->lock) {
+        pthread_rwlock_destroy(l->lock);
+        free(l->lock);
+        *bytes_delta -= (int64_t)sizeof *l->lock;
+    }
     free(l);
 }
 

@@ -19,8 +19,13 @@
 
 #include "store/buffer.h"
 
+/* Levels at this depth or above (root, cluster, host) have a lock; the
+ * levels below a host are guarded by the host's lock and have none (most
+ * levels are below hosts: a lock costs 56 bytes). */
+#define LEVEL_LOCKED_DEPTH 2
+
 struct level {
-    pthread_rwlock_t lock;       /* used for root, cluster and host levels only */
+    pthread_rwlock_t *lock;      /* depth <= LEVEL_LOCKED_DEPTH only, else NULL */
     struct level *parent;
     struct level **children;     /* sorted by name in byte order (strcmp) */
     uint32_t child_count;

@@ -155,23 +155,23 @@ static int find_host_fast(struct store *s, const char *cluster, size_t cluster_l
                           const char *host, size_t host_len, bool write, struct level **out)
 {
     int rc = STORE_ENOTFOUND;
-    pthread_rwlock_rdlock(&s->root->lock);
+    pthread_rwlock_rdlock(s->root->lock);
     struct level *c = level_find_child(s->root, cluster, cluster_len);
     if (c) {
-        pthread_rwlock_rdlock(&c->lock);
-        pthread_rwlock_unlock(&s->root->lock);
+        pthread_rwlock_rdlock(c->lock);
+        pthread_rwlock_unlock(s->root->lock);
         struct level *h = level_find_child(c, host, host_len);
         if (h) {
             if (write)
-                pthread_rwlock_wrlock(&h->lock);
+                pthread_rwlock_wrlock(h->lock);
             else
-                pthread_rwlock_rdlock(&h->lock);
+                pthread_rwlock_rdlock(h->lock);
             *out = h;
             rc = 0;
         }
-        pthread_rwlock_unlock(&c->lock);
+        pthread_rwlock_unlock(c->lock);
     } else {
-        pthread_rwlock_unlock(&s->root->lock);
+        pthread_rwlock_unlock(s->root->lock);
     }
     return rc;
 }
@@ -183,24 +183,24 @@ static int create_host(struct store *s, const char *cluster, size_t cluster_len,
     int64_t delta = 0;
     bool made;
     struct level *c, *h;
-    pthread_rwlock_wrlock(&s->root->lock);
+    pthread_rwlock_wrlock(s->root->lock);
     if (level_get_or_create_child(s->root, cluster, cluster_len, &c, &made, &delta) != 0) {
-        pthread_rwlock_unlock(&s->root->lock);
+        pthread_rwlock_unlock(s->root->lock);
         account(s, delta);
         return STORE_ENOMEM;
     }
     if (made && created)
         (*created)++;
-    pthread_rwlock_wrlock(&c->lock);
-    pthread_rwlock_unlock(&s->root->lock);
+    pthread_rwlock_wrlock(c->lock);
+    pthread_rwlock_unlock(s->root->lock);
     int rc = level_get_or_create_child(c, host, host_len, &h, &made, &delta);
     if (rc == 0) {
         if (made && created)
             (*created)++;
-        pthread_rwlock_wrlock(&h->lock);
+        pthread_rwlock_wrlock(h->lock);
         *out = h;
     }
-    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(c->lock);
     account(s, delta);
     return rc == 0 ? 0 : STORE_ENOMEM;
 }
@@ -237,7 +237,7 @@ int store_host_lock_read(struct store *s, const char *cluster, size_t cluster_le
 void store_host_unlock(struct store_host *h)
 {
     if (h->level)
-        pthread_rwlock_unlock(&h->level->lock);
+        pthread_rwlock_unlock(h->level->lock);
     h->level = NULL;
 }
 
@@ -544,9 +544,9 @@ int store_list_clusters(struct store *s, char ***names, size_t *count)
 {
     *names = NULL;
     *count = 0;
-    pthread_rwlock_rdlock(&s->root->lock);
+    pthread_rwlock_rdlock(s->root->lock);
     int rc = copy_child_names(s->root, names, count);
-    pthread_rwlock_unlock(&s->root->lock);
+    pthread_rwlock_unlock(s->root->lock);
     return rc;
 }
 
@@ -555,15 +555,15 @@ int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, c
 {
     *names = NULL;
     *count = 0;
-    pthread_rwlock_rdlock(&s->root->lock);
+    pthread_rwlock_rdlock(s->root->lock);
     struct level *c = level_find_child(s->root, cluster, cluster_len);
     if (c)
-        pthread_rwlock_rdlock(&c->lock);
-    pthread_rwlock_unlock(&s->root->lock);
+        pthread_rwlock_rdlock(c->lock);
+    pthread_rwlock_unlock(s->root->lock);
     if (!c)
         return 0;
     int rc = copy_child_names(c, names, count);
-    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(c->lock);
     return rc;
 }
 
@@ -604,10 +604,10 @@ static bool free_hosts(struct store *s, struct level *c, const struct free_filte
         struct level *h = c->children[i];
         if (filter->keep && filter->keep(filter->ctx, c->name, h->name))
             continue;
-        pthread_rwlock_wrlock(&h->lock);
+        pthread_rwlock_wrlock(h->lock);
         *freed += free_subtree(s, h, before, delta);
         some_empty |= level_is_empty(h, s->metric_count);
-        pthread_rwlock_unlock(&h->lock);
+        pthread_rwlock_unlock(h->lock);
     }
     return some_empty;
 }
@@ -618,11 +618,11 @@ static void remove_empty_children(struct store *s, struct level *p, int64_t *del
 {
     for (uint32_t i = p->child_count; i-- > 0;) {
         struct level *c = p->children[i];
-        pthread_rwlock_wrlock(&c->lock);
+        pthread_rwlock_wrlock(c->lock);
         bool empty = level_is_empty(c, s->metric_count);
         if (empty && c->depth == 2)
             cleanup_host(s, c);
-        pthread_rwlock_unlock(&c->lock);
+        pthread_rwlock_unlock(c->lock);
         if (empty)
             level_remove_child_at(p, i, s->metric_count, delta);
     }
@@ -634,15 +634,15 @@ static void remove_empty_children(struct store *s, struct level *p, int64_t *del
 static bool free_cluster(struct store *s, struct level *c, const struct free_filter *filter,
                          int64_t before, uint64_t *freed, int64_t *delta)
 {
-    pthread_rwlock_rdlock(&c->lock);
+    pthread_rwlock_rdlock(c->lock);
     bool some_empty = free_hosts(s, c, filter, before, freed, delta);
     bool now_empty = c->child_count == 0;
-    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_unlock(c->lock);
     if (some_empty) {
-        pthread_rwlock_wrlock(&c->lock);
+        pthread_rwlock_wrlock(c->lock);
         remove_empty_children(s, c, delta);
         now_empty = c->child_count == 0;
-        pthread_rwlock_unlock(&c->lock);
+        pthread_rwlock_unlock(c->lock);
     }
     return now_empty;
 }
@@ -652,14 +652,14 @@ static void free_root(struct store *s, const struct free_filter *filter, int64_t
 {
     struct level *root = s->root;
     bool some_empty = false;
-    pthread_rwlock_rdlock(&root->lock);
+    pthread_rwlock_rdlock(root->lock);
     for (uint32_t i = 0; i < root->child_count; i++)
         some_empty |= free_cluster(s, root->children[i], filter, before, freed, delta);
-    pthread_rwlock_unlock(&root->lock);
+    pthread_rwlock_unlock(root->lock);
     if (some_empty) {
-        pthread_rwlock_wrlock(&root->lock);
+        pthread_rwlock_wrlock(root->lock);
         remove_empty_children(s, root, delta);
-        pthread_rwlock_unlock(&root->lock);
+        pthread_rwlock_unlock(root->lock);
     }
 }
 
@@ -683,11 +683,11 @@ int store_free(struct store *s, const char *const *path, const size_t *lens, siz
     if (depth == 0) {
         free_root(s, &everything, before, freed, &delta);
     } else if (depth == 1) {
-        pthread_rwlock_rdlock(&s->root->lock);
+        pthread_rwlock_rdlock(s->root->lock);
         struct level *c = level_find_child(s->root, path[0], lens[0]);
         if (c)
             free_cluster(s, c, &everything, before, freed, &delta);
-        pthread_rwlock_unlock(&s->root->lock);
+        pthread_rwlock_unlock(s->root->lock);
     } else if (depth <= STORE_MAX_DEPTH) {
         struct store_host h;
         if (store_host_lock(s, path[0], lens[0], path[1], lens[1], false, NULL, &h) == 0) {
@@ -748,9 +748,9 @@ static void dump_chain(struct jbuf *out, const struct buffer *head)
 static void dump_level(struct store *s, struct level *l, unsigned depth, bool lock_self,
                        struct jbuf *out)
 {
-    bool locks = lock_self && l->depth <= 2;
+    bool locks = lock_self && l->depth <= LEVEL_LOCKED_DEPTH;
     if (locks)
-        pthread_rwlock_rdlock(&l->lock);
+        pthread_rwlock_rdlock(l->lock);
     jbuf_puts(out, "{\n");
     if (l->metrics) {
         for (size_t m = 0; m < s->metric_count; m++) {
@@ -774,7 +774,7 @@ static void dump_level(struct store *s, struct level *l, unsigned depth, bool lo
     indent(out, depth);
     jbuf_putc(out, '}');
     if (locks)
-        pthread_rwlock_unlock(&l->lock);
+        pthread_rwlock_unlock(l->lock);
 }
 
 int store_debug_dump(struct store *s, const char *const *path, const size_t *lens,
@@ -785,14 +785,14 @@ int store_debug_dump(struct store *s, const char *const *path, const size_t *len
     if (depth < 2) {
         struct level *l = s->root;
         if (depth == 1) {
-            pthread_rwlock_rdlock(&s->root->lock);
+            pthread_rwlock_rdlock(s->root->lock);
             l = level_find_child(s->root, path[0], lens[0]);
             if (l) {
                 jbuf_puts(out, "{\"data\":");
                 dump_level(s, l, 0, true, out);
                 jbuf_puts(out, "}\n");
             }
-            pthread_rwlock_unlock(&s->root->lock);
+            pthread_rwlock_unlock(s->root->lock);
             return l ? 0 : STORE_ENOTFOUND;
         }
         jbuf_puts(out, "{\"data\":");
@@ -863,19 +863,19 @@ static int compare_age(const void *a, const void *b)
 int store_cutoff_for_bytes(struct store *s, uint64_t bytes, int64_t *cutoff)
 {
     struct age_list ages = {0};
-    pthread_rwlock_rdlock(&s->root->lock);
+    pthread_rwlock_rdlock(s->root->lock);
     for (uint32_t c = 0; c < s->root->child_count; c++) {
         struct level *cl = s->root->children[c];
-        pthread_rwlock_rdlock(&cl->lock);
+        pthread_rwlock_rdlock(cl->lock);
         for (uint32_t h = 0; h < cl->child_count; h++) {
             struct level *host = cl->children[h];
-            pthread_rwlock_rdlock(&host->lock);
+            pthread_rwlock_rdlock(host->lock);
             collect_ages(host, s->metric_count, &ages);
-            pthread_rwlock_unlock(&host->lock);
+            pthread_rwlock_unlock(host->lock);
         }
-        pthread_rwlock_unlock(&cl->lock);
+        pthread_rwlock_unlock(cl->lock);
     }
-    pthread_rwlock_unlock(&s->root->lock);
+    pthread_rwlock_unlock(s->root->lock);
     if (ages.failed) {
         free(ages.items);
         return STORE_ENOMEM;
@@ -952,20 +952,20 @@ static void stats_walk(const struct store *s, struct level *l, struct store_stat
     }
     for (uint32_t i = 0; i < l->child_count; i++) {
         struct level *c = l->children[i];
-        if (c->depth <= 2)
-            pthread_rwlock_rdlock(&c->lock);
+        if (c->depth <= LEVEL_LOCKED_DEPTH)
+            pthread_rwlock_rdlock(c->lock);
         stats_walk(s, c, st);
-        if (c->depth <= 2)
-            pthread_rwlock_unlock(&c->lock);
+        if (c->depth <= LEVEL_LOCKED_DEPTH)
+            pthread_rwlock_unlock(c->lock);
     }
 }
 
 void store_get_stats(struct store *s, struct store_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    pthread_rwlock_rdlock(&s->root->lock);
+    pthread_rwlock_rdlock(s->root->lock);
     stats_walk(s, s->root, out);
-    pthread_rwlock_unlock(&s->root->lock);
+    pthread_rwlock_unlock(s->root->lock);
     out->bytes = store_bytes(s);
 }
 

@@ -558,6 +558,11 @@ static void test_writes_into_sealed_parts(void **state)
                     11);
     assert_int_equal(n, 11);
     assert_true(v[10] == 1.5f && v[0] == gauge(2 * BUFFER_CAP));
+    /* that was an append, not a late sample: filling on in order, the
+     * head's parts are sealed as they complete */
+    for (int k = 2 * BUFFER_CAP + 11; k < 2 * BUFFER_CAP + 400; k++)
+        assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
+    assert_true(raw_slots(head) <= 128 + 16);
     teardown_chain(&head);
 }
 
