@@ -24,10 +24,12 @@
  *
  * Sealing: while a buffer fills in order, each sub-block is encoded once
  * writes have gone SEAL_LAG slots beyond it, and a buffer that stopped
- * being the head is sealed whole once the new head has SEAL_LAG slots. A write into a sealed sub-block decodes it and every
- * later one back into raw ("reopens" them) and marks the buffer churning:
- * it is not sealed eagerly again until chain_compact finds it untouched,
- * so data arriving out of order is not encoded again for every sample.
+ * being the head is sealed whole once the new head has SEAL_LAG slots. A
+ * late write into a sealed sub-block decodes it and every later one back
+ * into raw ("reopens" them) and marks the buffer churning: it is not
+ * sealed eagerly again until chain_compact finds it untouched, so data
+ * arriving out of order is not encoded again for every sample. (An append
+ * after a sealed short last sub-block reopens it too, but is in order.)
  */
 #define SUB 128
 #define SUBS (BUFFER_CAP / SUB)
