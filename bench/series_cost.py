@@ -3,6 +3,7 @@
 
     python3 bench/series_cost.py [--binary ./cc-metric-store] [--hosts 100]
                                  [--per-host 100] [--samples 1,10,100,1000]
+                                 [--configured-metrics 1]
 
 For each sample count N, starts a fresh server, writes N samples (60 s
 apart, random walks with 2 decimals) to hosts x per-host series (hwthread
@@ -38,11 +39,16 @@ def main():
     ap.add_argument("--hosts", type=int, default=100)
     ap.add_argument("--per-host", type=int, default=100)
     ap.add_argument("--samples", default="1,10,100,1000")
+    ap.add_argument("--configured-metrics", type=int, default=1,
+                    help="metrics in the config (only cpu_user is written)")
     args = ap.parse_args()
     ccms.BINARY = args.binary
     series = args.hosts * args.per_host
     for n in [int(x) for x in args.samples.split(",")]:
-        srv = ccms.Server(metrics=METRICS, retention="%ds" % (60 * (n + 100)))
+        metrics = dict(METRICS)
+        for k in range(1, args.configured_metrics):
+            metrics["other_%d" % k] = {"frequency": 60, "aggregation": "avg"}
+        srv = ccms.Server(metrics=metrics, retention="%ds" % (60 * (n + 100)))
         srv.start()
         try:
             empty = json.loads(srv.raw("GET", "/api/status").body)["store"]["bytes"]

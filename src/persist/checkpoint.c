@@ -166,12 +166,12 @@ static int builder_put(void *ctx, int64_t t, float v)
 static int level_to_ckpt(struct store *s, const struct level *l, int64_t from,
                          struct ckpt_level *out);
 
-static int add_series(struct store *s, const struct level *l, int m, int64_t from,
+static int add_series(struct store *s, const struct level_chain *chain, int64_t from,
                       struct ckpt_level *out)
 {
-    const struct store_metric *metric = store_metric_at(s, m);
+    const struct store_metric *metric = store_metric_at(s, (int)chain->metric);
     struct series_builder sb = { .frequency = metric->frequency };
-    if (chain_for_each_sample(l->metrics[m], from, builder_put, &sb) != 0) {
+    if (chain_for_each_sample(chain->head, from, builder_put, &sb) != 0) {
         free(sb.values);
         return -ENOMEM;
     }
@@ -222,9 +222,8 @@ static int level_to_ckpt(struct store *s, const struct level *l, int64_t from,
     out->name = strdup(l->depth == 2 ? "" : l->name);
     if (!out->name)
         return -ENOMEM;
-    size_t metric_count = store_metric_count(s);
-    for (size_t m = 0; l->metrics && m < metric_count; m++)
-        if (l->metrics[m] && add_series(s, l, (int)m, from, out) != 0)
+    for (uint32_t i = 0; i < l->chain_count; i++)
+        if (l->chains[i].head && add_series(s, &l->chains[i], from, out) != 0)
             return -ENOMEM;
     for (uint32_t i = 0; i < l->child_count; i++)
         if (add_child(s, l->children[i], from, out) != 0)

@@ -15,10 +15,6 @@ static size_t level_alloc_size(size_t name_len)
     return sizeof(struct level) + name_len + 1;
 }
 
-static size_t slots_alloc_size(size_t metric_count)
-{
-    return (metric_count ? metric_count : 1) * sizeof(struct buffer *);
-}
 
 struct level *level_new(const char *name, size_t name_len, uint8_t depth, int64_t *bytes_delta)
 {
@@ -60,15 +56,14 @@ void level_destroy(struct level *l, size_t metric_count, int64_t *bytes_delta,
     if (l->children)
         *bytes_delta -= (int64_t)(l->child_cap * sizeof(struct level *));
     free(l->children);
-    if (l->metrics) {
-        for (size_t m = 0; m < metric_count; m++) {
-            size_t n = chain_free_all(&l->metrics[m], bytes_delta);
-            if (buffers_freed)
-                *buffers_freed += n;
-        }
-        *bytes_delta -= (int64_t)slots_alloc_size(metric_count);
-        free(l->metrics);
+    (void)metric_count;
+    for (uint32_t i = 0; i < l->chain_count; i++) {
+        size_t n = chain_free_all(&l->chains[i].head, bytes_delta);
+        if (buffers_freed)
+            *buffers_freed += n;
     }
+    *bytes_delta -= (int64_t)(l->chain_cap * sizeof(struct level_chain));
+    free(l->chains);
     *bytes_delta -= (int64_t)level_alloc_size(l->name_len);
     if (l->lock) {
         pthread_rwlock_destroy(l->lock);
@@ -163,25 +158,60 @@ void level_remove_child_at(struct level *l, uint32_t i, size_t metric_count,
     level_destroy(c, metric_count, bytes_delta, NULL);
 }
 
-struct buffer **level_metric_slots(struct level *l, size_t metric_count, int64_t *bytes_delta)
+/* Index of metric in l->chains, or of where it would go (*found false). */
+static uint32_t chain_position(const struct level *l, uint32_t metric, bool *found)
 {
-    if (!l->metrics) {
-        l->metrics = calloc(1, slots_alloc_size(metric_count));
-        if (!l->metrics)
-            return NULL;
-        *bytes_delta += (int64_t)slots_alloc_size(metric_count);
+    uint32_t lo = 0, hi = l->chain_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (l->chains[mid].metric < metric)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    return l->metrics;
+    *found = lo < l->chain_count && l->chains[lo].metric == metric;
+    return lo;
+}
+
+struct buffer *level_chain_head(const struct level *l, int metric)
+{
+    bool found;
+    uint32_t i = chain_position(l, (uint32_t)metric, &found);
+    return found ? l->chains[i].head : NULL;
+}
+
+struct buffer **level_chain_slot(struct level *l, int metric, int64_t *bytes_delta)
+{
+    bool found;
+    uint32_t i = chain_position(l, (uint32_t)metric, &found);
+    if (found)
+        return &l->chains[i].head;
+    if (l->chain_count == l->chain_cap) {
+        if (l->chain_cap == UINT16_MAX)
+            return NULL;
+        uint32_t cap = l->chain_cap ? 2u * l->chain_cap : 1u;
+        if (cap > UINT16_MAX)
+            cap = UINT16_MAX;
+        struct level_chain *grown = realloc(l->chains, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        *bytes_delta += (int64_t)((cap - l->chain_cap) * sizeof(*grown));
+        l->chains = grown;
+        l->chain_cap = (uint16_t)cap;
+    }
+    memmove(&l->chains[i + 1], &l->chains[i], (l->chain_count - i) * sizeof(l->chains[0]));
+    l->chains[i] = (struct level_chain){ NULL, (uint32_t)metric };
+    l->chain_count++;
+    return &l->chains[i].head;
 }
 
 bool level_is_empty(const struct level *l, size_t metric_count)
 {
+    (void)metric_count;
     if (l->child_count > 0)
         return false;
-    if (l->metrics) {
-        for (size_t m = 0; m < metric_count; m++)
-            if (l->metrics[m])
-                return false;
-    }
+    for (uint32_t i = 0; i < l->chain_count; i++)
+        if (l->chains[i].head)
+            return false;
     return true;
 }

@@ -271,10 +271,12 @@ int store_write(struct store_host *h, struct level *l, int metric, int64_t ts, f
 {
     struct store *s = h->store;
     int64_t delta = 0;
-    struct buffer **slots = level_metric_slots(l, s->metric_count, &delta);
-    if (!slots)
+    struct buffer **head = level_chain_slot(l, metric, &delta);
+    if (!head) {
+        account(s, delta);
         return STORE_ENOMEM;
-    int rc = chain_write(&slots[metric], s->metrics[metric].frequency, ts, value, &delta);
+    }
+    int rc = chain_write(head, s->metrics[metric].frequency, ts, value, &delta);
     account(s, delta);
     if (rc == BUFFER_ERANGE)
         return STORE_ERANGE;
@@ -316,12 +318,12 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
         start < -STORE_MAX_LOAD_TIME || start > STORE_MAX_LOAD_TIME)
         return STORE_ERANGE;
     int64_t delta = 0;
-    struct buffer **slots = level_metric_slots(l, s->metric_count, &delta);
-    if (!slots) {
+    struct buffer **head = level_chain_slot(l, metric, &delta);
+    if (!head) {
         account(s, delta);
         return STORE_ENOMEM;
     }
-    int rc = chain_load(&slots[metric], frequency, start, values, n, &delta);
+    int rc = chain_load(head, frequency, start, values, n, &delta);
     if (rc == BUFFER_ENOMEM)
         rc = STORE_ENOMEM;
     account(s, delta);
@@ -357,8 +359,9 @@ static void chain_list_add(struct chain_list *list, const struct buffer *head)
  * else the top-most chains on every branch below. */
 static void collect_topmost(const struct level *l, int metric, struct chain_list *list)
 {
-    if (l->metrics && l->metrics[metric]) {
-        chain_list_add(list, l->metrics[metric]);
+    struct buffer *head = level_chain_head(l, metric);
+    if (head) {
+        chain_list_add(list, head);
         return;
     }
     for (uint32_t i = 0; i < l->child_count; i++)
@@ -574,11 +577,9 @@ int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, c
 static uint64_t free_subtree(struct store *s, struct level *l, int64_t before, int64_t *delta)
 {
     uint64_t freed = 0;
-    if (l->metrics) {
-        for (size_t m = 0; m < s->metric_count; m++)
-            if (l->metrics[m])
-                freed += chain_free_before(&l->metrics[m], before, delta);
-    }
+    for (uint32_t i = 0; i < l->chain_count; i++)
+        if (l->chains[i].head)
+            freed += chain_free_before(&l->chains[i].head, before, delta);
     for (uint32_t i = l->child_count; i-- > 0;) {
         struct level *c = l->children[i];
         freed += free_subtree(s, c, before, delta);
@@ -752,16 +753,16 @@ static void dump_level(struct store *s, struct level *l, unsigned depth, bool lo
     if (locks)
         pthread_rwlock_rdlock(l->lock);
     jbuf_puts(out, "{\n");
-    if (l->metrics) {
-        for (size_t m = 0; m < s->metric_count; m++) {
-            if (!l->metrics[m])
-                continue;
-            indent(out, depth + 1);
-            jbuf_string(out, s->metrics[m].name, strlen(s->metrics[m].name));
-            jbuf_putc(out, ':');
-            dump_chain(out, l->metrics[m]);
-            jbuf_puts(out, ",\n");
-        }
+    for (uint32_t i = 0; i < l->chain_count; i++) {
+        const struct level_chain *c = &l->chains[i];
+        if (!c->head)
+            continue;
+        const char *name = s->metrics[c->metric].name;
+        indent(out, depth + 1);
+        jbuf_string(out, name, strlen(name));
+        jbuf_putc(out, ':');
+        dump_chain(out, c->head);
+        jbuf_puts(out, ",\n");
     }
     for (uint32_t i = 0; i < l->child_count; i++) {
         struct level *c = l->children[i];
@@ -848,8 +849,9 @@ static int add_age(void *ctx, const struct chain_block *b)
 
 static void collect_ages(const struct level *l, size_t metric_count, struct age_list *ages)
 {
-    for (size_t m = 0; l->metrics && m < metric_count && !ages->failed; m++)
-        chain_for_each_block(l->metrics[m], add_age, ages);
+    (void)metric_count;
+    for (uint32_t i = 0; i < l->chain_count && !ages->failed; i++)
+        chain_for_each_block(l->chains[i].head, add_age, ages);
     for (uint32_t i = 0; i < l->child_count && !ages->failed; i++)
         collect_ages(l->children[i], metric_count, ages);
 }
@@ -902,7 +904,7 @@ int store_cutoff_for_bytes(struct store *s, uint64_t bytes, int64_t *cutoff)
 static void health_walk(const struct level *l, int metric, int64_t now, bool *found, bool *stale)
 {
     struct chain_block head;
-    if (l->metrics && chain_newest_block(l->metrics[metric], &head)) {
+    if (chain_newest_block(level_chain_head(l, metric), &head)) {
         *found = true;
         if (now - (head.start + head.frequency * (int64_t)head.len) > 5 * head.frequency)
             *stale = true;
@@ -945,11 +947,8 @@ static int count_block(void *ctx, const struct chain_block *b)
 static void stats_walk(const struct store *s, struct level *l, struct store_stats *st)
 {
     st->levels++;
-    if (l->metrics) {
-        for (size_t m = 0; m < s->metric_count; m++) {
-            chain_for_each_block(l->metrics[m], count_block, st);
-        }
-    }
+    for (uint32_t i = 0; i < l->chain_count; i++)
+        chain_for_each_block(l->chains[i].head, count_block, st);
     for (uint32_t i = 0; i < l->child_count; i++) {
         struct level *c = l->children[i];
         if (c->depth <= LEVEL_LOCKED_DEPTH)
@@ -972,8 +971,9 @@ void store_get_stats(struct store *s, struct store_stats *out)
 /* Compacts every chain of l and below (the host's write lock is held). */
 static void compact_level(struct store *s, struct level *l, int64_t *delta, uint64_t *sealed)
 {
-    for (size_t m = 0; l->metrics && m < s->metric_count; m++)
-        *sealed += chain_compact(l->metrics[m], delta);
+    (void)s;
+    for (uint32_t i = 0; i < l->chain_count; i++)
+        *sealed += chain_compact(l->chains[i].head, delta);
     for (uint32_t i = 0; i < l->child_count; i++)
         compact_level(s, l->children[i], delta, sealed);
 }

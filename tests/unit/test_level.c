@@ -78,20 +78,48 @@ static void test_many_children_and_removal(void **state)
     assert_int_equal(bytes, 0);
 }
 
-static void test_slots_and_emptiness(void **state)
+/* A level holds chains only for the metrics written there, kept sorted by
+ * metric whatever order they come in; each costs a small entry. */
+static void test_chains_and_emptiness(void **state)
 {
     (void)state;
     int64_t bytes = 0;
     struct level *l = level_new("h", 1, 2, &bytes);
-    assert_true(level_is_empty(l, 5));
-    struct buffer **slots = level_metric_slots(l, 5, &bytes);
-    assert_non_null(slots);
-    assert_true(level_is_empty(l, 5));
-    assert_int_equal(chain_write(&slots[3], 60, 1000, 1.0f, &bytes), 0);
-    assert_false(level_is_empty(l, 5));
+    int64_t empty = bytes;
+    assert_true(level_is_empty(l, 40));
+    assert_null(level_chain_head(l, 3));
+    struct buffer **head = level_chain_slot(l, 3, &bytes);
+    assert_non_null(head);
+    assert_true(level_is_empty(l, 40));               /* a chain without buffers */
+    assert_int_equal(chain_write(head, 60, 1000, 1.0f, &bytes), 0);
+    assert_false(level_is_empty(l, 40));
+    assert_non_null(level_chain_head(l, 3));
+    /* metrics in any order: sorted, each found again, the same slot */
+    const int order[] = { 39, 0, 17, 5, 2, 30 };
+    for (size_t i = 0; i < 6; i++) {
+        head = level_chain_slot(l, order[i], &bytes);
+        assert_non_null(head);
+        assert_int_equal(chain_write(head, 60, 1000 + order[i], (float)order[i], &bytes), 0);
+    }
+    assert_int_equal(l->chain_count, 7);
+    for (uint32_t i = 1; i < l->chain_count; i++)
+        assert_true(l->chains[i - 1].metric < l->chains[i].metric);
+    for (size_t i = 0; i < 6; i++) {
+        struct buffer **slot = level_chain_slot(l, order[i], &bytes);
+        const struct level_chain *entry =
+            (const struct level_chain *)((char *)slot - offsetof(struct level_chain, head));
+        assert_true(entry >= l->chains && entry < l->chains + l->chain_count);
+        assert_int_equal(entry->metric, order[i]);
+        assert_non_null(*slot);
+        assert_ptr_equal(*slot, level_chain_head(l, order[i]));
+    }
+    assert_null(level_chain_head(l, 1));
+    assert_null(level_chain_head(l, 40));
+    /* 7 chains in room for 8: far less than 40 configured metrics' slots */
+    assert_true(bytes - empty < 8 * 16 + 7 * 200);
     uint64_t freed = 0;
-    level_destroy(l, 5, &bytes, &freed);
-    assert_int_equal(freed, 1);
+    level_destroy(l, 40, &bytes, &freed);
+    assert_int_equal(freed, 7);
     assert_int_equal(bytes, 0);
 }
 
@@ -114,7 +142,7 @@ int main(void)
         cmocka_unit_test(test_children_sorted_and_found),
         cmocka_unit_test(test_prefix_names_are_distinct),
         cmocka_unit_test(test_many_children_and_removal),
-        cmocka_unit_test(test_slots_and_emptiness),
+        cmocka_unit_test(test_chains_and_emptiness),
         cmocka_unit_test(test_name_too_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
