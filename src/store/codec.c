@@ -97,6 +97,17 @@ static uint32_t get_u32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* A little-endian 64-bit word from unaligned bytes. */
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
 static uint64_t zigzag(int64_t v)
 {
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
@@ -353,18 +364,23 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
             ints[j] = (int64_t)r;
         }
     } else {
+        /* Each delta is read with one 8-byte load at its byte offset (no
+         * per-byte loop, no data-dependent branch): width + 7 <= 49 bits
+         * fit. Near the end, where 8 bytes would run past the input, the
+         * bytes left are assembled one by one. */
         uint64_t mask = ~(uint64_t)0 >> (64 - width);
-        uint64_t acc = 0;
-        unsigned bits = 0;
         const uint8_t *src = in + pos;
-        for (uint32_t j = 1; j < m; j++) {
-            while (bits < width) {
-                acc |= (uint64_t)*src++ << bits;
-                bits += 8;
+        uint64_t bit = 0;
+        for (uint32_t j = 1; j < m; j++, bit += width) {
+            size_t byte = (size_t)(bit >> 3);
+            uint64_t word = 0;
+            if (byte + 8 <= packed) {
+                word = load_le64(src + byte);
+            } else {
+                for (size_t k = 0; byte + k < packed; k++)
+                    word |= (uint64_t)src[byte + k] << (8 * k);
             }
-            r += (acc & mask) + min_delta;
-            acc >>= width;
-            bits -= width;
+            r += ((word >> (bit & 7)) & mask) + min_delta;
             ints[j] = (int64_t)r;
         }
     }
