@@ -43,7 +43,6 @@
  * fragments the heap). */
 #define ENC_STEP 64
 
-_Static_assert(SUB == CHAIN_CURSOR_SLOTS, "the cursor caches one sub-block");
 _Static_assert(SUB <= CODEC_MAX_VALUES, "a sub-block is one codec block");
 _Static_assert(CODEC_RAW == 0 && CODEC_CONST == 1 && CODEC_DECIMAL == 2 && CHAIN_ENCODINGS == 3,
                "chain encodings are the codec's kinds");
@@ -169,20 +168,19 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
 {
     if (upto <= b->sealed_slots)
         return;
-    uint8_t tmp[1 + 4 * SUB];
     size_t enc_len = buffer_enc_len(b);
     uint32_t done = b->sealed_slots;
     uint16_t ends[SUBS];
     size_t grown = enc_len;
     /* encode into a scratch area first: the allocation is sized once */
-    uint8_t scratch[SUBS * sizeof tmp];
+    uint8_t scratch[SUBS * (1 + 4 * SUB)];
     size_t added = 0;
     for (uint32_t first = done; first < upto; first += SUB) {
         uint32_t n = upto - first < SUB ? upto - first : SUB;
-        int len = codec_encode(b->raw + (first - done), n, tmp, sizeof tmp);
+        int len = codec_encode(b->raw + (first - done), n, scratch + added,
+                               sizeof scratch - added);
         if (len <= 0)
             return;
-        memcpy(scratch + added, tmp, (size_t)len);
         added += (size_t)len;
         grown += (size_t)len;
         ends[first / SUB] = (uint16_t)grown;
@@ -599,39 +597,6 @@ void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, f
         buffer_copy(b, (uint32_t)idx, 1, out + k, &cache);
         k++;
         t += step;
-    }
-}
-
-void chain_cursor_init(struct chain_cursor *c, const struct buffer *head, int64_t t)
-{
-    c->b = head ? chain_owner(head, t) : NULL;
-    c->cached = NULL;
-    c->cached_sub = 0;
-}
-
-float chain_cursor_value(struct chain_cursor *c, int64_t t)
-{
-    const struct buffer *b = c->b;
-    if (!b)
-        return NAN;
-    for (;;) {
-        if (t < b->start)
-            return NAN;
-        int64_t idx = (t - b->start) / b->frequency;
-        if (idx >= b->cap) {
-            if (!b->next)
-                return NAN;
-            b = b->next;
-            c->b = b;
-            continue;
-        }
-        if (idx >= b->len)
-            return NAN;
-        struct sub_cache cache = { c->cached, c->cached_sub, c->values };
-        float v = buffer_get(b, (uint32_t)idx, &cache);
-        c->cached = cache.b;
-        c->cached_sub = cache.sub;
-        return v;
     }
 }
 

@@ -15,8 +15,8 @@
  * chain belongs to (see store.h). Every function that allocates or frees
  * reports the change of allocated bytes through *bytes_delta so the store
  * can keep an exact count. A chain is known to other modules only by its
- * head pointer: they write through chain_write/chain_load, read through the
- * cursor and the visitors below, and never see a buffer's layout.
+ * head pointer: they write through chain_write/chain_load, read through
+ * chain_read and the visitors below, and never see a buffer's layout.
  */
 #ifndef CCMS_BUFFER_H
 #define CCMS_BUFFER_H
@@ -143,26 +143,10 @@ int chain_for_each_sample(const struct buffer *head, int64_t from, chain_sample_
 size_t chain_compact(struct buffer *head, int64_t *bytes_delta);
 
 /*
- * Reads n samples at t0, t0 + step, ... into out (NaN where the chain has
- * none): what a cursor gives, for a whole range at once. step > 0.
+ * Reads n samples at t0, t0 + step, ... into out: the sample of the slot
+ * containing each time, NaN where the chain has none. Decodes each sealed
+ * part once per call. step > 0.
  */
 void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, float *out);
-
-/*
- * A read cursor for non-decreasing times t: chain_cursor_value() returns the
- * sample of the slot containing t, or NaN where the chain has no sample.
- * It keeps the last decoded part of a buffer (values), so a read decodes
- * each part once.
- */
-#define CHAIN_CURSOR_SLOTS 128
-struct chain_cursor {
-    const struct buffer *b;
-    const struct buffer *cached;
-    uint32_t cached_sub;
-    float values[CHAIN_CURSOR_SLOTS];
-};
-
-void chain_cursor_init(struct chain_cursor *c, const struct buffer *head, int64_t t);
-float chain_cursor_value(struct chain_cursor *c, int64_t t);
 
 #endif

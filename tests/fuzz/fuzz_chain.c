@@ -49,11 +49,10 @@ static void check(const struct buffer *head, int64_t bytes)
     int64_t counted = w.counted;
     if (counted != bytes)
         abort();
-    struct chain_cursor c;
-    chain_cursor_init(&c, head, T0);
+    static float got[SLOTS];
+    chain_read(head, T0, F, SLOTS, got);
     for (int i = 0; i < SLOTS; i++) {
-        float got = chain_cursor_value(&c, T0 + (int64_t)i * F);
-        if (isnan(model[i]) ? !isnan(got) : memcmp(&got, &model[i], sizeof got) != 0)
+        if (isnan(model[i]) ? !isnan(got[i]) : memcmp(&got[i], &model[i], sizeof got[i]) != 0)
             abort();
     }
 }
@@ -73,10 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* free everything that ended before slot: the model forgets
              * whole buffers only, so rebuild it from what is left */
             chain_free_before(&head, T0 + (int64_t)slot * F, &bytes);
-            struct chain_cursor c;
-            chain_cursor_init(&c, head, T0);
+            static float left[SLOTS];
+            chain_read(head, T0, F, SLOTS, left);
             for (int i = 0; i < SLOTS; i++)
-                if (!isnan(model[i]) && isnan(chain_cursor_value(&c, T0 + (int64_t)i * F)))
+                if (!isnan(model[i]) && isnan(left[i]))
                     model[i] = NAN;
         } else {
             /* The first sample of a chain defines its slot grid: on the
