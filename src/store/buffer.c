@@ -24,12 +24,15 @@
  *
  * Sealing: while a buffer fills in order, each sub-block is encoded once
  * writes have gone SEAL_LAG slots beyond it, and a buffer that stopped
- * being the head is sealed whole once the new head has SEAL_LAG slots. A
- * late write into a sealed sub-block decodes it and every later one back
- * into raw ("reopens" them) and marks the buffer churning: it is not
- * sealed eagerly again until chain_compact finds it untouched, so data
- * arriving out of order is not encoded again for every sample. (An append
- * after a sealed short last sub-block reopens it too, but is in order.)
+ * being the head is sealed whole once the new head has SEAL_LAG slots.
+ * A late write into a sealed sub-block (a straggler) re-encodes that one
+ * part in place; after PATCH_LIMIT of those between two compaction passes
+ * the buffer is taken as written out of order: the next late write
+ * decodes the part and every later one back into raw ("reopens" them) and
+ * marks the buffer churning, and it is not sealed eagerly again until
+ * chain_compact finds it untouched, so data arriving out of order is not
+ * encoded again for every sample. (An append after a sealed short last
+ * sub-block reopens it too, but is in order.)
  */
 #define SUB 128
 #define SUBS (BUFFER_CAP / SUB)
@@ -42,6 +45,14 @@
  * that freed blocks fit again, instead of every length once (which
  * fragments the heap). */
 #define ENC_STEP 64
+/* Late writes into sealed parts that are re-encoded in place between two
+ * compaction passes; past that the buffer is taken as written out of
+ * order and reopened (its parts decoded back to raw until it is quiet). */
+#define PATCH_LIMIT 8
+/* first_sample when no slot holds a sample, and when the lowest sample was
+ * overwritten by NaN (found again by a scan when a read needs it). */
+#define NO_SAMPLE 0xFFFE
+#define FIRST_UNKNOWN 0xFFFF
 
 _Static_assert(SUB <= CODEC_MAX_VALUES, "a sub-block is one codec block");
 _Static_assert(CODEC_RAW == 0 && CODEC_CONST == 1 && CODEC_DECIMAL == 2 && CHAIN_ENCODINGS == 3,
@@ -63,6 +74,8 @@ struct buffer {
     bool churn;              /* a sealed sub-block was reopened: no eager sealing */
     bool prev_done;          /* head only: its predecessor was looked at (sealed) */
     uint8_t quiet_passes;    /* chain_compact passes without a write */
+    uint8_t patches;         /* sealed parts re-encoded for a late write since chain_compact */
+    uint16_t first_sample;   /* lowest slot holding a sample, or NO_SAMPLE / FIRST_UNKNOWN */
     uint8_t *enc;
     float *raw;              /* slots [sealed_slots, len) */
 };
@@ -99,7 +112,19 @@ static struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
     b->start = start;
     b->frequency = (int32_t)frequency; /* callers keep it within BUFFER_MAX_FREQUENCY */
     b->cap = cap;
+    b->first_sample = NO_SAMPLE;
     return b;
+}
+
+/* Keeps first_sample right after value was stored at slot idx. */
+static void note_first_sample(struct buffer *b, uint32_t idx, float value)
+{
+    if (!isnan(value)) {
+        if (b->first_sample == NO_SAMPLE || (b->first_sample != FIRST_UNKNOWN && idx < b->first_sample))
+            b->first_sample = (uint16_t)idx;
+    } else if (b->first_sample == idx) {
+        b->first_sample = FIRST_UNKNOWN;
+    }
 }
 
 static void buffer_free(struct buffer *b)
@@ -215,9 +240,30 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
         raw_resize(b, want, bytes_delta);   /* shrinking cannot lose data */
 }
 
+/* A buffer sealed whole keeps its encoded bytes for the rest of its life:
+ * they move into an allocation of their exact size, made now, so that
+ * long-lived bytes do not stay where the growing allocations of the
+ * filling phase left them (among the holes those leave in the heap). */
+static void settle_encoded(struct buffer *b, int64_t *bytes_delta)
+{
+    size_t used = buffer_enc_len(b);
+    size_t cap = (used + 15) / 16 * 16;
+    if (used == 0 || b->len > b->sealed_slots)
+        return;
+    uint8_t *enc = malloc(cap);
+    if (!enc)
+        return;                 /* keeps the larger block: still correct */
+    memcpy(enc, b->enc, used);
+    free(b->enc);
+    b->enc = enc;
+    *bytes_delta += (int64_t)cap - (int64_t)b->enc_cap;
+    b->enc_cap = (uint16_t)cap;
+}
+
 static void seal_all(struct buffer *b, int64_t *bytes_delta)
 {
     seal_upto(b, b->len, bytes_delta);
+    settle_encoded(b, bytes_delta);
     b->churn = false;
 }
 
@@ -283,9 +329,50 @@ static float buffer_get(const struct buffer *b, uint32_t idx, struct sub_cache *
     return c->values[idx % SUB];
 }
 
+/* Writes value into sealed slot idx by re-encoding its part in place (a
+ * straggler of an otherwise ordered stream: the buffer stays sealed).
+ * Returns 0, or BUFFER_ENOMEM with nothing changed. */
+static int patch_sealed(struct buffer *b, uint32_t idx, float value, int64_t *bytes_delta)
+{
+    uint32_t sub = idx / SUB, n = sub_len(b, sub);
+    float values[SUB];
+    sub_decode(b, sub, values);
+    values[idx % SUB] = value;
+    uint8_t encoded[1 + 4 * SUB];
+    int len = codec_encode(values, n, encoded, sizeof encoded);
+    if (len <= 0)
+        return BUFFER_ENOMEM;
+    size_t from = sub ? b->enc_end[sub - 1] : 0, to = b->enc_end[sub];
+    size_t total = buffer_enc_len(b) - (to - from) + (size_t)len;
+    size_t cap = (total + ENC_STEP - 1) / ENC_STEP * ENC_STEP;
+    if (cap > b->enc_cap) {
+        uint8_t *enc = realloc(b->enc, cap);
+        if (!enc)
+            return BUFFER_ENOMEM;
+        b->enc = enc;
+        *bytes_delta += (int64_t)cap - (int64_t)b->enc_cap;
+        b->enc_cap = (uint16_t)cap;
+    }
+    memmove(b->enc + from + len, b->enc + to, buffer_enc_len(b) - to);
+    memcpy(b->enc + from, encoded, (size_t)len);
+    for (uint32_t i = sub; i * SUB < b->sealed_slots; i++)
+        b->enc_end[i] = (uint16_t)(b->enc_end[i] + (size_t)len - (to - from));
+    b->patches++;
+    return 0;
+}
+
 /* Stores value at slot idx (< cap), NaN-filling any skipped slots. */
 static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *bytes_delta)
 {
+    if (idx < b->sealed_slots && !b->churn && b->patches < PATCH_LIMIT) {
+        if (patch_sealed(b, idx, value, bytes_delta) != 0)
+            return BUFFER_ENOMEM;
+        note_first_sample(b, idx, value);
+        b->saved = false;
+        b->touched = true;
+        b->quiet_passes = 0;
+        return 0;
+    }
     /* a sealed slot, or the slots after a short last sub-block */
     if (idx < b->sealed_slots || (b->sealed_slots % SUB != 0 && idx >= b->sealed_slots)) {
         bool late = idx < b->sealed_slots;
@@ -306,6 +393,7 @@ static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *byte
     b->raw[idx - b->sealed_slots] = value;
     if (idx >= b->len)
         b->len = idx + 1;
+    note_first_sample(b, idx, value);
     b->saved = false;
     b->touched = true;
     b->quiet_passes = 0;
@@ -353,7 +441,10 @@ static inline int64_t buffer_coverage_end(const struct buffer *b)
 static const struct buffer *chain_owner(const struct buffer *head, int64_t t)
 {
     const struct buffer *b = head;
-    while (b->prev && t < buffer_coverage_end(b->prev))
+    /* Overlaps are shorter than the newer buffer's first slot: a time past
+     * it is b's without a look at the older buffer (another cache miss on
+     * every write). */
+    while (b->prev && t < b->start + b->frequency && t < buffer_coverage_end(b->prev))
         b = b->prev;
     return b;
 }
@@ -397,6 +488,9 @@ static int chain_write_before(struct buffer *b, int64_t frequency, int64_t ts, f
             b->raw[i] = NAN;
         b->start -= k * f;
         b->len += (uint32_t)k;
+        if (b->first_sample < NO_SAMPLE)
+            b->first_sample = (uint16_t)(b->first_sample + k);
+        note_first_sample(b, 0, value);
         b->saved = false;
         b->touched = true;
         b->quiet_passes = 0;
@@ -523,12 +617,14 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
     float values[SUB];
     struct sub_cache cache = { NULL, 0, values };
     for (const struct buffer *b = oldest; b; b = b->next) {
-        for (uint32_t i = 0; i < b->len; i++) {
-            if (!isnan(buffer_get(b, i, &cache))) {
-                *first = buffer_first_time(b) + (int64_t)i * b->frequency;
-                *end = last->start + (int64_t)last->len * last->frequency;
-                return true;
-            }
+        uint32_t i = b->first_sample;
+        if (i == FIRST_UNKNOWN)
+            for (i = 0; i < b->len && isnan(buffer_get(b, i, &cache)); i++)
+                ;
+        if (i < b->len) {
+            *first = buffer_first_time(b) + (int64_t)i * b->frequency;
+            *end = last->start + (int64_t)last->len * last->frequency;
+            return true;
         }
         if (b == last)
             break;
@@ -549,6 +645,10 @@ static void buffer_copy(const struct buffer *b, uint32_t idx, uint32_t count, fl
         } else if (idx >= b->sealed_slots) {
             n = b->len - idx < count ? b->len - idx : count;
             memcpy(out, b->raw + (idx - b->sealed_slots), (size_t)n * sizeof(float));
+        } else if (idx % SUB == 0 && count >= sub_len(b, idx / SUB)) {
+            /* a whole part: decoded where it is wanted */
+            n = sub_len(b, idx / SUB);
+            sub_decode(b, idx / SUB, out);
         } else {
             uint32_t sub = idx / SUB;
             if (cache->b != b || cache->sub != sub) {
@@ -640,6 +740,8 @@ int chain_load(struct buffer **head, int64_t frequency, int64_t start, const flo
         }
         memcpy(b->raw, values + first, (size_t)count * sizeof(float));
         b->len = count;
+        for (uint32_t i = count; i-- > 0;)
+            note_first_sample(b, i, values[first + i]);
         seal_all(b, &delta);            /* restored data is cold */
         b->saved = true;
         b->prev = *head;
@@ -716,6 +818,7 @@ size_t chain_compact(struct buffer *head, int64_t *bytes_delta)
 {
     size_t sealed = 0;
     for (struct buffer *b = head; b; b = b->prev) {
+        b->patches = 0;
         if (b->touched) {
             b->touched = false;
             continue;

@@ -4,7 +4,8 @@
  * buffers that ended before a time; a compaction pass, which seals what
  * was not written since the previous one) applied to the chain and to a plain
  * array model (slot -> value or NaN). After every operation the chain must
- * read back exactly like the model where the chain holds data, keep its
+ * read back exactly like the model where the chain holds data, start its
+ * readable range at the model's first sample, keep its
  * buffers ordered, non-overlapping and on one slot grid, and account its
  * bytes exactly.
  */
@@ -51,10 +52,19 @@ static void check(const struct buffer *head, int64_t bytes)
         abort();
     static float got[SLOTS];
     chain_read(head, T0, F, SLOTS, got);
+    int first = -1;
     for (int i = 0; i < SLOTS; i++) {
         if (isnan(model[i]) ? !isnan(got[i]) : memcmp(&got[i], &model[i], sizeof got[i]) != 0)
             abort();
+        if (first < 0 && !isnan(model[i]))
+            first = i;
     }
+    /* the readable range starts at the first sample (a NaN written over
+     * it moves that start) */
+    int64_t range_first, range_end;
+    bool any = chain_read_range(head, INT64_MAX, &range_first, &range_end);
+    if (any != (first >= 0) || (any && range_first != T0 + (int64_t)first * F))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -84,8 +94,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int jitter = head ? (int)(data[p] >> 4) % 9 - 4 : 0;
             int64_t ts = T0 + (int64_t)slot * F + jitter;
             /* values with two decimals mostly (the encoder's DECIMAL
-             * case), some that need 8, and -0 (RAW) */
+             * case), some that need 8, -0 (RAW) and NaN (a missing
+             * sample written over one) */
             float v = data[p + 2] == 255 ? -0.0f
+                      : data[p + 2] == 254 ? NAN
                       : data[p + 2] >= 240 ? (float)data[p + 1] * 1.00000001e-3f + 1.0f
                                            : (float)data[p + 2] / 4.0f;
             if (chain_write(&head, F, ts, v, &bytes) != 0)

@@ -1,5 +1,5 @@
 /* Tests for store/buffer.c: chain writes (upstream W1–W6 plus our late-sample
- * rules), the read cursor and range, and freeing. */
+ * rules), reads and the readable range, sealing, and freeing. */
 #include "testutil.h"
 
 #include <stdlib.h>
@@ -568,6 +568,64 @@ static void test_writes_into_sealed_parts(void **state)
     teardown_chain(&head);
 }
 
+/* A few stragglers into sealed parts (requests that overlap in time) are
+ * re-encoded in place: the buffer stays sealed. Past PATCH_LIMIT (8) of them
+ * between two compaction passes the buffer is reopened instead. */
+static void test_stragglers_patch_sealed_parts(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    enum { N = BUFFER_CAP + 40 };
+    for (int k = 0; k < N; k++)
+        if (k != 7 && k != 300)
+            assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
+    uint32_t raw_before = raw_slots(head);
+    assert_int_equal(raw_before, 40);            /* the full buffer is sealed whole */
+    /* the two missing samples arrive late, and one value is overwritten */
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * 7, gauge(7), &bytes), 0);
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * 300, gauge(300), &bytes), 0);
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * 0, 99.25f, &bytes), 0);
+    assert_int_equal(raw_slots(head), raw_before);
+    struct layout l = layout_of(head);
+    uint64_t counted = 0;
+    for (size_t i = 0; i < l.n; i++)
+        counted += l.b[i].bytes;
+    assert_int_equal(counted, (uint64_t)bytes);
+    static float v[N];
+    assert_int_equal(read_values(head, 100, 100 + 10 * N, 10, v, N), N);
+    for (int k = 0; k < N; k++)
+        assert_true(v[k] == (k == 0 ? 99.25f : gauge(k)));
+    /* many late writes: the buffer is taken as written out of order */
+    for (int k = 1; k < 40; k += 2)
+        assert_int_equal(chain_write(&head, 10, 100 + 10 * k, -gauge(k), &bytes), 0);
+    assert_true(raw_slots(head) > raw_before);
+    assert_int_equal(read_values(head, 100, 100 + 10 * N, 10, v, N), N);
+    for (int k = 0; k < N; k++)
+        assert_true(v[k] == (k == 0 ? 99.25f : k < 40 && k % 2 ? -gauge(k) : gauge(k)));
+    teardown_chain(&head);
+}
+
+/* The readable range starts at the first sample; NaN written over it (a
+ * missing sample sent as such) moves the start to the next one. */
+static void test_range_start_follows_first_sample(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    for (int k = 5; k < 300; k++)
+        assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * 3, 1.0f, &bytes), 0);
+    int64_t first, end;
+    assert_true(chain_read_range(head, INT64_MAX, &first, &end));
+    assert_int_equal(first, 130);
+    assert_int_equal(chain_write(&head, 10, 130, NAN, &bytes), 0);
+    assert_true(chain_read_range(head, INT64_MAX, &first, &end));
+    assert_int_equal(first, 150);
+    assert_int_equal(end, 100 + 10 * 300 - 5);    /* the upper edge of the last slot */
+    teardown_chain(&head);
+}
+
 /* The head grows its plain part in steps: a series with a few samples
  * costs a few bytes, each step is counted exactly. */
 static void test_head_grows_in_steps(void **state)
@@ -666,6 +724,8 @@ int main(void)
         cmocka_unit_test(test_new_head_keeps_the_chain_grid),
         cmocka_unit_test(test_in_order_fill_seals),
         cmocka_unit_test(test_writes_into_sealed_parts),
+        cmocka_unit_test(test_stragglers_patch_sealed_parts),
+        cmocka_unit_test(test_range_start_follows_first_sample),
         cmocka_unit_test(test_head_grows_in_steps),
         cmocka_unit_test(test_moving_a_sealed_buffer_back),
         cmocka_unit_test(test_load_encodes),
