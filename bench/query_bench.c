@@ -17,6 +17,9 @@
  *  hwthread64-agg  the same aggregated to one series (aggreg true, shape A)
  *  job-16x10-6h    job view: 16 hosts x 10 metrics over the last 6 h, scope
  *                  node (hwthread/socket metrics aggregated, shape A)
+ *  hwthread64-stats the hwthread64 series without data ("with-data":
+ *                  false: avg/min/max only, what job footprints ask for);
+ *                  its "values" are the entries with a numeric avg
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,9 +38,9 @@
 #include "procstat.h"
 #include "workload.h"
 
-enum shape { SHAPE_NODE, SHAPE_HWT, SHAPE_HWT_AGG, SHAPE_JOB, SHAPE_COUNT };
+enum shape { SHAPE_NODE, SHAPE_HWT, SHAPE_HWT_AGG, SHAPE_JOB, SHAPE_HWT_STATS, SHAPE_COUNT };
 static const char *const shape_names[SHAPE_COUNT] = {"node-24h", "hwthread64", "hwthread64-agg",
-                                                     "job-16x10-6h"};
+                                                     "job-16x10-6h", "hwthread64-stats"};
 
 struct options {
     const char *addr, *cluster, *token;
@@ -87,7 +90,7 @@ static void usage(FILE *f)
             "  --iterations K       timed iterations per shape (default 1000)\n"
             "  --warmup W           untimed iterations per shape first (default 100)\n"
             "  --shapes LIST        comma-separated subset of node-24h,hwthread64,\n"
-            "                       hwthread64-agg,job-16x10-6h (default all)\n"
+            "                       hwthread64-agg,job-16x10-6h,hwthread64-stats (default all)\n"
             "  --range-hours N      range of the single-host shapes (default 24)\n"
             "  --job-hours N        range of the job view (default 6)\n"
             "  --job-hosts N        hosts of the job view (default 16)\n"
@@ -204,12 +207,15 @@ static void build_query(const struct options *o, enum shape sh, long it, struct 
         break;
     case SHAPE_HWT:
     case SHAPE_HWT_AGG:
+    case SHAPE_HWT_STATS:
         wl_host_name(host, sizeof host, it % o->hosts, o->hosts);
         sb_printf(b, "{\"type\":\"hwthread\",\"metric\":\"flops_any\",\"host\":\"%s\",\"resolution\":%d",
                   host, WL_INTERVAL);
         add_type_ids(b, o->hwthreads);
         sb_printf(b, ",\"aggreg\":%s}", sh == SHAPE_HWT_AGG ? "true" : "false");
-        *expected = sh == SHAPE_HWT_AGG ? points : points * o->hwthreads;
+        *expected = sh == SHAPE_HWT_AGG     ? points
+                    : sh == SHAPE_HWT_STATS ? o->hwthreads
+                                            : points * o->hwthreads;
         break;
     case SHAPE_JOB: {
         /* cc-backend's order: metric -> scope -> host */
@@ -252,17 +258,29 @@ static void build_query(const struct options *o, enum shape sh, long it, struct 
         break;
     }
     sb_printf(b, "],\"for-all-nodes\":null,\"from\":%" PRId64 ",\"to\":%" PRId64
-                 ",\"with-stats\":true,\"with-data\":true}", from, end);
+                 ",\"with-stats\":true,\"with-data\":%s}", from, end,
+              sh == SHAPE_HWT_STATS ? "false" : "true");
 }
 
-/* Counts numeric and null elements of every "data" array; 0 or -1 if an
- * "error" entry is present. */
-static int count_values(const char *p, size_t len, long *numbers, long *nulls)
+/* Counts numeric and null elements of every "data" array (stats_only:
+ * numeric and null "avg" fields instead); 0 or -1 if an "error" entry is
+ * present. */
+static int count_values(const char *p, size_t len, bool stats_only, long *numbers, long *nulls)
 {
     *numbers = *nulls = 0;
     if (memmem(p, len, "\"error\"", 7))
         return -1;
     const char *end = p + len;
+    if (stats_only) {
+        while ((p = memmem(p, (size_t)(end - p), "\"avg\":", 6))) {
+            p += 6;
+            if (p < end && *p == 'n')
+                (*nulls)++;
+            else if (p < end && (*p == '-' || (*p >= '0' && *p <= '9')))
+                (*numbers)++;
+        }
+        return 0;
+    }
     while ((p = memmem(p, (size_t)(end - p), "\"data\":[", 8))) {
         p += 8;
         while (p < end && *p != ']') {
@@ -347,7 +365,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             long numbers, nulls;
-            if (r.status != 200 || count_values(r.body, r.body_len, &numbers, &nulls) != 0 ||
+            if (r.status != 200 || count_values(r.body, r.body_len, s == SHAPE_HWT_STATS, &numbers, &nulls) != 0 ||
                 (double)numbers < 0.98 * (double)expected) {
                 fprintf(stderr,
                         "query_bench: %s: implausible answer (HTTP %d, %ld numbers, expected %ld)"

@@ -50,10 +50,6 @@ struct query_request {
     size_t host_count;
 };
 
-struct query_stats {
-    double avg, min, max;
-};
-
 /* Everything one selector read needs. */
 struct query_run {
     const struct api_context *ctx;
@@ -73,7 +69,7 @@ struct query_run {
     bool data_open;                 /* "data":[ written, to be closed */
     bool wrote_value;               /* a null or value is in the list already */
     double scale;
-    struct query_stats stats;
+    struct store_summary stats;
 };
 
 /* ---- decoding ---------------------------------------------------------- */
@@ -312,27 +308,6 @@ static void query_too_many_points(struct query_run *run, struct jbuf *b)
     query_entry_error_str(run, b, msg);
 }
 
-/* NaN-skipping avg/min/max like upstream's AddStats (Go math.Min/Max on ±0). */
-static struct query_stats query_compute_stats(const double *data, size_t len)
-{
-    double sum = 0, mn = DBL_MAX, mx = -DBL_MAX;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        double x = data[i];
-        if (isnan(x))
-            continue;
-        n++;
-        sum += x;
-        if (x < mn || (x == 0 && mn == 0 && signbit(x)))
-            mn = x;
-        if (x > mx || (x == 0 && mx == 0 && !signbit(x)))
-            mx = x;
-    }
-    if (n == 0)
-        return (struct query_stats){ NAN, NAN, NAN };
-    return (struct query_stats){ sum / (double)n, mn, mx };
-}
-
 /* Number of leading nulls (§5.4 step 5): 0, or -1 when it cannot be represented. */
 static int64_t query_padding(const struct query_run *run, int metric, int64_t data_from)
 {
@@ -391,13 +366,15 @@ static void query_entry_continue(struct query_run *run, struct jbuf *b, size_t p
     run->in_entry = false;
 }
 
-/* Starts the entry of series s (taking it over) and writes what fits. */
+/* Starts the entry of series s (taking it over) and writes what fits.
+ * known: the series' statistics when s carries no data, else NULL. */
 static void query_entry_data(struct query_run *run, struct jbuf *b, int metric,
-                             struct store_series *s, size_t part_start)
+                             struct store_series *s, const struct store_summary *known,
+                             size_t part_start)
 {
     const struct query_request *req = run->req;
     double scale = run->item->scale_by;
-    struct query_stats st = { 0, 0, 0 };
+    struct store_summary st = { 0, 0, 0 };
     int64_t pad = req->with_padding ? query_padding(run, metric, s->from) : 0;
     if (pad < 0 || s->len > run->max_points || (uint64_t)pad > run->max_points - s->len) {
         store_series_free(s);
@@ -416,8 +393,11 @@ static void query_entry_data(struct query_run *run, struct jbuf *b, int metric,
         return;
     }
     run->budget -= points;
-    if (req->with_stats)
-        st = query_compute_stats(s->data, s->len);
+    /* NaN-skipping avg/min/max like upstream's AddStats (Go math.Min/Max on ±0) */
+    if (req->with_stats && known)
+        st = *known;
+    else if (req->with_stats)
+        store_series_summary(s->data, s->len, &st);
     if (scale != 0 && scale != 1) {
         st.avg *= scale;
         st.min *= scale;
@@ -510,8 +490,14 @@ static int query_selector(struct query_run *run, const struct store_selector *se
         query_entry_unknown_metric(run, b);
         return 0;
     }
-    int rc = store_read(run->ctx->store, sel, metric, run->req->from, run->req->to,
-                        q->resolution, run->req->algo, run->max_points, &s);
+    /* without data, the statistics may come from the block statistics */
+    struct store_summary summary;
+    int rc = run->req->with_data
+                 ? store_read(run->ctx->store, sel, metric, run->req->from, run->req->to,
+                              q->resolution, run->req->algo, run->max_points, &s)
+                 : store_read_summary(run->ctx->store, sel, metric, run->req->from,
+                                      run->req->to, q->resolution, run->req->algo,
+                                      run->max_points, &s, &summary);
     if (rc == STORE_ENOMEM)
         return -ENOMEM;
     if (rc == STORE_ENOTFOUND) {
@@ -530,7 +516,7 @@ static int query_selector(struct query_run *run, const struct store_selector *se
         query_entry_read_error(run, b, rc, metric);
         return 0;
     }
-    query_entry_data(run, b, metric, &s, part_start);
+    query_entry_data(run, b, metric, &s, run->req->with_data ? NULL : &summary, part_start);
     return 0;
 }
 

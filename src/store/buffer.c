@@ -700,6 +700,77 @@ void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, f
     }
 }
 
+/* Adds the samples of slots [idx, idx + count) of b (all < cap) to acc:
+ * whole sealed parts from their statistics, the rest value by value. */
+static void buffer_stats(const struct buffer *b, uint32_t idx, uint32_t count,
+                         struct codec_stats *acc, struct sub_cache *cache)
+{
+    if (idx >= b->len)
+        return;
+    if (count > b->len - idx)
+        count = b->len - idx;
+    while (count > 0) {
+        uint32_t n;
+        if (idx >= b->sealed_slots) {
+            n = count;
+            codec_stats_values(b->raw + (idx - b->sealed_slots), n, acc);
+        } else if (idx % SUB == 0 && count >= sub_len(b, idx / SUB)) {
+            uint32_t sub = idx / SUB;
+            size_t from = sub ? b->enc_end[sub - 1] : 0;
+            n = sub_len(b, sub);
+            /* a block that does not read (memory corrupted) holds nothing,
+             * as sub_decode has it */
+            (void)codec_stats(b->enc + from, b->enc_end[sub] - from, n, acc);
+        } else {
+            uint32_t sub = idx / SUB;
+            if (cache->b != b || cache->sub != sub) {
+                sub_decode(b, sub, cache->values);
+                cache->b = b;
+                cache->sub = sub;
+            }
+            uint32_t end = sub * SUB + sub_len(b, sub);
+            n = end - idx < count ? end - idx : count;
+            codec_stats_values(cache->values + (idx - sub * SUB), n, acc);
+        }
+        idx += n;
+        count -= n;
+    }
+}
+
+void chain_stats(const struct buffer *head, int64_t t0, int64_t step, size_t n,
+                 struct chain_stats *out)
+{
+    struct codec_stats acc = CODEC_STATS_EMPTY;
+    float values[SUB];
+    struct sub_cache cache = { NULL, 0, values };
+    /* the walk of chain_read, so that both see the same slots */
+    const struct buffer *b = head ? chain_owner(head, t0) : NULL;
+    int64_t t = t0;
+    size_t k = 0;
+    while (k < n) {
+        if (!b || t < b->start) {
+            k++;
+            t += step;
+            continue;
+        }
+        int64_t idx = (t - b->start) / b->frequency;
+        if (idx >= b->cap) {
+            b = b->next;
+            continue;
+        }
+        uint32_t run = 1;
+        if (step == b->frequency) {
+            run = b->cap - (uint32_t)idx;
+            if (run > n - k)
+                run = (uint32_t)(n - k);
+        }
+        buffer_stats(b, (uint32_t)idx, run, &acc, &cache);
+        k += run;
+        t += (int64_t)run * step;
+    }
+    *out = (struct chain_stats){ acc.count, acc.sum, acc.min, acc.max };
+}
+
 /* Restored series must keep all slot arithmetic far from int64 overflow
  * (the caller checks start and frequency against the same bound). */
 int chain_load(struct buffer **head, int64_t frequency, int64_t start, const float *values,

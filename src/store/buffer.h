@@ -149,4 +149,21 @@ size_t chain_compact(struct buffer *head, int64_t *bytes_delta);
  */
 void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, float *out);
 
+/* How many samples, their sum (doubles added in slot order, part by
+ * part), the smallest and the largest (-0 below +0; meaningless while
+ * count is 0). */
+struct chain_stats {
+    uint64_t count;
+    double sum;
+    float min, max;
+};
+
+/*
+ * The statistics of the samples chain_read(head, t0, step, n, ...) would
+ * read. With step equal to the chain's frequency, sealed parts that lie
+ * wholly inside are not decoded: their statistics are kept with them.
+ */
+void chain_stats(const struct buffer *head, int64_t t0, int64_t step, size_t n,
+                 struct chain_stats *out);
+
 #endif

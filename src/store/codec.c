@@ -5,8 +5,14 @@
  *   CONST    u8 1 | u32 float bits
  *   DECIMAL  u8 2 | u8 k | u8 flags | [bitmap of present slots, (n+7)/8
  *            bytes, when flags & 1] | varint zigzag first | varint zigzag
- *            min_delta | u8 width | (m-1) deltas - min_delta, width bits
- *            each, LSB first (m = present values)
+ *            min_delta | u8 width | varint (first - min) | varint
+ *            (max - first) | f64 sum | (m-1) deltas - min_delta, width
+ *            bits each, LSB first (m = present values)
+ *
+ * A DECIMAL block carries the statistics of its values (min and max as
+ * integers, the sum of the floats added in slot order as a double), so
+ * that codec_stats answers without unpacking it; RAW and CONST blocks are
+ * read directly.
  *
  * A DECIMAL value is the float (float)(r * 10^-k) of an integer r with
  * |r| < 2^40 (10^-k as the nearest double); the encoder keeps a k only if
@@ -181,6 +187,8 @@ struct decimal_plan {
     int k;
     uint32_t present;           /* m */
     int64_t first, min_delta;
+    int64_t min, max;           /* of the integers */
+    double sum;                 /* of the present floats, in slot order */
     unsigned width;
     size_t size;
 };
@@ -216,12 +224,22 @@ static bool decimal_fit(const float *values, uint32_t n, int64_t *ints, struct d
     return false;
 }
 
-static void decimal_size(uint32_t n, const int64_t *ints, struct decimal_plan *p)
+static void decimal_size(const float *values, uint32_t n, const int64_t *ints,
+                         struct decimal_plan *p)
 {
     uint32_t m = p->present;
     p->first = ints[0];
+    p->min = p->max = ints[0];
+    p->sum = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!isnan(values[i]))
+            p->sum += (double)values[i];
     int64_t lo = 0, hi = 0;
     for (uint32_t i = 1; i < m; i++) {
+        if (ints[i] < p->min)
+            p->min = ints[i];
+        if (ints[i] > p->max)
+            p->max = ints[i];
         int64_t d = ints[i] - ints[i - 1];
         if (i == 1 || d < lo)
             lo = d;
@@ -232,6 +250,8 @@ static void decimal_size(uint32_t n, const int64_t *ints, struct decimal_plan *p
     p->width = m > 1 ? bit_width((uint64_t)(hi - lo)) : 0;
     p->size = 3 + (m < n ? (n + 7) / 8 : 0) + varint_size(zigzag(p->first)) +
               varint_size(zigzag(p->min_delta)) + 1 +
+              varint_size((uint64_t)(p->first - p->min)) +
+              varint_size((uint64_t)(p->max - p->first)) + 8 +
               ((size_t)(m > 0 ? m - 1 : 0) * p->width + 7) / 8;
 }
 
@@ -254,6 +274,12 @@ static int encode_decimal(const float *values, uint32_t n, const int64_t *ints,
     pos += varint_put(out + pos, zigzag(p->first));
     pos += varint_put(out + pos, zigzag(p->min_delta));
     out[pos++] = (uint8_t)p->width;
+    pos += varint_put(out + pos, (uint64_t)(p->first - p->min));
+    pos += varint_put(out + pos, (uint64_t)(p->max - p->first));
+    uint64_t sum_bits;
+    memcpy(&sum_bits, &p->sum, 8);
+    for (int i = 0; i < 8; i++)
+        out[pos++] = (uint8_t)(sum_bits >> (8 * i));
     uint64_t acc = 0;
     unsigned bits = 0;
     for (uint32_t i = 1; i < m && p->width > 0; i++) {
@@ -292,7 +318,7 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
     struct decimal_plan plan;
     size_t raw_size = codec_bound(n);
     if (decimal_fit(values, n, ints, &plan)) {
-        decimal_size(n, ints, &plan);
+        decimal_size(values, n, ints, &plan);
         if (plan.size < raw_size) {
             if (cap < plan.size)
                 return CODEC_ESPACE;
@@ -310,32 +336,44 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
 
 /* ---- decoding ---------------------------------------------------------------- */
 
-static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
+/* The fields of a DECIMAL block before its packed deltas, checked. */
+struct decimal_header {
+    int k;
+    const uint8_t *bitmap;      /* NULL: every slot present */
+    uint32_t m;                 /* present values */
+    int64_t first, min_delta, min, max;
+    double sum;
+    unsigned width;
+    const uint8_t *packed;
+    size_t packed_len;
+};
+
+static int decimal_header(const uint8_t *in, size_t len, uint32_t n, struct decimal_header *h)
 {
     if (len < 3)
         return CODEC_ECORRUPT;
-    int k = in[1];
+    h->k = in[1];
     unsigned flags = in[2];
-    if (k > CODEC_MAX_DECIMALS || (flags & ~FLAG_BITMAP) != 0)
+    if (h->k > CODEC_MAX_DECIMALS || (flags & ~FLAG_BITMAP) != 0)
         return CODEC_ECORRUPT;
     size_t pos = 3;
-    const uint8_t *bitmap = NULL;
-    uint32_t m = n;
+    h->bitmap = NULL;
+    h->m = n;
     if (flags & FLAG_BITMAP) {
         size_t bytes = (n + 7) / 8;
         if (len - pos < bytes)
             return CODEC_ECORRUPT;
-        bitmap = in + pos;
+        h->bitmap = in + pos;
         pos += bytes;
-        m = 0;
+        h->m = 0;
         for (uint32_t i = 0; i < n; i++)
-            m += (bitmap[i / 8] >> (i % 8)) & 1u;
-        if (n % 8 != 0 && (bitmap[n / 8] >> (n % 8)) != 0)
+            h->m += (h->bitmap[i / 8] >> (i % 8)) & 1u;
+        if (n % 8 != 0 && (h->bitmap[n / 8] >> (n % 8)) != 0)
             return CODEC_ECORRUPT;      /* bits beyond the last slot */
-        if (m == 0 || m == n)
+        if (h->m == 0 || h->m == n)
             return CODEC_ECORRUPT;      /* the encoder never writes these */
     }
-    uint64_t zfirst, zmin;
+    uint64_t zfirst, zmin, below, above;
     size_t used = varint_get(in + pos, len - pos, &zfirst);
     if (used == 0)
         return CODEC_ECORRUPT;
@@ -344,19 +382,53 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
     if (used == 0 || len - pos - used < 1)
         return CODEC_ECORRUPT;
     pos += used;
-    unsigned width = in[pos++];
-    if (width > CODEC_MAX_WIDTH || (m == 1 && width != 0))
+    h->width = in[pos++];
+    if (h->width > CODEC_MAX_WIDTH || (h->m == 1 && h->width != 0))
         return CODEC_ECORRUPT;
-    size_t packed = ((size_t)(m - 1) * width + 7) / 8;
-    if (len - pos != packed)
+    used = varint_get(in + pos, len - pos, &below);
+    if (used == 0)
         return CODEC_ECORRUPT;
+    pos += used;
+    used = varint_get(in + pos, len - pos, &above);
+    if (used == 0 || len - pos - used < 8)
+        return CODEC_ECORRUPT;
+    pos += used;
+    h->first = unzigzag(zfirst);
+    h->min_delta = unzigzag(zmin);
+    /* min <= first <= max, all within the integer range the encoder uses */
+    if (below > (uint64_t)1 << 41 || above > (uint64_t)1 << 41 ||
+        h->first <= -((int64_t)1 << 41) || h->first >= ((int64_t)1 << 41))
+        return CODEC_ECORRUPT;
+    h->min = h->first - (int64_t)below;
+    h->max = h->first + (int64_t)above;
+    uint64_t sum_bits = load_le64(in + pos);
+    memcpy(&h->sum, &sum_bits, 8);
+    pos += 8;
+    h->packed = in + pos;
+    h->packed_len = ((size_t)(h->m - 1) * h->width + 7) / 8;
+    if (len - pos != h->packed_len)
+        return CODEC_ECORRUPT;
+    return 0;
+}
+
+static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
+{
+    struct decimal_header h;
+    int rc = decimal_header(in, len, n, &h);
+    if (rc != 0)
+        return rc;
+    int k = h.k;
+    const uint8_t *bitmap = h.bitmap;
+    uint32_t m = h.m;
+    unsigned width = h.width;
+    size_t packed = h.packed_len;
     /* Two passes: the integers (serial: bits and a running sum), then
      * their floats (independent divisions the compiler vectorises). The
      * present values go to the front of out, then move to their slots.
      * Unsigned arithmetic: a corrupt block gives wrong values, never UB. */
     int64_t ints[CODEC_MAX_VALUES];
-    uint64_t r = (uint64_t)unzigzag(zfirst);
-    uint64_t min_delta = (uint64_t)unzigzag(zmin);
+    uint64_t r = (uint64_t)h.first;
+    uint64_t min_delta = (uint64_t)h.min_delta;
     ints[0] = (int64_t)r;
     if (width == 0) {
         for (uint32_t j = 1; j < m; j++) {
@@ -369,7 +441,7 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
          * fit. Near the end, where 8 bytes would run past the input, the
          * bytes left are assembled one by one. */
         uint64_t mask = ~(uint64_t)0 >> (64 - width);
-        const uint8_t *src = in + pos;
+        const uint8_t *src = h.packed;
         uint64_t bit = 0;
         for (uint32_t j = 1; j < m; j++, bit += width) {
             size_t byte = (size_t)(bit >> 3);
@@ -419,6 +491,74 @@ int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out)
     }
     case CODEC_DECIMAL:
         return decode_decimal(in, len, n, out);
+    default:
+        return CODEC_ECORRUPT;
+    }
+}
+
+/* ---- statistics ---------------------------------------------------------------- */
+
+/* Adds one present value (x is not NaN). */
+static void stats_add(struct codec_stats *acc, float x)
+{
+    if (acc->count == 0) {
+        acc->min = acc->max = x;
+    } else {
+        if (x < acc->min || (x == 0 && acc->min == 0 && signbit(x)))
+            acc->min = x;
+        if (x > acc->max || (x == 0 && acc->max == 0 && !signbit(x)))
+            acc->max = x;
+    }
+    acc->count++;
+    acc->sum += (double)x;
+}
+
+void codec_stats_values(const float *values, uint32_t n, struct codec_stats *acc)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!isnan(values[i]))
+            stats_add(acc, values[i]);
+}
+
+int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *acc)
+{
+    if (n == 0 || n > CODEC_MAX_VALUES)
+        return CODEC_ECOUNT;
+    if (len == 0)
+        return CODEC_ECORRUPT;
+    switch (in[0]) {
+    case CODEC_RAW:
+        if (len != codec_bound(n))
+            return CODEC_ECORRUPT;
+        for (uint32_t i = 0; i < n; i++) {
+            float x = bits_float(get_u32(in + 1 + 4 * (size_t)i));
+            if (!isnan(x))
+                stats_add(acc, x);
+        }
+        return 0;
+    case CODEC_CONST: {
+        if (len != 5)
+            return CODEC_ECORRUPT;
+        float v = bits_float(get_u32(in + 1));
+        if (!isnan(v))
+            for (uint32_t i = 0; i < n; i++)
+                stats_add(acc, v);
+        return 0;
+    }
+    case CODEC_DECIMAL: {
+        struct decimal_header h;
+        int rc = decimal_header(in, len, n, &h);
+        if (rc != 0)
+            return rc;
+        float lo = decimal_value(h.min, h.k), hi = decimal_value(h.max, h.k);
+        if (acc->count == 0 || lo < acc->min)
+            acc->min = lo;           /* never -0: DECIMAL holds no -0 */
+        if (acc->count == 0 || hi > acc->max || (hi == 0 && acc->max == 0))
+            acc->max = hi;
+        acc->count += h.m;
+        acc->sum += h.sum;
+        return 0;
+    }
     default:
         return CODEC_ECORRUPT;
     }

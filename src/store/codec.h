@@ -52,6 +52,26 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap);
  * CODEC_ECORRUPT / CODEC_ECOUNT (out is then unspecified). */
 int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out);
 
+/* Statistics of present values: how many, their sum (each value as a
+ * double, added in slot order), the smallest and the largest (-0 counts as
+ * below +0). min and max mean nothing while count is 0. Start from
+ * CODEC_STATS_EMPTY; the functions below add to it. */
+struct codec_stats {
+    uint64_t count;
+    double sum;
+    float min, max;
+};
+#define CODEC_STATS_EMPTY ((struct codec_stats){ 0, 0.0, 0.0f, 0.0f })
+
+/* Adds the present values of values[0..n) to *acc. */
+void codec_stats_values(const float *values, uint32_t n, struct codec_stats *acc);
+
+/* Adds the present values of an encoded block of n values to *acc without
+ * decoding it (DECIMAL blocks carry their statistics; the sum then differs
+ * from adding the values one by one only by the rounding of the additions).
+ * Returns 0 or CODEC_ECORRUPT / CODEC_ECOUNT (*acc unchanged). */
+int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *acc);
+
 /* The encoding of an encoded block (its first byte), or -1 when empty. */
 int codec_kind_of(const uint8_t *in, size_t len);
 const char *codec_kind_name(int kind);

@@ -429,41 +429,48 @@ static void read_accumulate(const struct chain_list *list, int64_t w0, int64_t f
     }
 }
 
+/* Collects the chains of the locked host that the selector matches into
+ * *list (the caller frees list->heads) and their read window. */
+static int read_plan(struct store *s, const struct level *host, const struct store_selector *sel,
+                     int metric, int64_t from, int64_t to, size_t max_points,
+                     struct chain_list *list, int64_t *w0, uint64_t *n)
+{
+    collect_chains(host, sel, 2, metric, list);
+    if (list->failed)
+        return STORE_ENOMEM;
+    if (list->count == 0)
+        return STORE_ENOTFOUND;
+    if (list->count > 1 && s->metrics[metric].aggregation == CCMS_AGG_NONE)
+        return STORE_EAGGREGATION;
+    read_window(list, from, to, s->metrics[metric].frequency, w0, n);
+    if (*n > max_points)
+        return STORE_ETOO_MANY_POINTS;
+    return 0;
+}
+
 /* Reads the matched chains of the locked host into *out (not resampled). */
 static int read_host(struct store *s, const struct level *host, const struct store_selector *sel,
                      int metric, int64_t from, int64_t to, size_t max_points,
                      struct store_series *out)
 {
     struct chain_list list = {0};
-    collect_chains(host, sel, 2, metric, &list);
-    int rc = 0;
-    if (list.failed) {
+    int64_t f = s->metrics[metric].frequency;
+    int64_t w0;
+    uint64_t n;
+    int rc = read_plan(s, host, sel, metric, from, to, max_points, &list, &w0, &n);
+    if (rc == 0 && !(out->data = malloc((n ? n : 1) * sizeof(double))))
         rc = STORE_ENOMEM;
-    } else if (list.count == 0) {
-        rc = STORE_ENOTFOUND;
-    } else if (list.count > 1 && s->metrics[metric].aggregation == CCMS_AGG_NONE) {
-        rc = STORE_EAGGREGATION;
-    } else {
-        int64_t f = s->metrics[metric].frequency;
-        int64_t w0;
-        uint64_t n;
-        read_window(&list, from, to, f, &w0, &n);
-        if (n > max_points) {
-            rc = STORE_ETOO_MANY_POINTS;
-        } else if (!(out->data = malloc((n ? n : 1) * sizeof(double)))) {
-            rc = STORE_ENOMEM;
-        } else {
-            read_accumulate(&list, w0, f, out->data, n);
-            if (list.count > 1 && s->metrics[metric].aggregation == CCMS_AGG_AVG) {
-                double scale = 1.0 / (double)list.count;
-                for (size_t k = 0; k < n; k++)
-                    out->data[k] *= scale;
-            }
-            out->len = n;
-            out->from = w0;
-            out->to = w0 + (int64_t)n * f;
-            out->resolution = f;
+    if (rc == 0) {
+        read_accumulate(&list, w0, f, out->data, n);
+        if (list.count > 1 && s->metrics[metric].aggregation == CCMS_AGG_AVG) {
+            double scale = 1.0 / (double)list.count;
+            for (size_t k = 0; k < n; k++)
+                out->data[k] *= scale;
         }
+        out->len = n;
+        out->from = w0;
+        out->to = w0 + (int64_t)n * f;
+        out->resolution = f;
     }
     free(list.heads);
     return rc;
@@ -489,6 +496,14 @@ static int resample_series(struct store_series *series, int64_t f, int64_t resol
     return 0;
 }
 
+/* Checks what store_read and store_read_summary both take. */
+static bool read_args_ok(const struct store *s, const struct store_selector *sel, int metric)
+{
+    return metric >= 0 && (size_t)metric < s->metric_count && sel->depth >= 2 &&
+           sel->depth <= STORE_MAX_DEPTH && sel->elems[0].count == 1 &&
+           sel->elems[1].count == 1 && sel->elems[0].lens[0] != 0 && sel->elems[1].lens[0] != 0;
+}
+
 int store_read(struct store *s, const struct store_selector *sel, int metric, int64_t from,
                int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
                struct store_series *out)
@@ -496,9 +511,7 @@ int store_read(struct store *s, const struct store_selector *sel, int metric, in
     memset(out, 0, sizeof(*out));
     if (from > to)
         return STORE_EINVALID_RANGE;
-    if (metric < 0 || (size_t)metric >= s->metric_count || sel->depth < 2 ||
-        sel->depth > STORE_MAX_DEPTH || sel->elems[0].count != 1 || sel->elems[1].count != 1 ||
-        sel->elems[0].lens[0] == 0 || sel->elems[1].lens[0] == 0)
+    if (!read_args_ok(s, sel, metric))
         return STORE_ENOTFOUND;
 
     struct store_host h;
@@ -514,6 +527,76 @@ int store_read(struct store *s, const struct store_selector *sel, int metric, in
     }
     if (rc != 0)
         store_series_free(out);
+    return rc;
+}
+
+void store_series_summary(const double *data, size_t len, struct store_summary *out)
+{
+    double sum = 0, mn = 0, mx = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        double x = data[i];
+        if (isnan(x))
+            continue;
+        if (n == 0 || x < mn || (x == 0 && mn == 0 && signbit(x)))
+            mn = x;
+        if (n == 0 || x > mx || (x == 0 && mx == 0 && !signbit(x)))
+            mx = x;
+        n++;
+        sum += x;
+    }
+    if (n == 0)
+        *out = (struct store_summary){ NAN, NAN, NAN };
+    else
+        *out = (struct store_summary){ sum / (double)n, mn, mx };
+}
+
+int store_read_summary(struct store *s, const struct store_selector *sel, int metric, int64_t from,
+                     int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
+                     struct store_series *out, struct store_summary *summary)
+{
+    memset(out, 0, sizeof(*out));
+    if (from > to)
+        return STORE_EINVALID_RANGE;
+    if (!read_args_ok(s, sel, metric))
+        return STORE_ENOTFOUND;
+    struct store_host h;
+    int rc = store_host_lock_read(s, sel->elems[0].names[0], sel->elems[0].lens[0],
+                                  sel->elems[1].names[0], sel->elems[1].lens[0], &h);
+    if (rc != 0)
+        return rc;
+    struct chain_list list = {0};
+    int64_t f = s->metrics[metric].frequency;
+    int64_t w0;
+    uint64_t n;
+    size_t points;
+    int64_t res;
+    rc = read_plan(s, h.level, sel, metric, from, to, max_points, &list, &w0, &n);
+    bool direct = rc == 0 && list.count == 1 &&
+                  resample_plan((size_t)n, f, resolution, &points, &res) == 0 && points == n;
+    if (direct) {
+        /* one chain, not resampled: the statistics of its samples */
+        struct chain_stats cs;
+        chain_stats(list.heads[0], w0, f, (size_t)n, &cs);
+        if (cs.count == 0)
+            *summary = (struct store_summary){ NAN, NAN, NAN };
+        else
+            /* + 0.0: a read sums into zeros (read_accumulate), so -0 reads as +0 */
+            *summary = (struct store_summary){ cs.sum / (double)cs.count,
+                                               (double)cs.min + 0.0, (double)cs.max + 0.0 };
+        *out = (struct store_series){ NULL, (size_t)n, w0, w0 + (int64_t)n * f, res };
+    }
+    free(list.heads);
+    store_host_unlock(&h);
+    if (rc != 0 || direct)
+        return rc;
+    /* several chains combined, or resampled: from the data */
+    rc = store_read(s, sel, metric, from, to, resolution, algo, max_points, out);
+    if (rc == 0) {
+        store_series_summary(out->data, out->len, summary);
+        free(out->data);
+        out->data = NULL;
+    }
     return rc;
 }
 

@@ -160,6 +160,25 @@ int store_read(struct store *s, const struct store_selector *sel, int metric, in
                struct store_series *out);
 void store_series_free(struct store_series *series);
 
+/* avg, min and max of a series' samples (NaN entries skipped; -0 counts as
+ * below +0); all NaN when it has none. */
+struct store_summary {
+    double avg, min, max;
+};
+void store_series_summary(const double *data, size_t len, struct store_summary *out);
+
+/*
+ * What store_read followed by store_series_summary gives, for an answer
+ * without data (a query with "with-data": false): *out gets the window
+ * (from, to, resolution, len) and no data, *summary its statistics. A
+ * selector that matches one chain, read at its own frequency, is answered
+ * from the statistics kept with each sealed part (chain_stats): only the
+ * parts at the window's edges are decoded. Same return codes as store_read.
+ */
+int store_read_summary(struct store *s, const struct store_selector *sel, int metric, int64_t from,
+                     int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
+                     struct store_series *out, struct store_summary *summary);
+
 /* Cluster names, sorted; same ownership as store_list_hosts. */
 int store_list_clusters(struct store *s, char ***names, size_t *count);
 

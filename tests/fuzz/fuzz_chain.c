@@ -5,7 +5,8 @@
  * was not written since the previous one) applied to the chain and to a plain
  * array model (slot -> value or NaN). After every operation the chain must
  * read back exactly like the model where the chain holds data, start its
- * readable range at the model's first sample, keep its
+ * readable range at the model's first sample, give the statistics of
+ * what it reads (from part statistics where it can), keep its
  * buffers ordered, non-overlapping and on one slot grid, and account its
  * bytes exactly.
  */
@@ -58,6 +59,32 @@ static void check(const struct buffer *head, int64_t bytes)
             abort();
         if (first < 0 && !isnan(model[i]))
             first = i;
+    }
+    /* the statistics of a read are those of the values it gives: exact
+     * count, min and max, the sum up to the rounding of the additions;
+     * also for a window that starts inside a part */
+    for (int from = 0; from < SLOTS; from += 1500) {
+        struct chain_stats st;
+        chain_stats(head, T0 + (int64_t)from * F, F, SLOTS - from, &st);
+        uint64_t count = 0;
+        double sum = 0, mn = 0, mx = 0;
+        for (int i = from; i < SLOTS; i++) {
+            if (isnan(got[i]))
+                continue;
+            double x = got[i];
+            if (count == 0 || x < mn || (x == 0 && mn == 0 && signbit(x)))
+                mn = x;
+            if (count == 0 || x > mx || (x == 0 && mx == 0 && !signbit(x)))
+                mx = x;
+            count++;
+            sum += x;
+        }
+        if (st.count != count)
+            abort();
+        if (count > 0 && ((double)st.min != mn || (double)st.max != mx ||
+                          signbit(st.min) != signbit(mn) || signbit(st.max) != signbit(mx) ||
+                          fabs(st.sum - sum) > 1e-9 * (fabs(sum) + 1)))
+            abort();
     }
     /* the readable range starts at the first sample (a NaN written over
      * it moves that start) */

@@ -1,10 +1,12 @@
 /*
  * libFuzzer target for store/codec.c. The first byte picks the mode:
  *  - even: the rest is an encoded block of n values (n from the next two
- *    bytes): decoding must not crash or read outside the input; a block
- *    that decodes must re-encode into one that decodes to the same values;
+ *    bytes): decoding and reading its statistics must not crash or read
+ *    outside the input; a block that decodes must re-encode into one that
+ *    decodes to the same values;
  *  - odd: the rest is float32 values: encode, decode, compare bit for bit
- *    (missing stays missing).
+ *    (missing stays missing), and the block's statistics are those of
+ *    the values.
  */
 #include <math.h>
 #include <stdint.h>
@@ -34,6 +36,14 @@ static void round_trip(const float *v, uint32_t n)
     if (codec_decode(encoded, (size_t)len, n, again) != 0)
         abort();
     same_or_abort(v, again, n);
+    struct codec_stats want = CODEC_STATS_EMPTY, got = CODEC_STATS_EMPTY;
+    codec_stats_values(v, n, &want);
+    if (codec_stats(encoded, (size_t)len, n, &got) != 0 || got.count != want.count)
+        abort();
+    if (want.count > 0 && (memcmp(&got.min, &want.min, 4) != 0 ||
+                           memcmp(&got.max, &want.max, 4) != 0 ||
+                           memcmp(&got.sum, &want.sum, 8) != 0))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -48,6 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!block)
             return 0;
         memcpy(block, data + 3, len);
+        struct codec_stats st = CODEC_STATS_EMPTY;
+        (void)codec_stats(block, len, n, &st);
         if (codec_decode(block, len, n, values) == 0)
             round_trip(values, n);
         free(block);

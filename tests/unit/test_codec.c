@@ -1,5 +1,6 @@
 /* Tests for store/codec.c: bit-exact round trips on random and edge-case
- * blocks, the encoding each kind of data gets, and garbage input. */
+ * blocks, their statistics, the encoding each kind of data gets, and
+ * garbage input. */
 #include "testutil.h"
 
 #include <float.h>
@@ -49,6 +50,17 @@ static size_t round_trip(const float *v, uint32_t n, int *kind)
     }
     if (kind)
         *kind = codec_kind_of(enc, (size_t)len);
+    /* the block's statistics are those of its values, read without
+     * decoding: same count, min and max bits, same sum */
+    struct codec_stats want = CODEC_STATS_EMPTY, got = CODEC_STATS_EMPTY;
+    codec_stats_values(v, n, &want);
+    assert_int_equal(codec_stats(enc, (size_t)len, n, &got), 0);
+    assert_int_equal(got.count, want.count);
+    if (want.count > 0) {
+        assert_int_equal(bits_of(got.min), bits_of(want.min));
+        assert_int_equal(bits_of(got.max), bits_of(want.max));
+        assert_memory_equal(&got.sum, &want.sum, sizeof got.sum);
+    }
     /* a smaller output buffer is refused, never overrun */
     assert_int_equal(codec_encode(v, n, enc, (size_t)len - 1), CODEC_ESPACE);
     return (size_t)len;
@@ -170,6 +182,39 @@ static void test_edge_values(void **state)
     assert_int_equal(kind, CODEC_RAW);
 }
 
+/* Statistics add up across blocks and plain values: -0 is below +0, an
+ * all-missing block adds nothing, corrupt blocks leave the sum alone. */
+static void test_stats_accumulate(void **state)
+{
+    (void)state;
+    static uint8_t enc[1 + 4 * 128];
+    struct codec_stats acc = CODEC_STATS_EMPTY;
+    float missing[4] = { NAN, NAN, NAN, NAN };
+    int len = codec_encode(missing, 4, enc, sizeof enc);
+    assert_int_equal(codec_stats(enc, (size_t)len, 4, &acc), 0);
+    assert_int_equal(acc.count, 0);
+    float decimals[32];                  /* 0, 0.25, ..., 7.75 without 0.5 */
+    for (int i = 0; i < 32; i++)
+        decimals[i] = i == 2 ? NAN : 0.25f * (float)i;
+    len = codec_encode(decimals, 32, enc, sizeof enc);
+    assert_int_equal(codec_kind_of(enc, (size_t)len), CODEC_DECIMAL);
+    assert_int_equal(codec_stats(enc, (size_t)len, 32, &acc), 0);
+    float more[2] = { -0.0f, -3.0f };
+    codec_stats_values(more, 1, &acc);
+    assert_int_equal(acc.count, 32);
+    assert_true(acc.min == 0 && signbit(acc.min));     /* -0 below +0 */
+    assert_true(acc.max == 7.75f && acc.sum == 123.5);
+    codec_stats_values(more + 1, 1, &acc);
+    assert_true(acc.min == -3.0f && acc.count == 33 && acc.sum == 120.5);
+    /* a cut DECIMAL block is refused and adds nothing */
+    len = codec_encode(decimals, 32, enc, sizeof enc);
+    struct codec_stats before = acc;
+    for (int cut = 0; cut < len; cut++)
+        assert_int_equal(codec_stats(enc, (size_t)cut, 32, &acc), CODEC_ECORRUPT);
+    assert_int_equal(codec_stats(enc, (size_t)len, 0, &acc), CODEC_ECOUNT);
+    assert_memory_equal(&acc, &before, sizeof acc);
+}
+
 static void test_const_and_missing(void **state)
 {
     (void)state;
@@ -191,13 +236,13 @@ static void test_const_and_missing(void **state)
         for (int i = 0; i < 512; i++)
             v[i] = NAN;
         v[at] = 7.25f;
-        assert_true(round_trip(v, 512, &kind) < 80);
+        assert_true(round_trip(v, 512, &kind) < 90);   /* mostly the bitmap */
         assert_int_equal(kind, CODEC_DECIMAL);
     }
     /* constant with gaps: width 0 */
     for (int i = 0; i < 512; i++)
         v[i] = i % 5 ? 3.0f : NAN;
-    assert_true(round_trip(v, 512, &kind) < 80);
+    assert_true(round_trip(v, 512, &kind) < 90);   /* the bitmap, the header and the statistics */
     /* odd sizes: every n from 1 to 70, and the maximum */
     static float big[CODEC_MAX_VALUES];
     for (uint32_t n = 1; n <= 70; n++) {
@@ -266,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_gauge_sizes),
         cmocka_unit_test(test_noise_is_raw),
         cmocka_unit_test(test_edge_values),
+        cmocka_unit_test(test_stats_accumulate),
         cmocka_unit_test(test_const_and_missing),
         cmocka_unit_test(test_bad_counts_and_garbage),
     };
