@@ -41,6 +41,12 @@
  * overlap in time deliver a series' samples slightly out of order, and a
  * part encoded too early would be reopened by the stragglers. */
 #define SEAL_LAG 16
+/* The plain part of a buffer filling in order never holds more than this:
+ * a part and the lag behind it. It grows in steps up to here and then keeps
+ * its size until the buffer is sealed whole (shrinking it after each part
+ * would only leave a hole behind it in the heap, which its own growth
+ * takes back a few samples later). */
+#define RAW_STEADY (SUB + SEAL_LAG)
 /* The encoded part is allocated in multiples of this: a few size classes
  * that freed blocks fit again, instead of every length once (which
  * fragments the heap). */
@@ -179,6 +185,8 @@ static int raw_reserve(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
         return 0;
     uint32_t room = b->cap - b->sealed_slots;
     uint32_t want = b->raw_cap ? b->raw_cap * 2 : RAW_MIN;
+    if (b->raw_cap < RAW_STEADY && want > RAW_STEADY)
+        want = RAW_STEADY;
     if (want < need)
         want = need;
     if (want > room)
@@ -226,16 +234,14 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
     for (uint32_t i = done / SUB; i * SUB < upto; i++)
         b->enc_end[i] = ends[i];
     b->sealed_slots = (uint16_t)upto;
-    /* the raw part shrinks to what is left (a power of two, at least
-     * RAW_MIN; nothing when nothing is left) */
-    uint32_t want = 0;
-    if (left > 0) {
-        want = RAW_MIN;
-        while (want < left)
-            want *= 2;
-        if (want > b->cap - upto)
-            want = b->cap - upto;
-    }
+    /* the raw part keeps its size (RAW_STEADY) while the buffer fills, goes
+     * back to it after out-of-order writes made it larger, and is freed
+     * when nothing is left */
+    uint32_t want = b->raw_cap;
+    if (left == 0)
+        want = 0;
+    else if (want > RAW_STEADY && left <= RAW_STEADY)
+        want = RAW_STEADY;
     if (want < b->raw_cap)
         raw_resize(b, want, bytes_delta);   /* shrinking cannot lose data */
 }
@@ -385,6 +391,16 @@ static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *byte
         if (!late)
             b->churn = churn;
     }
+    /* filling in order: the parts before the one written are done (sealed
+     * before the write, so that the plain part never needs more than
+     * RAW_STEADY slots) */
+    if (!b->churn && idx >= SEAL_LAG) {
+        uint32_t upto = (idx - SEAL_LAG) / SUB * SUB;
+        if (upto > b->len / SUB * SUB)
+            upto = b->len / SUB * SUB;
+        if (upto > b->sealed_slots)
+            seal_upto(b, upto, bytes_delta);
+    }
     uint32_t top = idx >= b->len ? idx : b->len - 1;
     if (raw_reserve(b, top, bytes_delta) != 0)
         return BUFFER_ENOMEM;
@@ -397,7 +413,7 @@ static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *byte
     b->saved = false;
     b->touched = true;
     b->quiet_passes = 0;
-    /* filling in order: the sub-blocks before the one written are done */
+    /* after a jump over a gap: the parts the gap completed */
     if (!b->churn && idx >= SEAL_LAG && (idx - SEAL_LAG) / SUB * SUB > b->sealed_slots)
         seal_upto(b, (idx - SEAL_LAG) / SUB * SUB, bytes_delta);
     return 0;

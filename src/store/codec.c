@@ -422,43 +422,46 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
     uint32_t m = h.m;
     unsigned width = h.width;
     size_t packed = h.packed_len;
-    /* Two passes: the integers (serial: bits and a running sum), then
-     * their floats (independent divisions the compiler vectorises). The
-     * present values go to the front of out, then move to their slots.
-     * Unsigned arithmetic: a corrupt block gives wrong values, never UB. */
-    int64_t ints[CODEC_MAX_VALUES];
+    /* One pass: the running sum is the only chain from one value to the
+     * next; each value's float is computed beside it. The present values
+     * go to the front of out, then move to their slots. Unsigned
+     * arithmetic: a corrupt block gives wrong values, never UB. */
+    double scale = inv_pow10_table[k];
     uint64_t r = (uint64_t)h.first;
     uint64_t min_delta = (uint64_t)h.min_delta;
-    ints[0] = (int64_t)r;
+    out[0] = (float)((double)(int64_t)r * scale);   /* = decimal_value(r, k) */
     if (width == 0) {
         for (uint32_t j = 1; j < m; j++) {
             r += min_delta;
-            ints[j] = (int64_t)r;
+            out[j] = (float)((double)(int64_t)r * scale);
         }
     } else {
         /* Each delta is read with one 8-byte load at its byte offset (no
          * per-byte loop, no data-dependent branch): width + 7 <= 49 bits
-         * fit. Near the end, where 8 bytes would run past the input, the
-         * bytes left are assembled one by one. */
+         * fit. The deltas whose 8 bytes lie inside the input come first,
+         * in a loop without a bounds check; the last few are assembled
+         * byte by byte. */
         uint64_t mask = ~(uint64_t)0 >> (64 - width);
         const uint8_t *src = h.packed;
+        uint32_t fast = packed >= 8 ? (uint32_t)(((packed - 8) * 8) / width) + 1 : 0;
+        if (fast > m - 1)
+            fast = m - 1;
         uint64_t bit = 0;
-        for (uint32_t j = 1; j < m; j++, bit += width) {
+        uint32_t j = 1;
+        for (; j <= fast; j++, bit += width) {
+            uint64_t word = load_le64(src + (bit >> 3));
+            r += ((word >> (bit & 7)) & mask) + min_delta;
+            out[j] = (float)((double)(int64_t)r * scale);
+        }
+        for (; j < m; j++, bit += width) {
             size_t byte = (size_t)(bit >> 3);
             uint64_t word = 0;
-            if (byte + 8 <= packed) {
-                word = load_le64(src + byte);
-            } else {
-                for (size_t k = 0; byte + k < packed; k++)
-                    word |= (uint64_t)src[byte + k] << (8 * k);
-            }
+            for (size_t b = 0; byte + b < packed; b++)
+                word |= (uint64_t)src[byte + b] << (8 * b);
             r += ((word >> (bit & 7)) & mask) + min_delta;
-            ints[j] = (int64_t)r;
+            out[j] = (float)((double)(int64_t)r * scale);
         }
     }
-    double scale = inv_pow10_table[k];
-    for (uint32_t j = 0; j < m; j++)
-        out[j] = (float)((double)ints[j] * scale);   /* = decimal_value(ints[j], k) */
     if (bitmap) {
         /* spread from the back, so nothing is overwritten before it moved */
         uint32_t j = m;
