@@ -12,6 +12,7 @@ a test makes that test fail.
 import http.client
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -65,6 +66,35 @@ def unescape_html(text):
     if isinstance(text, bytes):
         return text.replace(b"\\u003c", b"<").replace(b"\\u003e", b">").replace(b"\\u0026", b"&")
     return text.replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&")
+
+
+def codec_profiles(n, seed=7):
+    """Series of n values (None = missing) that give the store's block codec
+    each of its cases once sealed: walks with 0..6 decimals (DECIMAL), float
+    noise (RAW), a constant (CONST), a sparse series (bitmap of missing
+    samples), and edge values (-0, subnormals, +-FLT_MAX, the smallest
+    normal). Values are Python floats whose repr parses to the float32 the
+    store keeps. -> {name: [value or None]}"""
+    rnd = random.Random(seed)
+    out = {}
+    for k in range(7):
+        x, vals = 50.0, []
+        for _ in range(n):
+            if rnd.random() < 0.75:
+                x = min(100.0, max(0.0, x + rnd.uniform(-2, 2)))
+            vals.append(f32(round(x, k)))
+        out["dec%d" % k] = vals
+    noise = []
+    while len(noise) < n:
+        v = struct.unpack("<f", struct.pack("<I", rnd.getrandbits(32)))[0]
+        if v == v and abs(v) != float("inf"):
+            noise.append(v)
+    out["noise"] = noise
+    out["const"] = [42.5] * n
+    out["sparse"] = [f32(round(rnd.uniform(0, 10), 2)) if i % 7 == 0 else None for i in range(n)]
+    edges = [0.0, -0.0, f32(1e-40), f32(3.4e38), f32(-3.4e38), f32(1.17549435e-38), f32(0.1)]
+    out["edges"] = [edges[i % len(edges)] if i % 3 else f32(i / 4) for i in range(n)]
+    return out
 
 
 def fmt3(v):

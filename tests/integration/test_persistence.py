@@ -20,7 +20,7 @@ import time
 import zlib
 
 import crash_loop
-from ccms import REPO, CCMSTestCase, Server, f32, parse_debug, long_retention
+from ccms import REPO, CCMSTestCase, Server, codec_profiles, f32, parse_debug, long_retention
 
 TESTDATA = os.path.join(REPO, "tests", "fixtures")
 
@@ -734,6 +734,71 @@ class CleanRestartTest(PersistenceCase):
 
 
 # ---- SIGKILL right after the acknowledgement --------------------------------------
+
+class CompressedDataTest(PersistenceCase):
+    """Data held in sealed (encoded) parts goes to snapshots and comes back
+    bit for bit, through every case of the block codec: walks with 0..6
+    decimals, float noise, constants, sparse series, -0, subnormals and
+    +-FLT_MAX (docs/data-model.md "How a buffer is held in memory")."""
+
+    N = 700         # a full 512-slot buffer and most of a second: sealed parts
+
+    def write_profiles(self, srv, samples, base, n, offset=0):
+        profiles = codec_profiles(n, seed=11 + offset)
+        names = sorted(profiles)
+        for first in range(0, n, 100):     # a hundred timesteps per request
+            body = ""
+            for cpu, name in enumerate(names):
+                for i in range(first, min(n, first + 100)):
+                    v = profiles[name][i]
+                    if v is not None:
+                        body += samples.add("c", "h", "u", base + 10 * (i + offset), v,
+                                            "hwthread", str(cpu))
+            self.post(srv, body)
+
+    def sealed_parts(self, srv):
+        r = srv.raw("GET", "/api/status")
+        self.assertStatus(r, 200)
+        return json.loads(r.body)["store"]["sealed_blocks"]
+
+    def test_sealed_data_through_snapshots_and_restarts(self):
+        srv = self.server()
+        want = Samples()
+        self.write_profiles(srv, want, T, self.N)
+        sealed = self.sealed_parts(srv)
+        for kind in ("raw", "const", "decimal"):
+            self.assertGreater(sealed[kind], 0, (kind, sealed))
+        # SIGTERM: a snapshot of the sealed data, then restored (restored
+        # buffers are sealed whole)
+        srv.restart()
+        self.assertGoFormats(srv, expect=want)
+        self.assertHas(srv, want)
+        # late samples and overwrites into restored sealed parts, and new
+        # samples after them; then a crash: the log brings them back
+        late = Samples()
+        body = ""
+        for cpu in range(3):
+            for i in (3, 200, 511):
+                body += late.add("c", "h", "u", T + 10 * i, 1000.25 + i + cpu, "hwthread",
+                                 str(cpu))
+        self.post(srv, body)
+        want.update(late)
+        self.write_profiles(srv, want, T, 300, offset=self.N)
+        srv.restart(kill=True)
+        self.assertHas(srv, want)
+        srv.restart()
+        self.assertGoFormats(srv, expect=want)
+        # the newest file of each series holds exactly what was written
+        got = self.assertGoFormats(srv)[("c", "h")]
+        for (cluster, host, metric, typ, tid), pts in want.series.items():
+            series = {}
+            for (path, m), vals in got.items():
+                if m == metric and path == level_path(typ, tid):
+                    series.update(vals)
+            self.assertEqual(len(series), len(pts), tid)
+            for ts, v in pts.items():
+                self.assertEqual(f32bits(series[ts]), f32bits(v), (tid, ts, v, series[ts]))
+
 
 class KillAfterAckTest(PersistenceCase):
     """write, get the 200, SIGKILL at once, restart: nothing acknowledged is
