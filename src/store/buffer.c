@@ -17,10 +17,12 @@
 /*
  * A buffer's slots [0, sealed_slots) are held encoded (codec.h) in
  * sub-blocks of SUB slots, the last one possibly shorter; enc_end[i] is the
- * end offset in enc of sub-block i. Slots [sealed_slots, len) are plain
- * floats in raw (raw_cap allocated, grown in steps as the buffer fills, so
- * a series that holds a few samples costs a few bytes). sealed_slots is 0
- * or, unless the whole buffer is sealed, a multiple of SUB.
+ * end offset in enc of sub-block i (a DECIMAL sub-block carries its own
+ * statistics, which chain_stats reads). Slots [sealed_slots, len) are plain
+ * floats in raw (raw_cap allocated, grown in steps up to RAW_STEADY as the
+ * buffer fills, so a series that holds a few samples costs a few bytes).
+ * sealed_slots is 0 or, unless the whole buffer is sealed, a multiple of
+ * SUB.
  *
  * Sealing: while a buffer fills in order, each sub-block is encoded once
  * writes have gone SEAL_LAG slots beyond it, and a buffer that stopped
