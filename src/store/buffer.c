@@ -128,7 +128,8 @@ static struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
 static void note_first_sample(struct buffer *b, uint32_t idx, float value)
 {
     if (!isnan(value)) {
-        if (b->first_sample == NO_SAMPLE || (b->first_sample != FIRST_UNKNOWN && idx < b->first_sample))
+        if (b->first_sample == NO_SAMPLE ||
+            (b->first_sample != FIRST_UNKNOWN && idx < b->first_sample))
             b->first_sample = (uint16_t)idx;
     } else if (b->first_sample == idx) {
         b->first_sample = FIRST_UNKNOWN;
