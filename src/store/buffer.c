@@ -221,7 +221,10 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
         grown += (size_t)len;
         ends[first / SUB] = (uint16_t)grown;
     }
-    size_t cap = (grown + ENC_STEP - 1) / ENC_STEP * ENC_STEP;
+    /* a buffer sealed whole in one go (restored, or quiet before its first
+     * part was done) gets its exact size at once; see settle_encoded */
+    size_t step = enc_len == 0 && upto == b->len ? 16 : ENC_STEP;
+    size_t cap = (grown + step - 1) / step * step;
     if (cap != b->enc_cap) {
         uint8_t *enc = realloc(b->enc, cap);
         if (!enc)
@@ -257,8 +260,8 @@ static void settle_encoded(struct buffer *b, int64_t *bytes_delta)
 {
     size_t used = buffer_enc_len(b);
     size_t cap = (used + 15) / 16 * 16;
-    if (used == 0 || b->len > b->sealed_slots)
-        return;
+    if (used == 0 || b->len > b->sealed_slots || b->enc_cap == cap)
+        return;                 /* nothing sealed, not whole, or already exact */
     uint8_t *enc = malloc(cap);
     if (!enc)
         return;                 /* keeps the larger block: still correct */
@@ -325,17 +328,23 @@ struct sub_cache {
     float *values;           /* SUB floats */
 };
 
-static float buffer_get(const struct buffer *b, uint32_t idx, struct sub_cache *c)
+/* The decoded values of sealed part sub of b, decoded only if the cache
+ * does not hold them already. */
+static const float *sub_cached(const struct buffer *b, uint32_t sub, struct sub_cache *c)
 {
-    if (idx >= b->sealed_slots)
-        return b->raw[idx - b->sealed_slots];
-    uint32_t sub = idx / SUB;
     if (c->b != b || c->sub != sub) {
         sub_decode(b, sub, c->values);
         c->b = b;
         c->sub = sub;
     }
-    return c->values[idx % SUB];
+    return c->values;
+}
+
+static float buffer_get(const struct buffer *b, uint32_t idx, struct sub_cache *c)
+{
+    if (idx >= b->sealed_slots)
+        return b->raw[idx - b->sealed_slots];
+    return sub_cached(b, idx / SUB, c)[idx % SUB];
 }
 
 /* Writes value into sealed slot idx by re-encoding its part in place (a
@@ -396,7 +405,8 @@ static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *byte
     }
     /* filling in order: the parts before the one written are done (sealed
      * before the write, so that the plain part never needs more than
-     * RAW_STEADY slots) */
+     * RAW_STEADY slots; parts completed by a jump over a gap are sealed at
+     * the next write) */
     if (!b->churn && idx >= SEAL_LAG) {
         uint32_t upto = (idx - SEAL_LAG) / SUB * SUB;
         if (upto > b->len / SUB * SUB)
@@ -416,9 +426,6 @@ static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *byte
     b->saved = false;
     b->touched = true;
     b->quiet_passes = 0;
-    /* after a jump over a gap: the parts the gap completed */
-    if (!b->churn && idx >= SEAL_LAG && (idx - SEAL_LAG) / SUB * SUB > b->sealed_slots)
-        seal_upto(b, (idx - SEAL_LAG) / SUB * SUB, bytes_delta);
     return 0;
 }
 
@@ -670,14 +677,9 @@ static void buffer_copy(const struct buffer *b, uint32_t idx, uint32_t count, fl
             sub_decode(b, idx / SUB, out);
         } else {
             uint32_t sub = idx / SUB;
-            if (cache->b != b || cache->sub != sub) {
-                sub_decode(b, sub, cache->values);
-                cache->b = b;
-                cache->sub = sub;
-            }
             uint32_t end = sub * SUB + sub_len(b, sub);
             n = end - idx < count ? end - idx : count;
-            memcpy(out, cache->values + (idx - sub * SUB), (size_t)n * sizeof(float));
+            memcpy(out, sub_cached(b, sub, cache) + (idx - sub * SUB), (size_t)n * sizeof(float));
         }
         idx += n;
         count -= n;
@@ -685,16 +687,25 @@ static void buffer_copy(const struct buffer *b, uint32_t idx, uint32_t count, fl
     }
 }
 
-void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, float *out)
+/*
+ * The walk of a read at t0, t0 + step, ... (n times): calls visit for each
+ * run of slots [idx, idx + run) of buffer b that the read takes in order
+ * (with step equal to b's frequency a run is as long as b allows, else one
+ * slot), and with b NULL for a time no buffer holds (one point). k is the
+ * index of the run's first point. chain_read and chain_stats both walk
+ * this way, so they see the same slots.
+ */
+typedef void (*walk_fn)(void *ctx, const struct buffer *b, uint32_t idx, uint32_t run, size_t k);
+
+static void chain_walk(const struct buffer *head, int64_t t0, int64_t step, size_t n,
+                       walk_fn visit, void *ctx)
 {
-    float values[SUB];
-    struct sub_cache cache = { NULL, 0, values };
     const struct buffer *b = head ? chain_owner(head, t0) : NULL;
     int64_t t = t0;
     size_t k = 0;
     while (k < n) {
         if (!b || t < b->start) {
-            out[k++] = NAN;
+            visit(ctx, NULL, 0, 1, k++);
             t += step;
             continue;
         }
@@ -703,20 +714,37 @@ void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, f
             b = b->next;
             continue;
         }
+        uint32_t run = 1;
         if (step == b->frequency) {
-            /* one slot per step: a run of slots of this buffer at once */
-            uint32_t run = b->cap - (uint32_t)idx;
+            run = b->cap - (uint32_t)idx;
             if (run > n - k)
                 run = (uint32_t)(n - k);
-            buffer_copy(b, (uint32_t)idx, run, out + k, &cache);
-            k += run;
-            t += (int64_t)run * step;
-            continue;
         }
-        buffer_copy(b, (uint32_t)idx, 1, out + k, &cache);
-        k++;
-        t += step;
+        visit(ctx, b, (uint32_t)idx, run, k);
+        k += run;
+        t += (int64_t)run * step;
     }
+}
+
+struct read_walk {
+    float *out;
+    struct sub_cache cache;
+};
+
+static void read_visit(void *ctx, const struct buffer *b, uint32_t idx, uint32_t run, size_t k)
+{
+    struct read_walk *w = ctx;
+    if (!b)
+        w->out[k] = NAN;
+    else
+        buffer_copy(b, idx, run, w->out + k, &w->cache);
+}
+
+void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, float *out)
+{
+    float values[SUB];
+    struct read_walk w = { out, { NULL, 0, values } };
+    chain_walk(head, t0, step, n, read_visit, &w);
 }
 
 /* Adds the samples of slots [idx, idx + count) of b (all < cap) to acc:
@@ -748,52 +776,35 @@ static void buffer_stats(const struct buffer *b, uint32_t idx, uint32_t count,
             (void)codec_stats(b->enc + from, b->enc_end[sub] - from, n, acc);
         } else {
             uint32_t sub = idx / SUB;
-            if (cache->b != b || cache->sub != sub) {
-                sub_decode(b, sub, cache->values);
-                cache->b = b;
-                cache->sub = sub;
-            }
             uint32_t end = sub * SUB + sub_len(b, sub);
             n = end - idx < count ? end - idx : count;
-            codec_stats_values(cache->values + (idx - sub * SUB), n, acc);
+            codec_stats_values(sub_cached(b, sub, cache) + (idx - sub * SUB), n, acc);
         }
         idx += n;
         count -= n;
     }
 }
 
+struct stats_walk {
+    struct codec_stats acc;
+    struct sub_cache cache;
+};
+
+static void stats_visit(void *ctx, const struct buffer *b, uint32_t idx, uint32_t run, size_t k)
+{
+    struct stats_walk *w = ctx;
+    (void)k;
+    if (b)
+        buffer_stats(b, idx, run, &w->acc, &w->cache);
+}
+
 void chain_stats(const struct buffer *head, int64_t t0, int64_t step, size_t n,
                  struct chain_stats *out)
 {
-    struct codec_stats acc = CODEC_STATS_EMPTY;
     float values[SUB];
-    struct sub_cache cache = { NULL, 0, values };
-    /* the walk of chain_read, so that both see the same slots */
-    const struct buffer *b = head ? chain_owner(head, t0) : NULL;
-    int64_t t = t0;
-    size_t k = 0;
-    while (k < n) {
-        if (!b || t < b->start) {
-            k++;
-            t += step;
-            continue;
-        }
-        int64_t idx = (t - b->start) / b->frequency;
-        if (idx >= b->cap) {
-            b = b->next;
-            continue;
-        }
-        uint32_t run = 1;
-        if (step == b->frequency) {
-            run = b->cap - (uint32_t)idx;
-            if (run > n - k)
-                run = (uint32_t)(n - k);
-        }
-        buffer_stats(b, (uint32_t)idx, run, &acc, &cache);
-        k += run;
-        t += (int64_t)run * step;
-    }
-    *out = (struct chain_stats){ acc.count, acc.sum, acc.min, acc.max };
+    struct stats_walk w = { CODEC_STATS_EMPTY, { NULL, 0, values } };
+    chain_walk(head, t0, step, n, stats_visit, &w);
+    *out = (struct chain_stats){ w.acc.count, w.acc.sum, w.acc.min, w.acc.max };
 }
 
 /* Restored series must keep all slot arithmetic far from int64 overflow

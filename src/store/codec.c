@@ -527,28 +527,7 @@ int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *a
 {
     if (n == 0 || n > CODEC_MAX_VALUES)
         return CODEC_ECOUNT;
-    if (len == 0)
-        return CODEC_ECORRUPT;
-    switch (in[0]) {
-    case CODEC_RAW:
-        if (len != codec_bound(n))
-            return CODEC_ECORRUPT;
-        for (uint32_t i = 0; i < n; i++) {
-            float x = bits_float(get_u32(in + 1 + 4 * (size_t)i));
-            if (!isnan(x))
-                stats_add(acc, x);
-        }
-        return 0;
-    case CODEC_CONST: {
-        if (len != 5)
-            return CODEC_ECORRUPT;
-        float v = bits_float(get_u32(in + 1));
-        if (!isnan(v))
-            for (uint32_t i = 0; i < n; i++)
-                stats_add(acc, v);
-        return 0;
-    }
-    case CODEC_DECIMAL: {
+    if (len > 0 && in[0] == CODEC_DECIMAL) {
         struct decimal_header h;
         int rc = decimal_header(in, len, n, &h);
         if (rc != 0)
@@ -562,7 +541,11 @@ int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *a
         acc->sum += h.sum;
         return 0;
     }
-    default:
-        return CODEC_ECORRUPT;
-    }
+    /* RAW and CONST: decoding them is a copy */
+    float values[CODEC_MAX_VALUES];
+    int rc = codec_decode(in, len, n, values);
+    if (rc != 0)
+        return rc;
+    codec_stats_values(values, n, acc);
+    return 0;
 }

@@ -448,32 +448,25 @@ static int read_plan(struct store *s, const struct level *host, const struct sto
     return 0;
 }
 
-/* Reads the matched chains of the locked host into *out (not resampled). */
-static int read_host(struct store *s, const struct level *host, const struct store_selector *sel,
-                     int metric, int64_t from, int64_t to, size_t max_points,
-                     struct store_series *out)
+/* Reads the planned chains into *out, combined by the metric's aggregation
+ * (not resampled). */
+static int read_data(struct store *s, int metric, const struct chain_list *list, int64_t w0,
+                     uint64_t n, struct store_series *out)
 {
-    struct chain_list list = {0};
     int64_t f = s->metrics[metric].frequency;
-    int64_t w0;
-    uint64_t n;
-    int rc = read_plan(s, host, sel, metric, from, to, max_points, &list, &w0, &n);
-    if (rc == 0 && !(out->data = malloc((n ? n : 1) * sizeof(double))))
-        rc = STORE_ENOMEM;
-    if (rc == 0) {
-        read_accumulate(&list, w0, f, out->data, n);
-        if (list.count > 1 && s->metrics[metric].aggregation == CCMS_AGG_AVG) {
-            double scale = 1.0 / (double)list.count;
-            for (size_t k = 0; k < n; k++)
-                out->data[k] *= scale;
-        }
-        out->len = n;
-        out->from = w0;
-        out->to = w0 + (int64_t)n * f;
-        out->resolution = f;
+    if (!(out->data = malloc((n ? n : 1) * sizeof(double))))
+        return STORE_ENOMEM;
+    read_accumulate(list, w0, f, out->data, n);
+    if (list->count > 1 && s->metrics[metric].aggregation == CCMS_AGG_AVG) {
+        double scale = 1.0 / (double)list->count;
+        for (size_t k = 0; k < n; k++)
+            out->data[k] *= scale;
     }
-    free(list.heads);
-    return rc;
+    out->len = n;
+    out->from = w0;
+    out->to = w0 + (int64_t)n * f;
+    out->resolution = f;
+    return 0;
 }
 
 static int resample_series(struct store_series *series, int64_t f, int64_t resolution,
@@ -504,27 +497,64 @@ static bool read_args_ok(const struct store *s, const struct store_selector *sel
            sel->elems[1].count == 1 && sel->elems[0].lens[0] != 0 && sel->elems[1].lens[0] != 0;
 }
 
-int store_read(struct store *s, const struct store_selector *sel, int metric, int64_t from,
-               int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
-               struct store_series *out)
+/*
+ * What store_read and store_read_summary share: checks the arguments,
+ * read-locks the host, plans the read and either reads the data (not yet
+ * resampled) or, with summary and when one chain is read at its own
+ * frequency, only the statistics of its samples (*direct true, out without
+ * data). Each chain is looked up and read once.
+ */
+static int read_locked(struct store *s, const struct store_selector *sel, int metric,
+                       int64_t from, int64_t to, int64_t resolution, size_t max_points,
+                       struct store_series *out, struct store_summary *summary, bool *direct)
 {
     memset(out, 0, sizeof(*out));
+    *direct = false;
     if (from > to)
         return STORE_EINVALID_RANGE;
     if (!read_args_ok(s, sel, metric))
         return STORE_ENOTFOUND;
-
     struct store_host h;
     int rc = store_host_lock_read(s, sel->elems[0].names[0], sel->elems[0].lens[0],
                                   sel->elems[1].names[0], sel->elems[1].lens[0], &h);
     if (rc != 0)
         return rc;
-    rc = read_host(s, h.level, sel, metric, from, to, max_points, out);
-    store_host_unlock(&h);
-    if (rc == 0) {
-        /* The resampling rule is checked even for short series (upstream R7). */
-        rc = resample_series(out, s->metrics[metric].frequency, resolution, algo);
+    struct chain_list list = {0};
+    int64_t f = s->metrics[metric].frequency;
+    int64_t w0;
+    uint64_t n;
+    size_t points;
+    int64_t res;
+    rc = read_plan(s, h.level, sel, metric, from, to, max_points, &list, &w0, &n);
+    *direct = rc == 0 && summary && list.count == 1 &&
+              resample_plan((size_t)n, f, resolution, &points, &res) == 0 && points == n;
+    if (*direct) {
+        struct chain_stats cs;
+        chain_stats(list.heads[0], w0, f, (size_t)n, &cs);
+        if (cs.count == 0)
+            *summary = (struct store_summary){ NAN, NAN, NAN };
+        else
+            /* + 0.0: a read sums into zeros (read_accumulate), so -0 reads as +0 */
+            *summary = (struct store_summary){ cs.sum / (double)cs.count,
+                                               (double)cs.min + 0.0, (double)cs.max + 0.0 };
+        *out = (struct store_series){ NULL, (size_t)n, w0, w0 + (int64_t)n * f, res };
+    } else if (rc == 0) {
+        rc = read_data(s, metric, &list, w0, n, out);
     }
+    free(list.heads);
+    store_host_unlock(&h);
+    return rc;
+}
+
+int store_read(struct store *s, const struct store_selector *sel, int metric, int64_t from,
+               int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
+               struct store_series *out)
+{
+    bool direct;
+    int rc = read_locked(s, sel, metric, from, to, resolution, max_points, out, NULL, &direct);
+    /* The resampling rule is checked even for short series (upstream R7). */
+    if (rc == 0)
+        rc = resample_series(out, s->metrics[metric].frequency, resolution, algo);
     if (rc != 0)
         store_series_free(out);
     return rc;
@@ -555,48 +585,19 @@ int store_read_summary(struct store *s, const struct store_selector *sel, int me
                      int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
                      struct store_series *out, struct store_summary *summary)
 {
-    memset(out, 0, sizeof(*out));
-    if (from > to)
-        return STORE_EINVALID_RANGE;
-    if (!read_args_ok(s, sel, metric))
-        return STORE_ENOTFOUND;
-    struct store_host h;
-    int rc = store_host_lock_read(s, sel->elems[0].names[0], sel->elems[0].lens[0],
-                                  sel->elems[1].names[0], sel->elems[1].lens[0], &h);
-    if (rc != 0)
-        return rc;
-    struct chain_list list = {0};
-    int64_t f = s->metrics[metric].frequency;
-    int64_t w0;
-    uint64_t n;
-    size_t points;
-    int64_t res;
-    rc = read_plan(s, h.level, sel, metric, from, to, max_points, &list, &w0, &n);
-    bool direct = rc == 0 && list.count == 1 &&
-                  resample_plan((size_t)n, f, resolution, &points, &res) == 0 && points == n;
-    if (direct) {
-        /* one chain, not resampled: the statistics of its samples */
-        struct chain_stats cs;
-        chain_stats(list.heads[0], w0, f, (size_t)n, &cs);
-        if (cs.count == 0)
-            *summary = (struct store_summary){ NAN, NAN, NAN };
-        else
-            /* + 0.0: a read sums into zeros (read_accumulate), so -0 reads as +0 */
-            *summary = (struct store_summary){ cs.sum / (double)cs.count,
-                                               (double)cs.min + 0.0, (double)cs.max + 0.0 };
-        *out = (struct store_series){ NULL, (size_t)n, w0, w0 + (int64_t)n * f, res };
-    }
-    free(list.heads);
-    store_host_unlock(&h);
+    bool direct;
+    int rc = read_locked(s, sel, metric, from, to, resolution, max_points, out, summary,
+                         &direct);
     if (rc != 0 || direct)
         return rc;
     /* several chains combined, or resampled: from the data */
-    rc = store_read(s, sel, metric, from, to, resolution, algo, max_points, out);
-    if (rc == 0) {
+    rc = resample_series(out, s->metrics[metric].frequency, resolution, algo);
+    if (rc == 0)
         store_series_summary(out->data, out->len, summary);
-        free(out->data);
-        out->data = NULL;
-    }
+    free(out->data);
+    out->data = NULL;
+    if (rc != 0)
+        out->len = 0;
     return rc;
 }
 
