@@ -21,34 +21,39 @@
  * statistics, which chain_stats reads). Slots [sealed_slots, len) are plain
  * floats in raw (raw_cap allocated, grown in steps up to RAW_STEADY as the
  * buffer fills, so a series that holds a few samples costs a few bytes).
- * sealed_slots is 0 or, unless the whole buffer is sealed, a multiple of
- * SUB.
+ * Only the last sub-block can be short: sealed_slots need not be a
+ * multiple of SUB. Sealing on from a short last sub-block encodes it again
+ * together with the slots that follow (seal_upto).
  *
- * Sealing: while a buffer fills in order, each sub-block is encoded once
- * writes have gone SEAL_LAG slots beyond it, and a buffer that stopped
- * being the head is sealed whole once the new head has SEAL_LAG slots.
- * A late write into a sealed sub-block (a straggler) re-encodes that one
- * part in place; after PATCH_LIMIT of those between two compaction passes
- * the buffer is taken as written out of order: the next late write
- * decodes the part and every later one back into raw ("reopens" them) and
- * marks the buffer churning, and it is not sealed eagerly again until
- * chain_compact finds it untouched, so data arriving out of order is not
- * encoded again for every sample. (An append after a sealed short last
- * sub-block reopens it too, but is in order.)
+ * Sealing: while a buffer fills in order, each half of a sub-block is
+ * encoded once writes have gone SEAL_LAG slots beyond it (the second half
+ * together with the first), and a buffer that stopped being the head is
+ * sealed whole once the new head has SEAL_LAG slots. A late write into a
+ * sealed sub-block (a straggler) re-encodes that one part in place; after
+ * PATCH_LIMIT of those between two compaction passes the buffer is taken
+ * as written out of order: the next late write decodes the part and every
+ * later one back into raw ("reopens" them) and marks the buffer churning,
+ * and it is not sealed eagerly again until chain_compact finds it
+ * untouched, so data arriving out of order is not encoded again for every
+ * sample.
  */
 #define SUB 128
 #define SUBS (BUFFER_CAP / SUB)
+/* A filling buffer is sealed a half part at a time: the first half of a
+ * part is encoded alone, then again together with the second half (a
+ * part's values compress as one block; the plain part stays small). */
+#define HALF (SUB / 2)
 #define RAW_MIN 8
-/* Writes this many slots past a part before it is encoded: requests that
+/* Writes this many slots past a half before it is encoded: requests that
  * overlap in time deliver a series' samples slightly out of order, and a
  * part encoded too early would be reopened by the stragglers. */
 #define SEAL_LAG 16
 /* The plain part of a buffer filling in order never holds more than this:
- * a part and the lag behind it. It grows in steps up to here and then keeps
+ * a half part and the lag behind it. It grows in steps up to here and then keeps
  * its size until the buffer is sealed whole (shrinking it after each part
  * would only leave a hole behind it in the heap, which its own growth
  * takes back a few samples later). */
-#define RAW_STEADY (SUB + SEAL_LAG)
+#define RAW_STEADY (HALF + SEAL_LAG)
 /* The encoded part is allocated in multiples of this: a few size classes
  * that freed blocks fit again, instead of every length once (which
  * fragments the heap). */
@@ -204,17 +209,28 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
 {
     if (upto <= b->sealed_slots)
         return;
-    size_t enc_len = buffer_enc_len(b);
     uint32_t done = b->sealed_slots;
+    /* A short last part (a half sealed while filling, or what a quiet pass
+     * sealed) is encoded again together with the slots that follow it:
+     * encoding starts at its first slot and keeps the bytes before it. */
+    uint32_t from = done / SUB * SUB;
+    size_t keep = from ? b->enc_end[from / SUB - 1] : 0;
     uint16_t ends[SUBS];
-    size_t grown = enc_len;
+    size_t grown = keep;
     /* encode into a scratch area first: the allocation is sized once */
     uint8_t scratch[SUBS * (1 + 4 * SUB)];
     size_t added = 0;
-    for (uint32_t first = done; first < upto; first += SUB) {
+    float merged[SUB];
+    for (uint32_t first = from; first < upto; first += SUB) {
         uint32_t n = upto - first < SUB ? upto - first : SUB;
-        int len = codec_encode(b->raw + (first - done), n, scratch + added,
-                               sizeof scratch - added);
+        const float *values = b->raw + (first - done);
+        if (first < done) {
+            uint32_t have = done - first;
+            sub_decode(b, first / SUB, merged);
+            memcpy(merged + have, b->raw, (size_t)(n - have) * sizeof(float));
+            values = merged;
+        }
+        int len = codec_encode(values, n, scratch + added, sizeof scratch - added);
         if (len <= 0)
             return;
         added += (size_t)len;
@@ -223,7 +239,7 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
     }
     /* a buffer sealed whole in one go (restored, or quiet before its first
      * part was done) gets its exact size at once; see settle_encoded */
-    size_t step = enc_len == 0 && upto == b->len ? 16 : ENC_STEP;
+    size_t step = keep == 0 && upto == b->len ? 16 : ENC_STEP;
     size_t cap = (grown + step - 1) / step * step;
     if (cap != b->enc_cap) {
         uint8_t *enc = realloc(b->enc, cap);
@@ -233,11 +249,11 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
         *bytes_delta += (int64_t)cap - (int64_t)b->enc_cap;
         b->enc_cap = (uint16_t)cap;
     }
-    memcpy(b->enc + enc_len, scratch, added);
+    memcpy(b->enc + keep, scratch, added);
     uint32_t left = b->len - upto;
     if (left > 0)
         memmove(b->raw, b->raw + (upto - done), (size_t)left * sizeof(float));
-    for (uint32_t i = done / SUB; i * SUB < upto; i++)
+    for (uint32_t i = from / SUB; i * SUB < upto; i++)
         b->enc_end[i] = ends[i];
     b->sealed_slots = (uint16_t)upto;
     /* the raw part keeps its size (RAW_STEADY) while the buffer fills, goes
@@ -391,26 +407,17 @@ static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *byte
         b->quiet_passes = 0;
         return 0;
     }
-    /* a sealed slot, or the slots after a short last sub-block */
-    if (idx < b->sealed_slots || (b->sealed_slots % SUB != 0 && idx >= b->sealed_slots)) {
-        bool late = idx < b->sealed_slots;
-        bool churn = b->churn;
-        uint32_t at = late ? idx : (uint32_t)b->sealed_slots - 1;
-        if (reopen_from(b, at, bytes_delta) != 0)
-            return BUFFER_ENOMEM;
-        /* appending after a sealed short part is writing in order: the
-         * buffer keeps being sealed as it fills */
-        if (!late)
-            b->churn = churn;
-    }
-    /* filling in order: the parts before the one written are done (sealed
+    /* a late write past the patch budget: written out of order */
+    if (idx < b->sealed_slots && reopen_from(b, idx, bytes_delta) != 0)
+        return BUFFER_ENOMEM;
+    /* filling in order: the halves before the one written are done (sealed
      * before the write, so that the plain part never needs more than
-     * RAW_STEADY slots; parts completed by a jump over a gap are sealed at
-     * the next write) */
+     * RAW_STEADY slots; halves completed by a jump over a gap are sealed
+     * at the next write) */
     if (!b->churn && idx >= SEAL_LAG) {
-        uint32_t upto = (idx - SEAL_LAG) / SUB * SUB;
-        if (upto > b->len / SUB * SUB)
-            upto = b->len / SUB * SUB;
+        uint32_t upto = (idx - SEAL_LAG) / HALF * HALF;
+        if (upto > b->len / HALF * HALF)
+            upto = b->len / HALF * HALF;
         if (upto > b->sealed_slots)
             seal_upto(b, upto, bytes_delta);
     }

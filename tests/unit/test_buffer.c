@@ -475,22 +475,31 @@ static float gauge(int k)
     return (float)((k * 37 % 101) + 1000) / 100.0f;
 }
 
-/* Filling in order: each part is encoded once a write lands beyond it, a
- * complete buffer is encoded whole when the next head starts, and every
- * value reads back bit for bit. */
+/* Filling in order: each half part is encoded once a write lands beyond
+ * it (the second half together with the first, as one part), a complete
+ * buffer is encoded whole when the next head starts, and every value reads
+ * back bit for bit. */
 static void test_in_order_fill_seals(void **state)
 {
     (void)state;
     struct buffer *head = NULL;
     bytes = 0;
-    /* a part is encoded once writes are 16 slots (SEAL_LAG) beyond it */
-    for (int k = 0; k < 128 + 16; k++)
+    /* a half is encoded once writes are 16 slots (SEAL_LAG) beyond it */
+    for (int k = 0; k < 64 + 16; k++)
         assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
-    assert_int_equal(raw_slots(head), 144);
+    assert_int_equal(raw_slots(head), 80);
     assert_int_equal(encoded_bytes(head), 0);
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * 80, gauge(80), &bytes), 0);
+    assert_int_equal(raw_slots(head), 17);
+    assert_true(encoded_bytes(head) > 0 && encoded_bytes(head) < 64 * 2);
+    for (int k = 81; k < 128 + 16; k++)
+        assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
+    assert_int_equal(raw_slots(head), 80);
     assert_int_equal(chain_write(&head, 10, 100 + 10 * 144, gauge(144), &bytes), 0);
     assert_int_equal(raw_slots(head), 17);
     assert_true(encoded_bytes(head) > 0 && encoded_bytes(head) < 128 * 2);
+    struct layout first = layout_of(head);
+    assert_int_equal(first.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);  /* one part of 128 */
     /* three complete buffers, and a head far enough along that its
      * predecessor is complete too */
     enum { N = 3 * BUFFER_CAP + 20 };
@@ -522,9 +531,9 @@ static void test_writes_into_sealed_parts(void **state)
     for (int k = 0; k < 2 * BUFFER_CAP + 10; k++)
         if (k % 3 != 1 || k >= 2 * BUFFER_CAP)   /* every third slot missing */
             chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes);
-    /* the head is not 16 slots along yet: its predecessor's last part is
+    /* the head is not 16 slots along yet: its predecessor's last half is
      * still plain */
-    assert_int_equal(raw_slots(head), 10 + 128);
+    assert_int_equal(raw_slots(head), 10 + 64);
     chain_compact(head, &bytes);                 /* written since: left alone */
     chain_compact(head, &bytes);                 /* quiet: encoded */
     assert_int_equal(raw_slots(head), 10);       /* the head waits one more pass */
@@ -559,9 +568,11 @@ static void test_writes_into_sealed_parts(void **state)
     assert_true(encoded_bytes(head) > sealed_before);   /* more samples than before */
     n = read_values(head, 100, 100 + 10 * (2 * BUFFER_CAP + 10), 10, v, 2 * BUFFER_CAP + 10);
     assert_true(v[1] == -gauge(1) && v[600] == 12345.5f && isnan(v[601]));
-    /* a new sample reopens the head's last part */
+    /* a new sample after the head's short last part stays plain by itself
+     * (that part is encoded again with the slots after it, once they make
+     * a half) */
     assert_int_equal(chain_write(&head, 10, 100 + 10 * (2 * BUFFER_CAP + 10), 1.5f, &bytes), 0);
-    assert_int_equal(raw_slots(head), 11);
+    assert_int_equal(raw_slots(head), 1);
     n = read_values(head, 100 + 10 * (2 * BUFFER_CAP), 100 + 10 * (2 * BUFFER_CAP + 11), 10, v,
                     11);
     assert_int_equal(n, 11);
@@ -570,7 +581,12 @@ static void test_writes_into_sealed_parts(void **state)
      * head's parts are sealed as they complete */
     for (int k = 2 * BUFFER_CAP + 11; k < 2 * BUFFER_CAP + 400; k++)
         assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
-    assert_true(raw_slots(head) <= 128 + 16);
+    assert_true(raw_slots(head) <= 64 + 16);
+    n = read_values(head, 100 + 10 * (2 * BUFFER_CAP), 100 + 10 * (2 * BUFFER_CAP + 400), 10, v,
+                    400);
+    assert_int_equal(n, 400);
+    for (int k = 0; k < 400; k++)
+        assert_true(v[k] == (k == 10 ? 1.5f : gauge(2 * BUFFER_CAP + k)));
     teardown_chain(&head);
 }
 
@@ -648,7 +664,8 @@ static void test_head_grows_in_steps(void **state)
         /* never more than twice the samples' floats, plus the header */
         assert_true(l.b[0].bytes <= 128 + 2 * 4 * (uint64_t)(k + 1) + 32);
     }
-    assert_int_equal(steps, 5);                 /* 8, 16, 32, 64, 128 slots */
+    /* 8, 16, 32, 64, 80 slots, then the first half is encoded */
+    assert_int_equal(steps, 6);
     teardown_chain(&head);
 }
 
