@@ -30,6 +30,8 @@
 #define CFG_PATH_MAX 256
 /* A metric sampled less often than once a year is a typo. */
 #define CFG_MAX_FREQUENCY (365LL * 24 * 3600)
+/* The store keeps a 16-bit metric index per series (STORE_MAX_METRICS). */
+#define CFG_MAX_METRICS 65535
 #define CFG_NS_PER_S 1000000000LL
 #define CFG_GB 1000000000LL
 
@@ -477,6 +479,9 @@ static int cfg_metrics(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
     size_t count = json_object_size(sec);
     if (count == 0)
         return 0;
+    if (count > CFG_MAX_METRICS)
+        return cfg_fail(ctx, "\"metrics\" has %zu entries; at most %d are supported", count,
+                        CFG_MAX_METRICS);
     c->metrics = calloc(count, sizeof *c->metrics);
     if (c->metrics == NULL)
         return cfg_oom(ctx);

@@ -404,8 +404,11 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
         jwt_verifier_destroy(jwt);
         return 1;
     }
-    if (main_create_store(cfg, &store) < 0) {
-        log_crit("cannot create the metric store: out of memory");
+    int created = main_create_store(cfg, &store);
+    if (created < 0) {
+        log_crit("cannot create the metric store: %s",
+                 created == STORE_ETOO_MANY_METRICS ? "too many metrics configured"
+                                                    : "out of memory");
         goto out;
     }
     if (main_start_persistence(cfg, store, &cp) < 0 ||

@@ -73,16 +73,16 @@ struct host_state {
 
 static struct host_state *host_state_get(struct level *host)
 {
-    if (!host->host_data) {
+    if (!host->upper->host_data) {
         struct host_state *st = calloc(1, sizeof(*st));
         if (!st)
             return NULL;
         st->dirty_from = INT64_MAX;
         st->max_name = INT64_MIN;
         st->max_series_start = INT64_MIN;
-        host->host_data = st;
+        host->upper->host_data = st;
     }
-    return host->host_data;
+    return host->upper->host_data;
 }
 
 static void free_paths(char **paths, size_t count)
@@ -107,17 +107,17 @@ static int push_path(char ***paths, size_t *count, char *path)
 static void host_state_cleanup(void *ctx, struct level *host)
 {
     (void)ctx;
-    struct host_state *st = host->host_data;
+    struct host_state *st = host->upper->host_data;
     if (st->wal)
         wal_close(st->wal);
     free_paths(st->rotated, st->rotated_count);
     free(st);
-    host->host_data = NULL;
+    host->upper->host_data = NULL;
 }
 
 static char *host_dir(const struct checkpointer *cp, const struct level *host)
 {
-    return fs_join3(cp->dir, host->parent->name, host->name);
+    return fs_join3(cp->dir, host->upper->parent->name, host->name);
 }
 
 /* ---- store -> ckpt_file -------------------------------------------------- */
@@ -166,12 +166,12 @@ static int builder_put(void *ctx, int64_t t, float v)
 static int level_to_ckpt(struct store *s, const struct level *l, int64_t from,
                          struct ckpt_level *out);
 
-static int add_series(struct store *s, const struct level_chain *chain, int64_t from,
-                      struct ckpt_level *out)
+static int add_series(struct store *s, const struct buffer *head, uint32_t metric_index,
+                      int64_t from, struct ckpt_level *out)
 {
-    const struct store_metric *metric = store_metric_at(s, (int)chain->metric);
+    const struct store_metric *metric = store_metric_at(s, (int)metric_index);
     struct series_builder sb = { .frequency = metric->frequency };
-    if (chain_for_each_sample(chain->head, from, builder_put, &sb) != 0) {
+    if (chain_for_each_sample(head, from, builder_put, &sb) != 0) {
         free(sb.values);
         return -ENOMEM;
     }
@@ -223,7 +223,8 @@ static int level_to_ckpt(struct store *s, const struct level *l, int64_t from,
     if (!out->name)
         return -ENOMEM;
     for (uint32_t i = 0; i < l->chain_count; i++)
-        if (l->chains[i].head && add_series(s, &l->chains[i], from, out) != 0)
+        if (l->heads[i] &&
+            add_series(s, l->heads[i], level_chain_metric(l, i), from, out) != 0)
             return -ENOMEM;
     for (uint32_t i = 0; i < l->child_count; i++)
         if (add_child(s, l->children[i], from, out) != 0)
@@ -274,7 +275,7 @@ static int64_t unique_suffix(void)
 static int capture_host(struct checkpointer *cp, struct level *host, int64_t now,
                         struct host_snapshot *hs)
 {
-    struct host_state *st = host->host_data;
+    struct host_state *st = host->upper->host_data;
     if (!st || (st->dirty_from == INT64_MAX && st->rotated_count == 0))
         return 0;
     memset(hs, 0, sizeof(*hs));
@@ -1103,7 +1104,7 @@ static void sync_dirty_wals(struct checkpointer *cp)
             if (store_host_lock(cp->store, clusters[c], strlen(clusters[c]), hosts[i],
                                 strlen(hosts[i]), false, NULL, &h) != 0)
                 continue;
-            struct host_state *st = h.level->host_data;
+            struct host_state *st = h.level->upper->host_data;
             if (st && st->wal && st->needs_sync) {
                 if (wal_sync(st->wal) != 0)
                     log_error("checkpoint: fsync of the WAL of %s/%s failed: %s", clusters[c],
@@ -1341,7 +1342,7 @@ static int append_pending(struct checkpoint_batch *b, struct level *host, struct
     }
     if (wal_append(st->wal, b->pending, b->pending_len) != 0) {
         log_limited(&wal_append_errors, LOG_ERR, "WAL: append to %s/%s failed: %s",
-                    host->parent->name, host->name, strerror(errno));
+                    host->upper->parent->name, host->name, strerror(errno));
         return CHECKPOINT_EIO;
     }
     st->needs_sync = true;

@@ -43,7 +43,7 @@
  * part is encoded alone, then again together with the second half (a
  * part's values compress as one block; the plain part stays small). */
 #define HALF (SUB / 2)
-#define RAW_MIN 8
+#define RAW_MIN 4
 /* Writes this many slots past a half before it is encoded: requests that
  * overlap in time deliver a series' samples slightly out of order, and a
  * part encoded too early would be reopened by the stragglers. */
@@ -64,34 +64,59 @@
 #define PATCH_LIMIT 8
 /* first_sample when no slot holds a sample, and when the lowest sample was
  * overwritten by NaN (found again by a scan when a read needs it). */
-#define NO_SAMPLE 0xFFFE
-#define FIRST_UNKNOWN 0xFFFF
+#define NO_SAMPLE 0x3FE
+#define FIRST_UNKNOWN 0x3FF
 
 _Static_assert(SUB <= CODEC_MAX_VALUES, "a sub-block is one codec block");
 _Static_assert(CODEC_RAW == 0 && CODEC_CONST == 1 && CODEC_DECIMAL == 2 && CHAIN_ENCODINGS == 3,
                "chain encodings are the codec's kinds");
 
+/* The header takes one cache line, and a plain part of up to TINY_RAW
+ * floats lives inside it (in the room the encoded part's pointer and ends
+ * take once something is encoded): a series holding a few samples costs
+ * the header and nothing else. Counts are at most BUFFER_CAP, which fits
+ * the 10-bit fields. */
+#define TINY_RAW 4
+
 struct buffer {
     struct buffer *prev;     /* older buffer or NULL */
     struct buffer *next;     /* newer buffer or NULL */
     int64_t start;           /* lower edge of slot 0, Unix seconds */
-    int32_t frequency;       /* seconds per slot, 1 .. BUFFER_MAX_FREQUENCY */
-    uint32_t len;            /* slots written (gaps inside are NaN) */
-    uint32_t cap;            /* slots it can hold */
-    uint32_t raw_cap;        /* floats allocated at raw */
-    uint16_t sealed_slots;   /* slots held encoded */
-    uint16_t enc_end[SUBS];
-    uint16_t enc_cap;        /* bytes allocated at enc (a multiple of ENC_STEP) */
-    bool saved;              /* restored from disk and not written since */
-    bool touched;            /* written since the last chain_compact */
-    bool churn;              /* a sealed sub-block was reopened: no eager sealing */
-    bool prev_done;          /* head only: its predecessor was looked at (sealed) */
-    uint8_t quiet_passes;    /* chain_compact passes without a write */
-    uint8_t patches;         /* sealed parts re-encoded for a late write since chain_compact */
-    uint16_t first_sample;   /* lowest slot holding a sample, or NO_SAMPLE / FIRST_UNKNOWN */
-    uint8_t *enc;
+    union {
+        struct {             /* while raw != tiny_raw */
+            uint8_t *enc;
+            uint16_t enc_end[SUBS];
+        };
+        /* raw points here while raw_cap <= TINY_RAW and nothing is
+         * encoded (sealed_slots and enc_cap are 0) */
+        float tiny_raw[TINY_RAW];
+    };
     float *raw;              /* slots [sealed_slots, len) */
+    int32_t frequency;       /* seconds per slot, 1 .. BUFFER_MAX_FREQUENCY */
+    uint16_t len;            /* slots written (gaps inside are NaN) */
+    uint16_t raw_cap;        /* floats allocated at raw */
+    uint16_t sealed_slots;   /* slots held encoded */
+    uint16_t enc_cap;        /* bytes allocated at enc (a multiple of ENC_STEP) */
+    uint16_t cap : 10;       /* slots it can hold */
+    uint16_t patches : 4;    /* sealed parts re-encoded for a late write since chain_compact */
+    uint16_t first_sample : 10;  /* lowest slot holding a sample, or NO_SAMPLE / FIRST_UNKNOWN */
+    uint16_t quiet_passes : 2;   /* chain_compact passes without a write (saturates at 1) */
+    uint16_t saved : 1;      /* restored from disk and not written since */
+    uint16_t touched : 1;    /* written since the last chain_compact */
+    uint16_t churn : 1;      /* a sealed sub-block was reopened: no eager sealing */
+    uint16_t prev_done : 1;  /* head only: its predecessor was looked at (sealed) */
 };
+
+_Static_assert(sizeof(struct buffer) == 64, "a buffer header is one cache line");
+_Static_assert(BUFFER_CAP < NO_SAMPLE && NO_SAMPLE < FIRST_UNKNOWN && FIRST_UNKNOWN < 1024,
+               "slot numbers and their markers fit the 10-bit fields");
+_Static_assert(PATCH_LIMIT < 16, "patches fits its 4 bits");
+_Static_assert(TINY_RAW == RAW_MIN, "the smallest plain part is the one in the header");
+
+static inline bool raw_is_tiny(const struct buffer *b)
+{
+    return b->raw == b->tiny_raw;
+}
 
 static size_t buffer_enc_len(const struct buffer *b)
 {
@@ -101,7 +126,8 @@ static size_t buffer_enc_len(const struct buffer *b)
 /* Bytes the buffer holds (what the store counts). */
 static size_t buffer_bytes(const struct buffer *b)
 {
-    return sizeof(struct buffer) + b->enc_cap + (size_t)b->raw_cap * sizeof(float);
+    size_t raw = raw_is_tiny(b) ? 0 : (size_t)b->raw_cap * sizeof(float);
+    return sizeof(struct buffer) + b->enc_cap + raw;
 }
 
 /* Nominal time of slot 0. */
@@ -143,8 +169,10 @@ static void note_first_sample(struct buffer *b, uint32_t idx, float value)
 
 static void buffer_free(struct buffer *b)
 {
-    free(b->enc);
-    free(b->raw);
+    if (!raw_is_tiny(b)) {
+        free(b->enc);
+        free(b->raw);
+    }
     free(b);
 }
 
@@ -169,11 +197,56 @@ static void sub_decode(const struct buffer *b, uint32_t i, float *out)
             out[k] = NAN;
 }
 
-/* Resizes raw to hold `want` floats (>= the raw slots in use). */
+/* Moves a plain part held in the header to the heap, into cap floats
+ * (>= the raw slots in use): the plain part grows past TINY_RAW, or the
+ * encoded part is about to take the header's room. */
+static int raw_leave_header(struct buffer *b, uint32_t cap, int64_t *bytes_delta)
+{
+    float *raw = malloc((size_t)cap * sizeof(float));
+    if (!raw)
+        return BUFFER_ENOMEM;
+    uint32_t keep = cap < b->raw_cap ? cap : b->raw_cap;
+    memcpy(raw, b->tiny_raw, (size_t)keep * sizeof(float));
+    b->enc = NULL;
+    memset(b->enc_end, 0, sizeof b->enc_end);
+    *bytes_delta += (int64_t)((size_t)cap * sizeof(float));
+    b->raw = raw;
+    b->raw_cap = (uint16_t)cap;
+    return 0;
+}
+
+/* Resizes raw to hold `want` floats (>= the raw slots in use). Up to
+ * TINY_RAW floats are held in the header while nothing is encoded. */
 static int raw_resize(struct buffer *b, uint32_t want, int64_t *bytes_delta)
 {
     if (want == b->raw_cap)
         return 0;
+    bool fits_header = want > 0 && want <= TINY_RAW && b->enc_cap == 0;
+    if (raw_is_tiny(b)) {
+        if (fits_header) {
+            b->raw_cap = (uint16_t)want;
+        } else if (want == 0) {
+            b->enc = NULL;
+            memset(b->enc_end, 0, sizeof b->enc_end);
+            b->raw = NULL;
+            b->raw_cap = 0;
+        } else {
+            return raw_leave_header(b, want, bytes_delta);
+        }
+        return 0;
+    }
+    if (fits_header) {
+        /* nothing is encoded: enc is NULL and the header's room is free */
+        float *old = b->raw;
+        uint32_t keep = want < b->raw_cap ? want : b->raw_cap;
+        if (keep)
+            memcpy(b->tiny_raw, old, (size_t)keep * sizeof(float));
+        free(old);
+        *bytes_delta -= (int64_t)((size_t)b->raw_cap * sizeof(float));
+        b->raw = b->tiny_raw;
+        b->raw_cap = (uint16_t)want;
+        return 0;
+    }
     float *raw = want ? realloc(b->raw, (size_t)want * sizeof(float)) : NULL;
     if (want && !raw)
         return BUFFER_ENOMEM;
@@ -181,7 +254,7 @@ static int raw_resize(struct buffer *b, uint32_t want, int64_t *bytes_delta)
         free(b->raw);
     *bytes_delta += ((int64_t)want - (int64_t)b->raw_cap) * (int64_t)sizeof(float);
     b->raw = raw;
-    b->raw_cap = want;
+    b->raw_cap = (uint16_t)want;
     return 0;
 }
 
@@ -208,6 +281,8 @@ static int raw_reserve(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
 static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
 {
     if (upto <= b->sealed_slots)
+        return;
+    if (raw_is_tiny(b) && raw_leave_header(b, b->raw_cap, bytes_delta) != 0)
         return;
     uint32_t done = b->sealed_slots;
     /* A short last part (a half sealed while filling, or what a quiet pass
@@ -421,7 +496,7 @@ static int buffer_put(struct buffer *b, uint32_t idx, float value, int64_t *byte
         if (upto > b->sealed_slots)
             seal_upto(b, upto, bytes_delta);
     }
-    uint32_t top = idx >= b->len ? idx : b->len - 1;
+    uint32_t top = idx >= b->len ? idx : (uint32_t)b->len - 1;
     if (raw_reserve(b, top, bytes_delta) != 0)
         return BUFFER_ENOMEM;
     while (b->len < idx)
@@ -939,8 +1014,10 @@ size_t chain_compact(struct buffer *head, int64_t *bytes_delta)
         }
         /* the head may get its next sample any time: it is sealed only
          * after two quiet passes */
-        if (b == head && b->quiet_passes++ < 1)
+        if (b == head && b->quiet_passes < 1) {
+            b->quiet_passes++;
             continue;
+        }
         if (b->sealed_slots < b->len) {
             seal_all(b, bytes_delta);
             sealed++;

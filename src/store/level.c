@@ -15,6 +15,12 @@ static size_t level_alloc_size(size_t name_len)
     return sizeof(struct level) + name_len + 1;
 }
 
+/* Bytes of the heads-and-metrics allocation for n chains. */
+static size_t chains_size(uint32_t n)
+{
+    return n * (sizeof(struct buffer *) + sizeof(uint16_t));
+}
+
 
 struct level *level_new(const char *name, size_t name_len, uint8_t depth, int64_t *bytes_delta)
 {
@@ -24,8 +30,8 @@ struct level *level_new(const char *name, size_t name_len, uint8_t depth, int64_
     if (!l)
         return NULL;
     if (depth <= LEVEL_LOCKED_DEPTH) {
-        l->lock = malloc(sizeof *l->lock);
-        if (!l->lock) {
+        l->upper = calloc(1, sizeof *l->upper);
+        if (!l->upper) {
             free(l);
             return NULL;
         }
@@ -34,13 +40,13 @@ struct level *level_new(const char *name, size_t name_len, uint8_t depth, int64_
         /* Writers (level creation, removal) must not starve behind a
          * steady stream of readers on root and cluster levels. */
         pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-        pthread_rwlock_init(l->lock, &attr);
+        pthread_rwlock_init(&l->upper->lock, &attr);
         pthread_rwlockattr_destroy(&attr);
-        *bytes_delta += (int64_t)sizeof *l->lock;
+        *bytes_delta += (int64_t)sizeof *l->upper;
     }
     memcpy(l->name, name, name_len);
     l->name[name_len] = '\0';
-    l->name_len = (uint16_t)name_len;
+    l->name_len = (uint8_t)name_len;
     l->depth = depth;
     *bytes_delta += (int64_t)level_alloc_size(name_len);
     return l;
@@ -54,21 +60,21 @@ void level_destroy(struct level *l, size_t metric_count, int64_t *bytes_delta,
     for (uint32_t i = 0; i < l->child_count; i++)
         level_destroy(l->children[i], metric_count, bytes_delta, buffers_freed);
     if (l->children)
-        *bytes_delta -= (int64_t)(l->child_cap * sizeof(struct level *));
+        *bytes_delta -= (int64_t)(l->child_count * sizeof(struct level *));
     free(l->children);
     (void)metric_count;
     for (uint32_t i = 0; i < l->chain_count; i++) {
-        size_t n = chain_free_all(&l->chains[i].head, bytes_delta);
+        size_t n = chain_free_all(&l->heads[i], bytes_delta);
         if (buffers_freed)
             *buffers_freed += n;
     }
-    *bytes_delta -= (int64_t)(l->chain_cap * sizeof(struct level_chain));
-    free(l->chains);
+    *bytes_delta -= (int64_t)chains_size(l->chain_count);
+    free(l->heads);
     *bytes_delta -= (int64_t)level_alloc_size(l->name_len);
-    if (l->lock) {
-        pthread_rwlock_destroy(l->lock);
-        free(l->lock);
-        *bytes_delta -= (int64_t)sizeof *l->lock;
+    if (l->upper) {
+        pthread_rwlock_destroy(&l->upper->lock);
+        free(l->upper);
+        *bytes_delta -= (int64_t)sizeof *l->upper;
     }
     free(l);
 }
@@ -111,18 +117,9 @@ struct level *level_find_child(const struct level *l, const char *name, size_t n
     return found ? l->children[i] : NULL;
 }
 
-static int grow_children(struct level *l, int64_t *bytes_delta)
-{
-    uint32_t cap = l->child_cap ? l->child_cap * 2 : 4;
-    struct level **c = realloc(l->children, cap * sizeof(*c));
-    if (!c)
-        return -ENOMEM;
-    *bytes_delta += (int64_t)((cap - l->child_cap) * sizeof(*c));
-    l->children = c;
-    l->child_cap = cap;
-    return 0;
-}
-
+/* Children are added and removed rarely (a new host, a new hwthread), so
+ * the array is kept at exactly child_count entries: resized by one on
+ * each change, like the chains. */
 int level_get_or_create_child(struct level *l, const char *name, size_t name_len,
                               struct level **out, bool *created, int64_t *bytes_delta)
 {
@@ -134,12 +131,18 @@ int level_get_or_create_child(struct level *l, const char *name, size_t name_len
         *out = l->children[i];
         return 0;
     }
-    if (l->child_count == l->child_cap && grow_children(l, bytes_delta) != 0)
-        return -ENOMEM;
     struct level *c = level_new(name, name_len, (uint8_t)(l->depth + 1), bytes_delta);
     if (!c)
         return -ENOMEM;
-    c->parent = l;
+    struct level **grown = realloc(l->children, (l->child_count + 1) * sizeof(*grown));
+    if (!grown) {
+        level_destroy(c, 0, bytes_delta, NULL);
+        return -ENOMEM;
+    }
+    l->children = grown;
+    *bytes_delta += (int64_t)sizeof(*grown);
+    if (c->upper)
+        c->upper->parent = l;
     memmove(&l->children[i + 1], &l->children[i],
             (l->child_count - i) * sizeof(l->children[0]));
     l->children[i] = c;
@@ -155,21 +158,31 @@ void level_remove_child_at(struct level *l, uint32_t i, size_t metric_count,
     memmove(&l->children[i], &l->children[i + 1],
             (l->child_count - i - 1) * sizeof(l->children[0]));
     l->child_count--;
+    *bytes_delta -= (int64_t)sizeof(l->children[0]);
+    if (l->child_count == 0) {
+        free(l->children);
+        l->children = NULL;
+    } else {
+        /* shrinking in place; should realloc fail, the larger block stays */
+        struct level **shrunk = realloc(l->children, l->child_count * sizeof(*shrunk));
+        if (shrunk)
+            l->children = shrunk;
+    }
     level_destroy(c, metric_count, bytes_delta, NULL);
 }
 
-/* Index of metric in l->chains, or of where it would go (*found false). */
+/* Index of metric in l's chains, or of where it would go (*found false). */
 static uint32_t chain_position(const struct level *l, uint32_t metric, bool *found)
 {
     uint32_t lo = 0, hi = l->chain_count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (l->chains[mid].metric < metric)
+        if (level_chain_metric(l, mid) < metric)
             lo = mid + 1;
         else
             hi = mid;
     }
-    *found = lo < l->chain_count && l->chains[lo].metric == metric;
+    *found = lo < l->chain_count && level_chain_metric(l, lo) == metric;
     return lo;
 }
 
@@ -177,32 +190,41 @@ struct buffer *level_chain_head(const struct level *l, int metric)
 {
     bool found;
     uint32_t i = chain_position(l, (uint32_t)metric, &found);
-    return found ? l->chains[i].head : NULL;
+    return found ? l->heads[i] : NULL;
 }
 
+/* Adding a metric to a level is rare (a series' first sample), so the
+ * allocation grows by exactly one entry: no room is kept that a level
+ * may never use. */
 struct buffer **level_chain_slot(struct level *l, int metric, int64_t *bytes_delta)
 {
     bool found;
     uint32_t i = chain_position(l, (uint32_t)metric, &found);
     if (found)
-        return &l->chains[i].head;
-    if (l->chain_count == l->chain_cap) {
-        if (l->chain_cap == UINT16_MAX)
-            return NULL;
-        uint32_t cap = l->chain_cap ? 2u * l->chain_cap : 1u;
-        if (cap > UINT16_MAX)
-            cap = UINT16_MAX;
-        struct level_chain *grown = realloc(l->chains, cap * sizeof(*grown));
-        if (!grown)
-            return NULL;
-        *bytes_delta += (int64_t)((cap - l->chain_cap) * sizeof(*grown));
-        l->chains = grown;
-        l->chain_cap = (uint16_t)cap;
+        return &l->heads[i];
+    uint32_t n = l->chain_count;
+    if (n == UINT16_MAX || metric < 0 || metric >= LEVEL_MAX_METRICS)
+        return NULL;
+    struct buffer **heads = malloc(chains_size(n + 1));
+    if (!heads)
+        return NULL;
+    uint16_t *metrics = (uint16_t *)(heads + n + 1);
+    const uint16_t *old_metrics = n ? (const uint16_t *)(l->heads + n) : NULL;
+    for (uint32_t k = 0, j = 0; k <= n; k++) {
+        if (k == i) {
+            heads[k] = NULL;
+            metrics[k] = (uint16_t)metric;
+        } else {
+            heads[k] = l->heads[j];
+            metrics[k] = old_metrics[j];
+            j++;
+        }
     }
-    memmove(&l->chains[i + 1], &l->chains[i], (l->chain_count - i) * sizeof(l->chains[0]));
-    l->chains[i] = (struct level_chain){ NULL, (uint32_t)metric };
-    l->chain_count++;
-    return &l->chains[i].head;
+    free(l->heads);
+    *bytes_delta += (int64_t)(chains_size(n + 1) - chains_size(n));
+    l->heads = heads;
+    l->chain_count = (uint16_t)(n + 1);
+    return &l->heads[i];
 }
 
 bool level_is_empty(const struct level *l, size_t metric_count)
@@ -211,7 +233,7 @@ bool level_is_empty(const struct level *l, size_t metric_count)
     if (l->child_count > 0)
         return false;
     for (uint32_t i = 0; i < l->chain_count; i++)
-        if (l->chains[i].head)
+        if (l->heads[i])
             return false;
     return true;
 }

@@ -4,7 +4,7 @@
  *
  * A level owns its name, its children (kept sorted by name in an array, so
  * lookups are a binary search and every walk is deterministic) and the
- * chains of the metrics it holds: an array of (metric, head) sorted by
+ * chains of the metrics it holds: heads and metric indexes sorted by
  * metric, sized to the metrics written there, not to every configured
  * metric (a hwthread level holds 4 of a config's 40). Locking is the store's business (store.h): functions here
  * assume the caller holds the right lock. Memory changes are reported
@@ -20,34 +20,51 @@
 
 #include "store/buffer.h"
 
-/* Levels at this depth or above (root, cluster, host) have a lock; the
- * levels below a host are guarded by the host's lock and have none (most
- * levels are below hosts: a lock costs 56 bytes). */
+/* Levels at this depth or above (root, cluster, host) have a lock (in
+ * struct level_upper); the levels below a host are guarded by the host's
+ * lock and have none. */
 #define LEVEL_LOCKED_DEPTH 2
 
-/* One series of a level: a metric (index into the store's metrics) and
- * its chain (NULL once everything in it was freed). */
-struct level_chain {
-    struct buffer *head;
-    uint32_t metric;
+/* What only root, cluster and host levels have (most levels are below
+ * hosts and go without). */
+struct level_upper {
+    pthread_rwlock_t lock;
+    struct level *parent;        /* NULL for the root */
+    void *host_data;             /* host levels: owned by the persistence layer, may be NULL */
 };
 
 struct level {
-    pthread_rwlock_t *lock;      /* depth <= LEVEL_LOCKED_DEPTH only, else NULL */
-    struct level *parent;
-    struct level **children;     /* sorted by name in byte order (strcmp) */
+    struct level_upper *upper;   /* depth <= LEVEL_LOCKED_DEPTH only, else NULL */
+    struct level **children;     /* exactly child_count, sorted by name in byte order */
+    /* The chains of the metrics this level holds, in one allocation of
+     * exactly chain_count entries: the heads (NULL once everything in a
+     * chain was freed), then the metric index of each (level_chain_metric),
+     * sorted by metric. A series costs 10 bytes here, not a doubling
+     * array's 16 to 32. */
+    struct buffer **heads;
     uint32_t child_count;
-    uint32_t child_cap;
-    struct level_chain *chains;  /* chain_count used of chain_cap, sorted by metric */
-    void *host_data;             /* host levels: owned by the persistence layer, may be NULL */
     uint16_t chain_count;
-    uint16_t chain_cap;
-    uint16_t name_len;
+    uint8_t name_len;
     uint8_t depth;               /* 0 root, 1 cluster, 2 host, 3 type, 4 subtype */
     char name[];                 /* NUL-terminated */
 };
 
+/* The lock of a root, cluster or host level. */
+static inline pthread_rwlock_t *level_lock(struct level *l)
+{
+    return &l->upper->lock;
+}
+
+/* The metric (index into the store's metrics) of l->heads[i]. */
+static inline uint16_t level_chain_metric(const struct level *l, uint32_t i)
+{
+    const uint16_t *metrics = (const uint16_t *)(l->heads + l->chain_count);
+    return metrics[i];
+}
+
 #define LEVEL_MAX_NAME 255
+/* Metric indexes are 16 bits: 0 .. LEVEL_MAX_METRICS - 1. */
+#define LEVEL_MAX_METRICS 65535
 
 /* Allocates a level (no children, no slots). NULL when out of memory. */
 struct level *level_new(const char *name, size_t name_len, uint8_t depth, int64_t *bytes_delta);

@@ -82,6 +82,8 @@ static void account(struct store *s, int64_t delta)
 
 int store_create(const struct store_metric *metrics, size_t count, struct store **out)
 {
+    if (count > STORE_MAX_METRICS)
+        return STORE_ETOO_MANY_METRICS;
     struct store *s = calloc(1, sizeof(*s));
     if (!s)
         return STORE_ENOMEM;
@@ -111,7 +113,7 @@ fail:
 
 static void cleanup_host(struct store *s, struct level *h)
 {
-    if (s->host_cleanup && h->host_data)
+    if (s->host_cleanup && h->upper->host_data)
         s->host_cleanup(s->host_cleanup_ctx, h);
 }
 
@@ -155,23 +157,23 @@ static int find_host_fast(struct store *s, const char *cluster, size_t cluster_l
                           const char *host, size_t host_len, bool write, struct level **out)
 {
     int rc = STORE_ENOTFOUND;
-    pthread_rwlock_rdlock(s->root->lock);
+    pthread_rwlock_rdlock(level_lock(s->root));
     struct level *c = level_find_child(s->root, cluster, cluster_len);
     if (c) {
-        pthread_rwlock_rdlock(c->lock);
-        pthread_rwlock_unlock(s->root->lock);
+        pthread_rwlock_rdlock(level_lock(c));
+        pthread_rwlock_unlock(level_lock(s->root));
         struct level *h = level_find_child(c, host, host_len);
         if (h) {
             if (write)
-                pthread_rwlock_wrlock(h->lock);
+                pthread_rwlock_wrlock(level_lock(h));
             else
-                pthread_rwlock_rdlock(h->lock);
+                pthread_rwlock_rdlock(level_lock(h));
             *out = h;
             rc = 0;
         }
-        pthread_rwlock_unlock(c->lock);
+        pthread_rwlock_unlock(level_lock(c));
     } else {
-        pthread_rwlock_unlock(s->root->lock);
+        pthread_rwlock_unlock(level_lock(s->root));
     }
     return rc;
 }
@@ -183,24 +185,24 @@ static int create_host(struct store *s, const char *cluster, size_t cluster_len,
     int64_t delta = 0;
     bool made;
     struct level *c, *h;
-    pthread_rwlock_wrlock(s->root->lock);
+    pthread_rwlock_wrlock(level_lock(s->root));
     if (level_get_or_create_child(s->root, cluster, cluster_len, &c, &made, &delta) != 0) {
-        pthread_rwlock_unlock(s->root->lock);
+        pthread_rwlock_unlock(level_lock(s->root));
         account(s, delta);
         return STORE_ENOMEM;
     }
     if (made && created)
         (*created)++;
-    pthread_rwlock_wrlock(c->lock);
-    pthread_rwlock_unlock(s->root->lock);
+    pthread_rwlock_wrlock(level_lock(c));
+    pthread_rwlock_unlock(level_lock(s->root));
     int rc = level_get_or_create_child(c, host, host_len, &h, &made, &delta);
     if (rc == 0) {
         if (made && created)
             (*created)++;
-        pthread_rwlock_wrlock(h->lock);
+        pthread_rwlock_wrlock(level_lock(h));
         *out = h;
     }
-    pthread_rwlock_unlock(c->lock);
+    pthread_rwlock_unlock(level_lock(c));
     account(s, delta);
     return rc == 0 ? 0 : STORE_ENOMEM;
 }
@@ -237,7 +239,7 @@ int store_host_lock_read(struct store *s, const char *cluster, size_t cluster_le
 void store_host_unlock(struct store_host *h)
 {
     if (h->level)
-        pthread_rwlock_unlock(h->level->lock);
+        pthread_rwlock_unlock(level_lock(h->level));
     h->level = NULL;
 }
 
@@ -632,9 +634,9 @@ int store_list_clusters(struct store *s, char ***names, size_t *count)
 {
     *names = NULL;
     *count = 0;
-    pthread_rwlock_rdlock(s->root->lock);
+    pthread_rwlock_rdlock(level_lock(s->root));
     int rc = copy_child_names(s->root, names, count);
-    pthread_rwlock_unlock(s->root->lock);
+    pthread_rwlock_unlock(level_lock(s->root));
     return rc;
 }
 
@@ -643,15 +645,15 @@ int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, c
 {
     *names = NULL;
     *count = 0;
-    pthread_rwlock_rdlock(s->root->lock);
+    pthread_rwlock_rdlock(level_lock(s->root));
     struct level *c = level_find_child(s->root, cluster, cluster_len);
     if (c)
-        pthread_rwlock_rdlock(c->lock);
-    pthread_rwlock_unlock(s->root->lock);
+        pthread_rwlock_rdlock(level_lock(c));
+    pthread_rwlock_unlock(level_lock(s->root));
     if (!c)
         return 0;
     int rc = copy_child_names(c, names, count);
-    pthread_rwlock_unlock(c->lock);
+    pthread_rwlock_unlock(level_lock(c));
     return rc;
 }
 
@@ -663,8 +665,8 @@ static uint64_t free_subtree(struct store *s, struct level *l, int64_t before, i
 {
     uint64_t freed = 0;
     for (uint32_t i = 0; i < l->chain_count; i++)
-        if (l->chains[i].head)
-            freed += chain_free_before(&l->chains[i].head, before, delta);
+        if (l->heads[i])
+            freed += chain_free_before(&l->heads[i], before, delta);
     for (uint32_t i = l->child_count; i-- > 0;) {
         struct level *c = l->children[i];
         freed += free_subtree(s, c, before, delta);
@@ -690,10 +692,10 @@ static bool free_hosts(struct store *s, struct level *c, const struct free_filte
         struct level *h = c->children[i];
         if (filter->keep && filter->keep(filter->ctx, c->name, h->name))
             continue;
-        pthread_rwlock_wrlock(h->lock);
+        pthread_rwlock_wrlock(level_lock(h));
         *freed += free_subtree(s, h, before, delta);
         some_empty |= level_is_empty(h, s->metric_count);
-        pthread_rwlock_unlock(h->lock);
+        pthread_rwlock_unlock(level_lock(h));
     }
     return some_empty;
 }
@@ -704,11 +706,11 @@ static void remove_empty_children(struct store *s, struct level *p, int64_t *del
 {
     for (uint32_t i = p->child_count; i-- > 0;) {
         struct level *c = p->children[i];
-        pthread_rwlock_wrlock(c->lock);
+        pthread_rwlock_wrlock(level_lock(c));
         bool empty = level_is_empty(c, s->metric_count);
         if (empty && c->depth == 2)
             cleanup_host(s, c);
-        pthread_rwlock_unlock(c->lock);
+        pthread_rwlock_unlock(level_lock(c));
         if (empty)
             level_remove_child_at(p, i, s->metric_count, delta);
     }
@@ -720,15 +722,15 @@ static void remove_empty_children(struct store *s, struct level *p, int64_t *del
 static bool free_cluster(struct store *s, struct level *c, const struct free_filter *filter,
                          int64_t before, uint64_t *freed, int64_t *delta)
 {
-    pthread_rwlock_rdlock(c->lock);
+    pthread_rwlock_rdlock(level_lock(c));
     bool some_empty = free_hosts(s, c, filter, before, freed, delta);
     bool now_empty = c->child_count == 0;
-    pthread_rwlock_unlock(c->lock);
+    pthread_rwlock_unlock(level_lock(c));
     if (some_empty) {
-        pthread_rwlock_wrlock(c->lock);
+        pthread_rwlock_wrlock(level_lock(c));
         remove_empty_children(s, c, delta);
         now_empty = c->child_count == 0;
-        pthread_rwlock_unlock(c->lock);
+        pthread_rwlock_unlock(level_lock(c));
     }
     return now_empty;
 }
@@ -738,14 +740,14 @@ static void free_root(struct store *s, const struct free_filter *filter, int64_t
 {
     struct level *root = s->root;
     bool some_empty = false;
-    pthread_rwlock_rdlock(root->lock);
+    pthread_rwlock_rdlock(level_lock(root));
     for (uint32_t i = 0; i < root->child_count; i++)
         some_empty |= free_cluster(s, root->children[i], filter, before, freed, delta);
-    pthread_rwlock_unlock(root->lock);
+    pthread_rwlock_unlock(level_lock(root));
     if (some_empty) {
-        pthread_rwlock_wrlock(root->lock);
+        pthread_rwlock_wrlock(level_lock(root));
         remove_empty_children(s, root, delta);
-        pthread_rwlock_unlock(root->lock);
+        pthread_rwlock_unlock(level_lock(root));
     }
 }
 
@@ -769,11 +771,11 @@ int store_free(struct store *s, const char *const *path, const size_t *lens, siz
     if (depth == 0) {
         free_root(s, &everything, before, freed, &delta);
     } else if (depth == 1) {
-        pthread_rwlock_rdlock(s->root->lock);
+        pthread_rwlock_rdlock(level_lock(s->root));
         struct level *c = level_find_child(s->root, path[0], lens[0]);
         if (c)
             free_cluster(s, c, &everything, before, freed, &delta);
-        pthread_rwlock_unlock(s->root->lock);
+        pthread_rwlock_unlock(level_lock(s->root));
     } else if (depth <= STORE_MAX_DEPTH) {
         struct store_host h;
         if (store_host_lock(s, path[0], lens[0], path[1], lens[1], false, NULL, &h) == 0) {
@@ -836,17 +838,17 @@ static void dump_level(struct store *s, struct level *l, unsigned depth, bool lo
 {
     bool locks = lock_self && l->depth <= LEVEL_LOCKED_DEPTH;
     if (locks)
-        pthread_rwlock_rdlock(l->lock);
+        pthread_rwlock_rdlock(level_lock(l));
     jbuf_puts(out, "{\n");
     for (uint32_t i = 0; i < l->chain_count; i++) {
-        const struct level_chain *c = &l->chains[i];
-        if (!c->head)
+        const struct buffer *head = l->heads[i];
+        if (!head)
             continue;
-        const char *name = s->metrics[c->metric].name;
+        const char *name = s->metrics[level_chain_metric(l, i)].name;
         indent(out, depth + 1);
         jbuf_string(out, name, strlen(name));
         jbuf_putc(out, ':');
-        dump_chain(out, c->head);
+        dump_chain(out, head);
         jbuf_puts(out, ",\n");
     }
     for (uint32_t i = 0; i < l->child_count; i++) {
@@ -860,7 +862,7 @@ static void dump_level(struct store *s, struct level *l, unsigned depth, bool lo
     indent(out, depth);
     jbuf_putc(out, '}');
     if (locks)
-        pthread_rwlock_unlock(l->lock);
+        pthread_rwlock_unlock(level_lock(l));
 }
 
 int store_debug_dump(struct store *s, const char *const *path, const size_t *lens,
@@ -871,14 +873,14 @@ int store_debug_dump(struct store *s, const char *const *path, const size_t *len
     if (depth < 2) {
         struct level *l = s->root;
         if (depth == 1) {
-            pthread_rwlock_rdlock(s->root->lock);
+            pthread_rwlock_rdlock(level_lock(s->root));
             l = level_find_child(s->root, path[0], lens[0]);
             if (l) {
                 jbuf_puts(out, "{\"data\":");
                 dump_level(s, l, 0, true, out);
                 jbuf_puts(out, "}\n");
             }
-            pthread_rwlock_unlock(s->root->lock);
+            pthread_rwlock_unlock(level_lock(s->root));
             return l ? 0 : STORE_ENOTFOUND;
         }
         jbuf_puts(out, "{\"data\":");
@@ -936,7 +938,7 @@ static void collect_ages(const struct level *l, size_t metric_count, struct age_
 {
     (void)metric_count;
     for (uint32_t i = 0; i < l->chain_count && !ages->failed; i++)
-        chain_for_each_block(l->chains[i].head, add_age, ages);
+        chain_for_each_block(l->heads[i], add_age, ages);
     for (uint32_t i = 0; i < l->child_count && !ages->failed; i++)
         collect_ages(l->children[i], metric_count, ages);
 }
@@ -950,19 +952,19 @@ static int compare_age(const void *a, const void *b)
 int store_cutoff_for_bytes(struct store *s, uint64_t bytes, int64_t *cutoff)
 {
     struct age_list ages = {0};
-    pthread_rwlock_rdlock(s->root->lock);
+    pthread_rwlock_rdlock(level_lock(s->root));
     for (uint32_t c = 0; c < s->root->child_count; c++) {
         struct level *cl = s->root->children[c];
-        pthread_rwlock_rdlock(cl->lock);
+        pthread_rwlock_rdlock(level_lock(cl));
         for (uint32_t h = 0; h < cl->child_count; h++) {
             struct level *host = cl->children[h];
-            pthread_rwlock_rdlock(host->lock);
+            pthread_rwlock_rdlock(level_lock(host));
             collect_ages(host, s->metric_count, &ages);
-            pthread_rwlock_unlock(host->lock);
+            pthread_rwlock_unlock(level_lock(host));
         }
-        pthread_rwlock_unlock(cl->lock);
+        pthread_rwlock_unlock(level_lock(cl));
     }
-    pthread_rwlock_unlock(s->root->lock);
+    pthread_rwlock_unlock(level_lock(s->root));
     if (ages.failed) {
         free(ages.items);
         return STORE_ENOMEM;
@@ -1033,23 +1035,23 @@ static void stats_walk(const struct store *s, struct level *l, struct store_stat
 {
     st->levels++;
     for (uint32_t i = 0; i < l->chain_count; i++)
-        chain_for_each_block(l->chains[i].head, count_block, st);
+        chain_for_each_block(l->heads[i], count_block, st);
     for (uint32_t i = 0; i < l->child_count; i++) {
         struct level *c = l->children[i];
         if (c->depth <= LEVEL_LOCKED_DEPTH)
-            pthread_rwlock_rdlock(c->lock);
+            pthread_rwlock_rdlock(level_lock(c));
         stats_walk(s, c, st);
         if (c->depth <= LEVEL_LOCKED_DEPTH)
-            pthread_rwlock_unlock(c->lock);
+            pthread_rwlock_unlock(level_lock(c));
     }
 }
 
 void store_get_stats(struct store *s, struct store_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    pthread_rwlock_rdlock(s->root->lock);
+    pthread_rwlock_rdlock(level_lock(s->root));
     stats_walk(s, s->root, out);
-    pthread_rwlock_unlock(s->root->lock);
+    pthread_rwlock_unlock(level_lock(s->root));
     out->bytes = store_bytes(s);
 }
 
@@ -1058,7 +1060,7 @@ static void compact_level(struct store *s, struct level *l, int64_t *delta, uint
 {
     (void)s;
     for (uint32_t i = 0; i < l->chain_count; i++)
-        *sealed += chain_compact(l->chains[i].head, delta);
+        *sealed += chain_compact(l->heads[i], delta);
     for (uint32_t i = 0; i < l->child_count; i++)
         compact_level(s, l->children[i], delta, sealed);
 }

@@ -42,7 +42,11 @@ enum store_error {
     STORE_ETOO_MANY_POINTS = -2005,/* the answer would exceed max_points */
     STORE_ERANGE = -2006,          /* time beyond +-2^60 s, cannot be stored */
     STORE_ENOMEM = -2007,
+    STORE_ETOO_MANY_METRICS = -2008,  /* more than STORE_MAX_METRICS configured */
 };
+
+/* A level keeps a 16-bit metric index per chain (level.h). */
+#define STORE_MAX_METRICS LEVEL_MAX_METRICS
 
 struct store_metric {
     const char *name;
@@ -53,6 +57,7 @@ struct store_metric {
 struct store;
 
 /* Creates an empty store for the given metrics (names are copied). */
+/* Returns 0, STORE_ETOO_MANY_METRICS or STORE_ENOMEM. */
 int store_create(const struct store_metric *metrics, size_t count, struct store **out);
 void store_destroy(struct store *s);
 

@@ -9,6 +9,10 @@
 
 static int64_t bytes;
 
+/* An encoded part of a few samples is allocated in one step of the
+ * encoded area (64 bytes) at most. */
+#define ENC_BYTES_OF_A_FEW 64
+
 /* The chain as other modules see it: its blocks, oldest first. */
 struct layout {
     size_t n;
@@ -645,28 +649,166 @@ static void test_range_start_follows_first_sample(void **state)
     teardown_chain(&head);
 }
 
-/* The head grows its plain part in steps: a series with a few samples
- * costs a few bytes, each step is counted exactly. */
+/* Bytes of the one buffer of a chain that holds a single sample: its
+ * header, which holds the smallest plain part (4 floats) too. */
+static uint64_t one_sample_bytes(void)
+{
+    struct buffer *head = NULL;
+    int64_t b = 0;
+    assert_int_equal(chain_write(&head, 60, 1000, 1.5f, &b), 0);
+    uint64_t n = (uint64_t)b;
+    chain_free_all(&head, &b);
+    assert_int_equal(b, 0);
+    return n;
+}
+
+/* Bytes of a plain part of n floats outside the header. */
+static uint64_t plain_bytes(uint32_t n)
+{
+    return n <= 4 ? 0 : 4 * (uint64_t)n;
+}
+
+/* The head grows its plain part in steps of 4 (in the header), 8, 16, 32,
+ * 64 and 80 floats: a series with a few samples costs a few bytes, each
+ * step is counted exactly, and the header is one cache line. */
 static void test_head_grows_in_steps(void **state)
 {
     (void)state;
+    uint64_t base = one_sample_bytes();
+    assert_int_equal(base, 64);
     struct buffer *head = NULL;
     bytes = 0;
-    uint64_t last = 0;
-    int steps = 0;
-    for (int k = 0; k < 128; k++) {
+    static const uint32_t floats_after[] = {
+        /* samples written -> floats held plain */
+        [1] = 4, [4] = 4, [5] = 8, [8] = 8, [9] = 16, [16] = 16, [17] = 32, [32] = 32,
+        [33] = 64, [64] = 64, [65] = 80, [80] = 80,
+    };
+    for (int k = 0; k < 80; k++) {
         assert_int_equal(chain_write(&head, 60, 1000 + 60 * k, gauge(k), &bytes), 0);
         struct layout l = layout_of(head);
         assert_int_equal(l.b[0].bytes, (uint64_t)bytes);
-        if (l.b[0].bytes != last)
-            steps++;
-        last = l.b[0].bytes;
-        /* never more than twice the samples' floats, plus the header */
-        assert_true(l.b[0].bytes <= 128 + 2 * 4 * (uint64_t)(k + 1) + 32);
+        assert_int_equal(l.b[0].raw_slots, k + 1);
+        uint32_t want = floats_after[k + 1];
+        if (want)
+            assert_int_equal(l.b[0].bytes, base + plain_bytes(want));
     }
-    /* 8, 16, 32, 64, 80 slots, then the first half is encoded */
-    assert_int_equal(steps, 6);
+    /* the 81st sample encodes the first half; the plain part keeps its
+     * 80 floats until the buffer is sealed whole */
+    assert_int_equal(chain_write(&head, 60, 1000 + 60 * 80, gauge(80), &bytes), 0);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.b[0].raw_slots, 17);
+    uint64_t encoded_room = l.b[0].bytes - (base + plain_bytes(80));
+    assert_true(encoded_room >= l.b[0].encoded_bytes &&
+                encoded_room < l.b[0].encoded_bytes + ENC_BYTES_OF_A_FEW);
     teardown_chain(&head);
+}
+
+/* Late samples and overwrites into a head that holds a few samples: it
+ * grows only as far as the slots it spans, and reads back every write. */
+static void test_small_head_late_writes_and_overwrites(void **state)
+{
+    (void)state;
+    uint64_t base = one_sample_bytes();
+    struct buffer *head = NULL;
+    bytes = 0;
+    float model[8];
+    for (int i = 0; i < 8; i++)
+        model[i] = NAN;
+    /* slots 2 and 3 first, then slot 0 (before the head: it moves back),
+     * then an overwrite of slot 2 and slot 1 between them */
+    const struct { int slot; float v; } writes[] = {
+        { 3, 3.5f }, { 2, 2.25f }, { 0, 0.125f }, { 2, -7.0f }, { 1, 1e-3f },
+    };
+    int64_t t0 = 6000;
+    for (size_t w = 0; w < sizeof writes / sizeof writes[0]; w++) {
+        assert_int_equal(chain_write(&head, 60, t0 + 60 * writes[w].slot, writes[w].v, &bytes), 0);
+        model[writes[w].slot] = writes[w].v;
+        struct layout l = layout_of(head);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.b[0].bytes, (uint64_t)bytes);
+        assert_int_equal(l.b[0].bytes, base);          /* 4 slots fit the smallest plain part */
+        float v[4];
+        chain_read(head, t0, 60, 4, v);
+        for (int i = 0; i < 4; i++) {
+            if (isnan(model[i]))
+                assert_nan(v[i]);
+            else
+                assert_true(v[i] == model[i]);
+        }
+    }
+    /* a fifth slot needs the next step */
+    assert_int_equal(chain_write(&head, 60, t0 + 60 * 4, 4.0f, &bytes), 0);
+    assert_int_equal((uint64_t)bytes, base + plain_bytes(8));
+    teardown_chain(&head);
+}
+
+/* A head that went quiet partly grown is sealed by compaction: its plain
+ * part is freed, it reads back exactly, and a new sample starts a small
+ * plain part again. */
+static void test_sealing_a_partly_grown_head(void **state)
+{
+    (void)state;
+    uint64_t base = one_sample_bytes();
+    struct buffer *head = NULL;
+    bytes = 0;
+    for (int k = 0; k < 20; k++)
+        assert_int_equal(chain_write(&head, 60, 1000 + 60 * k, gauge(k), &bytes), 0);
+    assert_int_equal(raw_slots(head), 20);
+    /* the first pass finds the head written, the second quiet once */
+    assert_int_equal(chain_compact(head, &bytes), 0);
+    assert_int_equal(chain_compact(head, &bytes), 0);
+    assert_int_equal(chain_compact(head, &bytes), 1);
+    struct layout l = layout_of(head);
+    assert_int_equal(l.b[0].raw_slots, 0);
+    assert_true(l.b[0].encoded_bytes > 0 && l.b[0].encoded_bytes < 20 * 4);
+    assert_true(l.b[0].bytes >= base + l.b[0].encoded_bytes &&
+                l.b[0].bytes < base + l.b[0].encoded_bytes + ENC_BYTES_OF_A_FEW);
+    assert_int_equal(l.b[0].bytes, (uint64_t)bytes);
+    uint64_t sealed_bytes = l.b[0].bytes;
+    assert_int_equal(chain_write(&head, 60, 1000 + 60 * 20, gauge(20), &bytes), 0);
+    l = layout_of(head);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(l.b[0].raw_slots, 1);
+    /* the encoded part takes the header's room: the new plain part is
+     * allocated outside */
+    assert_int_equal((uint64_t)bytes, sealed_bytes + 4 * 4);
+    float v[21];
+    assert_int_equal(read_values(head, 1000, 1000 + 60 * 21, 60, v, 21), 21);
+    for (int k = 0; k < 21; k++)
+        assert_true(v[k] == gauge(k));
+    teardown_chain(&head);
+}
+
+/* Series restored with one or a few samples cost about what they hold
+ * (encoded, no plain part), and take live writes like any head. */
+static void test_restore_into_small_heads(void **state)
+{
+    (void)state;
+    uint64_t base = one_sample_bytes();
+    for (uint32_t n = 1; n <= 5; n++) {
+        struct buffer *head = NULL;
+        bytes = 0;
+        float values[5] = { 1.5f, NAN, 2.75f, 3.0f, -1.0f };
+        values[n - 1] = 9.5f;                          /* the last one is a sample */
+        assert_int_equal(chain_load(&head, 60, 1000, values, n, &bytes), 0);
+        struct layout l = layout_of(head);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.b[0].raw_slots, 0);
+        assert_true(l.b[0].saved);
+        assert_int_equal(l.b[0].bytes, (uint64_t)bytes);
+        assert_true(l.b[0].bytes <= base + ENC_BYTES_OF_A_FEW);
+        assert_int_equal(chain_write(&head, 60, 1000 + 60 * n, 4.5f, &bytes), 0);
+        float v[6];
+        assert_int_equal(read_values(head, 1000, 1000 + 60 * (n + 1), 60, v, 6), n + 1);
+        for (uint32_t i = 0; i < n; i++) {
+            if (isnan(values[i]))
+                assert_nan(v[i]);
+            else
+                assert_true(v[i] == values[i]);
+        }
+        assert_true(v[n] == 4.5f);
+        teardown_chain(&head);
+    }
 }
 
 /* A buffer with room moves back to take an older sample even when its
@@ -747,6 +889,9 @@ int main(void)
         cmocka_unit_test(test_stragglers_patch_sealed_parts),
         cmocka_unit_test(test_range_start_follows_first_sample),
         cmocka_unit_test(test_head_grows_in_steps),
+        cmocka_unit_test(test_small_head_late_writes_and_overwrites),
+        cmocka_unit_test(test_sealing_a_partly_grown_head),
+        cmocka_unit_test(test_restore_into_small_heads),
         cmocka_unit_test(test_moving_a_sealed_buffer_back),
         cmocka_unit_test(test_load_encodes),
     };

@@ -848,6 +848,32 @@ static void test_metric_index_many(void **state)
     free(text);
 }
 
+/* The store keeps 16-bit metric indexes: 65,535 metrics load, one more
+ * is refused with a message that says why. */
+static void test_metric_count_limit(void **state)
+{
+    (void)state;
+    size_t cap = 65536 * 48 + 256;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (int count = 65535; count <= 65536; count++) {
+        size_t n = (size_t)snprintf(text, cap, "{" MAIN_MIN "," STORE_MIN ",\"metrics\":{");
+        for (int i = 0; i < count; i++)
+            n += (size_t)snprintf(text + n, cap - n, "%s\"m%05d\":{\"frequency\":60,"
+                                  "\"aggregation\":null}", i ? "," : "", i);
+        snprintf(text + n, cap - n, "}}");
+        if (count == 65535) {
+            struct ccms_config c;
+            expect_ok(text, &c);
+            assert_int_equal(c.metric_count, 65535);
+            config_free(&c);
+        } else {
+            EXPECT_ERR(text, "\"metrics\" has 65536 entries; at most 65535 are supported");
+        }
+    }
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -865,6 +891,7 @@ int main(void)
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_load_errors_and_small_err_buffer),
         cmocka_unit_test(test_metric_index_many),
+        cmocka_unit_test(test_metric_count_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

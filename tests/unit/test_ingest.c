@@ -702,11 +702,11 @@ static void test_host_lock_released(void **state)
     static const char body[] = "x,hostname=a value=1 1700000000\nx,hostname=a value=2 17000000";
     assert_int_equal(ingest_batch_feed(b, body, sizeof body - 1), 0);
     /* between feeds the batch holds no lock */
-    assert_int_equal(pthread_rwlock_trywrlock(host_level->lock), 0);
-    pthread_rwlock_unlock(host_level->lock);
+    assert_int_equal(pthread_rwlock_trywrlock(level_lock(host_level)), 0);
+    pthread_rwlock_unlock(level_lock(host_level));
     assert_int_equal(ingest_batch_feed(b, "10\n", 3), 0);
-    assert_int_equal(pthread_rwlock_trywrlock(host_level->lock), 0);
-    pthread_rwlock_unlock(host_level->lock);
+    assert_int_equal(pthread_rwlock_trywrlock(level_lock(host_level)), 0);
+    pthread_rwlock_unlock(level_lock(host_level));
     assert_int_equal(ingest_batch_finish(b), 0);
     struct ingest_result r;
     ingest_batch_result(b, &r);
@@ -718,8 +718,8 @@ static void test_host_lock_released(void **state)
     assert_int_equal(ingest_batch_new(s, &o, &b), 0);
     assert_int_equal(ingest_batch_feed(b, "x,hostname=a value=3 1700000020", 31), 0);
     assert_int_equal(ingest_batch_finish(b), 0);
-    assert_int_equal(pthread_rwlock_trywrlock(host_level->lock), 0);
-    pthread_rwlock_unlock(host_level->lock);
+    assert_int_equal(pthread_rwlock_trywrlock(level_lock(host_level)), 0);
+    pthread_rwlock_unlock(level_lock(host_level));
     ingest_batch_free(b);
     assert_value(READ(s, M_X, NOW + 20, "alex", "a"), 3);
     store_destroy(s);

@@ -19,7 +19,8 @@ static void test_children_sorted_and_found(void **state)
                                                    &created, &bytes), 0);
         assert_true(created);
         assert_int_equal(c->depth, 1);
-        assert_ptr_equal(c->parent, root);
+        assert_non_null(c->upper);                  /* a cluster level: locked */
+        assert_ptr_equal(c->upper->parent, root);
     }
     assert_int_equal(root->child_count, 6);
     for (uint32_t i = 1; i < root->child_count; i++)
@@ -103,20 +104,27 @@ static void test_chains_and_emptiness(void **state)
     }
     assert_int_equal(l->chain_count, 7);
     for (uint32_t i = 1; i < l->chain_count; i++)
-        assert_true(l->chains[i - 1].metric < l->chains[i].metric);
+        assert_true(level_chain_metric(l, i - 1) < level_chain_metric(l, i));
     for (size_t i = 0; i < 6; i++) {
         struct buffer **slot = level_chain_slot(l, order[i], &bytes);
-        const struct level_chain *entry =
-            (const struct level_chain *)((char *)slot - offsetof(struct level_chain, head));
-        assert_true(entry >= l->chains && entry < l->chains + l->chain_count);
-        assert_int_equal(entry->metric, order[i]);
+        assert_true(slot >= l->heads && slot < l->heads + l->chain_count);
+        assert_int_equal(level_chain_metric(l, (uint32_t)(slot - l->heads)), order[i]);
         assert_non_null(*slot);
         assert_ptr_equal(*slot, level_chain_head(l, order[i]));
     }
     assert_null(level_chain_head(l, 1));
     assert_null(level_chain_head(l, 40));
-    /* 7 chains in room for 8: far less than 40 configured metrics' slots */
-    assert_true(bytes - empty < 8 * 16 + 7 * 200);
+    /* exactly 10 bytes per chain (head and metric), none for the 33
+     * configured metrics not written here; each chain's one buffer holds
+     * one sample */
+    for (uint32_t i = 0; i < l->chain_count; i++)
+        assert_int_equal(chain_sample_count(l->heads[i]), 1);
+    int64_t one_sample = 0;
+    struct buffer *probe = NULL;
+    assert_int_equal(chain_write(&probe, 60, 1000, 1.0f, &one_sample), 0);
+    int64_t probe_bytes = one_sample;
+    chain_free_all(&probe, &one_sample);
+    assert_int_equal(bytes - empty, 7 * (10 + probe_bytes));
     uint64_t freed = 0;
     level_destroy(l, 40, &bytes, &freed);
     assert_int_equal(freed, 7);

@@ -65,6 +65,36 @@ static struct store_selector *make_sel(struct sel_storage *st, const char *c, co
     return &st->sel;
 }
 
+/* Metric indexes are 16 bits in the tree: the last index that fits is
+ * written and read back, and a store with more metrics is refused. */
+static void test_metric_count_limit(void **state)
+{
+    (void)state;
+    static struct store_metric metrics[STORE_MAX_METRICS + 1];
+    static char names[STORE_MAX_METRICS + 1][16];
+    for (int i = 0; i <= STORE_MAX_METRICS; i++) {
+        snprintf(names[i], sizeof names[i], "m%05d", i);
+        metrics[i] = (struct store_metric){ names[i], 10, CCMS_AGG_AVG };
+    }
+    struct store *s;
+    assert_int_equal(store_create(metrics, STORE_MAX_METRICS + 1, &s), STORE_ETOO_MANY_METRICS);
+    assert_int_equal(store_create(metrics, STORE_MAX_METRICS, &s), 0);
+    int last = STORE_MAX_METRICS - 1;
+    put(s, "c", "h", NULL, NULL, last, 100, 1.5f);
+    put(s, "c", "h", NULL, NULL, 0, 100, 2.5f);
+    struct sel_storage st;
+    struct store_series r;
+    assert_int_equal(store_read(s, make_sel(&st, "c", "h", NULL, 0), last, 100, 110, 0,
+                                RESAMPLE_LTTB, 1000, &r), 0);
+    assert_int_equal(r.len, 1);
+    assert_true(r.data[0] == 1.5f);
+    store_series_free(&r);
+    assert_int_equal(store_read(s, &st.sel, 0, 100, 110, 0, RESAMPLE_LTTB, 1000, &r), 0);
+    assert_true(r.data[0] == 2.5f);
+    store_series_free(&r);
+    store_destroy(s);
+}
+
 static void test_read_single_chain(void **state)
 {
     (void)state;
@@ -492,6 +522,7 @@ static void test_concurrent_access(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metric_count_limit),
         cmocka_unit_test(test_read_single_chain),
         cmocka_unit_test(test_sum_and_implicit_descent),
         cmocka_unit_test(test_host_chain_hides_children),
