@@ -137,6 +137,11 @@ class ConfigRejectTest(CCMSTestCase):
             with self.subTest(entry=entry):
                 self.assertRejected(base_config(self.tmp, metrics={"m": entry}))
 
+    def test_too_many_metrics(self):
+        metrics = {"m%05d" % i: {"frequency": 60, "aggregation": None} for i in range(65536)}
+        self.assertRejected(base_config(self.tmp, metrics=metrics),
+                            '"metrics" has 65536 entries; at most 65535 are supported')
+
     def test_bad_duration(self):
         for value in ("2d", "30", "abc", "", "1h 30m"):
             with self.subTest(value=value):

@@ -399,3 +399,53 @@ class WriteTest(CCMSTestCase):
     def test_empty_body(self):
         self.assertWriteOK(self.srv.write(b""))
         self.assertWriteOK(self.srv.write(b"\n\n# only comments\n"))
+
+
+class SmallSeriesMemoryTest(CCMSTestCase):
+    """A series holding a few samples costs about what it holds: the
+    store's exact count (GET /api/status) after one sample in each of
+    many series, and its growth with the next samples."""
+
+    HOSTS, THREADS = 20, 64
+    METRICS = {"cpu_user": {"frequency": 60, "aggregation": "avg"},
+               "ipc": {"frequency": 60, "aggregation": "avg"},
+               "clock": {"frequency": 60, "aggregation": "avg"},
+               "mem_bw": {"frequency": 60, "aggregation": "sum"}}
+
+    def setUp(self):
+        self.srv = start_server(self, metrics=self.METRICS)
+
+    def store_bytes(self):
+        r = self.srv.raw("GET", "/api/status")
+        self.assertStatus(r, 200)
+        return json.loads(r.body)["store"]["bytes"]
+
+    def write_step(self, ts, k):
+        body = "".join("%s,cluster=c,hostname=n%02d,type=hwthread,type-id=%d value=%d.%d %d\n"
+                       % (m, h, t, h + t, k, ts)
+                       for m in sorted(self.METRICS) for h in range(self.HOSTS)
+                       for t in range(self.THREADS))
+        self.assertWriteOK(self.srv.write(body))
+
+    def test_one_sample_series_cost_at_most_128_bytes(self):
+        empty = self.store_bytes()
+        series = len(self.METRICS) * self.HOSTS * self.THREADS
+        now = int(time.time()) // 60 * 60
+        t0 = now - 600
+        self.write_step(t0, 0)
+        one = self.store_bytes() - empty
+        self.assertLessEqual(one / series, 128, "bytes per one-sample series")
+        # the next three samples stay inside the buffer header
+        for k in range(1, 4):
+            self.write_step(t0 + 60 * k, k)
+        self.assertEqual(self.store_bytes() - empty, one)
+        # the fifth needs the first plain allocation of 8 floats
+        self.write_step(t0 + 60 * 4, 4)
+        self.assertEqual(self.store_bytes() - empty, one + series * 32)
+        # every sample reads back
+        rows = self.srv.query_json({"cluster": "c", "from": t0, "to": t0 + 300,
+                                    "with-stats": False, "queries": [
+                                        {"metric": "ipc", "host": "n07", "type": "hwthread",
+                                         "type-ids": ["9"]}]})
+        data = rows["results"][0][0]["data"]
+        self.assertEqual(data, [16.0, 16.1, 16.2, 16.3, 16.4])
