@@ -43,6 +43,12 @@
 #define INGEST_KEPT_ERRORS 5
 #define INGEST_ERROR_MAX 400
 #define INGEST_METRIC_CACHE 128
+/* Entries of the child cache (a power of two): collectors send each metric
+ * for every hwthread of a host in turn, so the levels of one host are
+ * visited round-robin; 1,024 entries hold a host's hwthreads, sockets and
+ * GPUs with few collisions. */
+#define INGEST_CHILD_CACHE_BITS 10
+#define INGEST_CHILD_CACHE (1u << INGEST_CHILD_CACHE_BITS)
 
 /* Result of resolving a line's levels: the line is rejected with a message. */
 #define INGEST_REJECT 1
@@ -81,12 +87,16 @@ struct ingest_batch {
     char hostname[LEVEL_MAX_NAME];
     size_t host_len;
 
-    /* Child cache: the last type/subtype level below the locked host. */
-    bool child_valid;
-    size_t child_depth;
-    char child_names[2][LEVEL_MAX_NAME];
-    size_t child_lens[2];
-    struct level *child;
+    /* Child cache: type/subtype levels below the locked host, found by the
+     * hash of their names and checked against the levels' own names. An
+     * entry is valid while its gen is child_gen: releasing the host lock
+     * (after which levels may go) moves child_gen on. */
+    uint32_t child_gen;
+    struct child_entry {
+        struct level *levels[2];    /* the type level, and the subtype level at depth 2 */
+        uint32_t gen;
+        uint32_t depth;
+    } child_cache[INGEST_CHILD_CACHE];
 
     /* Metric cache: the last measurement (raw bytes) and its index. */
     char metric_raw[INGEST_METRIC_CACHE];
@@ -281,7 +291,48 @@ static void ingest_release_host(struct ingest_batch *b)
         store_host_unlock(&b->host);
         b->locked = false;
     }
-    b->child_valid = false;
+    if (++b->child_gen == 0) {          /* wrapped: no entry may look valid */
+        memset(b->child_cache, 0, sizeof b->child_cache);
+        b->child_gen = 1;
+    }
+}
+
+/* The first and the last 8 bytes of a name (zero-padded when shorter). */
+static uint64_t ingest_name_key(const char *name, size_t len)
+{
+    uint64_t head = 0, tail = 0;
+    size_t n = len < 8 ? len : 8;
+    memcpy(&head, name, n);
+    memcpy(&tail, name + len - n, n);
+    return (head * 0x9E3779B97F4A7C15ull) ^ (tail * 0xC2B2AE3D27D4EB4Full) ^ len;
+}
+
+/* Level names of one host differ in their ids, at the end ("hwthread17",
+ * "00000000:49:00.0"): a hash of their first and last 8 bytes tells them
+ * apart at the cost of two multiplications; the names are compared in
+ * full on a hit. */
+static struct child_entry *ingest_child_slot(struct ingest_batch *b, const char *const *names,
+                                             const size_t *lens, size_t depth)
+{
+    uint64_t h = ingest_name_key(names[0], lens[0]);
+    if (depth == 2)
+        h = (h ^ ingest_name_key(names[1], lens[1])) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    return &b->child_cache[(h * 0xBF58476D1CE4E5B9ull) >> (64 - INGEST_CHILD_CACHE_BITS)];
+}
+
+/* The cached level names[0..depth) below the locked host, or NULL. Its
+ * names were checked when it was cached. */
+static struct level *ingest_child_cached(struct ingest_batch *b, const char *const *names,
+                                         const size_t *lens, size_t depth)
+{
+    const struct child_entry *e = ingest_child_slot(b, names, lens, depth);
+    if (e->gen != b->child_gen || e->depth != depth)
+        return NULL;
+    for (size_t i = 0; i < depth; i++)
+        if (!ingest_eq(e->levels[i]->name, e->levels[i]->name_len, names[i], lens[i]))
+            return NULL;
+    return e->levels[depth - 1];
 }
 
 static unsigned ingest_budget_left(const struct ingest_batch *b)
@@ -378,10 +429,9 @@ static int ingest_child(struct ingest_batch *b, size_t line_no, const char *cons
         *out = b->host.level;
         return 0;
     }
-    if (b->child_valid && b->child_depth == depth &&
-        ingest_eq(b->child_names[0], b->child_lens[0], names[0], lens[0]) &&
-        (depth == 1 || ingest_eq(b->child_names[1], b->child_lens[1], names[1], lens[1]))) {
-        *out = b->child;
+    struct level *cached = ingest_child_cached(b, names, lens, depth);
+    if (cached) {
+        *out = cached;
         return 0;
     }
     unsigned created = 0;
@@ -408,13 +458,12 @@ static int ingest_child(struct ingest_batch *b, size_t line_no, const char *cons
     ingest_count_created(b, created);
     if (rc != 0)
         return rc;
-    b->child_valid = true;
-    b->child_depth = depth;
-    b->child = *out;
-    for (size_t i = 0; i < depth; i++) {
-        memcpy(b->child_names[i], names[i], lens[i]);
-        b->child_lens[i] = lens[i];
-    }
+    struct level *type_level = *out;
+    if (depth == 2 && store_host_child(&b->host, names, lens, 1, false, NULL, &type_level) != 0)
+        return 0;                       /* not cached; cannot happen under the host lock */
+    struct child_entry *e = ingest_child_slot(b, names, lens, depth);
+    *e = (struct child_entry){ .levels = { type_level, *out }, .gen = b->child_gen,
+                               .depth = (uint32_t)depth };
     return 0;
 }
 
@@ -488,6 +537,7 @@ struct ingest_target {
     const char *names[2];           /* the levels below the host, once checked */
     size_t lens[2];
     size_t depth;
+    struct level *child;            /* that level, when the child cache had it */
 };
 
 /* Upstream builds "<type><type-id>" whatever the tag order: a (s)type value
@@ -554,33 +604,36 @@ static bool ingest_check_host(struct ingest_batch *b, size_t line_no,
 static bool ingest_check_levels(struct ingest_batch *b, size_t line_no, struct ingest_target *t,
                                 bool host_cached)
 {
+    t->child = NULL;
     if (t->node || (t->type.len == 0 && !t->type.too_long))
         return true;
     if (t->type.too_long) {
         ingest_reject(b, line_no, "invalid type level name: it is longer than 255 bytes");
         return false;
     }
-    bool child_cached = host_cached && b->child_valid &&
-                        ingest_eq(b->child_names[0], b->child_lens[0], t->type.buf, t->type.len);
-    if (!child_cached && !ingest_check_name(b, line_no, "type level", false, t->type.buf, t->type.len))
-        return false;
     t->names[0] = t->type.buf;
     t->lens[0] = t->type.len;
     t->depth = 1;
-    if (t->stype.len == 0 && !t->stype.too_long)
+    bool has_stype = t->stype.len > 0 || t->stype.too_long;
+    if (has_stype && !t->stype.too_long) {
+        t->names[1] = t->stype.buf;
+        t->lens[1] = t->stype.len;
+        t->depth = 2;
+    }
+    /* a level found in the cache of the locked host was checked when it
+     * was cached */
+    if (host_cached && !t->stype.too_long)
+        t->child = ingest_child_cached(b, t->names, t->lens, t->depth);
+    if (!t->child && !ingest_check_name(b, line_no, "type level", false, t->type.buf, t->type.len))
+        return false;
+    if (!has_stype)
         return true;
     if (t->stype.too_long) {
         ingest_reject(b, line_no, "invalid subtype level name: it is longer than 255 bytes");
         return false;
     }
-    if (!(child_cached && b->child_depth == 2 &&
-          ingest_eq(b->child_names[1], b->child_lens[1], t->stype.buf, t->stype.len)) &&
-        !ingest_check_name(b, line_no, "subtype level", false, t->stype.buf, t->stype.len))
-        return false;
-    t->names[1] = t->stype.buf;
-    t->lens[1] = t->stype.len;
-    t->depth = 2;
-    return true;
+    return t->child ||
+           ingest_check_name(b, line_no, "subtype level", false, t->stype.buf, t->stype.len);
 }
 
 /* The number in the field "value" (the last one wins). Returns false when
@@ -642,8 +695,8 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
                         const struct ingest_target *t, int64_t ts, double value)
 {
     int rc = ingest_lock_host(b, line_no, t->cluster, t->cluster_len, t->host, t->host_len);
-    struct level *lvl = NULL;
-    if (rc == 0)
+    struct level *lvl = t->child;     /* the host was locked already: still valid */
+    if (rc == 0 && !lvl)
         rc = ingest_child(b, line_no, t->names, t->lens, t->depth, &lvl);
     if (rc == 0)
         rc = store_write(&b->host, lvl, metric, ts, (float)value);
@@ -730,6 +783,7 @@ int ingest_batch_new(struct store *s, const struct ingest_options *opts, struct 
         return -ENOMEM;
     b->store = s;
     b->opts = *opts;
+    b->child_gen = 1;                   /* the zeroed entries are not valid */
     const char *dc = opts->default_cluster ? opts->default_cluster : "";
     b->default_cluster_len = strlen(dc);
     b->default_cluster = strdup(dc);

@@ -187,6 +187,65 @@ static void test_no_cross_line_leakage(void **state)
     store_destroy(s);
 }
 
+/* The child cache maps level names of the locked host to their levels:
+ * names that share their first and last 8 bytes (one cache slot), the
+ * same type with and without a subtype, a host switch and a chunk
+ * boundary (the host lock is released) all reach the right level, and
+ * invalid names are rejected whether a valid one was cached or not. */
+static void test_child_cache(void **state)
+{
+    (void)state;
+    struct store *s = new_store();
+    struct ingest_options o = default_opts();
+    static char body[64 * 1024];
+    char long_name[256];
+    memset(long_name, 'c', 255);
+    long_name[255] = '\0';
+    size_t n = 0;
+    /* round-robin over 300 levels of one host, twice, then the second host */
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 300; i++)
+            n += (size_t)snprintf(body + n, sizeof body - n,
+                                  "x,hostname=h1,type=hwthread,type-id=%d value=%d %lld\n", i,
+                                  1000 * round + i, NOW + 10 * round);
+    /* same first and last 8 bytes, same length: one slot, two levels */
+    n += (size_t)snprintf(body + n, sizeof body - n,
+                          "x,hostname=h1,type=abcdefghAAijklmnop value=1 %lld\n"
+                          "x,hostname=h1,type=abcdefghBBijklmnop value=2 %lld\n"
+                          "x,hostname=h1,type=abcdefghAAijklmnop value=3 %lld\n"
+                          "x,hostname=h1,type=socket,type-id=0 value=4 %lld\n"
+                          "x,hostname=h1,type=socket,type-id=0,stype=core,stype-id=1 value=5 %lld\n"
+                          "x,hostname=h1,type=socket,type-id=0 value=6 %lld\n"
+                          "x,hostname=h2,type=socket,type-id=0 value=7 %lld\n"
+                          "x,hostname=h1,type=socket,type-id=0 value=8 %lld\n"
+                          "x,hostname=h1,type=socket,type-id=0,stype=%s,stype-id=1 value=9 %lld\n",
+                          NOW, NOW, NOW + 10, NOW + 20, NOW, NOW + 30, NOW, NOW + 40, long_name,
+                          NOW);
+    /* fed in 1,000-byte chunks: the lock is released between them */
+    for (size_t chunk = 0; chunk <= 1000; chunk += 1000) {
+        struct run_result res;
+        run_chunked(s, &o, body, chunk, &res);
+        assert_int_equal(res.r.accepted, 608);
+        assert_int_equal(res.r.rejected, 1);
+        assert_non_null(strstr(res.text, "line 609: invalid subtype level name: it is longer"));
+        char name[32];
+        for (int i = 0; i < 300; i++) {
+            snprintf(name, sizeof name, "hwthread%d", i);
+            assert_value(READ(s, M_X, NOW, "alex", "h1", name), i);
+            assert_value(READ(s, M_X, NOW + 10, "alex", "h1", name), 1000 + i);
+        }
+        assert_value(READ(s, M_X, NOW, "alex", "h1", "abcdefghAAijklmnop"), 1);
+        assert_value(READ(s, M_X, NOW + 10, "alex", "h1", "abcdefghAAijklmnop"), 3);
+        assert_value(READ(s, M_X, NOW, "alex", "h1", "abcdefghBBijklmnop"), 2);
+        assert_value(READ(s, M_X, NOW + 20, "alex", "h1", "socket0"), 4);
+        assert_value(READ(s, M_X, NOW + 30, "alex", "h1", "socket0"), 6);
+        assert_value(READ(s, M_X, NOW + 40, "alex", "h1", "socket0"), 8);
+        assert_value(READ(s, M_X, NOW, "alex", "h1", "socket0", "core1"), 5);
+        assert_value(READ(s, M_X, NOW, "alex", "h2", "socket0"), 7);
+    }
+    store_destroy(s);
+}
+
 static void test_escaped_metric_name(void **state)
 {
     (void)state;
@@ -794,6 +853,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_path_mapping),
         cmocka_unit_test(test_no_cross_line_leakage),
+        cmocka_unit_test(test_child_cache),
         cmocka_unit_test(test_escaped_metric_name),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_precision),
