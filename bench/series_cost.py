@@ -25,14 +25,6 @@ import ccms  # noqa: E402
 METRICS = {"cpu_user": {"frequency": 60, "aggregation": "avg"}}
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as fh:
-        for ln in fh:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    return 0
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=ccms.BINARY)
@@ -52,7 +44,7 @@ def main():
         srv.start()
         try:
             empty = json.loads(srv.raw("GET", "/api/status").body)["store"]["bytes"]
-            rss0 = rss_kb(srv.proc.pid)
+            rss0 = ccms.rss_bytes(srv.proc.pid)
             now = int(time.time()) // 60 * 60
             rng = random.Random(n)
             walk = [[rng.randrange(0, 10000) for _ in range(args.per_host)]
@@ -74,7 +66,7 @@ def main():
             print("%5d samples/series: %7.1f bytes/series (store), %6.2f bytes/sample, "
                   "RSS growth %7.1f bytes/series  [%d series]"
                   % (n, held / series, held / (series * n),
-                     (rss_kb(srv.proc.pid) - rss0) * 1024 / series, series), flush=True)
+                     (ccms.rss_bytes(srv.proc.pid) - rss0) / series, series), flush=True)
         finally:
             srv.close()
 

@@ -81,14 +81,6 @@ def one_minute(rng, ts):
     return reqs
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as fh:
-        for ln in fh:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    return 0
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=ccms.BINARY)
@@ -108,7 +100,7 @@ def main():
         json.dump(config, fh)
     srv.start()
     try:
-        rss0 = rss_kb(srv.proc.pid)
+        rss0 = ccms.rss_bytes(srv.proc.pid)
         rng = random.Random(1)
         now = int(time.time())
         lines = 0
@@ -124,11 +116,11 @@ def main():
                     raise SystemExit("write failed: %d %r" % (r.status, r.body[:200]))
         st = json.loads(srv.raw("GET", "/api/status", None, {"Authorization": "Bearer " + JWT})
                         .body)["store"]
-        rss = rss_kb(srv.proc.pid)
+        rss = ccms.rss_bytes(srv.proc.pid)
         print("%d lines in %d pass(es): store %d bytes, %d samples, %d series; "
               "%.1f bytes/series; RSS %.1f MB (%.1f MB at start)"
               % (lines, args.passes, st["bytes"], st["samples"], len(series),
-                 st["bytes"] / len(series), rss / 1024, rss0 / 1024))
+                 st["bytes"] / len(series), rss / 1e6, rss0 / 1e6))
         print(json.dumps(st, indent=1))
     finally:
         srv.close()

@@ -197,6 +197,13 @@ static void sub_decode(const struct buffer *b, uint32_t i, float *out)
             out[k] = NAN;
 }
 
+/* The header's room goes back to the encoded part (nothing encoded yet). */
+static void header_room_to_encoded(struct buffer *b)
+{
+    b->enc = NULL;
+    memset(b->enc_end, 0, sizeof b->enc_end);
+}
+
 /* Moves a plain part held in the header to the heap, into cap floats
  * (>= the raw slots in use): the plain part grows past TINY_RAW, or the
  * encoded part is about to take the header's room. */
@@ -207,8 +214,7 @@ static int raw_leave_header(struct buffer *b, uint32_t cap, int64_t *bytes_delta
         return BUFFER_ENOMEM;
     uint32_t keep = cap < b->raw_cap ? cap : b->raw_cap;
     memcpy(raw, b->tiny_raw, (size_t)keep * sizeof(float));
-    b->enc = NULL;
-    memset(b->enc_end, 0, sizeof b->enc_end);
+    header_room_to_encoded(b);
     *bytes_delta += (int64_t)((size_t)cap * sizeof(float));
     b->raw = raw;
     b->raw_cap = (uint16_t)cap;
@@ -226,8 +232,7 @@ static int raw_resize(struct buffer *b, uint32_t want, int64_t *bytes_delta)
         if (fits_header) {
             b->raw_cap = (uint16_t)want;
         } else if (want == 0) {
-            b->enc = NULL;
-            memset(b->enc_end, 0, sizeof b->enc_end);
+            header_room_to_encoded(b);
             b->raw = NULL;
             b->raw_cap = 0;
         } else {

@@ -49,6 +49,15 @@ def long_retention():
     return "%dh" % (int(time.time()) // 3600 + 24)
 
 
+def rss_bytes(pid):
+    """The resident set size of a process, from /proc/<pid>/status."""
+    with open("/proc/%d/status" % pid) as fh:
+        for ln in fh:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

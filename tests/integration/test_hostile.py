@@ -27,7 +27,7 @@ import time
 import unittest
 import urllib.parse
 
-from ccms import CCMSTestCase, Server, f32, start_server
+from ccms import CCMSTestCase, Server, f32, rss_bytes, start_server
 
 TSAN = bool(os.environ.get("CCMS_TSAN"))
 RSS_LIMIT = 300 << 20
@@ -38,14 +38,6 @@ FILE_RE = re.compile(r"^(-?\d+\.(bin|json)|current\.wal(\.\d+)?)$")
 
 METRICS = {"m": {"frequency": 10, "aggregation": "avg"},
            "s": {"frequency": 10, "aggregation": "sum"}}
-
-
-def rss_bytes(pid):
-    with open("/proc/%d/status" % pid) as fh:
-        for ln in fh:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1]) * 1024
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 def tree(top, exclude=None):
