@@ -540,6 +540,8 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
 
 /* ---- restore ----------------------------------------------------------------- */
 
+struct restore_jobs;
+
 struct restore_ctx {
     struct checkpointer *cp;
     int64_t cutoff;                  /* now - retention */
@@ -549,6 +551,7 @@ struct restore_ctx {
     struct restore_stats *stats;
     struct store_host host;          /* write-locked host being restored */
     const char *path;                /* file being loaded, for log lines */
+    struct restore_jobs *jobs;       /* the hosts to restore */
 };
 
 static int apply_level(struct restore_ctx *rc, const struct ckpt_level *l, const char **names,
@@ -938,13 +941,103 @@ static void for_each_subdir(struct restore_ctx *rc, const char *dir,
     free_paths(names, count);
 }
 
-static void restore_cluster(struct restore_ctx *rc, const char *unused, const char *cluster)
+/* The hosts to restore, collected first so that they can be restored in
+ * parallel: hosts are independent (each is restored under its own lock). */
+struct restore_jobs {
+    char **clusters;            /* clusters[i] names the cluster of hosts[i] */
+    char **hosts;
+    size_t count;
+    bool failed;                /* out of memory while collecting */
+    _Atomic size_t next;
+};
+
+static void collect_host(struct restore_ctx *rc, const char *cluster, const char *host)
+{
+    struct restore_jobs *jobs = rc->jobs;
+    char *c = strdup(cluster), *h = strdup(host);
+    char **cs = c && h ? realloc(jobs->clusters, (jobs->count + 1) * sizeof(char *)) : NULL;
+    if (cs)
+        jobs->clusters = cs;
+    char **hs = cs ? realloc(jobs->hosts, (jobs->count + 1) * sizeof(char *)) : NULL;
+    if (hs)
+        jobs->hosts = hs;
+    if (!hs) {
+        free(c);
+        free(h);
+        jobs->failed = true;
+        return;
+    }
+    jobs->clusters[jobs->count] = c;
+    jobs->hosts[jobs->count] = h;
+    jobs->count++;
+}
+
+static void collect_cluster(struct restore_ctx *rc, const char *unused, const char *cluster)
 {
     (void)unused;
     char *dir = fs_join(rc->cp->dir, cluster);
     if (dir)
-        for_each_subdir(rc, dir, restore_host, cluster);
+        for_each_subdir(rc, dir, collect_host, cluster);
     free(dir);
+}
+
+static void *restore_worker(void *arg)
+{
+    struct restore_ctx *rc = arg;
+    struct restore_jobs *jobs = rc->jobs;
+    for (;;) {
+        size_t i = atomic_fetch_add(&jobs->next, 1);
+        if (i >= jobs->count)
+            return NULL;
+        restore_host(rc, jobs->clusters[i], jobs->hosts[i]);
+    }
+}
+
+static void restore_stats_add(struct restore_stats *to, const struct restore_stats *from)
+{
+    to->files_loaded += from->files_loaded;
+    to->files_failed += from->files_failed;
+    to->files_too_old += from->files_too_old;
+    to->entries_ignored += from->entries_ignored;
+    to->samples += from->samples;
+    to->wal_files += from->wal_files;
+    to->wal_records += from->wal_records;
+    to->wal_corrupt += from->wal_corrupt;
+    to->wal_torn += from->wal_torn;
+}
+
+/* Restores the collected hosts on up to RESTORE_THREADS threads (one per
+ * core): a restore decodes files and encodes every part, which is CPU
+ * work. Each thread counts into its own stats, added up at the end. */
+#define RESTORE_THREADS 8
+
+static void restore_jobs_run(const struct restore_ctx *base, struct restore_jobs *jobs)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cores > 0 ? (size_t)cores : 1;
+    if (threads > RESTORE_THREADS)
+        threads = RESTORE_THREADS;
+    if (threads > jobs->count)
+        threads = jobs->count ? jobs->count : 1;
+    struct restore_ctx ctx[RESTORE_THREADS];
+    struct restore_stats stats[RESTORE_THREADS];
+    pthread_t tids[RESTORE_THREADS];
+    bool started[RESTORE_THREADS] = {false};
+    for (size_t t = 0; t < threads; t++) {
+        stats[t] = (struct restore_stats){0};
+        ctx[t] = *base;
+        ctx[t].stats = &stats[t];
+        /* thread 0 is this one; should a thread not start, the others
+         * (at least this one) take its share */
+        if (t > 0)
+            started[t] = pthread_create(&tids[t], NULL, restore_worker, &ctx[t]) == 0;
+    }
+    restore_worker(&ctx[0]);
+    for (size_t t = 0; t < threads; t++) {
+        if (t > 0 && started[t])
+            pthread_join(tids[t], NULL);
+        restore_stats_add(base->stats, &stats[t]);
+    }
 }
 
 int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn keep,
@@ -958,14 +1051,22 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn ke
         log_crit("restore: cannot create checkpoint directory %s: %s", cp->dir, strerror(-rc));
         return CHECKPOINT_EIO;
     }
+    struct restore_jobs jobs = {0};
     struct restore_ctx ctx = {
         .cp = cp,
         .cutoff = cp->retention > 0 ? now - cp->retention : INT64_MIN,
         .keep = keep,
         .keep_ctx = keep_ctx,
         .stats = &local,
+        .jobs = &jobs,
     };
-    for_each_subdir(&ctx, cp->dir, restore_cluster, NULL);
+    for_each_subdir(&ctx, cp->dir, collect_cluster, NULL);
+    if (jobs.failed)
+        log_error("restore: out of memory listing the host directories: some hosts are NOT "
+                  "loaded");
+    restore_jobs_run(&ctx, &jobs);
+    free_paths(jobs.clusters, jobs.count);
+    free_paths(jobs.hosts, jobs.count);
     local.seconds = seconds_since(&started);
     log_info("restore: %" PRIu64 " files loaded (%" PRIu64 " samples), %" PRIu64 " skipped as "
              "too old, %" PRIu64 " failed; %" PRIu64 " WAL records from %" PRIu64 " files; "

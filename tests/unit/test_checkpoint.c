@@ -188,6 +188,47 @@ static void test_snapshot_round_trip_and_increments(void **state)
     close_store(s, cp);
 }
 
+/* Hosts are restored on several threads: 40 hosts, each with a snapshot
+ * and a WAL written after it, come back whole, and the counts of every
+ * thread are added up. */
+static void test_many_hosts_restored_in_parallel(void **state)
+{
+    struct fixture *fx = *state;
+    struct checkpointer *cp;
+    struct store *s = open_store(fx, &cp, true);
+    enum { HOSTS = 40, STEPS = 30 };
+    char host[16];
+    for (int h = 0; h < HOSTS; h++) {
+        snprintf(host, sizeof host, "n%02d", h);
+        for (int k = 0; k < STEPS; k++)
+            ingest(s, cp, host, "socket0", MEM_BW, 1700000000 + 60 * k, (float)(h * 100 + k));
+    }
+    assert_int_equal(checkpointer_run(cp, 1700040000, NULL), 0);
+    for (int h = 0; h < HOSTS; h++) {
+        snprintf(host, sizeof host, "n%02d", h);
+        ingest(s, cp, host, NULL, CPU_LOAD, 1700000000 + 60 * STEPS, (float)h + 0.5f);
+    }
+    close_store(s, cp);
+
+    assert_int_equal(store_create(METRICS, 4, &s), 0);
+    assert_int_equal(checkpointer_create(s, &fx->cfg, &cp), 0);
+    struct restore_stats rs;
+    assert_int_equal(checkpointer_restore(cp, 1800000000, NULL, NULL, &rs), 0);
+    assert_int_equal(rs.files_loaded, HOSTS);
+    assert_int_equal(rs.files_failed, 0);
+    assert_int_equal(rs.samples, HOSTS * STEPS);
+    assert_int_equal(rs.wal_records, HOSTS);
+    for (int h = 0; h < HOSTS; h++) {
+        snprintf(host, sizeof host, "n%02d", h);
+        for (int k = 0; k < STEPS; k++)
+            assert_true(value_at(s, host, "socket0", MEM_BW, 1700000000 + 60 * k) ==
+                        (double)(float)(h * 100 + k));
+        assert_true(value_at(s, host, NULL, CPU_LOAD, 1700000000 + 60 * STEPS) ==
+                    (double)((float)h + 0.5f));
+    }
+    close_store(s, cp);
+}
+
 static void test_json_format_round_trip(void **state)
 {
     struct fixture *fx = *state;
@@ -390,6 +431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_replay_after_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_round_trip_and_increments, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_many_hosts_restored_in_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_format_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_go_fixture_tree_loads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_and_stray_files_do_not_stop_restore, setup,
