@@ -71,8 +71,9 @@ void checkpointer_destroy(struct checkpointer *cp);
 /* Loads every checkpoint file and WAL under the checkpoint directory
  * (created if missing) into the store. now - retention is the cut-off,
  * except for hosts keep() names (nodes running jobs): those are loaded
- * whole. keep may be NULL. Returns 0, or CHECKPOINT_EIO when the directory
- * cannot be created/read. */
+ * whole. keep may be NULL (else it is called from several threads: hosts
+ * are restored in parallel, one thread per core). Returns 0, or
+ * CHECKPOINT_EIO when the directory cannot be created/read. */
 int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn keep,
                          void *keep_ctx, struct restore_stats *st);
 
