@@ -38,6 +38,7 @@
 #include "lineproto.h"
 #include "persist/checkpoint.h"
 #include "store/level.h"
+#include "util/hash.h"
 #include "util/names.h"
 
 #define INGEST_KEPT_ERRORS 5
@@ -297,36 +298,23 @@ static void ingest_release_host(struct ingest_batch *b)
     }
 }
 
-/* The first and the last 8 bytes of a name (zero-padded when shorter). */
-static uint64_t ingest_name_key(const char *name, size_t len)
-{
-    uint64_t head = 0, tail = 0;
-    size_t n = len < 8 ? len : 8;
-    memcpy(&head, name, n);
-    memcpy(&tail, name + len - n, n);
-    return (head * 0x9E3779B97F4A7C15ull) ^ (tail * 0xC2B2AE3D27D4EB4Full) ^ len;
-}
-
-/* Level names of one host differ in their ids, at the end ("hwthread17",
- * "00000000:49:00.0"): a hash of their first and last 8 bytes tells them
- * apart at the cost of two multiplications; the names are compared in
- * full on a hit. */
+/* The cache entry for the level names[0..depth): level names of one host
+ * differ in their ids, at the end, which hash_name_ends tells apart
+ * cheaply; a hit is checked against the level's own names. */
 static struct child_entry *ingest_child_slot(struct ingest_batch *b, const char *const *names,
                                              const size_t *lens, size_t depth)
 {
-    uint64_t h = ingest_name_key(names[0], lens[0]);
+    uint64_t h = hash_name_ends(names[0], lens[0]);
     if (depth == 2)
-        h = (h ^ ingest_name_key(names[1], lens[1])) * 0x9E3779B97F4A7C15ull;
-    h ^= h >> 29;
-    return &b->child_cache[(h * 0xBF58476D1CE4E5B9ull) >> (64 - INGEST_CHILD_CACHE_BITS)];
+        h = (h ^ (hash_name_ends(names[1], lens[1]) >> 7)) * 0x9E3779B97F4A7C15ull;
+    return &b->child_cache[h >> (64 - INGEST_CHILD_CACHE_BITS)];
 }
 
-/* The cached level names[0..depth) below the locked host, or NULL. Its
- * names were checked when it was cached. */
-static struct level *ingest_child_cached(struct ingest_batch *b, const char *const *names,
-                                         const size_t *lens, size_t depth)
+/* The level of entry e if it is valid for the locked host and holds
+ * names[0..depth), else NULL. Its names were checked when it was cached. */
+static struct level *ingest_child_hit(const struct ingest_batch *b, const struct child_entry *e,
+                                      const char *const *names, const size_t *lens, size_t depth)
 {
-    const struct child_entry *e = ingest_child_slot(b, names, lens, depth);
     if (e->gen != b->child_gen || e->depth != depth)
         return NULL;
     for (size_t i = 0; i < depth; i++)
@@ -423,13 +411,14 @@ static int ingest_lock_host(struct ingest_batch *b, size_t line_no, const char *
 /* The level names[0..depth) below the locked host. Returns 0,
  * INGEST_REJECT or STORE_ENOMEM. */
 static int ingest_child(struct ingest_batch *b, size_t line_no, const char *const *names,
-                        const size_t *lens, size_t depth, struct level **out)
+                        const size_t *lens, size_t depth, struct child_entry *e,
+                        struct level **out)
 {
     if (depth == 0) {
         *out = b->host.level;
         return 0;
     }
-    struct level *cached = ingest_child_cached(b, names, lens, depth);
+    struct level *cached = ingest_child_hit(b, e, names, lens, depth);
     if (cached) {
         *out = cached;
         return 0;
@@ -461,7 +450,6 @@ static int ingest_child(struct ingest_batch *b, size_t line_no, const char *cons
     struct level *type_level = *out;
     if (depth == 2 && store_host_child(&b->host, names, lens, 1, false, NULL, &type_level) != 0)
         return 0;                       /* not cached; cannot happen under the host lock */
-    struct child_entry *e = ingest_child_slot(b, names, lens, depth);
     *e = (struct child_entry){ .levels = { type_level, *out }, .gen = b->child_gen,
                                .depth = (uint32_t)depth };
     return 0;
@@ -537,6 +525,7 @@ struct ingest_target {
     const char *names[2];           /* the levels below the host, once checked */
     size_t lens[2];
     size_t depth;
+    struct child_entry *slot;       /* their entry in the child cache (depth > 0) */
     struct level *child;            /* that level, when the child cache had it */
 };
 
@@ -620,10 +609,11 @@ static bool ingest_check_levels(struct ingest_batch *b, size_t line_no, struct i
         t->lens[1] = t->stype.len;
         t->depth = 2;
     }
-    /* a level found in the cache of the locked host was checked when it
-     * was cached */
+    /* the names are hashed once a line; a level found in the cache of
+     * the locked host was checked when it was cached */
+    t->slot = ingest_child_slot(b, t->names, t->lens, t->depth);
     if (host_cached && !t->stype.too_long)
-        t->child = ingest_child_cached(b, t->names, t->lens, t->depth);
+        t->child = ingest_child_hit(b, t->slot, t->names, t->lens, t->depth);
     if (!t->child && !ingest_check_name(b, line_no, "type level", false, t->type.buf, t->type.len))
         return false;
     if (!has_stype)
@@ -697,7 +687,7 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
     int rc = ingest_lock_host(b, line_no, t->cluster, t->cluster_len, t->host, t->host_len);
     struct level *lvl = t->child;     /* the host was locked already: still valid */
     if (rc == 0 && !lvl)
-        rc = ingest_child(b, line_no, t->names, t->lens, t->depth, &lvl);
+        rc = ingest_child(b, line_no, t->names, t->lens, t->depth, t->slot, &lvl);
     if (rc == 0)
         rc = store_write(&b->host, lvl, metric, ts, (float)value);
     const char *name = store_metric_at(b->store, metric)->name;

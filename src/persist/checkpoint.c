@@ -944,8 +944,10 @@ static void for_each_subdir(struct restore_ctx *rc, const char *dir,
 /* The hosts to restore, collected first so that they can be restored in
  * parallel: hosts are independent (each is restored under its own lock). */
 struct restore_jobs {
-    char **clusters;            /* clusters[i] names the cluster of hosts[i] */
-    char **hosts;
+    struct restore_job {
+        char *cluster;
+        char *host;
+    } *list;
     size_t count;
     bool failed;                /* out of memory while collecting */
     _Atomic size_t next;
@@ -954,22 +956,17 @@ struct restore_jobs {
 static void collect_host(struct restore_ctx *rc, const char *cluster, const char *host)
 {
     struct restore_jobs *jobs = rc->jobs;
-    char *c = strdup(cluster), *h = strdup(host);
-    char **cs = c && h ? realloc(jobs->clusters, (jobs->count + 1) * sizeof(char *)) : NULL;
-    if (cs)
-        jobs->clusters = cs;
-    char **hs = cs ? realloc(jobs->hosts, (jobs->count + 1) * sizeof(char *)) : NULL;
-    if (hs)
-        jobs->hosts = hs;
-    if (!hs) {
-        free(c);
-        free(h);
+    struct restore_job job = { strdup(cluster), strdup(host) };
+    struct restore_job *grown = job.cluster && job.host
+        ? realloc(jobs->list, (jobs->count + 1) * sizeof(*grown)) : NULL;
+    if (!grown) {
+        free(job.cluster);
+        free(job.host);
         jobs->failed = true;
         return;
     }
-    jobs->clusters[jobs->count] = c;
-    jobs->hosts[jobs->count] = h;
-    jobs->count++;
+    jobs->list = grown;
+    jobs->list[jobs->count++] = job;
 }
 
 static void collect_cluster(struct restore_ctx *rc, const char *unused, const char *cluster)
@@ -989,7 +986,7 @@ static void *restore_worker(void *arg)
         size_t i = atomic_fetch_add(&jobs->next, 1);
         if (i >= jobs->count)
             return NULL;
-        restore_host(rc, jobs->clusters[i], jobs->hosts[i]);
+        restore_host(rc, jobs->list[i].cluster, jobs->list[i].host);
     }
 }
 
@@ -1065,8 +1062,11 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn ke
         log_error("restore: out of memory listing the host directories: some hosts are NOT "
                   "loaded");
     restore_jobs_run(&ctx, &jobs);
-    free_paths(jobs.clusters, jobs.count);
-    free_paths(jobs.hosts, jobs.count);
+    for (size_t i = 0; i < jobs.count; i++) {
+        free(jobs.list[i].cluster);
+        free(jobs.list[i].host);
+    }
+    free(jobs.list);
     local.seconds = seconds_since(&started);
     log_info("restore: %" PRIu64 " files loaded (%" PRIu64 " samples), %" PRIu64 " skipped as "
              "too old, %" PRIu64 " failed; %" PRIu64 " WAL records from %" PRIu64 " files; "
