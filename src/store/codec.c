@@ -26,7 +26,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-#define CODEC_MAX_DECIMALS 8
 #define CODEC_MAX_INT ((double)((int64_t)1 << 40))
 #define CODEC_MAX_WIDTH 42
 #define FLAG_BITMAP 1u
@@ -164,21 +163,19 @@ static unsigned bit_width(uint64_t v)
     return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
 }
 
-/* The float that integer r stands for with k decimals. The decoder's
- * conversion loop evaluates exactly this expression. */
-static float decimal_value(int64_t r, int k)
+/* The decoder's conversion loop evaluates exactly this expression. */
+float codec_decimal_value(int64_t r, int k)
 {
     return (float)((double)r * inv_pow10_table[k]);
 }
 
-/* r with decimal_value(r, k) bit-identical to x, or false. */
-static bool decimal_of(float x, int k, int64_t *r)
+bool codec_decimal_of(float x, int k, int64_t *r)
 {
     double y = nearbyint((double)x * pow10_table[k]);
     if (!(fabs(y) < CODEC_MAX_INT))
         return false;
     *r = (int64_t)y;
-    return float_bits(decimal_value(*r, k)) == float_bits(x);
+    return float_bits(codec_decimal_value(*r, k)) == float_bits(x);
 }
 
 /* ---- encoding ---------------------------------------------------------------- */
@@ -204,7 +201,7 @@ static bool decimal_fit(const float *values, uint32_t n, int64_t *ints, struct d
         return false;
     int64_t r;
     int k = 0;
-    while (k <= CODEC_MAX_DECIMALS && !decimal_of(values[first], k, &r))
+    while (k <= CODEC_MAX_DECIMALS && !codec_decimal_of(values[first], k, &r))
         k++;
     for (; k <= CODEC_MAX_DECIMALS; k++) {
         uint32_t m = 0;
@@ -212,7 +209,7 @@ static bool decimal_fit(const float *values, uint32_t n, int64_t *ints, struct d
         for (uint32_t i = first; i < n && ok; i++) {
             if (isnan(values[i]))
                 continue;
-            ok = decimal_of(values[i], k, &ints[m]);
+            ok = codec_decimal_of(values[i], k, &ints[m]);
             m++;
         }
         if (ok) {
@@ -429,7 +426,7 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
     double scale = inv_pow10_table[k];
     uint64_t r = (uint64_t)h.first;
     uint64_t min_delta = (uint64_t)h.min_delta;
-    out[0] = (float)((double)(int64_t)r * scale);   /* = decimal_value(r, k) */
+    out[0] = (float)((double)(int64_t)r * scale);   /* = codec_decimal_value(r, k) */
     if (width == 0) {
         for (uint32_t j = 1; j < m; j++) {
             r += min_delta;
@@ -532,7 +529,7 @@ int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *a
         int rc = decimal_header(in, len, n, &h);
         if (rc != 0)
             return rc;
-        float lo = decimal_value(h.min, h.k), hi = decimal_value(h.max, h.k);
+        float lo = codec_decimal_value(h.min, h.k), hi = codec_decimal_value(h.max, h.k);
         if (acc->count == 0 || lo < acc->min)
             acc->min = lo;           /* never -0: DECIMAL holds no -0 */
         if (acc->count == 0 || hi > acc->max || (hi == 0 && acc->max == 0))

@@ -24,6 +24,7 @@
 #ifndef CCMS_CODEC_H
 #define CCMS_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +72,14 @@ void codec_stats_values(const float *values, uint32_t n, struct codec_stats *acc
  * from adding the values one by one only by the rounding of the additions).
  * Returns 0 or CODEC_ECORRUPT / CODEC_ECOUNT (*acc unchanged). */
 int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *acc);
+
+/* The DECIMAL integer form of one value, shared with the write-ahead log:
+ * r stands for r * 10^-k (k = 0 .. CODEC_MAX_DECIMALS, |r| < 2^40).
+ * codec_decimal_of finds r such that codec_decimal_value(r, k) has exactly
+ * x's bits, or returns false. */
+#define CODEC_MAX_DECIMALS 8
+bool codec_decimal_of(float x, int k, int64_t *r);
+float codec_decimal_value(int64_t r, int k);
 
 /* The encoding of an encoded block (its first byte), or -1 when empty. */
 int codec_kind_of(const uint8_t *in, size_t len);
