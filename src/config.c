@@ -542,7 +542,8 @@ static int cfg_metrics(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
 
 static int cfg_checkpoints(struct cfg_ctx *ctx, json_t *ms, struct ccms_config *c)
 {
-    static const char *const keys[] = {"file-format", "directory", "max-wal-size", "fsync", NULL};
+    static const char *const keys[] = {"file-format", "directory", "max-wal-size", "fsync",
+                                       "write-go-formats", NULL};
     const char *p = "metric-store.checkpoints";
     json_t *sec;
     if (cfg_object(ctx, ms, "metric-store", "checkpoints", &sec) != 0)
@@ -569,6 +570,8 @@ static int cfg_checkpoints(struct cfg_ctx *ctx, json_t *ms, struct ccms_config *
     if (c->checkpoint_dir[0] == '\0')
         return cfg_range_error(ctx, p, "directory", "must not be empty");
 
+    if (cfg_bool(ctx, sec, p, "write-go-formats", &c->write_go_formats) != 0)
+        return -1;
     bool present;
     if (cfg_int(ctx, sec, p, "max-wal-size", &c->max_wal_size, &present) != 0)
         return -1;

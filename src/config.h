@@ -70,6 +70,9 @@ struct ccms_config {
     char *file_format;                  /* "wal" (default) or "json" */
     char *checkpoint_dir;               /* default "./var/checkpoints" */
     int64_t max_wal_size;               /* bytes, 0 = unlimited */
+    bool write_go_formats;              /* "checkpoints.write-go-formats" (ours): with
+                                           file-format "wal", write the Go store's .bin and
+                                           current.wal instead of the native formats */
     enum ccms_fsync_policy fsync;       /* "checkpoints.fsync" (ours): none | interval | always */
     char *cleanup_mode;                 /* "delete" (default) or "archive" */
     char *cleanup_dir;                  /* required for "archive" */

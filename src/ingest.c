@@ -693,7 +693,7 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
     const char *name = store_metric_at(b->store, metric)->name;
     if (rc == 0) {
         b->res.accepted++;
-        if (checkpoint_batch_add(b->wal, name, strlen(name), t->names, t->lens, t->depth, ts,
+        if (checkpoint_batch_add(b->wal, &b->host, lvl, metric, t->names, t->lens, t->depth, ts,
                                  (float)value) != 0)
             b->persist_failed = true;
         return 0;

@@ -25,16 +25,25 @@
 #include "log.h"
 #include "persist/ckpt.h"
 #include "persist/jsonckpt.h"
+#include "persist/logset.h"
+#include "persist/nsnap.h"
+#include "persist/seglog.h"
 #include "persist/snapshot.h"
 #include "persist/wal.h"
 #include "store/level.h"
 #include "util/fsutil.h"
+#include "util/hash.h"
 #include "util/names.h"
 
 struct checkpointer {
     struct store *store;
     char *dir;
-    bool wal_mode;                   /* file-format "wal": WAL + .bin; else .json, no WAL */
+    bool wal_mode;                   /* file-format "wal": a WAL and binary snapshots; else
+                                        .json, no WAL */
+    bool native;                     /* wal_mode in the native formats (log segments and
+                                        .ccms snapshots), not the Go store's */
+    struct logset *log;              /* the native log's segments (also those found at
+                                        startup, in any mode: deleted once covered) */
     enum ccms_fsync_policy fsync;
     int64_t interval;                /* seconds between periodic runs */
     int64_t retention;               /* seconds, <= 0: keep everything */
@@ -69,6 +78,7 @@ struct host_state {
     bool needs_sync;                 /* WAL written since the last fsync ("interval") */
     bool wal_pinned;                 /* current.wal holds records that were never loaded
                                         (unreadable at restore): never rotate it away */
+    uint32_t next_level_id;          /* native log: the last level id handed out */
 };
 
 static struct host_state *host_state_get(struct level *host)
@@ -232,12 +242,61 @@ static int level_to_ckpt(struct store *s, const struct level *l, int64_t from,
     return 0;
 }
 
+/* ---- store -> native snapshot ------------------------------------------------- */
+
+struct native_writer {
+    struct jbuf *out;
+    const char *names[NSNAP_MAX_DEPTH];
+    size_t lens[NSNAP_MAX_DEPTH];
+    size_t depth;
+    const char *metric;
+    size_t metric_len;
+};
+
+static int native_block(void *ctx, const void *image, size_t len)
+{
+    struct native_writer *w = ctx;
+    int rc = nsnap_add_block(w->out, w->names, w->lens, w->depth, w->metric, w->metric_len,
+                             image, len);
+    return rc != 0 ? rc : w->out->failed ? -ENOMEM : 0;
+}
+
+/* Appends the blocks of l's subtree holding samples at or after from. */
+static int level_to_native(struct store *s, const struct level *l, int64_t from,
+                           struct native_writer *w)
+{
+    for (uint32_t i = 0; i < l->chain_count; i++) {
+        if (!l->heads[i])
+            continue;
+        w->metric = store_metric_at(s, level_chain_metric(l, i))->name;
+        w->metric_len = strlen(w->metric);
+        int rc = chain_export(l->heads[i], from, native_block, w);
+        if (rc != 0)
+            return rc;
+    }
+    if (w->depth == NSNAP_MAX_DEPTH)
+        return 0;   /* the store holds no deeper levels */
+    for (uint32_t i = 0; i < l->child_count; i++) {
+        const struct level *c = l->children[i];
+        w->names[w->depth] = c->name;
+        w->lens[w->depth] = c->name_len;
+        w->depth++;
+        int rc = level_to_native(s, c, from, w);
+        w->depth--;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- the snapshot run ------------------------------------------------------ */
 
 /* Everything one host's snapshot needs after its lock is released. */
 struct host_snapshot {
     char *dir;
-    struct ckpt_file file;
+    struct ckpt_file file;   /* the Go formats */
+    struct jbuf native;      /* the native format (cp->native) */
+    size_t native_empty;     /* its length without blocks (the header) */
     int64_t dirty_from;
     int64_t max_name;        /* the host's file names and series starts so far */
     int64_t max_series_start;
@@ -249,6 +308,7 @@ static void host_snapshot_free(struct host_snapshot *hs)
 {
     free(hs->dir);
     ckpt_file_free(&hs->file);
+    jbuf_free(&hs->native);
     free_paths(hs->rotated, hs->rotated_count);
 }
 
@@ -286,7 +346,20 @@ static int capture_host(struct checkpointer *cp, struct level *host, int64_t now
     int64_t from = st->dirty_from == INT64_MAX ? now : st->dirty_from - cp->max_frequency;
     hs->file.from = from;
     hs->file.to = now > st->last_to ? now : st->last_to + 1;
-    if (level_to_ckpt(cp->store, host, from, &hs->file.host) != 0) {
+    int built;
+    if (cp->native) {
+        /* the host's sealed buffers as they are: about a copy */
+        jbuf_init(&hs->native, 1 << 16);
+        nsnap_begin(&hs->native, hs->file.from, hs->file.to);
+        hs->native_empty = hs->native.len;
+        struct native_writer w = {.out = &hs->native};
+        built = level_to_native(cp->store, host, from, &w);
+        if (hs->native.failed)
+            built = -ENOMEM;
+    } else {
+        built = level_to_ckpt(cp->store, host, from, &hs->file.host);
+    }
+    if (built != 0) {
         host_snapshot_free(hs);
         return -ENOMEM;
     }
@@ -389,6 +462,24 @@ static int write_snapshot(struct checkpointer *cp, struct host_snapshot *hs, uin
 {
     *stamp = INT64_MIN;
     *max_start = INT64_MIN;
+    if (cp->native) {
+        /* Native snapshots are applied in write order whatever their data's
+         * times: a back-fill is just the next file, nothing is merged. */
+        if (hs->native.len == hs->native_empty)
+            return 0;
+        *stamp = next_stamp(hs, "ccms");
+        char name[64];
+        snprintf(name, sizeof name, "%" PRId64 ".ccms", *stamp);
+        int rc = fs_mkdir_p(hs->dir);
+        if (rc == 0)
+            rc = fs_write_atomic(hs->dir, name, hs->native.data, hs->native.len);
+        if (rc == 0)
+            *bytes += hs->native.len;
+        else
+            log_limited(&snapshot_errors, LOG_ERR, "checkpoint: writing %s/%s failed: %s",
+                        hs->dir, name, strerror(-rc));
+        return rc;
+    }
     if (hs->file.host.series_count == 0 && hs->file.host.child_count == 0)
         return 0; /* the unsaved data was freed meanwhile: nothing to keep */
     int64_t min_start = INT64_MAX;
@@ -508,6 +599,10 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
     clock_gettime(CLOCK_MONOTONIC, &started);
     pthread_mutex_lock(&cp->run_lock);
     retry_undeleted(cp);
+    /* Retire the log segments written so far; every sample they hold is in
+     * memory before any host is captured below (logset.h). */
+    uint64_t covered = 0;
+    logset_rotate(cp->log, &covered);
     int result = 0;
     char **clusters = NULL;
     size_t cluster_count = 0;
@@ -527,6 +622,10 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
         free_paths(hosts, host_count);
     }
     free_paths(clusters, cluster_count);
+    /* Only a run that made every host's snapshot durable covers the
+     * retired segments; otherwise they stay for the next run (or replay). */
+    if (result == 0 && local.hosts_failed == 0)
+        logset_drop(cp->log, covered);
     pthread_mutex_unlock(&cp->run_lock);
     local.seconds = seconds_since(&started);
     if (local.hosts_written || local.hosts_failed)
@@ -594,9 +693,11 @@ static int apply_level(struct restore_ctx *rc, const struct ckpt_level *l, const
 
 /* One decoded file of a host directory, waiting to be applied. */
 struct loaded_file {
-    struct ckpt_file file;
+    struct ckpt_file file;   /* a Go-format file, decoded; for a native one only from/to */
     char *path;
     int64_t stamp;   /* <stamp> of the file name */
+    char *native;    /* a native snapshot's bytes (decoded while applied), or NULL */
+    size_t native_len;
 };
 
 /* Write order: by window end, then start, then name. Two snapshots of one
@@ -684,7 +785,87 @@ static void load_candidate(struct restore_ctx *rc, const char *path, bool binary
         return;
     }
     *files = grown;
-    (*files)[(*count)++] = (struct loaded_file){f, copy, stamp};
+    (*files)[(*count)++] = (struct loaded_file){f, copy, stamp, NULL, 0};
+}
+
+/* Reads a native snapshot into files[*count] unless it is too old or its
+ * header is bad. Its blocks are checked when applied. */
+static void load_native_candidate(struct restore_ctx *rc, const char *path, int64_t stamp,
+                                  struct loaded_file **files, size_t *count)
+{
+    char *data = NULL;
+    size_t len = 0;
+    struct ckpt_file f = {0};
+    int err = fs_read_file(path, &data, &len);
+    if (err == 0 && nsnap_header(data, len, &f.from, &f.to) != 0)
+        err = NSNAP_EFORMAT;
+    if (err != 0) {
+        log_error("restore: skipping %s: %s", path,
+                  err == NSNAP_EFORMAT ? nsnap_strerror(err) : strerror(-err));
+        if (err == NSNAP_EFORMAT) {
+            char aside[PATH_MAX];
+            snprintf(aside, sizeof aside, "%s.corrupt", path);
+            if (rename(path, aside) == 0)
+                log_error("restore: %s moved to %s for inspection", path, aside);
+        }
+        rc->stats->files_failed++;
+        free(data);
+        return;
+    }
+    if (f.to != 0 && f.to < rc->host_cutoff) {
+        rc->stats->files_too_old++;
+        free(data);
+        return;
+    }
+    struct loaded_file *grown = realloc(*files, (*count + 1) * sizeof(*grown));
+    char *copy = strdup(path);
+    if (!grown || !copy) {
+        free(copy);
+        if (grown)
+            *files = grown;
+        free(data);
+        rc->stats->files_failed++;
+        return;
+    }
+    *files = grown;
+    (*files)[(*count)++] = (struct loaded_file){f, copy, stamp, data, len};
+}
+
+/* One block of a native snapshot into the host being restored. */
+static int native_block_to_store(void *ctx, const struct nsnap_block *b)
+{
+    struct restore_ctx *rc = ctx;
+    for (size_t i = 0; i < b->depth; i++)
+        if (!level_name_is_valid(b->names[i], b->lens[i])) {
+            rc->stats->blocks_lost++;
+            return 0;
+        }
+    int m = store_metric_lookup(rc->cp->store, b->metric, b->metric_len);
+    if (m < 0)
+        return 0;   /* not configured (any more) */
+    struct level *l;
+    if (store_host_child(&rc->host, b->names, b->lens, b->depth, true, NULL, &l) != 0)
+        return -ENOMEM;
+    int r = store_load_image(&rc->host, l, m, b->image, b->image_len, &rc->stats->samples);
+    if (r == STORE_ENOMEM)
+        return -ENOMEM;
+    if (r != 0)
+        rc->stats->blocks_lost++;
+    return 0;
+}
+
+static int apply_native(struct restore_ctx *rc, const struct loaded_file *lf)
+{
+    struct nsnap_stats st;
+    int64_t from, to;
+    uint64_t lost_before = rc->stats->blocks_lost;
+    int r = nsnap_scan(lf->native, lf->native_len, &from, &to, native_block_to_store, rc, &st);
+    rc->stats->blocks_lost += st.corrupt;
+    if (st.corrupt || rc->stats->blocks_lost != lost_before)
+        log_error("restore: %s: %" PRIu64 " damaged blocks left out (%" PRIu64 " bytes skipped); "
+                  "%" PRIu64 " blocks loaded", lf->path, rc->stats->blocks_lost - lost_before,
+                  st.skipped_bytes, st.blocks);
+    return r;
 }
 
 static int wal_record_to_store(void *ctx, const struct wal_record *rec)
@@ -756,7 +937,7 @@ static void replay_wal(struct restore_ctx *rc, const char *path, bool is_current
                  ws.torn_tail && r == 0 && !ws.bad_header ? ", torn tail truncated" : "");
     if (!st)
         return;
-    if (is_current && !ws.bad_header) {
+    if (is_current && !ws.bad_header && !rc->cp->native) {
         /* Keep appending to it (after the valid records): the next
          * snapshot, which holds the replayed data, rotates it away. */
         char *dir = host_dir(rc->cp, rc->host.level);
@@ -796,6 +977,219 @@ static int compare_strings(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* ---- native log replay --------------------------------------------------------- */
+
+/* The levels a segment defined for one host: level id -> level. Valid
+ * while the segment is replayed (nothing frees levels during restore). */
+struct replay_host {
+    struct level *host;         /* NULL: free slot */
+    struct level **levels;
+    uint32_t cap;
+};
+
+struct log_replay {
+    struct restore_ctx *rc;
+    int *metric_map;            /* segment metric index -> store metric, -1 = not configured */
+    size_t metric_count;
+    struct replay_host *hosts;  /* open addressing by host pointer */
+    size_t host_cap, host_count;
+    bool nomem;
+};
+
+static struct replay_host *replay_host_slot(struct log_replay *lr, struct level *host)
+{
+    if ((lr->host_count + 1) * 2 > lr->host_cap) {
+        size_t cap = lr->host_cap ? lr->host_cap * 2 : 256;
+        struct replay_host *t = calloc(cap, sizeof(*t));
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i < lr->host_cap; i++) {
+            if (!lr->hosts[i].host)
+                continue;
+            size_t j = hash_bytes(&lr->hosts[i].host, sizeof(void *)) & (cap - 1);
+            while (t[j].host)
+                j = (j + 1) & (cap - 1);
+            t[j] = lr->hosts[i];
+        }
+        free(lr->hosts);
+        lr->hosts = t;
+        lr->host_cap = cap;
+    }
+    size_t j = hash_bytes(&host, sizeof(void *)) & (lr->host_cap - 1);
+    while (lr->hosts[j].host && lr->hosts[j].host != host)
+        j = (j + 1) & (lr->host_cap - 1);
+    if (!lr->hosts[j].host) {
+        lr->hosts[j].host = host;
+        lr->host_count++;
+    }
+    return &lr->hosts[j];
+}
+
+static void replay_reset(struct log_replay *lr)
+{
+    for (size_t i = 0; i < lr->host_cap; i++)
+        free(lr->hosts[i].levels);
+    free(lr->hosts);
+    lr->hosts = NULL;
+    lr->host_cap = lr->host_count = 0;
+    free(lr->metric_map);
+    lr->metric_map = NULL;
+    lr->metric_count = 0;
+}
+
+static int replay_header(void *ctx, const struct seglog_header *h)
+{
+    struct log_replay *lr = ctx;
+    lr->metric_map = malloc((h->metric_count ? h->metric_count : 1) * sizeof(int));
+    if (!lr->metric_map)
+        return -ENOMEM;
+    for (size_t i = 0; i < h->metric_count; i++)
+        lr->metric_map[i] = store_metric_lookup(lr->rc->cp->store, h->metrics[i],
+                                                h->metric_lens[i]);
+    lr->metric_count = h->metric_count;
+    return 0;
+}
+
+static int replay_define(struct log_replay *lr, struct replay_host *rh,
+                         const struct seglog_def *d)
+{
+    struct restore_ctx *rc = lr->rc;
+    if (d->depth > STORE_MAX_DEPTH - 2)
+        return 0;
+    for (uint32_t k = 0; k < d->depth; k++)
+        if (!level_name_is_valid(d->names[k], d->lens[k]))
+            return 0;
+    struct level *l;
+    if (store_host_child(&rc->host, d->names, d->lens, d->depth, true, NULL, &l) != 0)
+        return -ENOMEM;
+    if (d->level_id >= rh->cap) {
+        uint32_t cap = rh->cap ? rh->cap : 64;
+        while (cap <= d->level_id && cap < UINT32_MAX / 2)
+            cap *= 2;
+        if (cap <= d->level_id)
+            return 0;
+        struct level **grown = realloc(rh->levels, (size_t)cap * sizeof(*grown));
+        if (!grown)
+            return -ENOMEM;
+        memset(grown + rh->cap, 0, (size_t)(cap - rh->cap) * sizeof(*grown));
+        rh->levels = grown;
+        rh->cap = cap;
+    }
+    rh->levels[d->level_id] = l;
+    return 0;
+}
+
+static int replay_record(void *ctx, const struct seglog_record *r)
+{
+    struct log_replay *lr = ctx;
+    struct restore_ctx *rc = lr->rc;
+    rc->stats->log_records++;
+    if (!name_is_valid(r->cluster, r->cluster_len) || !name_is_valid(r->host, r->host_len))
+        return 0;
+    char cluster[256], host[256];
+    snprintf(cluster, sizeof cluster, "%.*s", (int)r->cluster_len, r->cluster);
+    snprintf(host, sizeof host, "%.*s", (int)r->host_len, r->host);
+    int64_t cutoff = rc->keep && rc->keep(rc->keep_ctx, cluster, host) ? INT64_MIN : rc->cutoff;
+    if (store_host_lock(rc->cp->store, r->cluster, r->cluster_len, r->host, r->host_len, true,
+                        NULL, &rc->host) != 0)
+        return -ENOMEM;
+    int result = 0;
+    struct replay_host *rh = replay_host_slot(lr, rc->host.level);
+    for (size_t i = 0; rh && result == 0 && i < r->def_count; i++)
+        result = replay_define(lr, rh, &r->defs[i]);
+    struct host_state *st = host_state_get(rc->host.level);
+    if (!rh || !st)
+        result = -ENOMEM;
+    for (size_t i = 0; result == 0 && i < r->sample_count; i++) {
+        const struct seglog_sample *x = &r->samples[i];
+        struct level *l = x->level_id == 0 ? rc->host.level
+                        : x->level_id < rh->cap ? rh->levels[x->level_id] : NULL;
+        if (!l) {
+            rc->stats->log_unresolved++;
+            continue;
+        }
+        int m = lr->metric_map[x->metric];
+        if (m < 0 || x->ts < cutoff)
+            continue;
+        if (store_write(&rc->host, l, m, x->ts, x->value) == 0) {
+            rc->stats->samples++;
+            if (x->ts < st->dirty_from)
+                st->dirty_from = x->ts;
+        }
+    }
+    store_host_unlock(&rc->host);
+    return result;
+}
+
+/* Replays every log segment in the checkpoint directory, oldest first, and
+ * hands each to the log set: it is deleted by the first complete run. */
+static void replay_segments(struct restore_ctx *rc)
+{
+    DIR *d = opendir(rc->cp->dir);
+    if (!d)
+        return;
+    uint64_t *seqs = NULL;
+    size_t count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t seq;
+        if (!seglog_parse_name(e->d_name, &seq))
+            continue;
+        uint64_t *grown = realloc(seqs, (count + 1) * sizeof(*seqs));
+        if (!grown)
+            break;
+        seqs = grown;
+        seqs[count++] = seq;
+    }
+    closedir(d);
+    for (size_t i = 1; i < count; i++)      /* few segments: insertion sort */
+        for (size_t j = i; j > 0 && seqs[j - 1] > seqs[j]; j--) {
+            uint64_t t = seqs[j];
+            seqs[j] = seqs[j - 1];
+            seqs[j - 1] = t;
+        }
+    struct log_replay lr = {.rc = rc};
+    for (size_t i = 0; i < count; i++) {
+        char name[32];
+        seglog_name(seqs[i], name, sizeof name);
+        char *path = fs_join(rc->cp->dir, name);
+        if (!path)
+            break;
+        struct seglog_reader rd = {replay_header, replay_record, &lr};
+        struct seglog_scan_stats ws;
+        /* only the newest segment can end in a torn write: cut it off so
+         * that nothing follows it; older ones are read as they are */
+        int r = seglog_replay_file(path, i + 1 == count, &rd, &ws);
+        replay_reset(&lr);
+        rc->stats->log_segments++;
+        rc->stats->wal_corrupt += ws.corrupt;
+        rc->stats->wal_torn += ws.torn_tail;
+        if (r == SEGLOG_EFORMAT || r == SEGLOG_EIO) {
+            /* Never delete what was not loaded: moved aside, kept. */
+            log_error("restore: cannot read the log segment %s (%s): its records are NOT "
+                      "loaded", path, r == SEGLOG_EIO ? strerror(errno) : seglog_strerror(r));
+            if (r == SEGLOG_EFORMAT)
+                move_aside(path, "unreadable");
+        } else {
+            if (r != 0)
+                log_error("restore: out of memory replaying %s: some records are NOT loaded",
+                          path);
+            if (ws.corrupt || ws.torn_tail)
+                log_warn("restore: log segment %s: %" PRIu64 " records, %" PRIu64
+                         " corrupt regions skipped (%" PRIu64 " bytes)%s", path, ws.records,
+                         ws.corrupt, ws.skipped_bytes, ws.torn_tail ? ", torn tail cut off" : "");
+            /* an unloaded remainder (out of memory) must survive: not adopted */
+            if (r == 0 && logset_adopt(rc->cp->log, seqs[i], path) != 0)
+                log_error("restore: out of memory: %s is kept", path);
+        }
+        free(path);
+    }
+    if (rc->stats->log_unresolved)
+        log_error("restore: %" PRIu64 " logged samples name a level whose definition was in a "
+                  "damaged record: not loaded", rc->stats->log_unresolved);
+    free(seqs);
+}
+
 /* Sorts a host directory's entries into checkpoint files and WAL files. */
 static void scan_host_dir(struct restore_ctx *rc, const char *dir, struct loaded_file **files,
                           size_t *file_count, char ***rotated, size_t *rotated_count,
@@ -824,6 +1218,8 @@ static void scan_host_dir(struct restore_ctx *rc, const char *dir, struct loaded
             if (!binary)
                 parse_stem(name, ".json", &stamp);
             load_candidate(rc, path, binary, stamp, files, file_count);
+        } else if (regular && parse_stem(name, ".ccms", &stamp)) {
+            load_native_candidate(rc, path, stamp, files, file_count);
         } else if (regular && strcmp(name, "current.wal") == 0) {
             *has_current = true;
         } else if (regular && strncmp(name, "current.wal.", 12) == 0 &&
@@ -831,7 +1227,8 @@ static void scan_host_dir(struct restore_ctx *rc, const char *dir, struct loaded
             if (push_path(rotated, rotated_count, path) == 0)
                 path = NULL;
         } else if (regular && (parse_stem(name, ".bin.tmp", &stamp) ||
-                               parse_stem(name, ".json.tmp", &stamp))) {
+                               parse_stem(name, ".json.tmp", &stamp) ||
+                               parse_stem(name, ".ccms.tmp", &stamp))) {
             log_info("restore: removing unfinished %s", path);
             unlink(path);
         } else {
@@ -868,7 +1265,9 @@ static void restore_host(struct restore_ctx *rc, const char *cluster, const char
                 const char *names[STORE_MAX_DEPTH];
                 size_t lens[STORE_MAX_DEPTH];
                 rc->path = files[i].path;
-                if (apply_level(rc, &files[i].file.host, names, lens, 0) != 0)
+                int applied = files[i].native ? apply_native(rc, &files[i])
+                                              : apply_level(rc, &files[i].file.host, names, lens, 0);
+                if (applied != 0)
                     log_error("restore: out of memory loading %s", files[i].path);
                 rc->stats->files_loaded++;
             }
@@ -876,7 +1275,8 @@ static void restore_host(struct restore_ctx *rc, const char *cluster, const char
             for (size_t i = 0; st && i < file_count; i++) {
                 int64_t stamp, min_start = INT64_MAX;
                 const char *base = strrchr(files[i].path, '/');
-                if (parse_stem(base + 1, ".bin", &stamp) || parse_stem(base + 1, ".json", &stamp))
+                if (parse_stem(base + 1, ".bin", &stamp) || parse_stem(base + 1, ".json", &stamp) ||
+                    parse_stem(base + 1, ".ccms", &stamp))
                     st->max_name = stamp > st->max_name ? stamp : st->max_name;
                 series_start_bounds(&files[i].file.host, &min_start, &st->max_series_start);
                 st->last_to = files[i].file.to;
@@ -895,6 +1295,7 @@ static void restore_host(struct restore_ctx *rc, const char *cluster, const char
     for (size_t i = 0; i < file_count; i++) {
         ckpt_file_free(&files[i].file);
         free(files[i].path);
+        free(files[i].native);
     }
     free(files);
     free_paths(rotated, rotated_count);
@@ -923,6 +1324,11 @@ static void for_each_subdir(struct restore_ctx *rc, const char *dir,
         /* lstat: a symlinked cluster or host directory is not followed (a
          * phantom host would share another host's files) */
         bool is_dir = path && lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+        uint64_t seq;
+        if (!is_dir && dir == rc->cp->dir && seglog_parse_name(e->d_name, &seq)) {
+            free(path);     /* a native log segment: replayed after the hosts */
+            continue;
+        }
         if (is_dir && name_is_valid(e->d_name, strlen(e->d_name))) {
             char *copy = strdup(e->d_name);
             if (!copy || push_path(&names, &count, copy) != 0)
@@ -1001,6 +1407,7 @@ static void restore_stats_add(struct restore_stats *to, const struct restore_sta
     to->wal_records += from->wal_records;
     to->wal_corrupt += from->wal_corrupt;
     to->wal_torn += from->wal_torn;
+    to->blocks_lost += from->blocks_lost;
 }
 
 /* Restores the collected hosts on up to RESTORE_THREADS threads (one per
@@ -1062,6 +1469,8 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn ke
         log_error("restore: out of memory listing the host directories: some hosts are NOT "
                   "loaded");
     restore_jobs_run(&ctx, &jobs);
+    /* after every host's files: the log holds what came after them */
+    replay_segments(&ctx);
     for (size_t i = 0; i < jobs.count; i++) {
         free(jobs.list[i].cluster);
         free(jobs.list[i].host);
@@ -1069,9 +1478,10 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn ke
     free(jobs.list);
     local.seconds = seconds_since(&started);
     log_info("restore: %" PRIu64 " files loaded (%" PRIu64 " samples), %" PRIu64 " skipped as "
-             "too old, %" PRIu64 " failed; %" PRIu64 " WAL records from %" PRIu64 " files; "
-             "%.3f s", local.files_loaded, local.samples, local.files_too_old,
-             local.files_failed, local.wal_records, local.wal_files, local.seconds);
+             "too old, %" PRIu64 " failed; %" PRIu64 " WAL records from %" PRIu64 " files; %"
+             PRIu64 " log records from %" PRIu64 " segments; %.3f s", local.files_loaded,
+             local.samples, local.files_too_old, local.files_failed, local.wal_records,
+             local.wal_files, local.log_records, local.log_segments, local.seconds);
     if (stats)
         *stats = local;
     return 0;
@@ -1102,7 +1512,7 @@ static void decode_host_files(const char *dir, struct loaded_file **files, size_
             free(path);
             continue;
         }
-        (*files)[(*count)++] = (struct loaded_file){f, path, stamp};
+        (*files)[(*count)++] = (struct loaded_file){f, path, stamp, NULL, 0};
     }
     if (d)
         closedir(d);
@@ -1235,7 +1645,10 @@ static void *worker_main(void *arg)
         cp->early_run_requested = false;
         pthread_mutex_unlock(&cp->worker_lock);
 
-        if (cp->fsync == CCMS_FSYNC_INTERVAL)
+        if (cp->fsync == CCMS_FSYNC_INTERVAL && cp->native &&
+            logset_sync_active(cp->log) != 0)
+            log_error("checkpoint: fsync of the log segment failed: %s", strerror(errno));
+        else if (cp->fsync == CCMS_FSYNC_INTERVAL && !cp->native)
             sync_dirty_wals(cp);
         int64_t now = (int64_t)time(NULL);
         if (early || now >= next_run) {
@@ -1294,6 +1707,19 @@ int checkpointer_create(struct store *s, const struct ccms_config *cfg,
         return CHECKPOINT_ENOMEM;
     }
     cp->wal_mode = !cfg->file_format || strcmp(cfg->file_format, "wal") == 0;
+    cp->native = cp->wal_mode && !cfg->write_go_formats;
+    size_t metric_count = store_metric_count(s);
+    const char **names = calloc(metric_count ? metric_count : 1, sizeof(char *));
+    for (size_t i = 0; names && i < metric_count; i++)
+        names[i] = store_metric_at(s, (int)i)->name;
+    int lrc = names ? logset_create(cp->dir, names, metric_count, cfg->fsync, &cp->log)
+                    : LOGSET_ENOMEM;
+    free(names);
+    if (lrc != 0) {
+        free(cp->dir);
+        free(cp);
+        return CHECKPOINT_ENOMEM;
+    }
     cp->fsync = cfg->fsync;
     cp->interval = cfg->checkpoint_interval_seconds > 0 ? cfg->checkpoint_interval_seconds
                                                         : 12 * 3600;
@@ -1320,6 +1746,7 @@ void checkpointer_destroy(struct checkpointer *cp)
     pthread_mutex_destroy(&cp->worker_lock);
     pthread_mutex_destroy(&cp->run_lock);
     free_paths(cp->undeleted, cp->undeleted_count);
+    logset_destroy(cp->log);
     free(cp->dir);
     free(cp);
 }
@@ -1330,7 +1757,7 @@ void checkpointer_destroy(struct checkpointer *cp)
 
 struct checkpoint_batch {
     struct checkpointer *cp;
-    uint8_t *pending;            /* encoded WAL records of the current host */
+    uint8_t *pending;            /* Go format: encoded WAL records of the current host */
     size_t pending_len;
     size_t pending_cap;
     int64_t pending_min_ts;
@@ -1342,6 +1769,19 @@ struct checkpoint_batch {
     ino_t sync_inodes[BATCH_SYNC_MAX];   /* to sync each file only once */
     size_t sync_count;
     int sync_rc;                 /* first failure of an early sync */
+
+    /* Native format: the current host's record, built against the segment
+     * `seg` (a reference held from the record's first sample until it is
+     * written, or with fsync "always" until it is synced). */
+    struct seglog_builder rec;
+    struct jbuf out;
+    struct log_segment *seg;
+    bool rec_open;
+    bool rec_failed;             /* a sample could not be added: nothing is written */
+    struct level **defined;      /* levels this record defines (log_seq set optimistically) */
+    size_t defined_count, defined_cap;
+    struct log_segment *sync_segs[BATCH_SYNC_MAX];   /* "always": synced at finish */
+    size_t sync_seg_count;
 };
 
 int checkpoint_batch_new(struct checkpointer *cp, struct checkpoint_batch **out)
@@ -1351,13 +1791,77 @@ int checkpoint_batch_new(struct checkpointer *cp, struct checkpoint_batch **out)
         return CHECKPOINT_ENOMEM;
     b->cp = cp;
     b->pending_min_ts = INT64_MAX;
+    if (cp && cp->native) {
+        seglog_builder_init(&b->rec);
+        jbuf_init(&b->out, 1 << 14);
+    }
     *out = b;
     return 0;
 }
 
-int checkpoint_batch_add(struct checkpoint_batch *b, const char *metric, size_t metric_len,
-                         const char *const *sel, const size_t *sel_lens, size_t sel_count,
-                         int64_t ts, float value)
+/* The level's id in the native log, defined in the record when the
+ * segment does not know it yet. */
+static int native_level_id(struct checkpoint_batch *b, struct store_host *h, struct level *l,
+                           const char *const *sel, const size_t *sel_lens, size_t sel_count,
+                           uint32_t *id)
+{
+    if (l == h->level) {
+        *id = 0;
+        return 0;
+    }
+    uint32_t seq = (uint32_t)log_segment_seq(b->seg);
+    if (l->log_id == 0) {
+        struct host_state *st = host_state_get(h->level);
+        if (!st || st->next_level_id == UINT32_MAX)
+            return CHECKPOINT_ENOMEM;
+        l->log_id = ++st->next_level_id;
+    }
+    *id = l->log_id;
+    if (l->log_seq == seq)
+        return 0;
+    if (b->defined_count == b->defined_cap) {
+        size_t cap = b->defined_cap ? b->defined_cap * 2 : 64;
+        struct level **grown = realloc(b->defined, cap * sizeof(*grown));
+        if (!grown)
+            return CHECKPOINT_ENOMEM;
+        b->defined = grown;
+        b->defined_cap = cap;
+    }
+    if (seglog_record_def(&b->rec, l->log_id, sel, sel_lens, sel_count) != 0)
+        return CHECKPOINT_EIO;
+    b->defined[b->defined_count++] = l;
+    l->log_seq = seq;
+    return 0;
+}
+
+static int native_add(struct checkpoint_batch *b, struct store_host *h, struct level *l,
+                      int metric, const char *const *sel, const size_t *sel_lens,
+                      size_t sel_count, int64_t ts, float value)
+{
+    if (!b->rec_open) {
+        if (logset_acquire(b->cp->log, &b->seg) != 0)
+            return CHECKPOINT_EIO;
+        const struct level *host = h->level;
+        const struct level *cluster = host->upper->parent;
+        b->rec_open = true;
+        b->rec_failed = false;
+        if (seglog_record_begin(&b->rec, cluster->name, cluster->name_len, host->name,
+                                host->name_len) != 0)
+            b->rec_failed = true;
+    }
+    uint32_t id = 0;
+    int rc = b->rec_failed ? CHECKPOINT_EIO
+                           : native_level_id(b, h, l, sel, sel_lens, sel_count, &id);
+    if (rc == 0 && seglog_record_sample(&b->rec, id, (uint32_t)metric, ts, value) != 0)
+        rc = CHECKPOINT_ENOMEM;
+    if (rc != 0)
+        b->rec_failed = true;
+    return rc;
+}
+
+int checkpoint_batch_add(struct checkpoint_batch *b, struct store_host *h, struct level *level,
+                         int metric, const char *const *sel, const size_t *sel_lens,
+                         size_t sel_count, int64_t ts, float value)
 {
     if (!b->cp)
         return 0;
@@ -1366,6 +1870,10 @@ int checkpoint_batch_add(struct checkpoint_batch *b, const char *metric, size_t 
         b->pending_min_ts = ts;
     if (!b->cp->wal_mode)
         return 0;
+    if (b->cp->native)
+        return native_add(b, h, level, metric, sel, sel_lens, sel_count, ts, value);
+    const char *name = store_metric_at(b->cp->store, metric)->name;
+    size_t metric_len = strlen(name);
     size_t need = wal_record_size(metric_len, sel_lens, sel_count);
     if (b->pending_len + need > b->pending_cap) {
         size_t cap = b->pending_cap ? b->pending_cap * 2 : 16384;
@@ -1377,7 +1885,7 @@ int checkpoint_batch_add(struct checkpoint_batch *b, const char *metric, size_t 
         b->pending = grown;
         b->pending_cap = cap;
     }
-    int n = wal_record_encode(b->pending + b->pending_len, ts, metric, metric_len, sel, sel_lens,
+    int n = wal_record_encode(b->pending + b->pending_len, ts, name, metric_len, sel, sel_lens,
                               sel_count, value);
     if (n < 0)
         return CHECKPOINT_EIO;
@@ -1454,6 +1962,61 @@ static int append_pending(struct checkpoint_batch *b, struct level *host, struct
     return 0;
 }
 
+/* "always": the segment is synced at finish; the reference is kept until
+ * then (the segment cannot be closed under it). */
+static void remember_segment(struct checkpoint_batch *b)
+{
+    for (size_t i = 0; i < b->sync_seg_count; i++)
+        if (b->sync_segs[i] == b->seg) {
+            logset_release(b->cp->log, b->seg);
+            return;
+        }
+    if (b->sync_seg_count == BATCH_SYNC_MAX) {
+        for (size_t i = 0; i < b->sync_seg_count; i++) {
+            if (log_segment_sync(b->sync_segs[i]) != 0 && b->sync_rc == 0) {
+                log_limited(&wal_sync_errors, LOG_ERR, "WAL: fsync failed: %s", strerror(errno));
+                b->sync_rc = CHECKPOINT_EIO;
+            }
+            logset_release(b->cp->log, b->sync_segs[i]);
+        }
+        b->sync_seg_count = 0;
+    }
+    b->sync_segs[b->sync_seg_count++] = b->seg;
+}
+
+/* Writes the current host's native record with one write(2). On failure
+ * the levels it defined are defined again by the next record. */
+static int native_commit(struct checkpoint_batch *b)
+{
+    if (!b->rec_open)
+        return 0;
+    struct checkpointer *cp = b->cp;
+    int rc = b->rec_failed ? CHECKPOINT_EIO : 0;
+    if (rc == 0 && !seglog_record_empty(&b->rec)) {
+        jbuf_reset(&b->out);
+        if (seglog_record_end(&b->rec, &b->out) != 0 || b->out.failed)
+            rc = CHECKPOINT_ENOMEM;
+        else if (log_segment_append(cp->log, b->seg, b->out.data, b->out.len) != 0) {
+            log_limited(&wal_append_errors, LOG_ERR, "WAL: append to the log segment %" PRIu64
+                        " failed: %s", log_segment_seq(b->seg), strerror(errno));
+            rc = CHECKPOINT_EIO;
+        }
+    }
+    if (rc != 0)
+        for (size_t i = 0; i < b->defined_count; i++)
+            b->defined[i]->log_seq = 0;
+    b->defined_count = 0;
+    b->rec_open = false;
+    if (rc == 0 && cp->fsync == CCMS_FSYNC_ALWAYS)
+        remember_segment(b);
+    else
+        logset_release(cp->log, b->seg);
+    b->seg = NULL;
+    if (rc == 0 && cp->max_wal_size && logset_bytes(cp->log) >= cp->max_wal_size)
+        request_early_run(cp);
+    return rc;
+}
+
 int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h)
 {
     if (!b->cp || !b->pending_any)
@@ -1468,6 +2031,11 @@ int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h)
         if (b->cp->wal_mode && b->pending_len > 0)
             rc = append_pending(b, h->level, st);
     }
+    if (b->cp->native) {
+        int nrc = native_commit(b);
+        if (rc == 0)
+            rc = nrc;
+    }
     b->pending_len = 0;
     b->pending_any = false;
     b->pending_min_ts = INT64_MAX;
@@ -1477,6 +2045,14 @@ int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h)
 int checkpoint_batch_finish(struct checkpoint_batch *b)
 {
     sync_remembered(b);
+    for (size_t i = 0; i < b->sync_seg_count; i++) {
+        if (log_segment_sync(b->sync_segs[i]) != 0 && b->sync_rc == 0) {
+            log_limited(&wal_sync_errors, LOG_ERR, "WAL: fsync failed: %s", strerror(errno));
+            b->sync_rc = CHECKPOINT_EIO;
+        }
+        logset_release(b->cp->log, b->sync_segs[i]);
+    }
+    b->sync_seg_count = 0;
     int rc = b->sync_rc;
     b->sync_rc = 0;
     return rc;
@@ -1487,6 +2063,17 @@ void checkpoint_batch_free(struct checkpoint_batch *b)
     if (!b)
         return;
     checkpoint_batch_finish(b);
+    if (b->rec_open) {
+        /* never committed (the caller lost its host lock): not written */
+        for (size_t i = 0; i < b->defined_count; i++)
+            b->defined[i]->log_seq = 0;
+        logset_release(b->cp->log, b->seg);
+    }
+    if (b->cp && b->cp->native) {
+        seglog_builder_free(&b->rec);
+        jbuf_free(&b->out);
+    }
+    free(b->defined);
     free(b->pending);
     free(b);
 }

@@ -53,6 +53,11 @@ struct restore_stats {
     uint64_t wal_records;
     uint64_t wal_corrupt;       /* corrupt regions skipped */
     uint64_t wal_torn;          /* files that ended in a torn record */
+    uint64_t blocks_lost;       /* native snapshot blocks damaged (each detected by its
+                                   checksum) or unusable: left out */
+    uint64_t log_segments;      /* native log segments replayed */
+    uint64_t log_records;
+    uint64_t log_unresolved;    /* samples naming a level whose definition was lost */
     double seconds;
 };
 
@@ -93,10 +98,11 @@ struct checkpoint_batch;
 /* cp may be NULL (no persistence): the batch then does nothing. */
 int checkpoint_batch_new(struct checkpointer *cp, struct checkpoint_batch **out);
 
-/* Records one accepted sample of the current host. sel = path below the host. */
-int checkpoint_batch_add(struct checkpoint_batch *b, const char *metric, size_t metric_len,
-                         const char *const *sel, const size_t *sel_lens, size_t sel_count,
-                         int64_t ts, float value);
+/* Records one accepted sample of the write-locked host h, written to
+ * level (sel[0..sel_count) = its names below the host) and metric. */
+int checkpoint_batch_add(struct checkpoint_batch *b, struct store_host *h, struct level *level,
+                         int metric, const char *const *sel, const size_t *sel_lens,
+                         size_t sel_count, int64_t ts, float value);
 
 /* Writes the current host's pending records to its WAL and marks the host
  * dirty. Call with h still write-locked, before unlocking or switching host.

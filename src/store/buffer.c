@@ -1031,3 +1031,265 @@ size_t chain_compact(struct buffer *head, int64_t *bytes_delta)
     }
     return sealed;
 }
+
+/* ---- images (native snapshots) ------------------------------------------------ */
+
+/*
+ * A buffer's image is its state as bytes, little-endian:
+ *   i64 start | u32 frequency | u16 len | u16 cap | u16 sealed_slots |
+ *   parts x u16 enc_end (parts = sealed sub-blocks) | the encoded bytes |
+ *   (len - sealed_slots) x u32 float bits of the plain part
+ * so a snapshot writes and loads sealed data without decoding it.
+ */
+#define IMAGE_HEADER 18
+
+struct image_view {
+    int64_t start;
+    int64_t frequency;
+    uint32_t len, cap, sealed, parts;
+    uint16_t enc_end[SUBS];
+    const uint8_t *enc;
+    size_t enc_len;
+    const uint8_t *raw;
+};
+
+static void le_put(uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le_get(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static size_t image_size(const struct buffer *b)
+{
+    uint32_t parts = (b->sealed_slots + SUB - 1) / SUB;
+    return IMAGE_HEADER + 2 * (size_t)parts + buffer_enc_len(b) +
+           4 * (size_t)(b->len - b->sealed_slots);
+}
+
+static void image_write(const struct buffer *b, uint8_t *p)
+{
+    uint32_t parts = (b->sealed_slots + SUB - 1) / SUB;
+    le_put(p, (uint64_t)b->start, 8);
+    le_put(p + 8, (uint32_t)b->frequency, 4);
+    le_put(p + 12, b->len, 2);
+    le_put(p + 14, b->cap, 2);
+    le_put(p + 16, b->sealed_slots, 2);
+    p += IMAGE_HEADER;
+    for (uint32_t i = 0; i < parts; i++, p += 2)
+        le_put(p, b->enc_end[i], 2);
+    size_t enc = buffer_enc_len(b);
+    if (enc)
+        memcpy(p, b->enc, enc);
+    p += enc;
+    for (uint32_t i = b->sealed_slots; i < b->len; i++, p += 4) {
+        uint32_t bits;
+        memcpy(&bits, &b->raw[i - b->sealed_slots], 4);
+        le_put(p, bits, 4);
+    }
+}
+
+int chain_export(const struct buffer *head, int64_t from, chain_image_fn fn, void *ctx)
+{
+    uint8_t *scratch = NULL;
+    size_t scratch_cap = 0;
+    int rc = 0;
+    for (const struct buffer *b = chain_oldest((struct buffer *)head); b && rc == 0;
+         b = b->next) {
+        if (b->len == 0 || buffer_end(b) <= from)
+            continue;
+        size_t size = image_size(b);
+        if (size > scratch_cap) {
+            uint8_t *grown = realloc(scratch, size);
+            if (!grown) {
+                rc = BUFFER_ENOMEM;
+                break;
+            }
+            scratch = grown;
+            scratch_cap = size;
+        }
+        image_write(b, scratch);
+        rc = fn(ctx, scratch, size);
+    }
+    free(scratch);
+    return rc;
+}
+
+/* Parses and checks an image: every field in range, the parts' ends
+ * increasing, each part a block of its slot count that the codec accepts,
+ * the length exact. */
+static int image_parse(const void *image, size_t size, struct image_view *v)
+{
+    const uint8_t *p = image;
+    if (size < IMAGE_HEADER)
+        return BUFFER_ECORRUPT;
+    v->start = (int64_t)le_get(p, 8);
+    v->frequency = (int64_t)le_get(p + 8, 4);
+    v->len = (uint32_t)le_get(p + 12, 2);
+    v->cap = (uint32_t)le_get(p + 14, 2);
+    v->sealed = (uint32_t)le_get(p + 16, 2);
+    if (v->frequency < 1 || v->frequency > BUFFER_MAX_FREQUENCY || v->cap == 0 ||
+        v->cap > BUFFER_CAP || v->len == 0 || v->len > v->cap || v->sealed > v->len ||
+        v->start > BUFFER_MAX_ABS_TIME || v->start < -BUFFER_MAX_ABS_TIME)
+        return BUFFER_ECORRUPT;
+    v->parts = (v->sealed + SUB - 1) / SUB;
+    if (size < IMAGE_HEADER + 2 * (size_t)v->parts)
+        return BUFFER_ECORRUPT;
+    const uint8_t *ends = p + IMAGE_HEADER;
+    size_t prev = 0;
+    for (uint32_t i = 0; i < v->parts; i++) {
+        v->enc_end[i] = (uint16_t)le_get(ends + 2 * i, 2);
+        if (v->enc_end[i] <= prev)
+            return BUFFER_ECORRUPT;
+        prev = v->enc_end[i];
+    }
+    v->enc_len = prev;
+    v->enc = ends + 2 * (size_t)v->parts;
+    size_t want = IMAGE_HEADER + 2 * (size_t)v->parts + v->enc_len + 4 * (size_t)(v->len - v->sealed);
+    if (size != want)
+        return BUFFER_ECORRUPT;
+    v->raw = v->enc + v->enc_len;
+    for (uint32_t i = 0; i < v->parts; i++) {
+        size_t from = i ? v->enc_end[i - 1] : 0;
+        uint32_t n = v->sealed - i * SUB < SUB ? v->sealed - i * SUB : SUB;
+        struct codec_stats ignored = CODEC_STATS_EMPTY;
+        if (codec_stats(v->enc + from, v->enc_end[i] - from, n, &ignored) != 0)
+            return BUFFER_ECORRUPT;
+    }
+    return 0;
+}
+
+/* The values of a parsed image (v->len of them). */
+static void image_values(const struct image_view *v, float *out)
+{
+    for (uint32_t i = 0; i < v->parts; i++) {
+        size_t from = i ? v->enc_end[i - 1] : 0;
+        uint32_t n = v->sealed - i * SUB < SUB ? v->sealed - i * SUB : SUB;
+        if (codec_decode(v->enc + from, v->enc_end[i] - from, n, out + i * SUB) != 0)
+            for (uint32_t k = 0; k < n; k++)
+                out[i * SUB + k] = NAN;
+    }
+    for (uint32_t i = v->sealed; i < v->len; i++) {
+        uint32_t bits = (uint32_t)le_get(v->raw + 4 * (size_t)(i - v->sealed), 4);
+        memcpy(&out[i], &bits, 4);
+    }
+}
+
+int chain_image_values(const void *image, size_t size, int64_t *start, int64_t *frequency,
+                       float *values, uint32_t *n)
+{
+    struct image_view v;
+    int rc = image_parse(image, size, &v);
+    if (rc != 0)
+        return rc;
+    image_values(&v, values);
+    *start = v.start + v.frequency / 2;
+    *frequency = v.frequency;
+    *n = v.len;
+    return 0;
+}
+
+/* A buffer holding exactly the image's state. */
+static struct buffer *buffer_from_image(const struct image_view *v, int64_t *bytes_delta)
+{
+    struct buffer *b = buffer_new(v->start, v->frequency, v->cap);
+    if (!b)
+        return NULL;
+    int64_t delta = (int64_t)sizeof(struct buffer);
+    uint32_t plain = v->len - v->sealed;
+    if (v->parts) {
+        size_t cap = (v->enc_len + 15) / 16 * 16;
+        uint8_t *enc = malloc(cap);
+        if (!enc) {
+            free(b);
+            return NULL;
+        }
+        memcpy(enc, v->enc, v->enc_len);
+        /* the header's room now holds the encoded part's pointer and ends */
+        b->raw = NULL;
+        b->enc = enc;
+        memcpy(b->enc_end, v->enc_end, sizeof b->enc_end);
+        b->enc_cap = (uint16_t)cap;
+        b->sealed_slots = (uint16_t)v->sealed;
+        delta += (int64_t)cap;
+    }
+    if (plain && raw_resize(b, plain, &delta) != 0) {
+        buffer_free(b);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < plain; i++) {
+        uint32_t bits = (uint32_t)le_get(v->raw + 4 * (size_t)i, 4);
+        memcpy(&b->raw[i], &bits, 4);
+    }
+    b->len = (uint16_t)v->len;
+    b->first_sample = FIRST_UNKNOWN;
+    b->saved = true;
+    b->prev_done = true;
+    *bytes_delta += delta;
+    return b;
+}
+
+int chain_import(struct buffer **head, const void *image, size_t size, int64_t *bytes_delta,
+                 uint64_t *samples)
+{
+    struct image_view v;
+    int rc = image_parse(image, size, &v);
+    if (rc != 0)
+        return rc;
+    struct buffer *h = *head;
+    struct buffer *same = h;
+    while (same && same->start > v.start)
+        same = same->prev;
+    bool replace = same && same->start == v.start && same->frequency == v.frequency &&
+                   same->cap == v.cap;
+    bool after = !h || buffer_coverage_end(h) <= v.start;
+    float values[BUFFER_CAP];
+    image_values(&v, values);
+    uint64_t present = 0;
+    for (uint32_t i = 0; i < v.len; i++)
+        present += !isnan(values[i]);
+    if (after || replace) {
+        /* the common case: whole buffers in order, or a newer copy of one */
+        struct buffer *b = buffer_from_image(&v, bytes_delta);
+        if (!b)
+            return BUFFER_ENOMEM;
+        if (replace) {
+            b->prev = same->prev;
+            b->next = same->next;
+            if (b->prev)
+                b->prev->next = b;
+            if (b->next)
+                b->next->prev = b;
+            else
+                *head = b;
+            *bytes_delta -= (int64_t)buffer_bytes(same);
+            buffer_free(same);
+        } else {
+            b->prev = h;
+            if (h)
+                h->next = b;
+            *head = b;
+        }
+        *samples += present;
+        return 0;
+    }
+    /* overlapping data of another layout: written sample by sample */
+    int64_t t0 = v.start + v.frequency / 2;
+    for (uint32_t i = 0; i < v.len; i++) {
+        if (isnan(values[i]))
+            continue;
+        rc = chain_write(head, v.frequency, t0 + (int64_t)i * v.frequency, values[i],
+                         bytes_delta);
+        if (rc != 0)
+            return rc;
+    }
+    *samples += present;
+    return 0;
+}

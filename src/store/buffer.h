@@ -30,6 +30,7 @@
 enum buffer_error {
     BUFFER_ERANGE = -1001,   /* time beyond +-2^60 s: slot arithmetic could overflow */
     BUFFER_ENOMEM = -1002,
+    BUFFER_ECORRUPT = -1003, /* an image that is not a buffer this module wrote */
 };
 
 /* One buffer of a chain; its layout is this module's business (a block
@@ -165,5 +166,33 @@ struct chain_stats {
  */
 void chain_stats(const struct buffer *head, int64_t t0, int64_t step, size_t n,
                  struct chain_stats *out);
+
+/* ---- images: buffers as bytes (native snapshots) ---------------------------- */
+
+/* Calls fn with the image of every buffer holding a slot whose nominal
+ * time is >= from (oldest first): the buffer's state as bytes, sealed
+ * parts as they are encoded, so that writing and loading them costs about
+ * a copy. The bytes are valid during the call; their layout is this
+ * module's. A non-zero return stops the walk and is returned (also
+ * BUFFER_ENOMEM). */
+typedef int (*chain_image_fn)(void *ctx, const void *image, size_t len);
+int chain_export(const struct buffer *head, int64_t from, chain_image_fn fn, void *ctx);
+
+/*
+ * Adds a buffer from its image. It becomes the chain's new head when it
+ * starts after the head's range, and replaces a buffer with the same grid
+ * (a newer copy of it); otherwise its samples are written one by one.
+ * Every field and encoded part is checked first. Adds the image's
+ * samples to *samples. Returns 0, BUFFER_ECORRUPT (nothing changed) or
+ * BUFFER_ENOMEM.
+ */
+int chain_import(struct buffer **head, const void *image, size_t len, int64_t *bytes_delta,
+                 uint64_t *samples);
+
+/* The samples of an image: values[i] (NaN = missing) at *start + i *
+ * *frequency, *n of them (values has room for BUFFER_CAP). Returns 0 or
+ * BUFFER_ECORRUPT. */
+int chain_image_values(const void *image, size_t len, int64_t *start, int64_t *frequency,
+                       float *values, uint32_t *n);
 
 #endif

@@ -42,6 +42,11 @@ struct level {
      * sorted by metric. A series costs 10 bytes here, not a doubling
      * array's 16 to 32. */
     struct buffer **heads;
+    /* The native write-ahead log's id of this level within its host, and
+     * the log segment it was last defined in (persist/checkpoint.c owns
+     * both, under the host lock; 0 = none yet). */
+    uint32_t log_id;
+    uint32_t log_seq;
     uint32_t child_count;
     uint16_t chain_count;
     uint8_t name_len;

@@ -332,6 +332,17 @@ int store_load_series(struct store_host *h, struct level *l, int metric, int64_t
     return rc;
 }
 
+int store_load_image(struct store_host *h, struct level *l, int metric, const void *image,
+                     size_t len, uint64_t *samples)
+{
+    struct store *s = h->store;
+    int64_t delta = 0;
+    struct buffer **head = level_chain_slot(l, metric, &delta);
+    int rc = head ? chain_import(head, image, len, &delta, samples) : BUFFER_ENOMEM;
+    account(s, delta);
+    return rc == BUFFER_ENOMEM ? STORE_ENOMEM : rc == BUFFER_ECORRUPT ? STORE_ECORRUPT : rc;
+}
+
 /* ---- reading ------------------------------------------------------------ */
 
 /* A growable list of chain heads matched by a selector. */

@@ -43,6 +43,7 @@ enum store_error {
     STORE_ERANGE = -2006,          /* time beyond +-2^60 s, cannot be stored */
     STORE_ENOMEM = -2007,
     STORE_ETOO_MANY_METRICS = -2008,  /* more than STORE_MAX_METRICS configured */
+    STORE_ECORRUPT = -2009,        /* a buffer image that does not hold together */
 };
 
 /* A level keeps a 16-bit metric index per chain (level.h). */
@@ -211,6 +212,12 @@ void store_set_host_cleanup(struct store *s, store_host_cleanup_fn fn, void *ctx
  * win). Returns 0, STORE_ENOMEM, or STORE_ERANGE for a
  * series whose times are out of any sensible range (nothing is loaded).
  */
+/* Adds a buffer image (buffer.h, chain_export) of metric to level l of the
+ * write-locked host, counting its samples into *samples. Returns 0,
+ * STORE_ECORRUPT (nothing loaded) or STORE_ENOMEM. */
+int store_load_image(struct store_host *h, struct level *l, int metric, const void *image,
+                     size_t len, uint64_t *samples);
+
 int store_load_series(struct store_host *h, struct level *l, int metric, int64_t frequency,
                       int64_t start, const float *values, uint32_t n);
 

@@ -38,6 +38,9 @@ static int setup(void **state)
     assert_non_null(mkdtemp(fx->dir));
     fx->cfg.checkpoint_dir = fx->dir;
     fx->cfg.file_format = "wal";
+    /* these tests check the Go store's files; test_checkpoint_native.c
+     * covers the native formats */
+    fx->cfg.write_go_formats = true;
     /* back to unix time 0 from now: fixed historical test times (fixtures
      * from 2023) stay inside the window whatever the date */
     fx->cfg.retention_seconds = (int64_t)time(NULL) + 86400;
@@ -85,9 +88,7 @@ static void ingest(struct store *s, struct checkpointer *cp, const char *host, c
     struct level *l;
     assert_int_equal(store_host_child(&h, names, lens, sub ? 1 : 0, true, NULL, &l), 0);
     assert_int_equal(store_write(&h, l, metric, ts, v), 0);
-    const char *mname = METRICS[metric].name;
-    assert_int_equal(checkpoint_batch_add(b, mname, strlen(mname), names, lens, sub ? 1 : 0, ts,
-                                          v), 0);
+    assert_int_equal(checkpoint_batch_add(b, &h, l, metric, names, lens, sub ? 1 : 0, ts, v), 0);
     assert_int_equal(checkpoint_batch_commit(b, &h), 0);
     store_host_unlock(&h);
     assert_int_equal(checkpoint_batch_finish(b), 0);
