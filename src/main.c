@@ -48,6 +48,7 @@
 struct main_flags {
     const char *config;
     const char *loglevel;
+    const char *export_go;
     bool dev, logdate, version, gops, cleanup;
 };
 
@@ -69,6 +70,9 @@ static const struct main_flag_def main_flag_defs[] = {
       offsetof(struct main_flags, config) },
     { "dev", NULL, "Enable development component: Swagger UI (no effect in this build)", NULL,
       offsetof(struct main_flags, dev) },
+    { "export-go", "directory",
+      "Write all data of the checkpoint directory to `directory` in the Go store's formats and exit",
+      NULL, offsetof(struct main_flags, export_go) },
     { "gops", NULL, "Listen via github.com/google/gops/agent (no effect in this build)", NULL,
       offsetof(struct main_flags, gops) },
     { "logdate", NULL, "Set this flag to add date and time to log messages", NULL,
@@ -341,6 +345,45 @@ static int main_cleanup_once(const struct ccms_config *cfg)
     return rc == 0 ? 0 : 1;
 }
 
+static bool main_keep_every_host(void *ctx, const char *cluster, const char *host)
+{
+    (void)ctx;
+    (void)cluster;
+    (void)host;
+    return true;
+}
+
+/* -export-go: loads the checkpoint directory whole (native and Go files,
+ * logs; whatever the retention) and writes it in the Go store's layout and
+ * binary format to dir (README, "Migrating"). The store must not be running
+ * on the same directory. */
+static int main_export_go(const struct ccms_config *cfg, const char *dir)
+{
+    struct store *store = NULL;
+    struct checkpointer *cp = NULL;
+    int rc = main_create_store(cfg, &store);
+    if (rc == 0)
+        rc = checkpointer_create(store, cfg, &cp);
+    if (rc != 0) {
+        fprintf(stderr, "export: cannot create the store: out of memory\n");
+        store_destroy(store);
+        return 1;
+    }
+    struct restore_stats rst;
+    int64_t now = (int64_t)time(NULL);
+    rc = checkpointer_restore(cp, now, main_keep_every_host, NULL, &rst);
+    struct checkpoint_stats st = {0};
+    if (rc == 0)
+        rc = checkpointer_export_go(cp, dir, now, &st);
+    printf("Export done: %llu samples loaded, %llu hosts written to %s (%llu bytes), %llu "
+           "failed, %.3f s.\n", (unsigned long long)rst.samples,
+           (unsigned long long)st.hosts_written, dir, (unsigned long long)st.bytes_written,
+           (unsigned long long)st.hosts_failed, st.seconds);
+    store_destroy(store);
+    checkpointer_destroy(cp);
+    return rc == 0 ? 0 : 1;
+}
+
 /* A verifier when `jwt-public-key` is set (else *out = NULL). Returns 0 or
  * -1 for a key that is not valid base64 (logged). */
 static int main_create_jwt(const struct ccms_config *cfg, struct jwt_verifier **out)
@@ -488,6 +531,11 @@ int main(int argc, char **argv)
         curl_global_init(CURL_GLOBAL_DEFAULT);
     if (flags.cleanup) {
         rc = main_cleanup_once(&cfg);
+        config_free(&cfg);
+        return rc;
+    }
+    if (flags.export_go) {
+        rc = main_export_go(&cfg, flags.export_go);
         config_free(&cfg);
         return rc;
     }

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "persist/ckpt.h"
 #include "persist/jsonckpt.h"
+#include "persist/nsnap.h"
 #include "persist/snapshot.h"
 #include "util/fsutil.h"
 #include "util/names.h"
@@ -115,20 +116,23 @@ static int list_dir(const char *dir, bool want_dirs, char ***names, size_t *coun
 struct selected {
     char *path;
     bool binary;
+    bool native;             /* a native snapshot (.ccms) */
     struct ckpt_file file;   /* decoded (archive mode, or JSON in any mode) */
     bool decoded;
 };
 
-static bool checkpoint_name(const char *name, bool *binary)
+static bool checkpoint_name(const char *name, bool *binary, bool *native)
 {
     size_t len = strlen(name);
     const char *ext = strrchr(name, '.');
-    if (!ext || ext == name || (strcmp(ext, ".bin") != 0 && strcmp(ext, ".json") != 0))
+    if (!ext || ext == name ||
+        (strcmp(ext, ".bin") != 0 && strcmp(ext, ".json") != 0 && strcmp(ext, ".ccms") != 0))
         return false;
     for (const char *p = name; p < ext; p++)
         if ((*p < '0' || *p > '9') && !(p == name && *p == '-'))
             return false;
     *binary = strcmp(ext, ".bin") == 0;
+    *native = strcmp(ext, ".ccms") == 0;
     return len > 0;
 }
 
@@ -138,7 +142,18 @@ static int decode_checkpoint(struct selected *s)
     size_t len;
     char err[256] = "";
     int rc = fs_read_file(s->path, &data, &len);
-    if (rc == 0) {
+    if (rc == 0 && s->native) {
+        uint64_t lost = 0;
+        rc = nsnap_to_ckpt(data, len, &s->file, &lost, err, sizeof err);
+        if (rc == 0 && lost) {
+            /* the file stays for inspection: its damaged blocks are not
+             * archived, and deleting it would lose what they held */
+            snprintf(err, sizeof err, "%" PRIu64 " damaged blocks", lost);
+            ckpt_file_free(&s->file);
+            rc = -1;
+        }
+        free(data);
+    } else if (rc == 0) {
         rc = s->binary ? snapshot_decode(data, len, &s->file, err, sizeof err)
                        : jsonckpt_decode(data, len, &s->file, err, sizeof err);
         free(data);
@@ -195,7 +210,7 @@ static int collect_host(const char *host_dir, int64_t cutoff, bool archive,
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         struct selected s = {0};
-        if (!checkpoint_name(names[i], &s.binary))
+        if (!checkpoint_name(names[i], &s.binary, &s.native))
             continue;
         s.path = fs_join(host_dir, names[i]);
         int64_t stamp = strtoll(names[i], NULL, 10);

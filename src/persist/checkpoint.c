@@ -637,6 +637,78 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
     return result;
 }
 
+/* ---- export to the Go formats ------------------------------------------------ */
+
+static int export_host(struct checkpointer *cp, const char *dir, const char *cluster,
+                       const char *host, int64_t now, struct checkpoint_stats *stats)
+{
+    struct store_host h;
+    if (store_host_lock_read(cp->store, cluster, strlen(cluster), host, strlen(host), &h) != 0)
+        return 0;
+    struct ckpt_file f = {.to = now};
+    int rc = level_to_ckpt(cp->store, h.level, INT64_MIN, &f.host);
+    store_host_unlock(&h);
+    int64_t min_start = INT64_MAX, max_start = INT64_MIN;
+    series_start_bounds(&f.host, &min_start, &max_start);
+    if (rc == 0 && min_start == INT64_MAX) {
+        ckpt_file_free(&f);
+        return 0;   /* nothing held */
+    }
+    /* the window starts one period before the first sample's slot */
+    f.from = min_start - cp->max_frequency;
+    char *host_dir = rc == 0 ? fs_join3(dir, cluster, host) : NULL;
+    struct jbuf out;
+    jbuf_init(&out, 1 << 16);
+    if (rc == 0 && (!host_dir || snapshot_encode(&f, &out) != 0 || out.failed))
+        rc = -ENOMEM;
+    char name[64];
+    snprintf(name, sizeof name, "%" PRId64 ".bin", f.from);
+    if (rc == 0)
+        rc = fs_mkdir_p(host_dir);
+    if (rc == 0)
+        rc = fs_write_atomic(host_dir, name, out.data, out.len);
+    if (rc == 0) {
+        stats->hosts_written++;
+        stats->bytes_written += out.len;
+    } else {
+        log_error("export: %s/%s: %s", cluster, host, strerror(-rc));
+        stats->hosts_failed++;
+    }
+    jbuf_free(&out);
+    free(host_dir);
+    ckpt_file_free(&f);
+    return rc;
+}
+
+int checkpointer_export_go(struct checkpointer *cp, const char *dir, int64_t now,
+                           struct checkpoint_stats *stats)
+{
+    struct checkpoint_stats local = {0};
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    int result = fs_mkdir_p(dir) == 0 ? 0 : CHECKPOINT_EIO;
+    char **clusters = NULL;
+    size_t cluster_count = 0;
+    if (result == 0 && store_list_clusters(cp->store, &clusters, &cluster_count) != 0)
+        result = CHECKPOINT_ENOMEM;
+    for (size_t c = 0; c < cluster_count; c++) {
+        char **hosts = NULL;
+        size_t host_count = 0;
+        if (store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &hosts,
+                             &host_count) != 0)
+            result = CHECKPOINT_ENOMEM;
+        for (size_t i = 0; i < host_count; i++)
+            if (export_host(cp, dir, clusters[c], hosts[i], now, &local) != 0 && result == 0)
+                result = CHECKPOINT_EIO;
+        free_paths(hosts, host_count);
+    }
+    free_paths(clusters, cluster_count);
+    local.seconds = seconds_since(&started);
+    if (stats)
+        *stats = local;
+    return result;
+}
+
 /* ---- restore ----------------------------------------------------------------- */
 
 struct restore_jobs;

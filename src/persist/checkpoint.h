@@ -91,6 +91,13 @@ void checkpointer_stop(struct checkpointer *cp);
  * or the first error (other hosts are still tried). */
 int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_stats *st);
 
+/* Writes everything the store holds, host by host, in the Go store's layout
+ * and binary format: <dir>/<cluster>/<host>/<from>.bin (one file per host,
+ * written crash-safely), for going back to the Go store. Returns 0 or the
+ * first error (other hosts are still tried). */
+int checkpointer_export_go(struct checkpointer *cp, const char *dir, int64_t now,
+                           struct checkpoint_stats *stats);
+
 /* ---- ingest side ---------------------------------------------------------- */
 
 struct checkpoint_batch;

@@ -54,8 +54,20 @@ METRICS = {
 
 # Kill at the Nth such call (%d): mid-snapshot write, before the snapshot's
 # rename, at any fsync, while rotating a log, while deleting a rotated log.
-FS_KILLS = ["write:*.tmp:KILL:%d", "rename:*.tmp:KILL:%d", "fsync:*:KILL:%d",
-            "rename:*/current.wal:KILL:%d", "unlink:*/current.wal.*:KILL:%d"]
+FS_KILLS = ["write:*.tmp:KILL:%d", "rename:*.tmp:KILL:%d", "fsync:*:KILL:%d"]
+# The Go formats: rotating a host's current.wal, deleting a rotated one.
+GO_LOG_KILLS = ["rename:*/current.wal:KILL:%d", "unlink:*/current.wal.*:KILL:%d"]
+# The native log: in the middle of a record's write, creating a segment,
+# deleting a segment a snapshot run covered.
+NATIVE_LOG_KILLS = ["write:*/wal-*.log:KILL:%d", "open_w:*/wal-*.log:KILL:%d",
+                    "unlink:*/wal-*.log:KILL:%d"]
+
+
+def is_log_file(path, go_formats):
+    name = os.path.basename(path)
+    if go_formats:
+        return name.startswith("current.wal")
+    return name.startswith("wal-") and name.endswith(".log")
 
 
 def level_of(j):
@@ -187,15 +199,18 @@ def verify(srv, acked, sent_max_g):
     return checked, problems
 
 
-def run(cycles=20, seed=None, budget=None, log=print, max_wal_size=32768):
-    """Runs the loop; returns a dict with cycles, acked (samples), lost,
-    problems (list of strings), errors (non-200 answers), seconds."""
+def run(cycles=20, seed=None, budget=None, log=print, max_wal_size=32768, go_formats=False):
+    """Runs the loop (native formats, or with go_formats the Go store's);
+    returns a dict with cycles, acked (samples), lost, problems (list of
+    strings), errors (non-200 answers), seconds."""
     if seed is None:
         seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     started = time.monotonic()
     srv = Server(metrics=METRICS, store={"checkpoint-interval": "1h"})
-    set_checkpoints(srv, {"fsync": "none", "max-wal-size": max_wal_size})
+    set_checkpoints(srv, {"fsync": "none", "max-wal-size": max_wal_size,
+                          "write-go-formats": go_formats})
+    kills = FS_KILLS + (GO_LOG_KILLS if go_formats else NATIVE_LOG_KILLS)
     batches = {}
     acked = []
     errors = []
@@ -209,7 +224,7 @@ def run(cycles=20, seed=None, budget=None, log=print, max_wal_size=32768):
                 break
             # every other cycle dies at an exact file-system call instead
             # (tests/tools/faultinject.c), unless the timer comes first
-            srv.faults = rng.choice(FS_KILLS) % rng.randint(1, 4) if cycle % 2 else None
+            srv.faults = rng.choice(kills) % rng.randint(1, 4) if cycle % 2 else None
             start_logged(srv, history)
             writer = Writer(srv.port, next_g, cycle, batches)
             writer.start()
@@ -233,7 +248,7 @@ def run(cycles=20, seed=None, budget=None, log=print, max_wal_size=32768):
         # A clean stop must leave only snapshots, and they alone hold everything.
         srv.stop()
         srv.stopped = False
-        leftovers = [p for p in walk(srv.ckpt_dir) if os.path.basename(p).startswith("current.wal")]
+        leftovers = [p for p in walk(srv.ckpt_dir) if is_log_file(p, go_formats)]
         if leftovers:
             problems.append("WAL files left after SIGTERM: %s" % leftovers)
         start_logged(srv, history)
@@ -252,9 +267,10 @@ def run(cycles=20, seed=None, budget=None, log=print, max_wal_size=32768):
     result = {"cycles": done, "acked": checked, "lost": lost, "problems": problems,
               "errors": errors, "seed": seed, "batches": next_g, "fs_kills": fs_kills,
               "seconds": time.monotonic() - started}
-    log("crash loop: %d cycles (%d killed at a file-system call), %d acknowledged samples, "
-        "%d lost (seed %d, %d batches sent, %.1f s)"
-        % (done, fs_kills, checked, lost, seed, next_g, result["seconds"]))
+    log("crash loop (%s formats): %d cycles (%d killed at a file-system call), %d acknowledged "
+        "samples, %d lost (seed %d, %d batches sent, %.1f s)"
+        % ("Go" if go_formats else "native", done, fs_kills, checked, lost, seed, next_g,
+           result["seconds"]))
     for p in (errors + problems)[:20]:
         log("crash loop: " + p)
     return result
@@ -296,8 +312,11 @@ def main():
     ap.add_argument("--budget", type=float, default=None,
                     help="stop starting new cycles after this many seconds")
     ap.add_argument("--max-wal-size", type=int, default=32768)
+    ap.add_argument("--go-formats", action="store_true",
+                    help="write the Go store's formats (checkpoints.write-go-formats)")
     args = ap.parse_args()
-    res = run(args.cycles, args.seed, args.budget, max_wal_size=args.max_wal_size)
+    res = run(args.cycles, args.seed, args.budget, max_wal_size=args.max_wal_size,
+              go_formats=args.go_formats)
     ok = res["lost"] == 0 and not res["problems"] and not res["errors"] and res["acked"] > 0
     return 0 if ok else 1
 

@@ -275,6 +275,11 @@ class FakeBackend:
 
 class ArchiveCase(CCMSTestCase):
     maxDiff = 8000
+    # file-format "wal" writes the Go store's .bin and current.wal here
+    # (checkpoints.write-go-formats); NativeArchiveTest runs the server-written
+    # cases on the native formats (.ccms snapshots, log segments).
+    GO_FORMATS = True
+    SNAPSHOTS = (".bin", ".json", ".ccms")
 
     def setUp(self):
         self.base = tempfile.mkdtemp(prefix="ccms-archive-")
@@ -287,7 +292,7 @@ class ArchiveCase(CCMSTestCase):
                main=None, cap=0, file_format=None, ckpt=None):
         """A server on the test's checkpoint directory. cleanup defaults to
         {"mode": mode, "directory": self.arch}; no num-workers anywhere."""
-        checkpoints = {"directory": ckpt or self.ckpt}
+        checkpoints = {"directory": ckpt or self.ckpt, "write-go-formats": self.GO_FORMATS}
         if file_format:
             checkpoints["file-format"] = file_format
         if cleanup is None:
@@ -474,7 +479,8 @@ class ArchiveTest(ArchiveCase):
         a = self.server(retention=long_retention(), file_format="wal")
         expected = write(a, "hb")
         a.stop()
-        self.assertNotEqual(glob.glob(os.path.join(self.ckpt, "c", "hb", "*.bin")), [],
+        self.assertNotEqual(glob.glob(os.path.join(self.ckpt, "c", "hb",
+                                               "*.bin" if self.GO_FORMATS else "*.ccms")), [],
                             all_files(self.ckpt))
         with open(a.config_path) as fh:   # same server, now writing JSON checkpoints
             cfg = json.load(fh)
@@ -488,7 +494,7 @@ class ArchiveTest(ArchiveCase):
         self.assertNotEqual(glob.glob(os.path.join(self.ckpt, "c", "hj", "*.json")), [],
                             all_files(self.ckpt))
         ckpt_files = [p for p in glob.glob(os.path.join(self.ckpt, "c", "*", "*"))
-                      if p.endswith((".bin", ".json"))]
+                      if p.endswith(self.SNAPSHOTS)]
         # retention 1 s: the files' windows (ending at the stops) are past the
         # cut-off at the next start
         wait_for(lambda: int(time.time()) >= written + 2, timeout=5)
@@ -529,7 +535,7 @@ class ArchiveTest(ArchiveCase):
                         count_values(srv, "h2", now - 1, now + 1):
                     return None
                 left = [p for p in glob.glob(os.path.join(ckpt, "c", "*", "*"))
-                        if p.endswith((".bin", ".json"))]
+                        if p.endswith(self.SNAPSHOTS)]
                 return not left and os.path.isdir(cdir) and parquet_files(cdir)
             files = wait_for(archived, timeout=2 * POLL)
             self.assertTrue(files, "%s: not archived within %.0f s: %r\n%s"
@@ -836,6 +842,15 @@ class ArchiveTest(ArchiveCase):
 
 
 # ---- retention in memory, node provider, memory cap ------------------------------------------------
+
+class NativeArchiveTest(ArchiveCase):
+    """The cases whose files the server writes itself, on the native formats:
+    .ccms snapshots are archived like .bin ones."""
+    GO_FORMATS = False
+    test_server_written_snapshots_archived = ArchiveTest.test_server_written_bin_and_json_archived
+    test_ingested_data_reaches_the_archive = ArchiveTest.test_ingested_data_reaches_the_archive
+    test_sealed_data_archived_exactly = ArchiveTest.test_sealed_data_archived_exactly
+
 
 def count_values(srv, host, frm, to, cluster="c"):
     """Non-null values of metric m on host in [frm, to); a host that is

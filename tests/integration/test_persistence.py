@@ -15,12 +15,13 @@ import re
 import shutil
 import signal
 import struct
+import subprocess
 import threading
 import time
 import zlib
 
 import crash_loop
-from ccms import REPO, CCMSTestCase, Server, codec_profiles, f32, parse_debug, long_retention
+from ccms import BINARY, REPO, CCMSTestCase, Server, codec_profiles, f32, parse_debug, long_retention
 
 TESTDATA = os.path.join(REPO, "tests", "fixtures")
 
@@ -41,6 +42,202 @@ METRICS = {
 
 
 # ---- codecs written from docs/file-formats.md -------------------------------
+
+SEG_FILE_MAGIC = 0xCC106001
+SEG_RECORD_MAGIC = 0xCC10D47A
+SEG_NAME = re.compile(r"^wal-(\d{20})\.log$")
+DEC_SCALE = [float("1e-%d" % k) for k in range(9)]   # the C literals 1e-k
+
+
+def _varint(buf, p):
+    v = shift = 0
+    while True:
+        if p >= len(buf):
+            raise FormatError("varint runs past the payload")
+        b = buf[p]
+        p += 1
+        v |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return v, p
+        shift += 7
+        if shift > 63:
+            raise FormatError("varint too long")
+
+
+def _unzigzag(v):
+    return (v >> 1) ^ -(v & 1)
+
+
+NSNAP_MAGIC = 0xCC5A0001
+NSNAP_BLOCK_MAGIC = 0xCC5B10CC
+
+
+def decode_codec_block(enc, n):
+    """One encoded part of a buffer (docs/file-formats.md, "Block codec"):
+    n float32 values, None for a missing slot."""
+    kind = enc[0]
+    if kind == 0:
+        if len(enc) != 1 + 4 * n:
+            raise FormatError("RAW part length")
+        vals = [bits_f32(struct.unpack_from("<I", enc, 1 + 4 * i)[0]) for i in range(n)]
+        return [None if v != v else v for v in vals]
+    if kind == 1:
+        if len(enc) != 5:
+            raise FormatError("CONST part length")
+        v = bits_f32(struct.unpack_from("<I", enc, 1)[0])
+        return [None if v != v else v] * n
+    if kind != 2:
+        raise FormatError("unknown part kind %d" % kind)
+    k, flags, p = enc[1], enc[2], 3
+    present = [True] * n
+    if flags & 1:
+        bitmap = enc[p:p + (n + 7) // 8]
+        present = [bool(bitmap[i // 8] >> (i % 8) & 1) for i in range(n)]
+        p += (n + 7) // 8
+    m = sum(present)
+    first, p = _varint(enc, p)
+    min_delta, p = _varint(enc, p)
+    width = enc[p]
+    p += 1
+    _, p = _varint(enc, p)       # below: min = first - below
+    _, p = _varint(enc, p)       # above: max = first + above
+    p += 8                       # the sum of the values (a double)
+    bits = int.from_bytes(enc[p:], "little")
+    if len(enc) - p != ((m - 1) * width + 7) // 8:
+        raise FormatError("DECIMAL packed length")
+    r = _unzigzag(first)
+    ints = [r]
+    for j in range(1, m):
+        r += ((bits >> ((j - 1) * width)) & ((1 << width) - 1)) + _unzigzag(min_delta)
+        ints.append(r)
+    it = iter(f32(x * DEC_SCALE[k]) for x in ints)
+    return [next(it) if present[i] else None for i in range(n)]
+
+
+def decode_ccms(data):
+    """Strict reader of a native snapshot (docs/file-formats.md, "Native
+    snapshot"): -> (from, to, {(sel, metric): {ts: value}})."""
+    if len(data) < 28:
+        raise FormatError("native snapshot shorter than its header")
+    magic, version, _, frm, to, crc = struct.unpack_from("<IHHqqI", data)
+    if magic != NSNAP_MAGIC or version != 1 or zlib.crc32(data[:24]) != crc:
+        raise FormatError("bad native snapshot header")
+    pos, points = 28, collections.defaultdict(dict)
+    while pos < len(data):
+        magic, blen, crc = struct.unpack_from("<III", data, pos)
+        body = data[pos + 12:pos + 12 + blen]
+        if magic != NSNAP_BLOCK_MAGIC or len(body) != blen or zlib.crc32(body) != crc:
+            raise FormatError("bad block at %d" % pos)
+        q, sel = 1, []
+        for _ in range(body[0]):
+            sel.append(body[q + 1:q + 1 + body[q]].decode())
+            q += 1 + body[q]
+        mlen = struct.unpack_from("<H", body, q)[0]
+        metric = body[q + 2:q + 2 + mlen].decode()
+        q += 2 + mlen
+        start, freq, length, _cap, sealed = struct.unpack_from("<qIHHH", body, q)
+        q += 18
+        parts = (sealed + 127) // 128
+        ends = struct.unpack_from("<%dH" % parts, body, q)
+        q += 2 * parts
+        values, prev = [], 0
+        for i, end in enumerate(ends):
+            values += decode_codec_block(body[q + prev:q + end], min(128, sealed - 128 * i))
+            prev = end
+        q += prev
+        for i in range(length - sealed):
+            v = bits_f32(struct.unpack_from("<I", body, q + 4 * i)[0])
+            values.append(None if v != v else v)
+        if q + 4 * (length - sealed) != blen:
+            raise FormatError("block image length at %d" % pos)
+        first = start + freq // 2
+        for i, v in enumerate(values):
+            if v is not None:
+                points[(tuple(sel), metric)][first + i * freq] = v
+        pos += 12 + blen
+    return frm, to, points
+
+
+def scan_seglog(data, allow_torn=False):
+    """Strict reader of one native log segment (docs/file-formats.md,
+    "Native log"): every byte after the header must belong to a valid
+    record. Returns (seq, [(cluster, host, [(sel, metric, ts, value)])])
+    with the level ids already resolved to their names."""
+    if len(data) < 24:
+        raise FormatError("segment shorter than its header")
+    magic, version, _, seq, tlen = struct.unpack_from("<IHHQI", data)
+    if magic != SEG_FILE_MAGIC or version != 1:
+        raise FormatError("bad segment magic/version")
+    if zlib.crc32(data[:20 + tlen]) != struct.unpack_from("<I", data, 20 + tlen)[0]:
+        raise FormatError("segment header CRC mismatch")
+    count = struct.unpack_from("<H", data, 20)[0]
+    metrics, p = [], 22
+    for _ in range(count):
+        n = struct.unpack_from("<H", data, p)[0]
+        metrics.append(data[p + 2:p + 2 + n].decode())
+        p += 2 + n
+    if p != 20 + tlen:
+        raise FormatError("metric table length")
+    pos = 24 + tlen
+    levels = {}                     # (cluster, host) -> {id: sel}
+    records = []
+    while pos < len(data):
+        if len(data) - pos < 12:
+            if allow_torn:
+                break
+            raise FormatError("torn record header at %d" % pos)
+        magic, plen, crc = struct.unpack_from("<III", data, pos)
+        if magic != SEG_RECORD_MAGIC:
+            raise FormatError("bad record magic 0x%08x at %d" % (magic, pos))
+        if pos + 12 + plen > len(data):
+            if allow_torn:
+                break
+            raise FormatError("torn record at %d" % pos)
+        pl = data[pos + 12:pos + 12 + plen]
+        if zlib.crc32(pl) != crc:
+            raise FormatError("record CRC mismatch at %d" % pos)
+        q = 0
+        cluster = pl[q + 1:q + 1 + pl[q]].decode()
+        q += 1 + pl[q]
+        host = pl[q + 1:q + 1 + pl[q]].decode()
+        q += 1 + pl[q]
+        ids = levels.setdefault((cluster, host), {0: ()})
+        ndefs, q = _varint(pl, q)
+        for _ in range(ndefs):
+            lid, q = _varint(pl, q)
+            depth = pl[q]
+            q += 1
+            sel = []
+            for _ in range(depth):
+                sel.append(pl[q + 1:q + 1 + pl[q]].decode())
+                q += 1 + pl[q]
+            ids[lid] = tuple(sel)
+        nsamples, q = _varint(pl, q)
+        ts, out = 0, []
+        for _ in range(nsamples):
+            lid, q = _varint(pl, q)
+            m, q = _varint(pl, q)
+            dt, q = _varint(pl, q)
+            ts += _unzigzag(dt)
+            kind = pl[q]
+            q += 1
+            if kind <= 8:
+                r, q = _varint(pl, q)
+                value = f32(_unzigzag(r) * DEC_SCALE[kind])
+            elif kind == 0x80:
+                value = bits_f32(struct.unpack_from("<I", pl, q)[0])
+                q += 4
+            else:
+                raise FormatError("bad value kind %d" % kind)
+            if lid not in ids:
+                raise FormatError("level id %d used before its definition" % lid)
+            out.append((ids[lid], metrics[m], ts, value))
+        if q != plen:
+            raise FormatError("record fields end at %d of %d" % (q, plen))
+        records.append((cluster, host, out))
+        pos += 12 + plen
+    return seq, records
+
 
 class FormatError(AssertionError):
     pass
@@ -414,8 +611,18 @@ class PServer(Server):
 
 
 class PersistenceCase(CCMSTestCase):
+    # Most cases here check the Go store's files byte by byte: they run with
+    # checkpoints.write-go-formats. The *NativeTest subclasses run the same
+    # checks on the native formats (the default).
+    GO_FORMATS = True
+
+    @property
+    def SNAPSHOT_EXT(self):
+        return ".bin" if self.GO_FORMATS else ".ccms"
 
     def server(self, metrics=None, start=True, **kw):
+        if self.GO_FORMATS:
+            kw["checkpoints"] = dict(kw.get("checkpoints") or {}, **{"write-go-formats": True})
         srv = PServer(metrics=metrics or METRICS, **kw)
         self.addCleanup(srv.close)
         if start:
@@ -454,10 +661,10 @@ class PersistenceCase(CCMSTestCase):
                          "\n  ".join(problems[:12]), srv.files(), srv.logs()))
 
     def assertGoFormats(self, srv, allow_torn=False, expect=None, ignore=()):
-        """Every .bin, .json and current.wal under the checkpoint directory
-        decodes with the codecs above. With expect (a Samples), the union of
-        their points must hold every expected sample. Returns the points
-        per (cluster, host)."""
+        """Every .bin, .json and current.wal under the checkpoint directory,
+        and every native log segment, decodes with the codecs above. With
+        expect (a Samples), the union of their points must hold every
+        expected sample. Returns the points per (cluster, host)."""
         pieces = collections.defaultdict(list)    # (cluster, host) -> [(order, points)]
         for rel in srv.files():
             parts = rel.split(os.sep)
@@ -475,6 +682,13 @@ class PersistenceCase(CCMSTestCase):
                     obj = json.loads(data, object_pairs_hook=collections.OrderedDict)
                     frm, to, level = obj["from"], obj["to"], json_level(obj)
                     order = (0, to, frm)
+                elif name.endswith(".ccms"):
+                    frm, to, native_points = decode_ccms(data)
+                    level = None
+                    points = native_points
+                    order = (0, to, frm)
+                elif SEG_NAME.match(name):
+                    continue    # native log segments: read below
                 elif name == "current.wal" or name.startswith("current.wal."):
                     level = None
                     points = collections.defaultdict(dict)
@@ -490,6 +704,20 @@ class PersistenceCase(CCMSTestCase):
                 self.assertLessEqual(frm, to, rel)
                 points = level_points(level)
             pieces[(parts[0], parts[1])].append((order, points))
+        for rel in srv.files():
+            m = SEG_NAME.match(rel)
+            if not m:
+                continue
+            with open(os.path.join(srv.ckpt_dir, rel), "rb") as fh:
+                try:
+                    seq, records = scan_seglog(fh.read(), allow_torn)
+                except FormatError as e:
+                    self.fail("%s is not a native log segment: %s" % (rel, e))
+            for cluster, host, samples in records:
+                points = collections.defaultdict(dict)
+                for sel, metric, ts, value in samples:
+                    points[(sel, metric)][ts] = value
+                pieces[(cluster, host)].append(((3, seq, 0), points))
         # applied as the loader does (docs/file-formats.md: by `to`, WAL files after them)
         found = collections.defaultdict(lambda: collections.defaultdict(dict))
         for hostkey, items in pieces.items():
@@ -661,12 +889,12 @@ class CleanRestartTest(PersistenceCase):
         tree_before = self.dump(srv)
         self.assertHas(srv, samples)
         srv.stop()
-        ext = ".bin" if fmt == "wal" else ".json"
+        ext = self.SNAPSHOT_EXT if fmt == "wal" else ".json"
         files = srv.files()
         for host in ("h0", "h1", "h2"):
             self.assertTrue(any(f.startswith("c/%s/" % host) and f.endswith(ext) for f in files),
                             "no %s snapshot for %s: %s" % (ext, host, files))
-        self.assertFalse([f for f in files if "current.wal" in f], files)
+        self.assertFalse([f for f in files if "current.wal" in f or SEG_NAME.match(f)], files)
         self.assertGoFormats(srv, expect=samples)
         srv.start()
         after = self.answers(srv)
@@ -1282,15 +1510,21 @@ class RestoreOrderTest(PersistenceCase):
             (a,), (b,) = sorted(old[h]), sorted(set(os.listdir(d)) - old[h])
             self.assertLess(int(a.split(".")[0]), int(b.split(".")[0]),
                             "%s: the second snapshot %s must sort after %s" % (h, b, a))
+            decode = decode_bin if self.GO_FORMATS else decode_ccms
             with open(os.path.join(d, a), "rb") as fh:
-                to_a = decode_bin(fh.read())[1]
+                to_a = decode(fh.read())[1]
             with open(os.path.join(d, b), "r+b") as fh:
                 data = bytearray(fh.read())
-                data[12:20] = struct.pack("<q", to_a)      # header: magic, from, to
+                if self.GO_FORMATS:
+                    data[12:20] = struct.pack("<q", to_a)      # header: magic, from, to
+                else:
+                    # header: magic, version, 0, from, to, crc of the 24 bytes before it
+                    data[16:24] = struct.pack("<q", to_a)
+                    data[24:28] = struct.pack("<I", zlib.crc32(bytes(data[:24])))
                 fh.seek(0)
                 fh.write(data)
             with open(os.path.join(d, b), "rb") as fh:
-                self.assertEqual(decode_bin(fh.read())[1], to_a)
+                self.assertEqual(decode(fh.read())[1], to_a)
         srv.start()
         self.assertHas(srv, want)
 
@@ -1370,9 +1604,11 @@ class CrashRestartTest(PersistenceCase):
         files = srv.files()
         self.assertFalse([f for f in files if "current.wal" in f],
                          "WAL files left after SIGTERM: %s" % files)
+        self.assertFalse([f for f in files if SEG_NAME.match(f)],
+                         "log segments left after SIGTERM: %s" % files)
         for host in ("h0", "h1", "h2"):
             self.assertTrue([f for f in files if f.startswith("c/%s/" % host) and
-                             f.endswith(".bin")], files)
+                             f.endswith(self.SNAPSHOT_EXT)], files)
         self.assertGoFormats(srv, expect=total)
         srv.start()
         self.assertHas(srv, total, msg="after SIGTERM")
@@ -1608,7 +1844,13 @@ class BackgroundSnapshotTest(PersistenceCase):
 
     def bins(self, srv, cluster="c", host="h0"):
         d = srv.host_dir(cluster, host)
-        return sorted(f for f in os.listdir(d) if f.endswith(".bin")) if os.path.isdir(d) else []
+        return (sorted(f for f in os.listdir(d) if f.endswith(self.SNAPSHOT_EXT))
+                if os.path.isdir(d) else [])
+
+    def logs(self, srv):
+        """The write-ahead log files: Go current.wal (and rotated ones), or
+        native segments."""
+        return [f for f in srv.files() if "current.wal" in f or SEG_NAME.match(f)]
 
     def test_max_wal_size_triggers_early_snapshot(self):
         srv = self.server(store={"checkpoint-interval": "1h"},
@@ -1635,11 +1877,10 @@ class BackgroundSnapshotTest(PersistenceCase):
         for body in bodies:
             self.post(srv, body)
         total.update(a)
-        wals = [os.path.join(srv.host_dir("c", h), "current.wal") for h in ("h0", "h1")]
         self.wait_for(srv, lambda: self.bins(srv, "c", "h0") and self.bins(srv, "c", "h1")
-                      and not any(os.path.exists(w) for w in wals),
+                      and not self.logs(srv),
                       "a periodic snapshot deleting the rotated WAL")
-        self.assertFalse([f for f in srv.files() if "current.wal" in f], srv.files())
+        self.assertFalse(self.logs(srv), srv.files())
         self.assertGoFormats(srv, expect=a)
         b, bodies = self.workload(hosts=("h0", "h1"), n=15, base=T + 1200, offset=300)
         for body in bodies:
@@ -1649,9 +1890,9 @@ class BackgroundSnapshotTest(PersistenceCase):
         self.assertHas(srv, total, msg="after crash")
         # the data replayed from the WAL goes into the next periodic snapshot
         # before that WAL is deleted (the Go store lost them here)
-        before = set(f for f in srv.files() if f.endswith(".bin"))
-        self.wait_for(srv, lambda: not [f for f in srv.files() if "current.wal" in f]
-                      and set(f for f in srv.files() if f.endswith(".bin")) - before,
+        before = set(f for f in srv.files() if f.endswith(self.SNAPSHOT_EXT))
+        self.wait_for(srv, lambda: not self.logs(srv)
+                      and set(f for f in srv.files() if f.endswith(self.SNAPSHOT_EXT)) - before,
                       "a periodic snapshot after the restart")
         srv.restart(kill=True)
         self.assertHas(srv, total, msg="after the second crash")
@@ -1720,9 +1961,210 @@ class GoFormatTest(PersistenceCase):
 
 class CrashLoopTest(CCMSTestCase):
 
-    def test_crash_loop(self):
-        res = crash_loop.run(cycles=20, budget=60)
+    def check(self, res):
         self.assertEqual(res["errors"], [])
         self.assertEqual(res["problems"][:20], [])
         self.assertGreater(res["acked"], 0)
         self.assertEqual(res["lost"], 0)
+
+    def test_crash_loop(self):
+        self.check(crash_loop.run(cycles=20, budget=60))
+
+    def test_crash_loop_go_formats(self):
+        self.check(crash_loop.run(cycles=10, budget=30, go_formats=True))
+
+
+# ---- the same behaviour in the native formats (the default) ----------------------
+
+class KillAfterAckNativeTest(KillAfterAckTest):
+    GO_FORMATS = False
+
+
+class CrashRestartNativeTest(CrashRestartTest):
+    GO_FORMATS = False
+
+
+class BackfillOrderNativeTest(BackfillOrderTest):
+    GO_FORMATS = False
+
+
+class CompressedDataNativeTest(CompressedDataTest):
+    GO_FORMATS = False
+
+
+class BackgroundSnapshotNativeTest(BackgroundSnapshotTest):
+    GO_FORMATS = False
+
+
+class RestoreOrderNativeTest(RestoreOrderTest):
+    GO_FORMATS = False
+
+
+class StrayFilesNativeTest(StrayFilesTest):
+    GO_FORMATS = False
+
+
+class CleanRestartNativeTest(CleanRestartTest):
+    GO_FORMATS = False
+
+
+class NativeDamageTest(PersistenceCase):
+    """Damage to the native files: a torn or corrupt log record, a log
+    segment whose header is damaged, flipped bits in a snapshot. What is
+    damaged is left out and logged; nothing else is lost, and nothing is
+    ever served as a wrong value."""
+    GO_FORMATS = False
+
+    def written(self, srv, n=12):
+        samples, bodies = self.workload(n=n)
+        for body in bodies:
+            self.post(srv, body)
+        return samples
+
+    def segment(self, srv):
+        (seg,) = [f for f in srv.files() if SEG_NAME.match(f)]
+        return os.path.join(srv.ckpt_dir, seg)
+
+    def served(self, srv, samples):
+        """What the server answers for the keys of samples: {key: {ts: v}}."""
+        keys = [k for k in samples.series]
+        lo = min(min(v) for v in samples.series.values()) - 60
+        hi = max(max(v) for v in samples.series.values()) + 60
+        got = read_series(srv, "c", [k[1:] for k in keys], lo, hi)
+        return {k: got[k[1:]] for k in keys}
+
+    def assertNothingWrong(self, srv, samples):
+        """Every value served is the one written (missing is allowed);
+        returns how many samples are missing."""
+        missing = 0
+        for key, got in self.served(srv, samples).items():
+            want = {t: float("%.3f" % v) for t, v in samples.series[key].items()}
+            for t, v in got.items():
+                self.assertIn(t, want, "%s: a sample at %d that was never written" % (key, t))
+                self.assertEqual(v, want[t], "%s at %d: wrong value served" % (key, t))
+            missing += len(set(want) - set(got))
+        return missing
+
+    def test_torn_log_tail_is_cut_and_nothing_acked_is_lost(self):
+        srv = self.server()
+        samples = self.written(srv)
+        srv.crash()
+        path = self.segment(srv)
+        with open(path, "rb") as fh:
+            data = fh.read()
+        _, records = scan_seglog(data)
+        # a torn write: the first 20 bytes of a copy of the last record
+        last = data.rfind(struct.pack("<I", SEG_RECORD_MAGIC))
+        with open(path, "ab") as fh:
+            fh.write(data[last:last + 20])
+        srv.start()
+        self.assertHas(srv, samples)
+        self.assertIn("torn tail cut off", srv.stderr())
+        srv.crash()
+        with open(path, "rb") as fh:
+            self.assertEqual(fh.read(), data, "the torn tail is cut off exactly")
+
+    def test_corrupt_record_loses_that_record_only(self):
+        srv = self.server()
+        samples = self.written(srv)
+        srv.crash()
+        path = self.segment(srv)
+        with open(path, "rb") as fh:
+            data = bytearray(fh.read())
+        starts = [m.start() for m in re.finditer(re.escape(struct.pack("<I", SEG_RECORD_MAGIC)),
+                                                 bytes(data))]
+        self.assertGreater(len(starts), 6)
+        # the value bytes of a record in the middle (not its definitions:
+        # those are in the first records)
+        victim = starts[len(starts) // 2 + 1]
+        data[victim + 30] ^= 0x40
+        with open(path, "wb") as fh:
+            fh.write(data)
+        srv.start()
+        missing = self.assertNothingWrong(srv, samples)
+        self.assertGreater(missing, 0)
+        self.assertLess(missing, 12, "one record holds one host's samples of one request")
+        self.assertIn("corrupt regions skipped", srv.stderr())
+
+    def test_segment_with_damaged_header_is_kept_aside(self):
+        srv = self.server()
+        self.written(srv)
+        srv.crash()
+        path = self.segment(srv)
+        with open(path, "r+b") as fh:
+            fh.seek(9)
+            b = fh.read(1)
+            fh.seek(9)
+            fh.write(bytes([b[0] ^ 1]))
+        srv.start()
+        self.assertIn("records are NOT loaded", srv.stderr())
+        self.assertTrue([f for f in srv.files() if ".unreadable-" in f], srv.files())
+        # new writes go to a new segment; the damaged one is never deleted
+        more, bodies = self.workload(n=2, base=T + 5000)
+        for body in bodies:
+            self.post(srv, body)
+        srv.stop()
+        self.assertTrue([f for f in srv.files() if ".unreadable-" in f], srv.files())
+        srv.start()
+        self.assertHas(srv, more)
+
+    def test_flipped_bits_in_a_snapshot_are_never_served(self):
+        srv = self.server()
+        samples = self.written(srv, n=60)
+        srv.stop()
+        (snap,) = [f for f in srv.files() if f.startswith("c/h1/") and f.endswith(".ccms")]
+        path = os.path.join(srv.ckpt_dir, snap)
+        with open(path, "rb") as fh:
+            good = fh.read()
+        rng = random.Random(3)
+        positions = sorted(rng.sample(range(28, len(good)), 24))
+        lost_somewhere = 0
+        for pos in positions:
+            bad = bytearray(good)
+            bad[pos] ^= 1 << rng.randrange(8)
+            with open(path, "wb") as fh:
+                fh.write(bad)
+            srv.start()
+            lost_somewhere += self.assertNothingWrong(srv, samples) > 0
+            srv.stop()
+            # the next snapshot rewrote nothing (nothing new): put the file back
+            for f in srv.files():
+                if f.startswith("c/h1/") and f != snap:
+                    os.unlink(os.path.join(srv.ckpt_dir, f))
+        self.assertEqual(lost_somewhere, len(positions),
+                         "every flipped bit is detected and loses its block")
+
+
+class NativeExportTest(PersistenceCase):
+    """-export-go writes the Go store's layout and .bin format; the Go-format
+    reader above finds every sample in it, and a store started on the export
+    with write-go-formats answers the same."""
+    GO_FORMATS = False
+
+    def test_export_round_trip(self):
+        srv = self.server()
+        samples, bodies = self.workload(n=40)
+        for body in bodies:
+            self.post(srv, body)
+        srv.restart(kill=True)        # part in the log, then a snapshot at stop
+        more, bodies = self.workload(n=5, base=T + 3000, offset=500)
+        for body in bodies:
+            self.post(srv, body)
+        samples.update(more)
+        srv.crash()
+        out = os.path.join(srv.tmp, "export")
+        r = subprocess.run([BINARY, "-config", srv.config_path, "-export-go", out],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Export done", r.stdout)
+        for d, _, names in os.walk(out):
+            for n in names:
+                self.assertTrue(n.endswith(".bin"), os.path.join(d, n))
+        # the export, read by the Go-format codec, holds every sample
+        go = self.server(start=False, checkpoints={"write-go-formats": True})
+        if os.path.isdir(go.ckpt_dir):
+            shutil.rmtree(go.ckpt_dir)
+        shutil.copytree(out, go.ckpt_dir)
+        self.assertGoFormats(go, expect=samples)
+        go.start()
+        self.assertHas(go, samples)

@@ -13,120 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "persist/checkpoint.h"
-#include "store/store.h"
+#include "ckpt_testutil.h"
 #include "util/fsutil.h"
-
-static const struct store_metric METRICS[] = {
-    {"cpu_load", 60, CCMS_AGG_NONE},
-    {"mem_used", 60, CCMS_AGG_NONE},
-    {"cpu_user", 60, CCMS_AGG_AVG},
-    {"mem_bw", 60, CCMS_AGG_SUM},
-};
-enum { CPU_LOAD, MEM_USED, CPU_USER, MEM_BW };
-
-struct fixture {
-    char dir[64];
-    struct ccms_config cfg;
-};
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof(*fx));
-    snprintf(fx->dir, sizeof fx->dir, "/tmp/ccms-ckpt-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    fx->cfg.checkpoint_dir = fx->dir;
-    fx->cfg.file_format = "wal";
-    /* these tests check the Go store's files; test_checkpoint_native.c
-     * covers the native formats */
-    fx->cfg.write_go_formats = true;
-    /* back to unix time 0 from now: fixed historical test times (fixtures
-     * from 2023) stay inside the window whatever the date */
-    fx->cfg.retention_seconds = (int64_t)time(NULL) + 86400;
-    fx->cfg.checkpoint_interval_seconds = 3600;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
-    assert_int_equal(system(cmd), 0);
-    free(fx);
-    return 0;
-}
-
-static struct store *open_store(struct fixture *fx, struct checkpointer **cp, bool restore)
-{
-    struct store *s;
-    assert_int_equal(store_create(METRICS, 4, &s), 0);
-    assert_int_equal(checkpointer_create(s, &fx->cfg, cp), 0);
-    if (restore)
-        assert_int_equal(checkpointer_restore(*cp, 1800000000, NULL, NULL, NULL), 0);
-    return s;
-}
-
-static void close_store(struct store *s, struct checkpointer *cp)
-{
-    store_destroy(s);
-    checkpointer_destroy(cp);
-}
-
-/* Writes one sample through the ingest-side API (store + WAL batch). */
-static void ingest(struct store *s, struct checkpointer *cp, const char *host, const char *sub,
-                   int metric, int64_t ts, float v)
-{
-    struct checkpoint_batch *b;
-    assert_int_equal(checkpoint_batch_new(cp, &b), 0);
-    struct store_host h;
-    assert_int_equal(store_host_lock(s, "c", 1, host, strlen(host), true, NULL, &h), 0);
-    const char *names[1] = {sub};
-    size_t lens[1] = {sub ? strlen(sub) : 0};
-    struct level *l;
-    assert_int_equal(store_host_child(&h, names, lens, sub ? 1 : 0, true, NULL, &l), 0);
-    assert_int_equal(store_write(&h, l, metric, ts, v), 0);
-    assert_int_equal(checkpoint_batch_add(b, &h, l, metric, names, lens, sub ? 1 : 0, ts, v), 0);
-    assert_int_equal(checkpoint_batch_commit(b, &h), 0);
-    store_host_unlock(&h);
-    assert_int_equal(checkpoint_batch_finish(b), 0);
-    checkpoint_batch_free(b);
-}
-
-/* Reads one value at time t from [c, host(, sub)]; NaN when absent. */
-static double value_at(struct store *s, const char *host, const char *sub, int metric, int64_t t)
-{
-    const char *n0[] = {"c"}, *n1[] = {host}, *n2[] = {sub};
-    size_t l0[] = {1}, l1[] = {strlen(host)}, l2[] = {sub ? strlen(sub) : 0};
-    struct store_selector sel = {
-        .elems = {{n0, l0, 1}, {n1, l1, 1}, {n2, l2, 1}},
-        .depth = sub ? 3 : 2,
-    };
-    struct store_series r;
-    if (store_read(s, &sel, metric, t, t + 1, 0, RESAMPLE_LTTB, 100, &r) != 0)
-        return NAN;
-    double v = r.len == 1 ? r.data[0] : NAN;
-    store_series_free(&r);
-    return v;
-}
-
-static int count_files(const char *dir, const char *suffix)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name), sl = strlen(suffix);
-        if (len >= sl && strcmp(e->d_name + len - sl, suffix) == 0)
-            n++;
-    }
-    closedir(d);
-    return n;
-}
 
 static void test_wal_replay_after_crash(void **state)
 {
@@ -429,17 +317,17 @@ static void test_backfill_merges_files_in_go_order(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_wal_replay_after_crash, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_snapshot_round_trip_and_increments, setup,
+        cmocka_unit_test_setup_teardown(test_wal_replay_after_crash, setup_go, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_round_trip_and_increments, setup_go,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_many_hosts_restored_in_parallel, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_format_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_go_fixture_tree_loads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_and_stray_files_do_not_stop_restore, setup,
+        cmocka_unit_test_setup_teardown(test_many_hosts_restored_in_parallel, setup_go, teardown),
+        cmocka_unit_test_setup_teardown(test_json_format_round_trip, setup_go, teardown),
+        cmocka_unit_test_setup_teardown(test_go_fixture_tree_loads, setup_go, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_and_stray_files_do_not_stop_restore, setup_go,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_fsync_always_and_retention_cutoff, setup,
+        cmocka_unit_test_setup_teardown(test_fsync_always_and_retention_cutoff, setup_go,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_backfill_merges_files_in_go_order, setup,
+        cmocka_unit_test_setup_teardown(test_backfill_merges_files_in_go_order, setup_go,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
