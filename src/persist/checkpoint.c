@@ -2079,6 +2079,7 @@ static int native_commit(struct checkpoint_batch *b)
             b->defined[i]->log_seq = 0;
     b->defined_count = 0;
     b->rec_open = false;
+    logset_written(cp->log, b->seg);
     if (rc == 0 && cp->fsync == CCMS_FSYNC_ALWAYS)
         remember_segment(b);
     else
@@ -2139,6 +2140,7 @@ void checkpoint_batch_free(struct checkpoint_batch *b)
         /* never committed (the caller lost its host lock): not written */
         for (size_t i = 0; i < b->defined_count; i++)
             b->defined[i]->log_seq = 0;
+        logset_written(b->cp->log, b->seg);
         logset_release(b->cp->log, b->seg);
     }
     if (b->cp && b->cp->native) {

@@ -20,7 +20,8 @@ struct log_segment {
     uint64_t seq;
     char *path;
     uint64_t bytes;             /* size when closed (adopted: size on disk) */
-    unsigned refs;
+    unsigned refs;              /* references: writers, and batches that will sync it */
+    unsigned writers;           /* references whose record is not written yet */
     struct log_segment *next;   /* retired list, oldest first */
 };
 
@@ -161,16 +162,39 @@ int logset_acquire(struct logset *ls, struct log_segment **out)
         ls->active = seg;
     }
     ls->active->refs++;
+    ls->active->writers++;
     *out = ls->active;
     pthread_mutex_unlock(&ls->lock);
     return rc;
 }
 
+/* Closes a retired segment nobody references any more. Under ls->lock. */
+static void close_retired(struct logset *ls, struct log_segment *s)
+{
+    if (!s->file || s->refs > 0 || s == ls->active)
+        return;
+    /* with fsync "interval" its records become durable now, not only once
+     * a snapshot covers them */
+    if (ls->fsync != CCMS_FSYNC_NONE && seglog_sync(s->file) != 0)
+        log_error("WAL: fsync of %s failed: %s", s->path, strerror(errno));
+    s->bytes = seglog_size(s->file);
+    seglog_close(s->file);
+    s->file = NULL;
+}
+
+void logset_written(struct logset *ls, struct log_segment *seg)
+{
+    pthread_mutex_lock(&ls->lock);
+    if (--seg->writers == 0 && seg != ls->active)
+        pthread_cond_broadcast(&ls->drained);
+    pthread_mutex_unlock(&ls->lock);
+}
+
 void logset_release(struct logset *ls, struct log_segment *seg)
 {
     pthread_mutex_lock(&ls->lock);
-    if (--seg->refs == 0 && seg != ls->active)
-        pthread_cond_broadcast(&ls->drained);
+    seg->refs--;
+    close_retired(ls, seg);
     pthread_mutex_unlock(&ls->lock);
 }
 
@@ -198,27 +222,20 @@ void logset_rotate(struct logset *ls, uint64_t *covered)
         ls->active = NULL;
     }
     *covered = ls->next_seq - 1;
-    /* Wait for the writers of retired segments: each holds its reference
-     * only for the few microseconds of one record. */
+    /* Wait for the writers of retired segments: each is inside one host's
+     * run of lines of one request. A batch that only waits to sync a
+     * segment does not hold this up; the segment is closed when it is done
+     * (and not deleted before). */
     for (;;) {
         bool busy = false;
         for (struct log_segment *s = ls->retired; s; s = s->next)
-            busy = busy || s->refs > 0;
+            busy = busy || s->writers > 0;
         if (!busy)
             break;
         pthread_cond_wait(&ls->drained, &ls->lock);
     }
-    for (struct log_segment *s = ls->retired; s; s = s->next) {
-        if (!s->file)
-            continue;
-        /* with fsync "interval" its records become durable now, not only
-         * once a snapshot covers them */
-        if (ls->fsync != CCMS_FSYNC_NONE && seglog_sync(s->file) != 0)
-            log_error("WAL: fsync of %s failed: %s", s->path, strerror(errno));
-        s->bytes = seglog_size(s->file);
-        seglog_close(s->file);
-        s->file = NULL;
-    }
+    for (struct log_segment *s = ls->retired; s; s = s->next)
+        close_retired(ls, s);
     pthread_mutex_unlock(&ls->lock);
 }
 
@@ -255,7 +272,7 @@ int logset_sync_active(struct logset *ls)
     pthread_mutex_lock(&ls->lock);
     struct log_segment *seg = ls->active;
     if (seg)
-        seg->refs++;
+        seg->refs++;        /* not a writer: a sync does not hold up a rotation */
     pthread_mutex_unlock(&ls->lock);
     if (!seg)
         return 0;

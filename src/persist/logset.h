@@ -3,14 +3,15 @@
  * life: one active segment that every writer appends to, retired segments
  * waiting for a snapshot run that covers them, deletion after it.
  *
- * The rule that makes deletion safe: a writer holds a reference to the
- * segment it appends to from before it encodes a record until the record
- * is written (and, with fsync "always", synced), and it writes the samples
- * to memory before the record, under the host's lock. logset_rotate()
- * retires the active segment and returns only when no writer holds a
- * reference to a retired one any more; so a snapshot run that starts after
+ * The rule that makes deletion safe: a writer holds the segment it appends
+ * to from before it encodes a record until the record is written, and it
+ * writes the samples to memory before the record, under the host's lock.
+ * logset_rotate() retires the active segment and returns only when no
+ * writer holds a retired one any more; so a snapshot run that starts after
  * it sees in memory every sample of every retired segment, and once all its
- * snapshots are durable logset_drop() may delete them.
+ * snapshots are durable logset_drop() may delete them. (A batch that still
+ * has to fsync a segment keeps a reference but is no writer: the segment
+ * stays open, and on disk, until it lets go.)
  *
  * Segments found on disk at startup are adopted as retired (their records
  * were replayed into memory): the first complete snapshot run deletes them.
@@ -44,8 +45,11 @@ void logset_destroy(struct logset *ls);
 int logset_adopt(struct logset *ls, uint64_t seq, const char *path);
 
 /* The active segment (created on first use), with a reference for the
- * caller. Returns 0 or LOGSET_EIO / LOGSET_ENOMEM. */
+ * caller as its writer. logset_written() ends the writing (the record is
+ * written, or will not be); logset_release() drops the reference (after a
+ * sync, if the caller syncs). Returns 0 or LOGSET_EIO / LOGSET_ENOMEM. */
 int logset_acquire(struct logset *ls, struct log_segment **out);
+void logset_written(struct logset *ls, struct log_segment *seg);
 void logset_release(struct logset *ls, struct log_segment *seg);
 uint64_t log_segment_seq(const struct log_segment *seg);
 /* One write(2) of a whole record (or several). */
