@@ -756,7 +756,7 @@ static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, 
         b->res.ignored++;
         return 0;
     }
-    rc = lp_parse(line, len, b->scratch, &b->line, &err);
+    rc = lp_parse_peeked(line, len, raw, needs_unescape, b->scratch, &b->line, &err);
     if (rc != LP_OK) {
         ingest_reject_syntax(b, line_no, &err);
         return 0;

@@ -891,6 +891,30 @@ static int lp_fields(struct lp_cursor *c, struct lp_line *out)
     }
 }
 
+/* Everything after the measurement name[0..) (raw, as scanned; at most
+ * len bytes of line in all). */
+static int lp_parse_after(const char *line, size_t len, struct lp_str name, bool needs_unescape,
+                          char *scratch, struct lp_line *out, struct lp_error *err)
+{
+    out->tag_count = 0;
+    out->field_count = 0;
+    out->has_timestamp = false;
+    out->timestamp = 0;
+    struct lp_cursor c = { .line = line, .p = name.ptr + name.len, .end = line + len,
+                           .scratch = scratch, .err = err };
+    if (needs_unescape) {
+        out->measurement.ptr = c.scratch;
+        out->measurement.len = lp_unescape_name(name.ptr, name.len, ESC_MEAS, c.scratch);
+        c.scratch += out->measurement.len;
+    } else {
+        out->measurement = name;
+    }
+    int rc = lp_tags(&c, out);
+    if (rc != LP_OK)
+        return rc;
+    return lp_fields(&c, out);
+}
+
 int lp_parse(const char *line, size_t len, char *scratch, struct lp_line *out,
              struct lp_error *err)
 {
@@ -898,30 +922,21 @@ int lp_parse(const char *line, size_t len, char *scratch, struct lp_line *out,
     int rc = lp_line_start(line, &len, &pos, err);
     if (rc != LP_OK)
         return rc;
-    out->tag_count = 0;
-    out->field_count = 0;
-    out->has_timestamp = false;
-    out->timestamp = 0;
-
-    struct lp_cursor c = { .line = line, .end = line + len, .scratch = scratch, .err = err };
     unsigned flags = 0;
     size_t start = pos;
     rc = lp_measurement(line, len, &pos, &flags, err);
     if (rc != LP_OK)
         return rc;
-    c.p = line + pos;
-    if (flags & TOK_BACKSLASH) {
-        out->measurement.ptr = c.scratch;
-        out->measurement.len = lp_unescape_name(line + start, pos - start, ESC_MEAS, c.scratch);
-        c.scratch += out->measurement.len;
-    } else {
-        out->measurement.ptr = line + start;
-        out->measurement.len = pos - start;
-    }
-    rc = lp_tags(&c, out);
-    if (rc != LP_OK)
-        return rc;
-    return lp_fields(&c, out);
+    struct lp_str name = { line + start, pos - start };
+    return lp_parse_after(line, len, name, (flags & TOK_BACKSLASH) != 0, scratch, out, err);
+}
+
+int lp_parse_peeked(const char *line, size_t len, struct lp_str name, bool needs_unescape,
+                    char *scratch, struct lp_line *out, struct lp_error *err)
+{
+    if (len > 0 && line[len - 1] == '\r')
+        len--;          /* as lp_line_start */
+    return lp_parse_after(line, len, name, needs_unescape, scratch, out, err);
 }
 
 /* ---- reader --------------------------------------------------------------- */

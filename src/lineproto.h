@@ -93,6 +93,14 @@ int lp_parse(const char *line, size_t len, char *scratch, struct lp_line *out,
 int lp_peek_measurement(const char *line, size_t len, struct lp_str *name,
                         bool *needs_unescape, struct lp_error *err);
 
+/*
+ * lp_parse of a line whose measurement lp_peek_measurement returned LP_OK
+ * for (name and needs_unescape as it set them): the same result and errors,
+ * without scanning the line's start and measurement again.
+ */
+int lp_parse_peeked(const char *line, size_t len, struct lp_str name, bool needs_unescape,
+                    char *scratch, struct lp_line *out, struct lp_error *err);
+
 /* Called by lp_reader for each complete line. line_no is 1-based. status is
  * LP_OK, or LP_ERR_LINE_TOO_LONG (then line/len hold the first bytes of the
  * line, at most 64, for error messages). Return 0 to continue, non-zero to

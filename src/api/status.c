@@ -6,11 +6,18 @@
  *             "bytes_per_sample":…,"raw_slots":…,"encoded_bytes":…,
  *             "sealed_blocks":{"raw":…,"const":…,"decimal":…}},
  *    "ingest":{"lines":…,"accepted":…,"rejected":…,"ignored":…},
+ *    "persistence":{"format":"native"|"go"|"json","log_bytes":…,"log_segments":…,
+ *                   "snapshot_runs":…,"snapshot_runs_failed":…,
+ *                   "last_run":{"hosts_written":…,"hosts_failed":…,"bytes":…,"seconds":…},
+ *                   "restore":{"samples":…,"files":…,"files_failed":…,"blocks_lost":…,
+ *                              "log_records":…,"log_corrupt":…,"log_unresolved":…,
+ *                              "seconds":…}}  (with persistence),
  *    "nats":{…} (only when NATS is configured, see net/nats.h),
  *    "uptime":…}
  */
 #include "api/api.h"
 #include "net/nats.h"
+#include "persist/checkpoint.h"
 
 #include <string.h>
 #include <time.h>
@@ -29,6 +36,35 @@ static void put_counter(struct jbuf *b, const char *name, uint64_t v, bool first
     jbuf_string(b, name, strlen(name));
     jbuf_putc(b, ':');
     jbuf_int(b, (int64_t)v);
+}
+
+static void put_persistence(struct jbuf *b, struct checkpointer *cp)
+{
+    struct checkpoint_status ps;
+    checkpointer_status(cp, &ps);
+    jbuf_puts(b, ",\"persistence\":{\"format\":");
+    jbuf_string(b, ps.format, strlen(ps.format));
+    put_counter(b, "log_bytes", ps.log_bytes, false);
+    put_counter(b, "log_segments", ps.log_segments, false);
+    put_counter(b, "snapshot_runs", ps.runs, false);
+    put_counter(b, "snapshot_runs_failed", ps.runs_failed, false);
+    jbuf_puts(b, ",\"last_run\":{");
+    put_counter(b, "hosts_written", ps.last_run.hosts_written, true);
+    put_counter(b, "hosts_failed", ps.last_run.hosts_failed, false);
+    put_counter(b, "bytes", ps.last_run.bytes_written, false);
+    jbuf_puts(b, ",\"seconds\":");
+    jbuf_fixed(b, ps.last_run.seconds, 3);
+    jbuf_puts(b, "},\"restore\":{");
+    put_counter(b, "samples", ps.restore.samples, true);
+    put_counter(b, "files", ps.restore.files_loaded, false);
+    put_counter(b, "files_failed", ps.restore.files_failed, false);
+    put_counter(b, "blocks_lost", ps.restore.blocks_lost, false);
+    put_counter(b, "log_records", ps.restore.log_records + ps.restore.wal_records, false);
+    put_counter(b, "log_corrupt", ps.restore.wal_corrupt, false);
+    put_counter(b, "log_unresolved", ps.restore.log_unresolved, false);
+    jbuf_puts(b, ",\"seconds\":");
+    jbuf_fixed(b, ps.restore.seconds, 3);
+    jbuf_puts(b, "}}");
 }
 
 int api_status(const struct api_context *ctx, struct api_response *out)
@@ -58,6 +94,8 @@ int api_status(const struct api_context *ctx, struct api_response *out)
     put_counter(&b, "rejected", in.rejected, false);
     put_counter(&b, "ignored", in.ignored, false);
     jbuf_putc(&b, '}');
+    if (ctx->checkpointer != NULL)
+        put_persistence(&b, ctx->checkpointer);
     if (ctx->cfg != NULL && ctx->cfg->nats_configured)
         nats_ingest_status_json(&b);
     jbuf_puts(&b, ",\"uptime\":");

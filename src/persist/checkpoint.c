@@ -52,6 +52,10 @@ struct checkpointer {
     int64_t max_frequency;
 
     pthread_mutex_t run_lock;        /* one snapshot run at a time */
+    pthread_mutex_t status_lock;     /* guards the figures below */
+    struct restore_stats restored;
+    struct checkpoint_stats last_run;
+    uint64_t runs, runs_failed;
     char **undeleted;                /* rotated logs already in a durable snapshot whose
                                         unlink failed: retried at every run (run_lock) */
     size_t undeleted_count;
@@ -628,6 +632,11 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
         logset_drop(cp->log, covered);
     pthread_mutex_unlock(&cp->run_lock);
     local.seconds = seconds_since(&started);
+    pthread_mutex_lock(&cp->status_lock);
+    cp->last_run = local;
+    cp->runs++;
+    cp->runs_failed += result != 0 || local.hosts_failed != 0;
+    pthread_mutex_unlock(&cp->status_lock);
     if (local.hosts_written || local.hosts_failed)
         log_info("checkpoint: %" PRIu64 " hosts written (%" PRIu64 " bytes), %" PRIu64
                  " failed, %.3f s", local.hosts_written, local.bytes_written,
@@ -1554,9 +1563,25 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn ke
              PRIu64 " log records from %" PRIu64 " segments; %.3f s", local.files_loaded,
              local.samples, local.files_too_old, local.files_failed, local.wal_records,
              local.wal_files, local.log_records, local.log_segments, local.seconds);
+    pthread_mutex_lock(&cp->status_lock);
+    cp->restored = local;
+    pthread_mutex_unlock(&cp->status_lock);
     if (stats)
         *stats = local;
     return 0;
+}
+
+void checkpointer_status(struct checkpointer *cp, struct checkpoint_status *out)
+{
+    out->format = !cp->wal_mode ? "json" : cp->native ? "native" : "go";
+    out->log_bytes = logset_bytes(cp->log);
+    out->log_segments = logset_segment_count(cp->log);
+    pthread_mutex_lock(&cp->status_lock);
+    out->restore = cp->restored;
+    out->last_run = cp->last_run;
+    out->runs = cp->runs;
+    out->runs_failed = cp->runs_failed;
+    pthread_mutex_unlock(&cp->status_lock);
 }
 
 /* ---- merging (the Go store's file order) ------------------------------------ */
@@ -1802,6 +1827,7 @@ int checkpointer_create(struct store *s, const struct ccms_config *cfg,
         if (store_metric_at(s, (int)i)->frequency > cp->max_frequency)
             cp->max_frequency = store_metric_at(s, (int)i)->frequency;
     pthread_mutex_init(&cp->run_lock, NULL);
+    pthread_mutex_init(&cp->status_lock, NULL);
     pthread_mutex_init(&cp->worker_lock, NULL);
     pthread_cond_init(&cp->worker_wake, NULL);
     store_set_host_cleanup(s, host_state_cleanup, cp);
@@ -1817,6 +1843,7 @@ void checkpointer_destroy(struct checkpointer *cp)
     pthread_cond_destroy(&cp->worker_wake);
     pthread_mutex_destroy(&cp->worker_lock);
     pthread_mutex_destroy(&cp->run_lock);
+    pthread_mutex_destroy(&cp->status_lock);
     free_paths(cp->undeleted, cp->undeleted_count);
     logset_destroy(cp->log);
     free(cp->dir);

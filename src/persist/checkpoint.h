@@ -68,6 +68,19 @@ struct checkpoint_stats {
     double seconds;
 };
 
+/* What the persistence layer has done, for /api/status. */
+struct checkpoint_status {
+    const char *format;         /* "native", "go" or "json" */
+    uint64_t log_bytes;         /* native log segments on disk */
+    uint64_t log_segments;
+    struct restore_stats restore;       /* the restore at startup */
+    struct checkpoint_stats last_run;   /* the latest snapshot run */
+    uint64_t runs;                      /* snapshot runs since the start */
+    uint64_t runs_failed;               /* runs in which some host failed */
+};
+
+void checkpointer_status(struct checkpointer *cp, struct checkpoint_status *out);
+
 /* Creates the checkpointer and installs its host cleanup hook in the store. */
 int checkpointer_create(struct store *s, const struct ccms_config *cfg,
                         struct checkpointer **out);

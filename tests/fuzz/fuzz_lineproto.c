@@ -4,7 +4,8 @@
  * position taken from the first byte. Both reads must deliver the same
  * lines; every line is tokenized by lp_parse and lp_peek_measurement and
  * the results are checked for consistency (strings inside the line or the
- * scratch buffer, finite floats, errors with a column inside the line).
+ * scratch buffer, finite floats, errors with a column inside the line);
+ * after a peek, lp_parse_peeked must give exactly lp_parse's result.
  */
 #include <assert.h>
 #include <math.h>
@@ -97,6 +98,45 @@ static void check_line(const char *data, size_t len)
         break;
     default:
         abort();
+    }
+    if (prc == LP_OK) {
+        /* lp_parse_peeked (what ingest calls after the peek) gives exactly
+         * lp_parse's result: status, error, and every token */
+        static struct lp_line again;
+        struct lp_error err2;
+        memset(&err2, 0, sizeof err2);
+        char *scratch2 = malloc(len ? len : 1);
+        if (!scratch2)
+            abort();
+        int rc2 = lp_parse_peeked(line, len, name, esc, scratch2, &again, &err2);
+        assert(rc2 == rc);
+        if (rc == LP_ERR_SYNTAX) {
+            assert(err2.column == err.column && strcmp(err2.message, err.message) == 0);
+        } else {
+            assert(again.tag_count == out.tag_count && again.field_count == out.field_count);
+            assert(again.has_timestamp == out.has_timestamp && again.timestamp == out.timestamp);
+#define SAME_STR(a, b) assert((a).len == (b).len && memcmp((a).ptr, (b).ptr, (a).len) == 0)
+            SAME_STR(again.measurement, out.measurement);
+            for (size_t i = 0; i < out.tag_count; i++) {
+                SAME_STR(again.tag_keys[i], out.tag_keys[i]);
+                SAME_STR(again.tag_values[i], out.tag_values[i]);
+            }
+            for (size_t i = 0; i < out.field_count; i++) {
+                SAME_STR(again.fields[i].key, out.fields[i].key);
+                assert(again.fields[i].kind == out.fields[i].kind);
+                switch (out.fields[i].kind) {
+                case LP_STRING: SAME_STR(again.fields[i].v.s, out.fields[i].v.s); break;
+                case LP_FLOAT:
+                    assert(memcmp(&again.fields[i].v.f, &out.fields[i].v.f, sizeof(double)) == 0);
+                    break;
+                case LP_INT: assert(again.fields[i].v.i == out.fields[i].v.i); break;
+                case LP_UINT: assert(again.fields[i].v.u == out.fields[i].v.u); break;
+                case LP_BOOL: assert(again.fields[i].v.b == out.fields[i].v.b); break;
+                }
+            }
+#undef SAME_STR
+        }
+        free(scratch2);
     }
     free(line);
     free(scratch);

@@ -2085,6 +2085,11 @@ class NativeDamageTest(PersistenceCase):
         self.assertGreater(missing, 0)
         self.assertLess(missing, 12, "one record holds one host's samples of one request")
         self.assertIn("corrupt regions skipped", srv.stderr())
+        st = json.loads(srv.raw("GET", "/api/status").body)["persistence"]
+        self.assertEqual(st["format"], "native")
+        self.assertEqual(st["restore"]["log_corrupt"], 1)
+        self.assertEqual(st["log_segments"], 1, "the replayed segment awaits a snapshot")
+        self.assertGreater(st["log_bytes"], 0)
 
     def test_segment_with_damaged_header_is_kept_aside(self):
         srv = self.server()
@@ -2126,6 +2131,8 @@ class NativeDamageTest(PersistenceCase):
                 fh.write(bad)
             srv.start()
             lost_somewhere += self.assertNothingWrong(srv, samples) > 0
+            st = json.loads(srv.raw("GET", "/api/status").body)["persistence"]["restore"]
+            self.assertEqual(st["blocks_lost"] + st["files_failed"], 1, pos)
             srv.stop()
             # the next snapshot rewrote nothing (nothing new): put the file back
             for f in srv.files():
