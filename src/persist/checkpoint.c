@@ -1,9 +1,12 @@
 /*
  * checkpoint — see checkpoint.h for the on-disk contract and the rules.
  *
- * Sections: host state, snapshot building (store -> ckpt_file), the
- * snapshot run, restore (files -> store, then WAL replay), the background
- * worker, and the ingest batch.
+ * Sections: host state, snapshot building (store -> ckpt_file, store ->
+ * native snapshot), the snapshot run, the export to the Go formats,
+ * restore (files -> store, Go log replay, native log replay), merging in
+ * the Go store's file order, the background worker, and the ingest batch.
+ * (The formats themselves are other modules' business: snapshot.h,
+ * jsonckpt.h, wal.h, nsnap.h, seglog.h; logset.h keeps the segments.)
  */
 #include "persist/checkpoint.h"
 

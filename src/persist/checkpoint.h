@@ -1,31 +1,42 @@
 /*
- * checkpoint — durability: restore at startup, the WAL group commit used by
- * ingest, periodic and final snapshots, fsync policy.
+ * checkpoint — durability: restore at startup, the log records written by
+ * ingest, periodic and final snapshots, fsync policy, the export to the Go
+ * formats.
  *
- * On disk (docs/file-formats.md): <dir>/<cluster>/<host>/ holds
- * <from>.bin (file-format "wal") or <from>.json ("json") checkpoint files
- * and, in "wal" mode, current.wal. Files of the Go store load unchanged.
+ * On disk (docs/file-formats.md), in one of three modes:
+ *  - native (file-format "wal", the default): log segments shared by all
+ *    hosts (seglog.h, managed by logset.h) and per-host <from>.ccms
+ *    snapshots of the buffers as they are in memory (nsnap.h);
+ *  - Go formats (checkpoints.write-go-formats): per-host current.wal and
+ *    <from>.bin snapshots;
+ *  - json: <from>.json checkpoints, no log.
+ * Every format is read at startup whatever the mode (the migration path).
  *
  * Every host carries (in level->host_data, guarded by the host lock):
  *  - dirty_from: the oldest sample time written since its last snapshot;
- *  - its open current.wal and the WAL files rotated away by snapshots whose
- *    file is not yet durable.
+ *  - Go formats: its open current.wal and the WAL files rotated away by
+ *    snapshots whose file is not yet durable;
+ *  - native: the last level id it handed out (a level's id and the segment
+ *    that defined it live in the level, see level.h).
  * A snapshot of a host holds every sample from dirty_from on, whatever its
- * timestamp (late, back-filled or replayed from the WAL), so the WAL can be
- * deleted once the snapshot is durable and nothing acknowledged is lost.
+ * timestamp (late, back-filled or replayed from a log), so a log can be
+ * deleted once the snapshot is durable and nothing acknowledged is lost:
+ * a host's current.wal with its own snapshot, the native segments once a
+ * whole run (which starts by retiring them) has made every host durable.
  * Files are written to .tmp, fsynced, renamed and the directory fsynced.
- * On restore, files are applied in the order they were written (by their
- * `to`), WAL files after them; a bad file is logged and skipped.
+ * On restore, each host's files are applied in the order they were written
+ * (by their `to`), its Go logs after them, the native segments last; a bad
+ * file or block is logged, counted and skipped.
  *
- * Ingest side: a checkpoint_batch collects the WAL records of one request;
- * checkpoint_batch_commit() appends those of the current host to its WAL
- * with one write(2) while the caller still holds the host's write lock, and
+ * Ingest side: a checkpoint_batch collects the log records of one request;
+ * checkpoint_batch_commit() writes those of the current host with one
+ * write(2) while the caller still holds the host's write lock, and
  * checkpoint_batch_finish() applies the fsync policy before the request is
  * answered.
  *
  * Threads: one background worker (periodic snapshots, fsync "interval",
- * early snapshots of hosts whose WAL passed max-wal-size). Runs never
- * overlap (run_lock).
+ * early snapshots once the log passed max-wal-size). Runs never overlap
+ * (run_lock).
  */
 #ifndef CCMS_CHECKPOINT_H
 #define CCMS_CHECKPOINT_H
