@@ -60,8 +60,10 @@ struct checkpointer {
     struct checkpoint_stats last_run;
     uint64_t runs, runs_failed;
     char **undeleted;                /* rotated logs already in a durable snapshot whose
-                                        unlink failed: retried at every run (run_lock) */
+                                        unlink failed: retried at every run (run_lock;
+                                        added to under undeleted_lock by the run's threads) */
     size_t undeleted_count;
+    pthread_mutex_t undeleted_lock;
 
     pthread_mutex_t worker_lock;     /* guards the fields below */
     pthread_cond_t worker_wake;
@@ -539,14 +541,18 @@ static void restore_dirty(struct checkpointer *cp, const char *cluster, const ch
  * instead of leaving it to be replayed at every start. Under run_lock. */
 static void note_undeleted(struct checkpointer *cp, const char *path)
 {
-    for (size_t i = 0; i < cp->undeleted_count; i++)
-        if (strcmp(cp->undeleted[i], path) == 0)
-            return;
-    log_warn("checkpoint: cannot delete %s: %s; its data is in a snapshot, the deletion is "
-             "retried at every checkpoint run", path, strerror(errno));
-    char *copy = strdup(path);
-    if (!copy || push_path(&cp->undeleted, &cp->undeleted_count, copy) != 0)
+    int err = errno;
+    pthread_mutex_lock(&cp->undeleted_lock);
+    bool known = false;
+    for (size_t i = 0; i < cp->undeleted_count && !known; i++)
+        known = strcmp(cp->undeleted[i], path) == 0;
+    char *copy = known ? NULL : strdup(path);
+    if (!known)
+        log_warn("checkpoint: cannot delete %s: %s; its data is in a snapshot, the deletion is "
+                 "retried at every checkpoint run", path, strerror(err));
+    if (copy && push_path(&cp->undeleted, &cp->undeleted_count, copy) != 0)
         free(copy);
+    pthread_mutex_unlock(&cp->undeleted_lock);
 }
 
 static void retry_undeleted(struct checkpointer *cp)
@@ -599,6 +605,74 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* The hosts of one snapshot run, taken in turn by its threads. */
+struct run_jobs {
+    struct checkpointer *cp;
+    int64_t now;
+    struct run_job {
+        const char *cluster;     /* borrowed from the run's listings */
+        const char *host;
+    } *list;
+    size_t count;
+    _Atomic size_t next;
+};
+
+struct run_thread {
+    struct run_jobs *jobs;
+    struct checkpoint_stats stats;
+    int result;
+};
+
+static void *run_worker(void *arg)
+{
+    struct run_thread *t = arg;
+    struct run_jobs *jobs = t->jobs;
+    for (;;) {
+        size_t i = atomic_fetch_add(&jobs->next, 1);
+        if (i >= jobs->count)
+            return NULL;
+        int rc = snapshot_host(jobs->cp, jobs->list[i].cluster, jobs->list[i].host, jobs->now,
+                               &t->stats);
+        if (rc != 0 && t->result == 0)
+            t->result = rc;
+    }
+}
+
+/* Snapshots hosts on up to one thread per core (at most 8): writing a
+ * snapshot is mostly waiting for its fsync, and the fsyncs of several
+ * files overlap. */
+#define RUN_THREADS 8
+
+static int run_hosts(struct run_jobs *jobs, struct checkpoint_stats *stats)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cores > 0 ? (size_t)cores : 1;
+    if (threads > RUN_THREADS)
+        threads = RUN_THREADS;
+    if (threads > jobs->count)
+        threads = jobs->count ? jobs->count : 1;
+    struct run_thread t[RUN_THREADS];
+    pthread_t tids[RUN_THREADS];
+    bool started[RUN_THREADS] = {false};
+    for (size_t i = 0; i < threads; i++) {
+        t[i] = (struct run_thread){.jobs = jobs};
+        if (i > 0)
+            started[i] = pthread_create(&tids[i], NULL, run_worker, &t[i]) == 0;
+    }
+    run_worker(&t[0]);
+    int result = 0;
+    for (size_t i = 0; i < threads; i++) {
+        if (i > 0 && started[i])
+            pthread_join(tids[i], NULL);
+        stats->hosts_written += t[i].stats.hosts_written;
+        stats->hosts_failed += t[i].stats.hosts_failed;
+        stats->bytes_written += t[i].stats.bytes_written;
+        if (t[i].result != 0 && result == 0)
+            result = t[i].result;
+    }
+    return result;
+}
+
 int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_stats *stats)
 {
     struct checkpoint_stats local = {0};
@@ -613,21 +687,40 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
     int result = 0;
     char **clusters = NULL;
     size_t cluster_count = 0;
+    struct run_jobs jobs = {.cp = cp, .now = now};
+    size_t cap = 0;
     if (store_list_clusters(cp->store, &clusters, &cluster_count) != 0)
         result = CHECKPOINT_ENOMEM;
-    for (size_t c = 0; c < cluster_count; c++) {
-        char **hosts = NULL;
-        size_t host_count = 0;
-        if (store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &hosts,
-                             &host_count) != 0)
+    char ***host_lists = calloc(cluster_count ? cluster_count : 1, sizeof(char **));
+    size_t *host_counts = calloc(cluster_count ? cluster_count : 1, sizeof(size_t));
+    if (!host_lists || !host_counts)
+        result = CHECKPOINT_ENOMEM;
+    for (size_t c = 0; host_lists && host_counts && c < cluster_count; c++) {
+        if (store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &host_lists[c],
+                             &host_counts[c]) != 0)
             result = CHECKPOINT_ENOMEM;
-        for (size_t i = 0; i < host_count; i++) {
-            int rc = snapshot_host(cp, clusters[c], hosts[i], now, &local);
-            if (rc != 0 && result == 0)
-                result = rc;
+        for (size_t i = 0; i < host_counts[c]; i++) {
+            if (jobs.count == cap) {
+                size_t want = cap ? cap * 2 : 256;
+                struct run_job *grown = realloc(jobs.list, want * sizeof(*grown));
+                if (!grown) {
+                    result = CHECKPOINT_ENOMEM;
+                    break;
+                }
+                jobs.list = grown;
+                cap = want;
+            }
+            jobs.list[jobs.count++] = (struct run_job){clusters[c], host_lists[c][i]};
         }
-        free_paths(hosts, host_count);
     }
+    int rc = run_hosts(&jobs, &local);
+    if (rc != 0 && result == 0)
+        result = rc;
+    for (size_t c = 0; host_lists && host_counts && c < cluster_count; c++)
+        free_paths(host_lists[c], host_counts[c]);
+    free(host_lists);
+    free(host_counts);
+    free(jobs.list);
     free_paths(clusters, cluster_count);
     /* Only a run that made every host's snapshot durable covers the
      * retired segments; otherwise they stay for the next run (or replay). */
@@ -1831,6 +1924,7 @@ int checkpointer_create(struct store *s, const struct ccms_config *cfg,
             cp->max_frequency = store_metric_at(s, (int)i)->frequency;
     pthread_mutex_init(&cp->run_lock, NULL);
     pthread_mutex_init(&cp->status_lock, NULL);
+    pthread_mutex_init(&cp->undeleted_lock, NULL);
     pthread_mutex_init(&cp->worker_lock, NULL);
     pthread_cond_init(&cp->worker_wake, NULL);
     store_set_host_cleanup(s, host_state_cleanup, cp);
@@ -1847,6 +1941,7 @@ void checkpointer_destroy(struct checkpointer *cp)
     pthread_mutex_destroy(&cp->worker_lock);
     pthread_mutex_destroy(&cp->run_lock);
     pthread_mutex_destroy(&cp->status_lock);
+    pthread_mutex_destroy(&cp->undeleted_lock);
     free_paths(cp->undeleted, cp->undeleted_count);
     logset_destroy(cp->log);
     free(cp->dir);

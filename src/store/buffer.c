@@ -1051,6 +1051,7 @@ struct image_view {
     const uint8_t *enc;
     size_t enc_len;
     const uint8_t *raw;
+    uint64_t present;           /* slots holding a sample */
 };
 
 static void le_put(uint8_t *p, uint64_t v, int bytes)
@@ -1156,12 +1157,19 @@ static int image_parse(const void *image, size_t size, struct image_view *v)
     if (size != want)
         return BUFFER_ECORRUPT;
     v->raw = v->enc + v->enc_len;
+    /* every part is checked by reading its statistics (a DECIMAL part's
+     * header: no decoding), which also count its samples */
+    struct codec_stats parts = CODEC_STATS_EMPTY;
     for (uint32_t i = 0; i < v->parts; i++) {
         size_t from = i ? v->enc_end[i - 1] : 0;
         uint32_t n = v->sealed - i * SUB < SUB ? v->sealed - i * SUB : SUB;
-        struct codec_stats ignored = CODEC_STATS_EMPTY;
-        if (codec_stats(v->enc + from, v->enc_end[i] - from, n, &ignored) != 0)
+        if (codec_stats(v->enc + from, v->enc_end[i] - from, n, &parts) != 0)
             return BUFFER_ECORRUPT;
+    }
+    v->present = parts.count;
+    for (uint32_t i = v->sealed; i < v->len; i++) {
+        uint32_t bits = (uint32_t)le_get(v->raw + 4 * (size_t)(i - v->sealed), 4);
+        v->present += (bits & 0x7f800000u) != 0x7f800000u || (bits & 0x7fffffu) == 0;
     }
     return 0;
 }
@@ -1250,11 +1258,6 @@ int chain_import(struct buffer **head, const void *image, size_t size, int64_t *
     bool replace = same && same->start == v.start && same->frequency == v.frequency &&
                    same->cap == v.cap;
     bool after = !h || buffer_coverage_end(h) <= v.start;
-    float values[BUFFER_CAP];
-    image_values(&v, values);
-    uint64_t present = 0;
-    for (uint32_t i = 0; i < v.len; i++)
-        present += !isnan(values[i]);
     if (after || replace) {
         /* the common case: whole buffers in order, or a newer copy of one */
         struct buffer *b = buffer_from_image(&v, bytes_delta);
@@ -1277,10 +1280,12 @@ int chain_import(struct buffer **head, const void *image, size_t size, int64_t *
                 h->next = b;
             *head = b;
         }
-        *samples += present;
+        *samples += v.present;
         return 0;
     }
     /* overlapping data of another layout: written sample by sample */
+    float values[BUFFER_CAP];
+    image_values(&v, values);
     int64_t t0 = v.start + v.frequency / 2;
     for (uint32_t i = 0; i < v.len; i++) {
         if (isnan(values[i]))
@@ -1290,6 +1295,6 @@ int chain_import(struct buffer **head, const void *image, size_t size, int64_t *
         if (rc != 0)
             return rc;
     }
-    *samples += present;
+    *samples += v.present;
     return 0;
 }
