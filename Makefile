@@ -12,7 +12,7 @@
 # daemon and the tests link; every tests/unit/test_*.c becomes one test binary.
 
 CC       ?= gcc
-PKGS     := libmicrohttpd jansson libnats libsodium zlib libzstd libcurl
+PKGS     := libmicrohttpd jansson libnats libsodium zlib libzstd libdeflate libcurl
 CPPFLAGS += -D_GNU_SOURCE -Isrc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -pthread -fno-strict-aliasing

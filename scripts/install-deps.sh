@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config clang
   libmicrohttpd-dev libjansson-dev libnats-dev libsodium-dev libcurl4-gnutls-dev
-  zlib1g-dev libzstd-dev libcmocka-dev libgnutls28-dev
+  zlib1g-dev libzstd-dev libdeflate-dev libcmocka-dev libgnutls28-dev
   python3 nats-server
 )
 [ $# -gt 0 ] && packages=("$@")

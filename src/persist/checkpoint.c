@@ -873,7 +873,8 @@ struct loaded_file {
     struct ckpt_file file;   /* a Go-format file, decoded; for a native one only from/to */
     char *path;
     int64_t stamp;   /* <stamp> of the file name */
-    char *native;    /* a native snapshot's bytes (decoded while applied), or NULL */
+    const void *native;  /* a native snapshot's bytes, mapped (decoded while applied),
+                            or NULL */
     size_t native_len;
 };
 
@@ -970,10 +971,10 @@ static void load_candidate(struct restore_ctx *rc, const char *path, bool binary
 static void load_native_candidate(struct restore_ctx *rc, const char *path, int64_t stamp,
                                   struct loaded_file **files, size_t *count)
 {
-    char *data = NULL;
+    const void *data = NULL;
     size_t len = 0;
     struct ckpt_file f = {0};
-    int err = fs_read_file(path, &data, &len);
+    int err = fs_map_file(path, &data, &len);
     if (err == 0 && nsnap_header(data, len, &f.from, &f.to) != 0)
         err = NSNAP_EFORMAT;
     if (err != 0) {
@@ -986,12 +987,12 @@ static void load_native_candidate(struct restore_ctx *rc, const char *path, int6
                 log_error("restore: %s moved to %s for inspection", path, aside);
         }
         rc->stats->files_failed++;
-        free(data);
+        fs_unmap_file(data, len);
         return;
     }
     if (f.to != 0 && f.to < rc->host_cutoff) {
         rc->stats->files_too_old++;
-        free(data);
+        fs_unmap_file(data, len);
         return;
     }
     struct loaded_file *grown = realloc(*files, (*count + 1) * sizeof(*grown));
@@ -1000,7 +1001,7 @@ static void load_native_candidate(struct restore_ctx *rc, const char *path, int6
         free(copy);
         if (grown)
             *files = grown;
-        free(data);
+        fs_unmap_file(data, len);
         rc->stats->files_failed++;
         return;
     }
@@ -1472,7 +1473,7 @@ static void restore_host(struct restore_ctx *rc, const char *cluster, const char
     for (size_t i = 0; i < file_count; i++) {
         ckpt_file_free(&files[i].file);
         free(files[i].path);
-        free(files[i].native);
+        fs_unmap_file(files[i].native, files[i].native_len);
     }
     free(files);
     free_paths(rotated, rotated_count);

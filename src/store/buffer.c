@@ -1157,16 +1157,16 @@ static int image_parse(const void *image, size_t size, struct image_view *v)
     if (size != want)
         return BUFFER_ECORRUPT;
     v->raw = v->enc + v->enc_len;
-    /* every part is checked by reading its statistics (a DECIMAL part's
-     * header: no decoding), which also count its samples */
-    struct codec_stats parts = CODEC_STATS_EMPTY;
+    /* every part is checked (lengths and header, no decoding) and its
+     * samples counted */
+    v->present = 0;
     for (uint32_t i = 0; i < v->parts; i++) {
         size_t from = i ? v->enc_end[i - 1] : 0;
-        uint32_t n = v->sealed - i * SUB < SUB ? v->sealed - i * SUB : SUB;
-        if (codec_stats(v->enc + from, v->enc_end[i] - from, n, &parts) != 0)
+        uint32_t n = v->sealed - i * SUB < SUB ? v->sealed - i * SUB : SUB, m;
+        if (codec_count(v->enc + from, v->enc_end[i] - from, n, &m) != 0)
             return BUFFER_ECORRUPT;
+        v->present += m;
     }
-    v->present = parts.count;
     for (uint32_t i = v->sealed; i < v->len; i++) {
         uint32_t bits = (uint32_t)le_get(v->raw + 4 * (size_t)(i - v->sealed), 4);
         v->present += (bits & 0x7f800000u) != 0x7f800000u || (bits & 0x7fffffu) == 0;

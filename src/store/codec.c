@@ -520,6 +520,41 @@ void codec_stats_values(const float *values, uint32_t n, struct codec_stats *acc
             stats_add(acc, values[i]);
 }
 
+int codec_count(const uint8_t *in, size_t len, uint32_t n, uint32_t *present)
+{
+    if (n == 0 || n > CODEC_MAX_VALUES)
+        return CODEC_ECOUNT;
+    if (len == 0)
+        return CODEC_ECORRUPT;
+    switch (in[0]) {
+    case CODEC_RAW: {
+        if (len != codec_bound(n))
+            return CODEC_ECORRUPT;
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t bits = get_u32(in + 1 + 4 * (size_t)i);
+            m += (bits & 0x7f800000u) != 0x7f800000u || (bits & 0x7fffffu) == 0;
+        }
+        *present = m;
+        return 0;
+    }
+    case CODEC_CONST:
+        if (len != 5)
+            return CODEC_ECORRUPT;
+        *present = isnan(bits_float(get_u32(in + 1))) ? 0 : n;
+        return 0;
+    case CODEC_DECIMAL: {
+        struct decimal_header h;
+        int rc = decimal_header(in, len, n, &h);
+        if (rc == 0)
+            *present = h.m;
+        return rc;
+    }
+    default:
+        return CODEC_ECORRUPT;
+    }
+}
+
 int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *acc)
 {
     if (n == 0 || n > CODEC_MAX_VALUES)

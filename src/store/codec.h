@@ -81,6 +81,12 @@ int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *a
 bool codec_decimal_of(float x, int k, int64_t *r);
 float codec_decimal_value(int64_t r, int k);
 
+/* Checks that in[0..len) is a block of n values as far as loading one
+ * needs (every length and header field; not the values) and counts its
+ * present values into *present, without decoding it. Returns 0 or
+ * CODEC_ECORRUPT / CODEC_ECOUNT. */
+int codec_count(const uint8_t *in, size_t len, uint32_t n, uint32_t *present);
+
 /* The encoding of an encoded block (its first byte), or -1 when empty. */
 int codec_kind_of(const uint8_t *in, size_t len);
 const char *codec_kind_name(int kind);

@@ -3,8 +3,12 @@
  */
 #include "util/crc32.h"
 
+#include <libdeflate.h>
 #include <pthread.h>
 #include <string.h>
+
+/* From this length on libdeflate's crc32 is faster than the tables. */
+#define CRC32_LIBRARY_FROM 256
 
 static uint32_t tables[8][256];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
@@ -24,6 +28,8 @@ static void build_tables(void)
 
 uint32_t crc32_ieee(const void *data, size_t len)
 {
+    if (len >= CRC32_LIBRARY_FROM)
+        return (uint32_t)libdeflate_crc32(0, data, len);
     pthread_once(&tables_once, build_tables);
     const unsigned char *p = data;
     uint32_t crc = 0xFFFFFFFFu;

@@ -29,6 +29,13 @@ int fs_write_atomic(const char *dir, const char *name, const void *data, size_t 
  * *len). Returns 0 or -errno. */
 int fs_read_file(const char *path, char **data, size_t *len);
 
+/* Maps a whole file read-only, its pages read in at once (for large files
+ * read front to back once: no copy, no fresh heap pages to fault in).
+ * *len = 0 and *data = NULL for an empty file. Release with fs_unmap_file.
+ * Returns 0 or -errno. */
+int fs_map_file(const char *path, const void **data, size_t *len);
+void fs_unmap_file(const void *data, size_t len);
+
 /* malloc'd "a/b" (or "a/b/c" with fs_join3). NULL when out of memory. */
 char *fs_join(const char *a, const char *b);
 char *fs_join3(const char *a, const char *b, const char *c);

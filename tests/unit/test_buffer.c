@@ -865,9 +865,117 @@ static void test_load_encodes(void **state)
     teardown_chain(&head);
 }
 
+/* Images (native snapshots): a chain with every kind of buffer state
+ * (sealed parts of each encoding, a plain tail, a few samples in the
+ * header, gaps) exported and imported into an empty chain reads back the
+ * same; importing it again replaces each buffer (no growth); an image that
+ * overlaps another layout is written sample by sample; damaged images are
+ * refused and change nothing. */
+static uint32_t bits_of(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+struct images {
+    uint8_t *data[64];
+    size_t len[64];
+    size_t count;
+};
+
+static int keep_image(void *ctx, const void *image, size_t len)
+{
+    struct images *im = ctx;
+    assert_true(im->count < 64);
+    im->data[im->count] = malloc(len);
+    memcpy(im->data[im->count], image, len);
+    im->len[im->count++] = len;
+    return 0;
+}
+
+static void test_images_round_trip(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    int64_t bytes = 0;
+    const int64_t f = 60, t0 = 1700000000;
+    /* 1,300 slots: two full buffers and a tail; decimal walk, a constant
+     * stretch, noise, gaps */
+    for (int i = 0; i < 1300; i++) {
+        if (i % 97 == 5)
+            continue;
+        float v = i < 400 ? (float)(i % 50) * 0.25f : i < 600 ? 7.0f : test_noise((uint64_t)i);
+        assert_int_equal(chain_write(&head, f, t0 + f * i, v, &bytes), 0);
+    }
+    chain_compact(head, &bytes);
+    struct buffer *small = NULL;     /* two samples: held in the header */
+    assert_int_equal(chain_write(&small, f, t0, 1.5f, &bytes), 0);
+    assert_int_equal(chain_write(&small, f, t0 + f, 2.5f, &bytes), 0);
+
+    struct images im = {0};
+    assert_int_equal(chain_export(head, INT64_MIN, keep_image, &im), 0);
+    size_t big = im.count;
+    assert_int_equal(chain_export(small, INT64_MIN, keep_image, &im), 0);
+    assert_true(big >= 3);
+
+    struct buffer *copy = NULL, *copy_small = NULL;
+    int64_t copy_bytes = 0;
+    uint64_t samples = 0;
+    for (size_t i = 0; i < im.count; i++)
+        assert_int_equal(chain_import(i < big ? &copy : &copy_small, im.data[i], im.len[i],
+                                      &copy_bytes, &samples), 0);
+    assert_int_equal(samples, chain_sample_count(head) - 14 /* the gaps */ + 2);
+    static float want[1400], got[1400];
+    chain_read(head, t0, f, 1400, want);
+    chain_read(copy, t0, f, 1400, got);
+    for (int i = 0; i < 1400; i++) {
+        if (isnan(want[i]))
+            assert_nan(got[i]);
+        else
+            assert_int_equal(bits_of(got[i]), bits_of(want[i]));
+    }
+    chain_read(copy_small, t0, f, 2, got);
+    assert_true(got[0] == 1.5f && got[1] == 2.5f);
+    /* importing the same images again replaces each buffer */
+    int64_t before = copy_bytes;
+    for (size_t i = 0; i < big; i++)
+        assert_int_equal(chain_import(&copy, im.data[i], im.len[i], &copy_bytes, &samples), 0);
+    assert_int_equal(copy_bytes, before);
+    /* an image over data of another layout (a chain started half a
+     * buffer later) is merged sample by sample */
+    struct buffer *other = NULL;
+    assert_int_equal(chain_write(&other, f, t0 + f * 300, 99.0f, &copy_bytes), 0);
+    assert_int_equal(chain_import(&other, im.data[0], im.len[0], &copy_bytes, &samples), 0);
+    chain_read(other, t0, f, 512, got);
+    chain_read(head, t0, f, 512, want);
+    for (int i = 0; i < 512; i++)
+        if (i != 300 && !isnan(want[i]))
+            assert_int_equal(bits_of(got[i]), bits_of(want[i]));
+    /* damaged images: every truncation and a flipped length field */
+    struct buffer *none = NULL;
+    for (size_t cut = 0; cut < im.len[0]; cut += 7)
+        assert_int_equal(chain_import(&none, im.data[0], cut, &copy_bytes, &samples),
+                         BUFFER_ECORRUPT);
+    im.data[0][12] ^= 0x01;     /* len */
+    assert_int_equal(chain_import(&none, im.data[0], im.len[0], &copy_bytes, &samples),
+                     BUFFER_ECORRUPT);
+    assert_null(none);
+    for (size_t i = 0; i < im.count; i++)
+        free(im.data[i]);
+    chain_free_all(&head, &bytes);
+    chain_free_all(&small, &bytes);
+    chain_free_all(&copy, &copy_bytes);
+    chain_free_all(&copy_small, &copy_bytes);
+    chain_free_all(&other, &copy_bytes);
+    assert_int_equal(bytes, 0);
+    assert_int_equal(copy_bytes, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_images_round_trip),
         cmocka_unit_test(test_first_write_defines_grid),
         cmocka_unit_test(test_before_oldest_moves_a_buffer_with_room),
         cmocka_unit_test(test_before_a_full_buffer_prepends_a_block),

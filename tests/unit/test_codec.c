@@ -56,6 +56,10 @@ static size_t round_trip(const float *v, uint32_t n, int *kind)
     codec_stats_values(v, n, &want);
     assert_int_equal(codec_stats(enc, (size_t)len, n, &got), 0);
     assert_int_equal(got.count, want.count);
+    /* codec_count (what loading a snapshot block calls) agrees */
+    uint32_t present = UINT32_MAX;
+    assert_int_equal(codec_count(enc, (size_t)len, n, &present), 0);
+    assert_int_equal(present, want.count);
     if (want.count > 0) {
         assert_int_equal(bits_of(got.min), bits_of(want.min));
         assert_int_equal(bits_of(got.max), bits_of(want.max));
@@ -288,7 +292,10 @@ static void test_bad_counts_and_garbage(void **state)
         for (size_t i = 0; i < jl; i++)
             junk[i] = (uint8_t)next_rand();
         junk[0] = (uint8_t)(next_rand() % 4);
-        (void)codec_decode(junk, jl, (uint32_t)n, out);
+        /* codec_count accepts exactly what codec_decode accepts */
+        uint32_t m;
+        int dec = codec_decode(junk, jl, (uint32_t)n, out);
+        assert_int_equal(codec_count(junk, jl, (uint32_t)n, &m) == 0, dec == 0);
     }
     static float w[512];
     static uint8_t good[1 + 4 * 512];

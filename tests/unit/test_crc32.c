@@ -28,11 +28,27 @@ static void test_matches_zlib(void **state)
     }
 }
 
+/* The long inputs of snapshot blocks and host records (the library path). */
+static void test_long_inputs_match_zlib(void **state)
+{
+    (void)state;
+    size_t n = 3u << 20;
+    unsigned char *buf = malloc(n);
+    assert_non_null(buf);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(i * 2654435761u >> 13);
+    const size_t lens[] = {255, 256, 257, 4096, 65537, 1u << 20, 3u << 20};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++)
+        assert_int_equal(crc32_ieee(buf, lens[k]), (uint32_t)crc32(0L, buf, (uInt)lens[k]));
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_value),
         cmocka_unit_test(test_matches_zlib),
+        cmocka_unit_test(test_long_inputs_match_zlib),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
