@@ -605,6 +605,38 @@ static double seconds_since(const struct timespec *start)
     return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
+/* Host-parallel work (snapshot runs, restore) runs on one thread per core,
+ * at most this many: each thread takes the next host from a shared
+ * counter. */
+#define HOST_THREADS 8
+
+/* How many threads for jobs hosts. */
+static size_t host_threads(size_t jobs)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cores > 0 ? (size_t)cores : 1;
+    if (threads > HOST_THREADS)
+        threads = HOST_THREADS;
+    if (threads > jobs)
+        threads = jobs ? jobs : 1;
+    return threads;
+}
+
+/* Runs fn on ctxs[0 .. threads) (each ctx_size bytes), ctxs[0] on the
+ * calling thread; should a thread not start, the others (at least this
+ * one) take its share. Returns when all are done. */
+static void run_on_threads(size_t threads, void *(*fn)(void *), void *ctxs, size_t ctx_size)
+{
+    pthread_t tids[HOST_THREADS];
+    bool started[HOST_THREADS] = {false};
+    for (size_t t = 1; t < threads; t++)
+        started[t] = pthread_create(&tids[t], NULL, fn, (char *)ctxs + t * ctx_size) == 0;
+    fn(ctxs);
+    for (size_t t = 1; t < threads; t++)
+        if (started[t])
+            pthread_join(tids[t], NULL);
+}
+
 /* The hosts of one snapshot run, taken in turn by its threads. */
 struct run_jobs {
     struct checkpointer *cp;
@@ -638,32 +670,17 @@ static void *run_worker(void *arg)
     }
 }
 
-/* Snapshots hosts on up to one thread per core (at most 8): writing a
- * snapshot is mostly waiting for its fsync, and the fsyncs of several
- * files overlap. */
-#define RUN_THREADS 8
-
+/* Snapshots the hosts on several threads: writing a snapshot is mostly
+ * waiting for its fsync, and the fsyncs of several files overlap. */
 static int run_hosts(struct run_jobs *jobs, struct checkpoint_stats *stats)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t threads = cores > 0 ? (size_t)cores : 1;
-    if (threads > RUN_THREADS)
-        threads = RUN_THREADS;
-    if (threads > jobs->count)
-        threads = jobs->count ? jobs->count : 1;
-    struct run_thread t[RUN_THREADS];
-    pthread_t tids[RUN_THREADS];
-    bool started[RUN_THREADS] = {false};
-    for (size_t i = 0; i < threads; i++) {
+    size_t threads = host_threads(jobs->count);
+    struct run_thread t[HOST_THREADS];
+    for (size_t i = 0; i < threads; i++)
         t[i] = (struct run_thread){.jobs = jobs};
-        if (i > 0)
-            started[i] = pthread_create(&tids[i], NULL, run_worker, &t[i]) == 0;
-    }
-    run_worker(&t[0]);
+    run_on_threads(threads, run_worker, t, sizeof t[0]);
     int result = 0;
     for (size_t i = 0; i < threads; i++) {
-        if (i > 0 && started[i])
-            pthread_join(tids[i], NULL);
         stats->hosts_written += t[i].stats.hosts_written;
         stats->hosts_failed += t[i].stats.hosts_failed;
         stats->bytes_written += t[i].stats.bytes_written;
@@ -1588,38 +1605,22 @@ static void restore_stats_add(struct restore_stats *to, const struct restore_sta
     to->blocks_lost += from->blocks_lost;
 }
 
-/* Restores the collected hosts on up to RESTORE_THREADS threads (one per
- * core): a restore decodes files and encodes every part, which is CPU
- * work. Each thread counts into its own stats, added up at the end. */
-#define RESTORE_THREADS 8
-
+/* Restores the collected hosts on several threads: a restore decodes
+ * files and checks every block, which is CPU work. Each thread counts
+ * into its own stats, added up at the end. */
 static void restore_jobs_run(const struct restore_ctx *base, struct restore_jobs *jobs)
 {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t threads = cores > 0 ? (size_t)cores : 1;
-    if (threads > RESTORE_THREADS)
-        threads = RESTORE_THREADS;
-    if (threads > jobs->count)
-        threads = jobs->count ? jobs->count : 1;
-    struct restore_ctx ctx[RESTORE_THREADS];
-    struct restore_stats stats[RESTORE_THREADS];
-    pthread_t tids[RESTORE_THREADS];
-    bool started[RESTORE_THREADS] = {false};
+    size_t threads = host_threads(jobs->count);
+    struct restore_ctx ctx[HOST_THREADS];
+    struct restore_stats stats[HOST_THREADS];
     for (size_t t = 0; t < threads; t++) {
         stats[t] = (struct restore_stats){0};
         ctx[t] = *base;
         ctx[t].stats = &stats[t];
-        /* thread 0 is this one; should a thread not start, the others
-         * (at least this one) take its share */
-        if (t > 0)
-            started[t] = pthread_create(&tids[t], NULL, restore_worker, &ctx[t]) == 0;
     }
-    restore_worker(&ctx[0]);
-    for (size_t t = 0; t < threads; t++) {
-        if (t > 0 && started[t])
-            pthread_join(tids[t], NULL);
+    run_on_threads(threads, restore_worker, ctx, sizeof ctx[0]);
+    for (size_t t = 0; t < threads; t++)
         restore_stats_add(base->stats, &stats[t]);
-    }
 }
 
 int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn keep,
