@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_scan.h"
+
 #include "persist/nsnap.h"
 #include "store/buffer.h"
 
@@ -21,9 +23,7 @@ struct fuzz_ctx {
 
 static void check_inside(const struct fuzz_ctx *c, const void *p, size_t n)
 {
-    const uint8_t *lo = c->data, *q = p;
-    if (!(q >= lo && q + n <= lo + c->len))
-        abort();
+    fuzz_check_inside(c->data, c->len, p, n);
 }
 
 static int on_block(void *vctx, const struct nsnap_block *b)

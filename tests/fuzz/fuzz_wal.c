@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_scan.h"
+
 #include "persist/wal.h"
 
 struct fuzz_ctx {
@@ -19,20 +21,9 @@ struct fuzz_ctx {
     uint64_t count;
 };
 
-static void fuzz_hash(uint64_t *h, const void *p, size_t n)
+static void check_inside(const struct fuzz_ctx *c, const void *p, size_t n)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        *h ^= b[i];
-        *h *= 1099511628211ULL;
-    }
-}
-
-static void check_inside(const struct fuzz_ctx *c, const char *p, size_t n)
-{
-    const char *lo = (const char *)c->data;
-    if (!(p >= lo && p + n <= lo + c->len))
-        abort();
+    fuzz_check_inside(c->data, c->len, p, n);
 }
 
 static int on_record(void *vctx, const struct wal_record *rec)
