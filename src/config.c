@@ -625,7 +625,8 @@ static int cfg_cleanup(struct cfg_ctx *ctx, json_t *ms, struct ccms_config *c)
 
 static int cfg_subscriptions(struct cfg_ctx *ctx, json_t *ms, struct ccms_config *c)
 {
-    static const char *const keys[] = {"subscribe-to", "cluster-tag", NULL};
+    static const char *const keys[] = {"subscribe-to", "cluster-tag", "jetstream", NULL};
+    static const char *const js_keys[] = {"stream", "durable", NULL};
     json_t *arr = cfg_get(ms, "nats-subscriptions");
     if (arr == NULL)
         return 0;
@@ -656,6 +657,25 @@ static int cfg_subscriptions(struct cfg_ctx *ctx, json_t *ms, struct ccms_config
             return -1;
         if (s->subscribe_to[0] == '\0')
             return cfg_fail(ctx, "\"%s.subscribe-to\" is required (a NATS subject)", p);
+        json_t *js = cfg_get(e, "jetstream");
+        if (js == NULL)
+            continue;
+        char jp[CFG_PATH_MAX + 16];
+        snprintf(jp, sizeof jp, "%s.jetstream", p);
+        if (!json_is_object(js))
+            return cfg_type_error(ctx, p, "jetstream", "an object with \"stream\" and \"durable\"");
+        if (cfg_check_keys(ctx, js, jp, js_keys) != 0)
+            return -1;
+        s->js_stream = strdup("");
+        s->js_durable = strdup("");
+        if (s->js_stream == NULL || s->js_durable == NULL)
+            return cfg_oom(ctx);
+        if (cfg_string(ctx, js, jp, "stream", &s->js_stream) != 0 ||
+            cfg_string(ctx, js, jp, "durable", &s->js_durable) != 0)
+            return -1;
+        if (s->js_stream[0] == '\0' || s->js_durable[0] == '\0')
+            return cfg_fail(ctx, "\"%s\" needs \"stream\" (the stream's name) and \"durable\" "
+                                 "(this store's consumer name)", jp);
     }
     return 0;
 }
@@ -894,6 +914,8 @@ void config_free(struct ccms_config *cfg)
     for (size_t i = 0; i < cfg->nats_subscription_count; i++) {
         free(cfg->nats_subscriptions[i].subscribe_to);
         free(cfg->nats_subscriptions[i].cluster_tag);
+        free(cfg->nats_subscriptions[i].js_stream);
+        free(cfg->nats_subscriptions[i].js_durable);
     }
     free(cfg->nats_subscriptions);
     memset(cfg, 0, sizeof *cfg);

@@ -27,6 +27,9 @@ struct ccms_metric_config {
 struct ccms_nats_subscription {
     char *subscribe_to;                 /* subject, wildcards allowed */
     char *cluster_tag;                  /* default cluster, "" if absent */
+    /* "jetstream" (ours): {"stream": …, "durable": …}; both NULL = core NATS */
+    char *js_stream;
+    char *js_durable;
 };
 
 struct ccms_config {

@@ -61,6 +61,8 @@ struct nats_sub {
     struct nats_ingest *ni;
     const char *subject;             /* borrowed from the config */
     const char *cluster_tag;
+    const char *js_stream;           /* JetStream: stream and durable consumer, else NULL */
+    const char *js_durable;
     natsSubscription *ns;            /* of the current connection (supervisor-owned) */
     int64_t dropped_seen;            /* cnats' drop count of ns */
     bool drained;                    /* ns is being drained (shutdown) */
@@ -96,6 +98,7 @@ struct nats_ingest {
 static struct {
     _Atomic uint64_t messages, bytes, lines, accepted, rejected, ignored, errors;
     _Atomic uint64_t reconnects, dropped;
+    _Atomic uint64_t acked, naked;       /* JetStream acknowledgements */
 } nats_totals;
 static _Atomic bool nats_connected;
 
@@ -254,6 +257,20 @@ static void nats_decode(struct nats_sub *sub, natsMsg *msg, int64_t received)
     else if (res.persist_failed && nats_limiter_allow(&nats_error_limit, "NATS storage errors"))
         log_error("NATS: samples of a message on \"%s\" are in memory but not in the write-ahead "
                   "log (see above)", natsMsg_GetSubject(msg));
+    if (sub->js_stream != NULL) {
+        /* JetStream: the message is acknowledged once its samples are in
+         * the write-ahead log (bad lines are counted, and acknowledged
+         * with the rest: redelivering them would never help); a message
+         * that could not be stored is handed back for redelivery. */
+        natsStatus as = rc == 0 && !res.persist_failed ? natsMsg_Ack(msg, NULL)
+                                                       : natsMsg_Nak(msg, NULL);
+        if (as == NATS_OK)
+            atomic_fetch_add(rc == 0 && !res.persist_failed ? &nats_totals.acked
+                                                            : &nats_totals.naked, 1);
+        else if (nats_limiter_allow(&nats_error_limit, "NATS acknowledgements"))
+            log_warn("NATS: cannot acknowledge a message on \"%s\": %s (it will be delivered "
+                     "again)", natsMsg_GetSubject(msg), natsStatus_GetText(as));
+    }
     ingest_batch_free(b);
     natsMsg_Destroy(msg);
 }
@@ -371,6 +388,8 @@ static int nats_sub_init(struct nats_ingest *ni, struct nats_sub *sub,
     sub->ni = ni;
     sub->subject = conf->subscribe_to;
     sub->cluster_tag = conf->cluster_tag;
+    sub->js_stream = conf->js_stream;
+    sub->js_durable = conf->js_durable;
     pthread_mutex_init(&sub->lock, NULL);
     pthread_cond_init(&sub->room, NULL);
     pthread_cond_init(&sub->idle, NULL);
@@ -649,10 +668,51 @@ static int nats_make_options(struct nats_ingest *ni)
 
 /* ---- connect, subscribe, tear down -------------------------------------------- */
 
+/* A JetStream push subscription of the durable consumer sub->js_durable
+ * on sub->js_stream: created when missing, resumed where it stood when it
+ * exists (after downtime the backlog is delivered first). Acknowledgements
+ * are explicit (nats_decode); at most NATS_JS_MAX_ACK_PENDING messages are
+ * in flight, which bounds the memory a catch-up takes. */
+#define NATS_JS_MAX_ACK_PENDING 4096
+/* A message delivered to a store that died before acknowledging it comes
+ * again after this long (to the restarted store): storing a message takes
+ * milliseconds, and a second delivery only rewrites the same values. */
+#define NATS_JS_ACK_WAIT_NS ((int64_t)10 * 1000 * 1000 * 1000)
+
+static natsStatus nats_js_subscribe(struct nats_ingest *ni, struct nats_sub *sub,
+                                    natsSubscription **ns)
+{
+    jsCtx *js = NULL;
+    natsStatus s = natsConnection_JetStream(&js, ni->conn, NULL);
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+    if (s == NATS_OK)
+        s = jsSubOptions_Init(&so);
+    if (s == NATS_OK) {
+        so.Stream = sub->js_stream;
+        so.Consumer = NULL;
+        so.ManualAck = true;
+        so.Config.Durable = sub->js_durable;
+        so.Config.AckPolicy = js_AckExplicit;
+        so.Config.DeliverPolicy = js_DeliverAll;
+        so.Config.MaxAckPending = NATS_JS_MAX_ACK_PENDING;
+        so.Config.AckWait = NATS_JS_ACK_WAIT_NS;
+        s = js_Subscribe(ns, js, sub->subject, nats_on_message, sub, NULL, &so, &jerr);
+    }
+    if (s != NATS_OK)
+        log_error("NATS: cannot subscribe to \"%s\" through JetStream (stream \"%s\", durable "
+                  "\"%s\"): %s%s", sub->subject, sub->js_stream, sub->js_durable,
+                  nats_lib_error(s), jerr ? " (JetStream error)" : "");
+    jsCtx_Destroy(js);
+    return s;
+}
+
 static void nats_subscribe(struct nats_ingest *ni, struct nats_sub *sub)
 {
     natsSubscription *ns = NULL;
-    natsStatus s = natsConnection_Subscribe(&ns, ni->conn, sub->subject, nats_on_message, sub);
+    natsStatus s = sub->js_stream != NULL
+        ? nats_js_subscribe(ni, sub, &ns)
+        : natsConnection_Subscribe(&ns, ni->conn, sub->subject, nats_on_message, sub);
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(ns, NATS_PENDING_MSGS, NATS_PENDING_BYTES);
     if (s == NATS_OK) {
@@ -962,5 +1022,7 @@ void nats_ingest_status_json(struct jbuf *b)
     nats_put(b, "errors", atomic_load(&nats_totals.errors));
     nats_put(b, "reconnects", atomic_load(&nats_totals.reconnects));
     nats_put(b, "dropped", atomic_load(&nats_totals.dropped));
+    nats_put(b, "js_acked", atomic_load(&nats_totals.acked));
+    nats_put(b, "js_redeliver_requested", atomic_load(&nats_totals.naked));
     jbuf_putc(b, '}');
 }

@@ -4,7 +4,10 @@
  *
  * One cnats connection to `nats.address` (a comma-separated server list;
  * user/password when both are non-empty; a .creds file when configured).
- * Every `metric-store.nats-subscriptions` entry is one plain subscription,
+ * Every `metric-store.nats-subscriptions` entry is one plain subscription
+ * (or, with "jetstream", a push subscription of a durable JetStream
+ * consumer whose messages are acknowledged once stored in the log, see
+ * README "JetStream"),
  * and every message on it is one ingest batch (ingest.h) exactly like a
  * POST /api/write body: the entry's `cluster-tag` is the default cluster
  * (only for that subscription), the receive time is "now", the limits are

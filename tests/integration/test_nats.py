@@ -46,10 +46,11 @@ def wait_until(predicate, timeout=WAIT, what="condition"):
 class NatsServer:
     """A nats-server process on 127.0.0.1:port (restartable on the same port)."""
 
-    def __init__(self, port=None, user=None, password=None):
+    def __init__(self, port=None, user=None, password=None, jetstream=False):
         self.binary = nats_server_binary()
         self.port = port or free_port()
         self.user, self.password = user, password
+        self.jetstream = jetstream
         self.proc = None
         self.tmp = tempfile.mkdtemp(prefix="ccms-nats-")
         self.log_path = os.path.join(self.tmp, "nats-server.log")
@@ -58,6 +59,8 @@ class NatsServer:
         args = [self.binary, "-a", "127.0.0.1", "-p", str(self.port)]
         if self.user is not None:
             args += ["--user", self.user, "--pass", self.password]
+        if self.jetstream:
+            args += ["-js", "-sd", os.path.join(self.tmp, "jetstream")]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
@@ -133,6 +136,37 @@ class NatsPublisher:
                 return
             if line.startswith(b"-ERR"):
                 raise AssertionError("nats-server: %r" % line)
+
+    def request(self, subject, payload, timeout=10):
+        """Request/reply (a JetStream API call, or a publish that wants the
+        stream's acknowledgement): -> the reply's payload, decoded JSON."""
+        if isinstance(payload, dict):
+            payload = json.dumps(payload)
+        if isinstance(payload, str):
+            payload = payload.encode()
+        self.requests = getattr(self, "requests", 0) + 1
+        inbox = "_INBOX.test.%d" % self.requests
+        sid = 1000 + self.requests
+        self.sock.sendall(b"SUB %s %d\r\nPUB %s %s %d\r\n%s\r\n"
+                          % (inbox.encode(), sid, subject.encode(), inbox.encode(),
+                             len(payload), payload))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self._line()
+            if line.startswith(b"MSG "):
+                parts = line.split()
+                size = int(parts[-1])
+                while len(self.buf) < size + 2:
+                    self.buf += self.sock.recv(65536)
+                body, self.buf = self.buf[:size], self.buf[size + 2:]
+                if parts[1].decode() == inbox:
+                    self.sock.sendall(b"UNSUB %d\r\n" % sid)
+                    return json.loads(body)
+            elif line == b"PING":
+                self.sock.sendall(b"PONG\r\n")
+            elif line.startswith(b"-ERR"):
+                raise AssertionError("nats-server: %r" % line)
+        raise AssertionError("no reply on %s within %.0f s" % (subject, timeout))
 
     def close(self):
         self.sock.close()
@@ -449,6 +483,107 @@ class ConnectionTest(NatsCase):
         # ccms.Server.stop() fails unless the exit (status 0) comes within 10 s,
         # which a 30 s drain timeout would miss.
         self.assertIn("Graceful shutdown completed!", srv.stop())
+
+
+class JetStreamTest(NatsCase):
+    """A subscription with "jetstream": the store consumes a stream through
+    its durable consumer and acknowledges a message only once its samples
+    are in the write-ahead log. A store killed mid-stream resumes where its
+    consumer stood; what was published while it was down is caught up;
+    every published sample ends up stored with its value."""
+
+    STREAM = "METRICS"
+    SUB = [{"subscribe-to": "js.fritz", "cluster-tag": "fritz",
+            "jetstream": {"stream": "METRICS", "durable": "ccms-a"}}]
+
+    def setUp(self):
+        self.ns = self.nats(self, jetstream=True).start()
+        self.pub = NatsPublisher(self.ns.port)
+        self.addCleanup(self.pub.close)
+        r = self.pub.request("$JS.API.STREAM.CREATE." + self.STREAM,
+                             {"name": self.STREAM, "subjects": ["js.>"], "storage": "file"})
+        self.assertNotIn("error", r, r)
+
+    def publish(self, step, hosts=4):
+        """One message per host for timestep step: 3 lines each; returns
+        {(host, metric, ts): value}. Waits for the stream's ack."""
+        want = {}
+        for h in range(hosts):
+            ts = T + 60 * step
+            lines = []
+            for k, metric in enumerate(("m", "m2", "m3")):
+                v = step * 100 + h * 10 + k + 0.5
+                lines.append(lp("js%d" % h, v, ts=ts, metric=metric))
+                want[("js%d" % h, metric, ts)] = v
+            ack = self.pub.request("js.fritz", "".join(lines))
+            self.assertEqual(ack.get("stream"), self.STREAM, ack)
+        return want
+
+    def stored(self, srv, want):
+        """How many of want the store holds with the right value."""
+        ok = 0
+        by_key = {}
+        for (host, metric, ts), v in want.items():
+            by_key.setdefault((host, metric), {})[ts] = v
+        for (host, metric), pts in by_key.items():
+            lo, hi = min(pts), max(pts)
+            r = srv.query({"cluster": "fritz", "from": lo, "to": hi + 60,
+                           "with-padding": False, "queries": [{"metric": metric, "host": host}]})
+            if r.status != 200:
+                continue
+            res = json.loads(r.body)["results"][0]
+            if not res or "error" in res[0]:
+                continue
+            e = res[0]
+            got = {e["from"] + i * e["resolution"]: x for i, x in enumerate(e["data"])}
+            ok += sum(1 for ts, v in pts.items() if got.get(ts) is not None
+                      and abs(got[ts] - v) < 1e-6)
+        return ok
+
+    def consumer(self):
+        return self.pub.request("$JS.API.CONSUMER.INFO.%s.ccms-a" % self.STREAM, "")
+
+    def js_store(self):
+        metrics = dict(METRICS, m2=METRICS["m"], m3=METRICS["m"])
+        return start_server(self, metrics=metrics,
+                            store={"nats-subscriptions": self.SUB, "num-workers": 2},
+                            extra_top={"nats": {"address": self.ns.url()}})
+
+    def test_kill_mid_stream_and_catch_up(self):
+        srv = self.js_store()
+        self.wait_connected(srv)
+        want = {}
+        for step in range(30):
+            want.update(self.publish(step))
+        srv.proc.send_signal(signal.SIGKILL)      # mid-stream: acks may be outstanding
+        srv.proc.wait()
+        srv.stopped = True
+        for step in range(30, 60):                # published while the store is down
+            want.update(self.publish(step))
+        srv.start()
+        wait_until(lambda: self.stored(srv, want) == len(want), timeout=60,
+                   what="all %d samples stored (now %d)" % (len(want), self.stored(srv, want)))
+        # a message the killed store had stored but not yet acknowledged is
+        # delivered again after the consumer's ack wait (10 s)
+        wait_until(lambda: self.consumer().get("num_ack_pending") == 0 and
+                   self.consumer().get("num_pending") == 0, timeout=40,
+                   what="the consumer acknowledged everything (%r)" % self.consumer())
+        self.assertEqual(self.stored(srv, want), len(want))
+        st = self.status(srv)["nats"]
+        self.assertGreater(st["js_acked"], 0)
+        self.assertEqual(st["js_redeliver_requested"], 0)
+
+    def test_bad_lines_are_acknowledged_not_redelivered(self):
+        srv = self.js_store()
+        self.wait_connected(srv)
+        ack = self.pub.request("js.fritz", "m,hostname=bad value=oops %d\n%s" % (T, lp("good", 7.5)))
+        self.assertEqual(ack.get("stream"), self.STREAM, ack)
+        self.wait_value(srv, "fritz", "good", 7.5)
+        wait_until(lambda: self.consumer().get("num_ack_pending") == 0,
+                   what="the message acknowledged (%r)" % self.consumer())
+        info = self.consumer()
+        self.assertEqual(info.get("num_redelivered"), 0, info)
+        self.assertGreaterEqual(self.status(srv)["nats"]["rejected"], 1)
 
 
 if __name__ == "__main__":

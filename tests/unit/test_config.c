@@ -235,7 +235,7 @@ static void test_every_key(void **state)
         "\"checkpoints\":{\"file-format\":\"json\",\"directory\":\"/data/ck\",\"max-wal-size\":123,"
         "\"fsync\":\"always\"},\"cleanup\":{\"mode\":\"archive\",\"directory\":\"/data/ar\"},"
         "\"nats-subscriptions\":[{\"subscribe-to\":\"s1\"},{\"subscribe-to\":\"s2.>\","
-        "\"cluster-tag\":\"t2\"}],\"debug\":{\"dump-to-file\":\"x\",\"gops\":false},"
+        "\"cluster-tag\":\"t2\",\"jetstream\":{\"stream\":\"M\",\"durable\":\"d1\"}}],\"debug\":{\"dump-to-file\":\"x\",\"gops\":false},"
         "\"future-tolerance\":\"5m\"},"
         "\"nats\":{\"address\":\"nats://n:4222\",\"username\":\"nu\",\"password\":\"np\","
         "\"creds-file-path\":\"/c.creds\"}}";
@@ -285,6 +285,9 @@ static void test_every_key(void **state)
     assert_str_eq(c.nats_subscriptions[0].cluster_tag, "");
     assert_str_eq(c.nats_subscriptions[1].subscribe_to, "s2.>");
     assert_str_eq(c.nats_subscriptions[1].cluster_tag, "t2");
+    assert_null(c.nats_subscriptions[0].js_stream);
+    assert_str_eq(c.nats_subscriptions[1].js_stream, "M");
+    assert_str_eq(c.nats_subscriptions[1].js_durable, "d1");
     assert_int_equal(c.future_tolerance_seconds, 300);
     assert_true(c.nats_configured);
     assert_str_eq(c.nats_address, "nats://n:4222");
@@ -610,6 +613,15 @@ static const struct err_case type_and_range_cases[] = {
     {"{" MAIN_MIN "," METRICS_MIN
      "," STORE_WITH("\"nats-subscriptions\":[{\"subscribe-to\":\"a\",\"cluster-tag\":[]}]") "}",
      "\"metric-store.nats-subscriptions[0].cluster-tag\" must be a string"},
+    {"{" MAIN_MIN "," METRICS_MIN
+     "," STORE_WITH("\"nats-subscriptions\":[{\"subscribe-to\":\"a\",\"jetstream\":1}]") "}",
+     "\"metric-store.nats-subscriptions[0].jetstream\" must be an object"},
+    {"{" MAIN_MIN "," METRICS_MIN
+     "," STORE_WITH("\"nats-subscriptions\":[{\"subscribe-to\":\"a\",\"jetstream\":{\"stream\":\"S\"}}]") "}",
+     "\"metric-store.nats-subscriptions[0].jetstream\" needs \"stream\""},
+    {"{" MAIN_MIN "," METRICS_MIN
+     "," STORE_WITH("\"nats-subscriptions\":[{\"subscribe-to\":\"a\",\"jetstream\":{\"stream\":\"S\",\"durable\":\"d\",\"x\":1}}]") "}",
+     "unknown key \"metric-store.nats-subscriptions[0].jetstream.x\""},
     {"{" MAIN_MIN "," METRICS_MIN "," STORE_WITH("\"debug\":{\"gops\":1}") "}",
      "\"metric-store.debug.gops\" must be a boolean"},
 
