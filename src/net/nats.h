@@ -71,7 +71,9 @@ void nats_ingest_stop(struct nats_ingest *ni);
 /*
  * Appends `,"nats":{"connected":…,"subscriptions":…,"messages":…,"bytes":…,
  * "lines":…,"accepted":…,"rejected":…,"ignored":…,"errors":…,
- * "reconnects":…,"dropped":…}` (process totals) for GET /api/status.
+ * "reconnects":…,"dropped":…,"js_acked":…,"js_redeliver_requested":…}`
+ * (process totals; the last two count JetStream acknowledgements and
+ * naks) for GET /api/status.
  */
 void nats_ingest_status_json(struct jbuf *b);
 

@@ -81,7 +81,7 @@ static void test_classify_late_second_host(void **state)
 static void test_not_configured(void **state)
 {
     struct ccms_config cfg = { 0 };
-    struct ccms_nats_subscription sub = { "metrics", "c" };
+    struct ccms_nats_subscription sub = { .subscribe_to = "metrics", .cluster_tag = "c" };
     struct nats_ingest *ni = (struct nats_ingest *)&cfg;
     (void)state;
     cfg.nats_subscriptions = &sub;
@@ -106,7 +106,8 @@ static void test_status_json(void **state)
     jbuf_putc(&b, '\0');
     assert_str_eq(b.data, ",\"nats\":{\"connected\":false,\"subscriptions\":0,\"messages\":0,"
                           "\"bytes\":0,\"lines\":0,\"accepted\":0,\"rejected\":0,\"ignored\":0,"
-                          "\"errors\":0,\"reconnects\":0,\"dropped\":0}");
+                          "\"errors\":0,\"reconnects\":0,\"dropped\":0,\"js_acked\":0,"
+                          "\"js_redeliver_requested\":0}");
     jbuf_free(&b);
 }
 
