@@ -672,12 +672,45 @@ static int nats_make_options(struct nats_ingest *ni)
  * on sub->js_stream: created when missing, resumed where it stood when it
  * exists (after downtime the backlog is delivered first). Acknowledgements
  * are explicit (nats_decode); at most NATS_JS_MAX_ACK_PENDING messages are
- * in flight, which bounds the memory a catch-up takes. */
+ * in flight, which bounds the memory a catch-up takes. The settings apply
+ * when the consumer is created; an existing one keeps its own. */
 #define NATS_JS_MAX_ACK_PENDING 4096
 /* A message delivered to a store that died before acknowledging it comes
  * again after this long (to the restarted store): storing a message takes
  * milliseconds, and a second delivery only rewrites the same values. */
 #define NATS_JS_ACK_WAIT_NS ((int64_t)10 * 1000 * 1000 * 1000)
+
+/* The durable consumer, created by us (not by the subscribe call: cnats
+ * deletes a consumer it created when the subscription is drained or
+ * unsubscribed at shutdown, and the store would then read the whole stream
+ * again at its next start). An existing consumer is kept as it is. */
+static natsStatus nats_js_consumer(jsCtx *js, struct nats_sub *sub, jsErrCode *jerr)
+{
+    jsConsumerInfo *ci = NULL;
+    if (js_GetConsumerInfo(&ci, js, sub->js_stream, sub->js_durable, NULL, jerr) == NATS_OK) {
+        jsConsumerInfo_Destroy(ci);
+        return NATS_OK;
+    }
+    natsInbox *inbox = NULL;
+    jsConsumerConfig cc;
+    natsStatus s = natsInbox_Create(&inbox);
+    if (s == NATS_OK)
+        s = jsConsumerConfig_Init(&cc);
+    if (s == NATS_OK) {
+        cc.Durable = sub->js_durable;
+        cc.DeliverSubject = inbox;
+        cc.FilterSubject = sub->subject;
+        cc.AckPolicy = js_AckExplicit;
+        cc.DeliverPolicy = js_DeliverAll;
+        cc.MaxAckPending = NATS_JS_MAX_ACK_PENDING;
+        cc.AckWait = NATS_JS_ACK_WAIT_NS;
+        *jerr = 0;
+        s = js_AddConsumer(&ci, js, sub->js_stream, &cc, NULL, jerr);
+        jsConsumerInfo_Destroy(ci);
+    }
+    natsInbox_Destroy(inbox);
+    return s;
+}
 
 static natsStatus nats_js_subscribe(struct nats_ingest *ni, struct nats_sub *sub,
                                     natsSubscription **ns)
@@ -687,16 +720,13 @@ static natsStatus nats_js_subscribe(struct nats_ingest *ni, struct nats_sub *sub
     jsSubOptions so;
     jsErrCode jerr = 0;
     if (s == NATS_OK)
+        s = nats_js_consumer(js, sub, &jerr);
+    if (s == NATS_OK)
         s = jsSubOptions_Init(&so);
     if (s == NATS_OK) {
         so.Stream = sub->js_stream;
-        so.Consumer = NULL;
+        so.Consumer = sub->js_durable;      /* bind to it */
         so.ManualAck = true;
-        so.Config.Durable = sub->js_durable;
-        so.Config.AckPolicy = js_AckExplicit;
-        so.Config.DeliverPolicy = js_DeliverAll;
-        so.Config.MaxAckPending = NATS_JS_MAX_ACK_PENDING;
-        so.Config.AckWait = NATS_JS_ACK_WAIT_NS;
         s = js_Subscribe(ns, js, sub->subject, nats_on_message, sub, NULL, &so, &jerr);
     }
     if (s != NATS_OK)

@@ -573,6 +573,30 @@ class JetStreamTest(NatsCase):
         self.assertGreater(st["js_acked"], 0)
         self.assertEqual(st["js_redeliver_requested"], 0)
 
+    def test_clean_stop_keeps_the_consumer(self):
+        """SIGTERM drains the subscription but leaves the durable consumer on
+        the server: after the restart only what was published meanwhile is
+        delivered, not the whole stream again."""
+        srv = self.js_store()
+        self.wait_connected(srv)
+        want = {}
+        for step in range(10):
+            want.update(self.publish(step))
+        wait_until(lambda: self.stored(srv, want) == len(want),
+                   what="the first 10 timesteps stored")
+        self.assertIn("Graceful shutdown completed!", srv.stop())
+        info = self.consumer()
+        self.assertNotIn("error", info, "the durable consumer must survive a clean stop")
+        self.assertEqual(info["ack_floor"]["stream_seq"], 40, info)
+        for step in range(10, 15):
+            want.update(self.publish(step))
+        srv.start()
+        wait_until(lambda: self.stored(srv, want) == len(want),
+                   what="the timesteps published while stopped stored")
+        wait_until(lambda: self.status(srv)["nats"]["js_acked"] == 20,
+                   what="exactly the 20 new messages delivered (status %r)"
+                   % self.status(srv)["nats"])
+
     def test_bad_lines_are_acknowledged_not_redelivered(self):
         srv = self.js_store()
         self.wait_connected(srv)
