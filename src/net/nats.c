@@ -99,6 +99,10 @@ static struct {
     _Atomic uint64_t messages, bytes, lines, accepted, rejected, ignored, errors;
     _Atomic uint64_t reconnects, dropped;
     _Atomic uint64_t acked, naked;       /* JetStream acknowledgements */
+    /* JetStream consumers as the server saw them at the last look (summed
+     * over the subscriptions): the lag, and what is delivered but not yet
+     * acknowledged or was delivered more than once */
+    _Atomic uint64_t js_pending, js_ack_pending, js_redelivered;
 } nats_totals;
 static _Atomic bool nats_connected;
 
@@ -850,6 +854,41 @@ static bool nats_drain(natsConnection *nc, natsSubscription *ns)
 
 /* Ends the current connection. drain: every message cnats holds is still
  * delivered (shutdown); otherwise the connection is already closed. */
+/* Asks the server about every JetStream consumer (a request each; the
+ * supervisor does it every NATS_LAG_PERIOD_S): how far it lags behind its
+ * stream. A consumer that cannot be asked keeps its last figures. */
+#define NATS_LAG_PERIOD_S 2
+
+static void nats_poll_lag(struct nats_ingest *ni)
+{
+    if (ni->conn == NULL || natsConnection_Status(ni->conn) != NATS_CONN_STATUS_CONNECTED)
+        return;
+    jsCtx *js = NULL;
+    bool any = false;
+    uint64_t pending = 0, ack_pending = 0, redelivered = 0;
+    for (size_t i = 0; i < ni->nsubs; i++) {
+        struct nats_sub *sub = &ni->subs[i];
+        jsConsumerInfo *ci = NULL;
+        if (sub->js_stream == NULL)
+            continue;
+        if (js == NULL && natsConnection_JetStream(&js, ni->conn, NULL) != NATS_OK)
+            return;
+        if (js_GetConsumerInfo(&ci, js, sub->js_stream, sub->js_durable, NULL, NULL) != NATS_OK)
+            continue;
+        any = true;
+        pending += ci->NumPending;
+        ack_pending += ci->NumAckPending > 0 ? (uint64_t)ci->NumAckPending : 0;
+        redelivered += ci->NumRedelivered > 0 ? (uint64_t)ci->NumRedelivered : 0;
+        jsConsumerInfo_Destroy(ci);
+    }
+    jsCtx_Destroy(js);
+    if (any) {
+        atomic_store(&nats_totals.js_pending, pending);
+        atomic_store(&nats_totals.js_ack_pending, ack_pending);
+        atomic_store(&nats_totals.js_redelivered, redelivered);
+    }
+}
+
 static void nats_disconnect(struct nats_ingest *ni, bool drain)
 {
     for (size_t i = 0; i < ni->nsubs; i++)
@@ -897,6 +936,7 @@ static void *nats_supervise(void *arg)
 {
     struct nats_ingest *ni = arg;
     int64_t next_log = (int64_t)time(NULL) + NATS_STATS_PERIOD_S;
+    int64_t next_lag = 0;
     pthread_mutex_lock(&nats_lock);
     while (!ni->stopping) {
         struct timespec ts;
@@ -910,6 +950,10 @@ static void *nats_supervise(void *arg)
             ni->closed = false;
         pthread_mutex_unlock(&nats_lock);
         nats_poll_dropped(ni);
+        if ((int64_t)time(NULL) >= next_lag) {
+            nats_poll_lag(ni);
+            next_lag = (int64_t)time(NULL) + NATS_LAG_PERIOD_S;
+        }
         if (rebuild && (ni->conn == NULL || natsConnection_IsClosed(ni->conn))) {
             if (ni->conn != NULL)
                 nats_disconnect(ni, false);
@@ -1054,5 +1098,8 @@ void nats_ingest_status_json(struct jbuf *b)
     nats_put(b, "dropped", atomic_load(&nats_totals.dropped));
     nats_put(b, "js_acked", atomic_load(&nats_totals.acked));
     nats_put(b, "js_redeliver_requested", atomic_load(&nats_totals.naked));
+    nats_put(b, "js_pending", atomic_load(&nats_totals.js_pending));
+    nats_put(b, "js_ack_pending", atomic_load(&nats_totals.js_ack_pending));
+    nats_put(b, "js_redelivered", atomic_load(&nats_totals.js_redelivered));
     jbuf_putc(b, '}');
 }

@@ -71,9 +71,11 @@ void nats_ingest_stop(struct nats_ingest *ni);
 /*
  * Appends `,"nats":{"connected":…,"subscriptions":…,"messages":…,"bytes":…,
  * "lines":…,"accepted":…,"rejected":…,"ignored":…,"errors":…,
- * "reconnects":…,"dropped":…,"js_acked":…,"js_redeliver_requested":…}`
- * (process totals; the last two count JetStream acknowledgements and
- * naks) for GET /api/status.
+ * "reconnects":…,"dropped":…,"js_acked":…,"js_redeliver_requested":…,
+ * "js_pending":…,"js_ack_pending":…,"js_redelivered":…}` (process totals;
+ * js_acked and js_redeliver_requested count this store's JetStream
+ * acknowledgements and naks, the last three are the consumers' lag as the
+ * server reported it at the last look, every 2 s) for GET /api/status.
  */
 void nats_ingest_status_json(struct jbuf *b);
 

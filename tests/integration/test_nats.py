@@ -572,6 +572,13 @@ class JetStreamTest(NatsCase):
         st = self.status(srv)["nats"]
         self.assertGreater(st["js_acked"], 0)
         self.assertEqual(st["js_redeliver_requested"], 0)
+        # the consumer's lag as the store reports it (asked every 2 s): none
+        # left, and the message the killed store never acknowledged shows as
+        # delivered again
+        wait_until(lambda: (lambda n: n["js_pending"] == 0 and n["js_ack_pending"] == 0
+                            and n["js_redelivered"] == self.consumer()["num_redelivered"])(
+                       self.status(srv)["nats"]),
+                   what="the lag reported as caught up (%r)" % self.status(srv)["nats"])
 
     def test_clean_stop_keeps_the_consumer(self):
         """SIGTERM drains the subscription but leaves the durable consumer on
