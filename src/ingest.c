@@ -690,7 +690,6 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
         rc = ingest_child(b, line_no, t->names, t->lens, t->depth, t->slot, &lvl);
     if (rc == 0)
         rc = store_write(&b->host, lvl, metric, ts, (float)value);
-    const char *name = store_metric_at(b->store, metric)->name;
     if (rc == 0) {
         b->res.accepted++;
         if (checkpoint_batch_add(b->wal, &b->host, lvl, metric, t->names, t->lens, t->depth, ts,
@@ -701,7 +700,8 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
     if (rc == INGEST_REJECT)
         return 0;
     if (rc == STORE_ERANGE) {
-        ingest_reject(b, line_no, "timestamp %" PRId64 " is out of range for %s", ts, name);
+        ingest_reject(b, line_no, "timestamp %" PRId64 " is out of range for %s", ts,
+                      store_metric_at(b->store, metric)->name);
         return 0;
     }
     ingest_reject(b, line_no, "out of memory");

@@ -637,16 +637,54 @@ static void run_on_threads(size_t threads, void *(*fn)(void *), void *ctxs, size
             pthread_join(tids[t], NULL);
 }
 
-/* The hosts of one snapshot run, taken in turn by its threads. */
+/* The hosts of a snapshot run or a restore (copied names), collected first
+ * and then taken in turn by the threads that work on them. */
+struct host_list {
+    struct host_ref {
+        char *cluster;
+        char *host;
+    } *list;
+    size_t count;
+    bool failed;                /* out of memory while adding: some hosts are missing */
+    _Atomic size_t next;
+};
+
+static void host_list_add(struct host_list *l, const char *cluster, const char *host)
+{
+    struct host_ref ref = { strdup(cluster), strdup(host) };
+    struct host_ref *grown = ref.cluster && ref.host
+        ? realloc(l->list, (l->count + 1) * sizeof(*grown)) : NULL;
+    if (!grown) {
+        free(ref.cluster);
+        free(ref.host);
+        l->failed = true;
+        return;
+    }
+    l->list = grown;
+    l->list[l->count++] = ref;
+}
+
+/* The next host for a worker thread, or NULL when all are taken. */
+static const struct host_ref *host_list_take(struct host_list *l)
+{
+    size_t i = atomic_fetch_add(&l->next, 1);
+    return i < l->count ? &l->list[i] : NULL;
+}
+
+static void host_list_free(struct host_list *l)
+{
+    for (size_t i = 0; i < l->count; i++) {
+        free(l->list[i].cluster);
+        free(l->list[i].host);
+    }
+    free(l->list);
+}
+
+/* One snapshot run's work. */
 struct run_jobs {
     struct checkpointer *cp;
     int64_t now;
-    struct run_job {
-        const char *cluster;     /* borrowed from the run's listings */
-        const char *host;
-    } *list;
-    size_t count;
-    _Atomic size_t next;
+    struct host_list hosts;
 };
 
 struct run_thread {
@@ -659,22 +697,19 @@ static void *run_worker(void *arg)
 {
     struct run_thread *t = arg;
     struct run_jobs *jobs = t->jobs;
-    for (;;) {
-        size_t i = atomic_fetch_add(&jobs->next, 1);
-        if (i >= jobs->count)
-            return NULL;
-        int rc = snapshot_host(jobs->cp, jobs->list[i].cluster, jobs->list[i].host, jobs->now,
-                               &t->stats);
+    for (const struct host_ref *h; (h = host_list_take(&jobs->hosts)) != NULL;) {
+        int rc = snapshot_host(jobs->cp, h->cluster, h->host, jobs->now, &t->stats);
         if (rc != 0 && t->result == 0)
             t->result = rc;
     }
+    return NULL;
 }
 
 /* Snapshots the hosts on several threads: writing a snapshot is mostly
  * waiting for its fsync, and the fsyncs of several files overlap. */
 static int run_hosts(struct run_jobs *jobs, struct checkpoint_stats *stats)
 {
-    size_t threads = host_threads(jobs->count);
+    size_t threads = host_threads(jobs->hosts.count);
     struct run_thread t[HOST_THREADS];
     for (size_t i = 0; i < threads; i++)
         t[i] = (struct run_thread){.jobs = jobs};
@@ -705,40 +740,25 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
     char **clusters = NULL;
     size_t cluster_count = 0;
     struct run_jobs jobs = {.cp = cp, .now = now};
-    size_t cap = 0;
     if (store_list_clusters(cp->store, &clusters, &cluster_count) != 0)
         result = CHECKPOINT_ENOMEM;
-    char ***host_lists = calloc(cluster_count ? cluster_count : 1, sizeof(char **));
-    size_t *host_counts = calloc(cluster_count ? cluster_count : 1, sizeof(size_t));
-    if (!host_lists || !host_counts)
-        result = CHECKPOINT_ENOMEM;
-    for (size_t c = 0; host_lists && host_counts && c < cluster_count; c++) {
-        if (store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &host_lists[c],
-                             &host_counts[c]) != 0)
+    for (size_t c = 0; c < cluster_count; c++) {
+        char **hosts = NULL;
+        size_t host_count = 0;
+        if (store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &hosts,
+                             &host_count) != 0)
             result = CHECKPOINT_ENOMEM;
-        for (size_t i = 0; i < host_counts[c]; i++) {
-            if (jobs.count == cap) {
-                size_t want = cap ? cap * 2 : 256;
-                struct run_job *grown = realloc(jobs.list, want * sizeof(*grown));
-                if (!grown) {
-                    result = CHECKPOINT_ENOMEM;
-                    break;
-                }
-                jobs.list = grown;
-                cap = want;
-            }
-            jobs.list[jobs.count++] = (struct run_job){clusters[c], host_lists[c][i]};
-        }
+        for (size_t i = 0; i < host_count; i++)
+            host_list_add(&jobs.hosts, clusters[c], hosts[i]);
+        free_paths(hosts, host_count);
     }
+    free_paths(clusters, cluster_count);
+    if (jobs.hosts.failed)
+        result = CHECKPOINT_ENOMEM;
     int rc = run_hosts(&jobs, &local);
     if (rc != 0 && result == 0)
         result = rc;
-    for (size_t c = 0; host_lists && host_counts && c < cluster_count; c++)
-        free_paths(host_lists[c], host_counts[c]);
-    free(host_lists);
-    free(host_counts);
-    free(jobs.list);
-    free_paths(clusters, cluster_count);
+    host_list_free(&jobs.hosts);
     /* Only a run that made every host's snapshot durable covers the
      * retired segments; otherwise they stay for the next run (or replay). */
     if (result == 0 && local.hosts_failed == 0)
@@ -833,7 +853,7 @@ int checkpointer_export_go(struct checkpointer *cp, const char *dir, int64_t now
 
 /* ---- restore ----------------------------------------------------------------- */
 
-struct restore_jobs;
+struct host_list;
 
 struct restore_ctx {
     struct checkpointer *cp;
@@ -844,7 +864,7 @@ struct restore_ctx {
     struct restore_stats *stats;
     struct store_host host;          /* write-locked host being restored */
     const char *path;                /* file being loaded, for log lines */
-    struct restore_jobs *jobs;       /* the hosts to restore */
+    struct host_list *jobs;          /* the hosts to restore */
 };
 
 static int apply_level(struct restore_ctx *rc, const struct ckpt_level *l, const char **names,
@@ -1542,32 +1562,11 @@ static void for_each_subdir(struct restore_ctx *rc, const char *dir,
     free_paths(names, count);
 }
 
-/* The hosts to restore, collected first so that they can be restored in
- * parallel: hosts are independent (each is restored under its own lock). */
-struct restore_jobs {
-    struct restore_job {
-        char *cluster;
-        char *host;
-    } *list;
-    size_t count;
-    bool failed;                /* out of memory while collecting */
-    _Atomic size_t next;
-};
-
+/* The hosts to restore are collected first so that they can be restored
+ * in parallel: hosts are independent (each is restored under its own lock). */
 static void collect_host(struct restore_ctx *rc, const char *cluster, const char *host)
 {
-    struct restore_jobs *jobs = rc->jobs;
-    struct restore_job job = { strdup(cluster), strdup(host) };
-    struct restore_job *grown = job.cluster && job.host
-        ? realloc(jobs->list, (jobs->count + 1) * sizeof(*grown)) : NULL;
-    if (!grown) {
-        free(job.cluster);
-        free(job.host);
-        jobs->failed = true;
-        return;
-    }
-    jobs->list = grown;
-    jobs->list[jobs->count++] = job;
+    host_list_add(rc->jobs, cluster, host);
 }
 
 static void collect_cluster(struct restore_ctx *rc, const char *unused, const char *cluster)
@@ -1582,13 +1581,9 @@ static void collect_cluster(struct restore_ctx *rc, const char *unused, const ch
 static void *restore_worker(void *arg)
 {
     struct restore_ctx *rc = arg;
-    struct restore_jobs *jobs = rc->jobs;
-    for (;;) {
-        size_t i = atomic_fetch_add(&jobs->next, 1);
-        if (i >= jobs->count)
-            return NULL;
-        restore_host(rc, jobs->list[i].cluster, jobs->list[i].host);
-    }
+    for (const struct host_ref *h; (h = host_list_take(rc->jobs)) != NULL;)
+        restore_host(rc, h->cluster, h->host);
+    return NULL;
 }
 
 static void restore_stats_add(struct restore_stats *to, const struct restore_stats *from)
@@ -1608,7 +1603,7 @@ static void restore_stats_add(struct restore_stats *to, const struct restore_sta
 /* Restores the collected hosts on several threads: a restore decodes
  * files and checks every block, which is CPU work. Each thread counts
  * into its own stats, added up at the end. */
-static void restore_jobs_run(const struct restore_ctx *base, struct restore_jobs *jobs)
+static void restore_jobs_run(const struct restore_ctx *base, struct host_list *jobs)
 {
     size_t threads = host_threads(jobs->count);
     struct restore_ctx ctx[HOST_THREADS];
@@ -1634,7 +1629,7 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn ke
         log_crit("restore: cannot create checkpoint directory %s: %s", cp->dir, strerror(-rc));
         return CHECKPOINT_EIO;
     }
-    struct restore_jobs jobs = {0};
+    struct host_list jobs = {0};
     struct restore_ctx ctx = {
         .cp = cp,
         .cutoff = cp->retention > 0 ? now - cp->retention : INT64_MIN,
@@ -1650,11 +1645,7 @@ int checkpointer_restore(struct checkpointer *cp, int64_t now, host_filter_fn ke
     restore_jobs_run(&ctx, &jobs);
     /* after every host's files: the log holds what came after them */
     replay_segments(&ctx);
-    for (size_t i = 0; i < jobs.count; i++) {
-        free(jobs.list[i].cluster);
-        free(jobs.list[i].host);
-    }
-    free(jobs.list);
+    host_list_free(&jobs);
     local.seconds = seconds_since(&started);
     log_info("restore: %" PRIu64 " files loaded (%" PRIu64 " samples), %" PRIu64 " skipped as "
              "too old, %" PRIu64 " failed; %" PRIu64 " WAL records from %" PRIu64 " files; %"
