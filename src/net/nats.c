@@ -65,6 +65,11 @@ struct nats_sub {
     const char *js_durable;
     natsSubscription *ns;            /* of the current connection (supervisor-owned) */
     int64_t dropped_seen;            /* cnats' drop count of ns */
+    /* A subscription that failed on a live connection (a JetStream stream
+     * not created yet, no JetStream leader yet) is tried again by the
+     * supervisor at retry_at, the delay doubling up to NATS_RECREATE_MAX_S. */
+    int64_t retry_at, retry_delay;
+    unsigned failures;               /* attempts failed since the last success */
     bool drained;                    /* ns is being drained (shutdown) */
     pthread_mutex_t lock;            /* everything below */
     pthread_cond_t room, idle;
@@ -716,8 +721,9 @@ static natsStatus nats_js_consumer(jsCtx *js, struct nats_sub *sub, jsErrCode *j
     return s;
 }
 
+/* why: the reason of a failure, for the caller's one log line. */
 static natsStatus nats_js_subscribe(struct nats_ingest *ni, struct nats_sub *sub,
-                                    natsSubscription **ns)
+                                    natsSubscription **ns, char *why, size_t why_len)
 {
     jsCtx *js = NULL;
     natsStatus s = natsConnection_JetStream(&js, ni->conn, NULL);
@@ -733,19 +739,45 @@ static natsStatus nats_js_subscribe(struct nats_ingest *ni, struct nats_sub *sub
         so.ManualAck = true;
         s = js_Subscribe(ns, js, sub->subject, nats_on_message, sub, NULL, &so, &jerr);
     }
-    if (s != NATS_OK)
-        log_error("NATS: cannot subscribe to \"%s\" through JetStream (stream \"%s\", durable "
-                  "\"%s\"): %s%s", sub->subject, sub->js_stream, sub->js_durable,
-                  nats_lib_error(s), jerr ? " (JetStream error)" : "");
+    if (s != NATS_OK) {
+        if (jerr == JSStreamNotFoundErr)
+            snprintf(why, why_len, "stream \"%s\" not found (create it with the NATS tools; "
+                     "the store does not create streams)", sub->js_stream);
+        else if (jerr != 0)
+            snprintf(why, why_len, "stream \"%s\", durable \"%s\": %s (JetStream error %d)",
+                     sub->js_stream, sub->js_durable, nats_lib_error(s), (int)jerr);
+        else
+            snprintf(why, why_len, "stream \"%s\", durable \"%s\": %s", sub->js_stream,
+                     sub->js_durable, nats_lib_error(s));
+    }
     jsCtx_Destroy(js);
     return s;
+}
+
+/* Schedules the next attempt of a failed subscription; logs the failure
+ * once per reason until the next successful connect. */
+static void nats_subscribe_failed(struct nats_ingest *ni, struct nats_sub *sub, const char *why)
+{
+    char kind[160];
+    sub->failures++;
+    sub->retry_delay = sub->retry_delay == 0 ? NATS_RECREATE_MIN_S
+                       : sub->retry_delay * 2 > NATS_RECREATE_MAX_S ? NATS_RECREATE_MAX_S
+                       : sub->retry_delay * 2;
+    sub->retry_at = (int64_t)time(NULL) + sub->retry_delay;
+    snprintf(kind, sizeof(kind), "subscribe \"%.100s\"", sub->subject);
+    pthread_mutex_lock(&nats_lock);
+    if (nats_first_time(ni, kind, why))
+        log_error("NATS: cannot subscribe to \"%s\": %s; retrying with backoff (up to every "
+                  "%d s) until it succeeds", sub->subject, why, NATS_RECREATE_MAX_S);
+    pthread_mutex_unlock(&nats_lock);
 }
 
 static void nats_subscribe(struct nats_ingest *ni, struct nats_sub *sub)
 {
     natsSubscription *ns = NULL;
+    char why[512] = "";
     natsStatus s = sub->js_stream != NULL
-        ? nats_js_subscribe(ni, sub, &ns)
+        ? nats_js_subscribe(ni, sub, &ns, why, sizeof(why))
         : natsConnection_Subscribe(&ns, ni->conn, sub->subject, nats_on_message, sub);
     if (s == NATS_OK)
         s = natsSubscription_SetPendingLimits(ns, NATS_PENDING_MSGS, NATS_PENDING_BYTES);
@@ -759,16 +791,38 @@ static void nats_subscribe(struct nats_ingest *ni, struct nats_sub *sub)
         }
     }
     if (s != NATS_OK) {
-        if (s == NATS_CONNECTION_CLOSED || natsConnection_IsClosed(ni->conn))
+        natsSubscription_Destroy(ns);
+        if (s == NATS_CONNECTION_CLOSED || natsConnection_IsClosed(ni->conn)) {
             log_debug("NATS: not subscribing to \"%s\": the connection is closed already",
                       sub->subject);
-        else
-            log_error("NATS: cannot subscribe to \"%s\": %s", sub->subject, nats_lib_error(s));
-        natsSubscription_Destroy(ns);
+            return;     /* the next connection subscribes again */
+        }
+        if (why[0] == '\0')
+            snprintf(why, sizeof(why), "%s", nats_lib_error(s));
+        nats_subscribe_failed(ni, sub, why);
         return;
     }
+    if (sub->failures > 0)
+        log_info("NATS: subscribed to \"%s\" after %u failed attempt(s)", sub->subject,
+                 sub->failures);
     sub->ns = ns;
     sub->dropped_seen = 0;
+    sub->failures = 0;
+    sub->retry_delay = 0;
+}
+
+/* The supervisor's second try at subscriptions that failed on a live
+ * connection. */
+static void nats_retry_subscriptions(struct nats_ingest *ni)
+{
+    if (ni->conn == NULL || natsConnection_Status(ni->conn) != NATS_CONN_STATUS_CONNECTED)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < ni->nsubs; i++) {
+        struct nats_sub *sub = &ni->subs[i];
+        if (sub->ns == NULL && sub->failures > 0 && now >= sub->retry_at)
+            nats_subscribe(ni, sub);
+    }
 }
 
 static void nats_connect(struct nats_ingest *ni)
@@ -959,6 +1013,7 @@ static void *nats_supervise(void *arg)
                 nats_disconnect(ni, false);
             nats_connect(ni);
         }
+        nats_retry_subscriptions(ni);
         if ((int64_t)time(NULL) >= next_log) {
             nats_log_period(ni);
             next_log += NATS_STATS_PERIOD_S;

@@ -543,9 +543,9 @@ class JetStreamTest(NatsCase):
     def consumer(self):
         return self.pub.request("$JS.API.CONSUMER.INFO.%s.ccms-a" % self.STREAM, "")
 
-    def js_store(self):
+    def js_store(self, args=()):
         metrics = dict(METRICS, m2=METRICS["m"], m3=METRICS["m"])
-        return start_server(self, metrics=metrics,
+        return start_server(self, metrics=metrics, args=args,
                             store={"nats-subscriptions": self.SUB, "num-workers": 2},
                             extra_top={"nats": {"address": self.ns.url()}})
 
@@ -603,6 +603,28 @@ class JetStreamTest(NatsCase):
         wait_until(lambda: self.status(srv)["nats"]["js_acked"] == 20,
                    what="exactly the 20 new messages delivered (status %r)"
                    % self.status(srv)["nats"])
+
+    def test_missing_stream_is_retried(self):
+        """The stream belongs to the operator: a store started before it
+        exists logs that once, keeps running and subscribes once it appears."""
+        r = self.pub.request("$JS.API.STREAM.DELETE." + self.STREAM, "")
+        self.assertTrue(r.get("success"), r)
+        srv = self.js_store(args=["-loglevel", "info"])
+        wait_until(lambda: srv.stderr().count("NATS: cannot subscribe") >= 1,
+                   what="the missing stream in the log:\n" + srv.stderr())
+        line = [l for l in srv.stderr().splitlines() if "cannot subscribe" in l][0]
+        self.assertTrue(line.startswith("<3>"), line)
+        self.assertIn('stream "METRICS" not found', line)
+        time.sleep(3.5)          # attempts after 1 s and 2 s more: logged once
+        self.assertTrue(srv.alive())
+        self.assertEqual(srv.stderr().count("NATS: cannot subscribe"), 1, srv.stderr())
+        r = self.pub.request("$JS.API.STREAM.CREATE." + self.STREAM,
+                             {"name": self.STREAM, "subjects": ["js.>"], "storage": "file"})
+        self.assertNotIn("error", r, r)
+        want = self.publish(0)
+        wait_until(lambda: self.stored(srv, want) == len(want), timeout=40,
+                   what="the samples stored once the stream exists")
+        self.assertRegex(srv.stderr(), r'subscribed to "js\.fritz" after [2-9]\d* failed attempt')
 
     def test_bad_lines_are_acknowledged_not_redelivered(self):
         srv = self.js_store()
