@@ -18,6 +18,16 @@
  * messages ahead of the store's nats.messages (decoded) counter; any growth
  * of nats.dropped fails the run. Templates are built once per host and only
  * their fixed-width timestamps are rewritten before each publish.
+ *
+ * JetStream catch-up (--stream NAME): the messages go into a stream (created
+ * with --subject as its only subject when missing) with JetStream's
+ * asynchronous publish, every one acknowledged by the stream.
+ *   --fill-only   publishes the workload into the stream and exits;
+ *   --catch-up    publishes nothing: a store started on that backlog (empty
+ *                 otherwise, its subscription a durable consumer of the
+ *                 stream) is watched from its first /api/status answer
+ *                 until it has accepted every sample of the workload.
+ * bench/jetstream_catchup.sh runs the two around a store.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,7 +50,8 @@
 #include "workload.h"
 
 struct options {
-    const char *addr, *url, *subject;
+    const char *addr, *url, *subject, *stream;
+    bool fill_only, catch_up;
     long hosts, hours, publishers, block_minutes, hwthreads, sockets, window, pid;
     int64_t start;
 };
@@ -66,6 +77,7 @@ struct publisher {
     struct shared *sh;
     long index;
     natsConnection *nc;
+    jsCtx *js;              /* --stream only */
     natsStatus status;
 };
 
@@ -96,7 +108,11 @@ static void usage(FILE *f)
             "  --sockets N          sockets per host (default 2)\n"
             "  --window N           messages published ahead of the store (default: 2000,\n"
             "                       at most 256 MB; the store drops beyond 1 GiB)\n"
-            "  --pid PID            server process: report its CPU time per sample\n");
+            "  --pid PID            server process: report its CPU time per sample\n"
+            "  --stream NAME        publish into this JetStream stream (created if missing)\n"
+            "  --fill-only          with --stream: publish the workload and exit\n"
+            "  --catch-up           with --stream: publish nothing, time a store consuming\n"
+            "                       the stream's backlog\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -112,6 +128,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"publishers", required_argument, 0, 'P'}, {"block-minutes", required_argument, 0, 'b'},
         {"hwthreads", required_argument, 0, 't'},  {"sockets", required_argument, 0, 'S'},
         {"window", required_argument, 0, 'w'},     {"pid", required_argument, 0, 'p'},
+        {"stream", required_argument, 0, 'J'},     {"fill-only", no_argument, 0, 'F'},
+        {"catch-up", no_argument, 0, 'C'},
         {"help", no_argument, 0, '?'},             {0, 0, 0, 0},
     };
     int ch;
@@ -129,6 +147,9 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'S': if (parse_long(optarg, 0, &o->sockets)) goto bad; break;
         case 'w': if (parse_long(optarg, 1, &o->window)) goto bad; break;
         case 'p': if (parse_long(optarg, 1, &o->pid)) goto bad; break;
+        case 'J': o->stream = optarg; break;
+        case 'F': o->fill_only = true; break;
+        case 'C': o->catch_up = true; break;
         case 's': if (parse_long(optarg, 1000000000L, &v) || v > 9999999999L) goto bad;
                   o->start = v; break;
         default: usage(stderr); return -1;
@@ -136,6 +157,10 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (optind != argc)
         goto bad;
+    if ((o->fill_only || o->catch_up) && (o->stream == NULL || (o->fill_only && o->catch_up))) {
+        fprintf(stderr, "nats_bench: --fill-only or --catch-up need --stream, not both\n");
+        return -1;
+    }
     if ((o->hours * 60) % o->block_minutes != 0) {
         fprintf(stderr, "nats_bench: --block-minutes must divide hours*60\n");
         return -1;
@@ -223,13 +248,22 @@ static void *publisher_main(void *arg)
     for (long block = 0; block < sh->blocks && p->status == NATS_OK; block++) {
         int64_t first_ts = o->start + (int64_t)block * o->block_minutes * WL_INTERVAL;
         for (long h = p->index; h < o->hosts && p->status == NATS_OK; h += o->publishers) {
-            if (!wait_window(sh))
+            if (p->js == NULL && !wait_window(sh))
                 return NULL;
             struct host_template *t = &sh->hosts[h];
             patch_timestamps(t, sh->lines_per_minute, o->block_minutes, first_ts);
-            p->status = natsConnection_Publish(p->nc, o->subject, t->body, (int)t->len);
+            if (p->js != NULL)      /* copies the body; blocks while too many are unacked */
+                p->status = js_PublishAsync(p->js, o->subject, t->body, (int)t->len, NULL);
+            else
+                p->status = natsConnection_Publish(p->nc, o->subject, t->body, (int)t->len);
             atomic_fetch_add(&sh->published, 1);
         }
+    }
+    if (p->status == NATS_OK && p->js != NULL) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = 120000;
+        p->status = js_PublishAsyncComplete(p->js, &po);
     }
     if (p->status == NATS_OK)
         p->status = natsConnection_FlushTimeout(p->nc, 30000);
@@ -295,8 +329,43 @@ static int connect_publishers(const struct options *o, struct shared *sh, struct
             return -1;
         }
         p[i] = (struct publisher){.sh = sh, .index = i, .nc = p[i].nc, .status = NATS_OK};
+        if (o->stream != NULL) {
+            jsOptions jo;
+            jsOptions_Init(&jo);
+            jo.PublishAsync.MaxPending = 1024;
+            s = natsConnection_JetStream(&p[i].js, p[i].nc, &jo);
+            if (s != NATS_OK) {
+                fprintf(stderr, "nats_bench: no JetStream context: %s\n", nats_GetLastError(NULL));
+                return -1;
+            }
+        }
     }
     return 0;
+}
+
+/* The stream with --subject as its subject, created when missing. */
+static int ensure_stream(const struct options *o, natsConnection *nc)
+{
+    jsCtx *js = NULL;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = natsConnection_JetStream(&js, nc, NULL);
+    if (s == NATS_OK && js_GetStreamInfo(&si, js, o->stream, NULL, &jerr) != NATS_OK) {
+        jsStreamConfig sc;
+        const char *subjects[] = {o->subject};
+        jsStreamConfig_Init(&sc);
+        sc.Name = o->stream;
+        sc.Subjects = subjects;
+        sc.SubjectsLen = 1;
+        sc.Storage = js_FileStorage;
+        s = js_AddStream(&si, js, &sc, NULL, &jerr);
+    }
+    if (s != NATS_OK)
+        fprintf(stderr, "nats_bench: cannot create stream %s: %s (JetStream error %d)\n",
+                o->stream, nats_GetLastError(NULL), (int)jerr);
+    jsStreamInfo_Destroy(si);
+    jsCtx_Destroy(js);
+    return s == NATS_OK ? 0 : -1;
 }
 
 /* Polls the store until it has accepted `samples` more; moves the window.
@@ -364,6 +433,96 @@ static void report(const struct options *o, const struct shared *sh, uint64_t sa
     printf(" start=%" PRId64 " end=%" PRId64 "\n", o->start, o->start + (int64_t)o->hours * 3600);
 }
 
+/* Waits up to 60 s for the store to answer /api/status (--catch-up starts
+ * right after the store does). */
+static int first_status(struct httpc *c, struct status_counts *st)
+{
+    for (int i = 0; i < 600; i++) {
+        char err[256];
+        struct httpc_response r;
+        if (httpc_request(c, "GET", "/api/healthcheck", NULL, NULL, 0, &r, err, sizeof err) == 0)
+            return get_status(c, st);
+        nanosleep(&(struct timespec){0, 100000000}, NULL);
+    }
+    fprintf(stderr, "nats_bench: the store did not answer within 60 s\n");
+    return -1;
+}
+
+static int join_publishers(const struct options *o, struct publisher *pub)
+{
+    int failed = 0;
+    for (long i = 0; i < o->publishers; i++) {
+        pthread_join(pub[i].tid, NULL);
+        if (pub[i].status != NATS_OK) {
+            fprintf(stderr, "nats_bench: publishing failed: %s (%s)\n",
+                    natsStatus_GetText(pub[i].status), nats_GetLastError(NULL));
+            failed = 1;
+        }
+        jsCtx_Destroy(pub[i].js);
+        natsConnection_Destroy(pub[i].nc);
+    }
+    return failed;
+}
+
+/* --fill-only: the workload into the stream, as fast as it acknowledges. */
+static int fill_stream(const struct options *o, struct shared *sh, struct publisher *pub,
+                       uint64_t samples, size_t template_bytes)
+{
+    if (connect_publishers(o, sh, pub) != 0 || ensure_stream(o, pub[0].nc) != 0)
+        return 1;
+    double t0 = now_s();
+    for (long i = 0; i < o->publishers; i++)
+        if (pthread_create(&pub[i].tid, NULL, publisher_main, &pub[i]) != 0)
+            return 1;
+    int failed = join_publishers(o, pub);
+    double wall = now_s() - t0;
+    if (!failed)
+        printf("stream %s filled: %" PRIu64 " messages, %" PRIu64 " samples, %.0f MB in %.2f s\n"
+               "RESULT jetstream_fill messages=%" PRIu64 " samples=%" PRIu64 " seconds=%.3f "
+               "start=%" PRId64 "\n", o->stream, atomic_load(&sh->published), samples,
+               (double)template_bytes * (double)sh->blocks / 1e6, wall,
+               atomic_load(&sh->published), samples, wall, o->start);
+    return failed;
+}
+
+/* --catch-up: the store consumes the backlog; timed from its first answer. */
+static int time_catch_up(const struct options *o, struct shared *sh, uint64_t samples)
+{
+    struct httpc c;
+    struct status_counts base;
+    char err[256];
+    if (httpc_init(&c, o->addr, 30, err, sizeof err) != 0) {
+        fprintf(stderr, "nats_bench: %s\n", err);
+        return 1;
+    }
+    if (first_status(&c, &base) != 0)
+        return 1;
+    if (base.accepted >= samples) {
+        fprintf(stderr, "nats_bench: the store had caught up before the first look\n");
+        return 1;
+    }
+    double cu0 = 0, cs0 = 0, cu1 = 0, cs1 = 0;
+    bool have_cpu = o->pid > 0 && procstat_process(o->pid, &cu0, &cs0) == 0;
+    uint64_t left = samples - base.accepted;
+    atomic_store(&sh->allowed, UINT64_MAX / 2);
+    double wall = watch_store(&c, sh, &base, left, now_s());
+    have_cpu = have_cpu && procstat_process(o->pid, &cu1, &cs1) == 0;
+    if (wall < 0)
+        return 1;
+    printf("catch-up: %" PRIu64 " samples (of %" PRIu64 "; %" PRIu64 " were in before the first "
+           "look) in %.2f s = %.3f M samples/s\n", left, samples, base.accepted, wall,
+           (double)left / wall / 1e6);
+    if (have_cpu)
+        printf("server CPU: %.2f s = %.0f ns per sample, %.2f cores\n", cu1 - cu0 + cs1 - cs0,
+               (cu1 - cu0 + cs1 - cs0) * 1e9 / (double)left, (cu1 - cu0 + cs1 - cs0) / wall);
+    printf("RESULT jetstream_catch_up samples=%" PRIu64 " seconds=%.3f rate=%.0f", left, wall,
+           (double)left / wall);
+    if (have_cpu)
+        printf(" server_ns_per_sample=%.1f", (cu1 - cu0 + cs1 - cs0) * 1e9 / (double)left);
+    printf("\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -382,6 +541,8 @@ int main(int argc, char **argv)
     sh.blocks = o.hours * 60 / o.block_minutes;
     uint64_t samples = (uint64_t)sh.blocks * (uint64_t)o.hosts * sh.lines_per_minute *
                        (uint64_t)o.block_minutes;
+    if (o.catch_up)
+        return time_catch_up(&o, &sh, samples);
     struct publisher *pub = calloc((size_t)o.publishers, sizeof *pub);
     if (!pub || build_workload(&o, &sh, &template_bytes) != 0) {
         fprintf(stderr, "nats_bench: out of memory building the workload\n");
@@ -394,11 +555,15 @@ int main(int argc, char **argv)
     printf("workload: %ld hosts x %ld h from %" PRId64 ", %zu series/host at %d s: %" PRIu64
            " samples in messages of %.1f KB\n", o.hosts, o.hours, o.start, sh.lines_per_minute,
            WL_INTERVAL, samples, (double)template_bytes / (double)o.hosts / 1e3);
+    if (o.fill_only)
+        return fill_stream(&o, &sh, pub, samples, template_bytes);
     if (httpc_init(&status_conn, o.addr, 30, err, sizeof err) != 0) {
         fprintf(stderr, "nats_bench: %s\n", err);
         return 1;
     }
     if (get_status(&status_conn, &base) != 0 || connect_publishers(&o, &sh, pub) != 0)
+        return 1;
+    if (o.stream != NULL && ensure_stream(&o, pub[0].nc) != 0)
         return 1;
     atomic_store(&sh.allowed, (uint64_t)o.window);
     double cu0 = 0, cs0 = 0, cu1 = 0, cs1 = 0;
@@ -411,14 +576,7 @@ int main(int argc, char **argv)
     have_cpu = have_cpu && procstat_process(o.pid, &cu1, &cs1) == 0;
     atomic_store(&sh.abort, true);
     int failed = wall < 0;
-    for (long i = 0; i < o.publishers; i++) {
-        pthread_join(pub[i].tid, NULL);
-        if (pub[i].status != NATS_OK) {
-            fprintf(stderr, "nats_bench: publishing failed: %s\n", natsStatus_GetText(pub[i].status));
-            failed = 1;
-        }
-        natsConnection_Destroy(pub[i].nc);
-    }
+    failed |= join_publishers(&o, pub);
     if (!failed)
         report(&o, &sh, samples, (double)template_bytes * (double)sh.blocks, wall,
                have_cpu ? (cu1 - cu0) + (cs1 - cs0) : -1);

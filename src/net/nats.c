@@ -1135,12 +1135,19 @@ static void nats_put(struct jbuf *b, const char *name, uint64_t v)
 void nats_ingest_status_json(struct jbuf *b)
 {
     size_t subs = 0;
+    char url[sizeof(((struct nats_ingest *)0)->url)] = "";
     pthread_mutex_lock(&nats_lock);
-    if (nats_running != NULL)
+    if (nats_running != NULL) {
         subs = nats_running->nsubs;
+        memcpy(url, nats_running->url, sizeof(url));
+    }
     pthread_mutex_unlock(&nats_lock);
+    bool connected = atomic_load(&nats_connected);
     jbuf_puts(b, ",\"nats\":{\"connected\":");
-    jbuf_puts(b, atomic_load(&nats_connected) ? "true" : "false");
+    jbuf_puts(b, connected ? "true" : "false");
+    /* the server of the current connection, for failure drills */
+    jbuf_puts(b, ",\"server\":");
+    jbuf_string(b, connected ? url : "", connected ? strlen(url) : 0);
     nats_put(b, "subscriptions", subs);
     nats_put(b, "messages", atomic_load(&nats_totals.messages));
     nats_put(b, "bytes", atomic_load(&nats_totals.bytes));

@@ -44,22 +44,39 @@ def wait_until(predicate, timeout=WAIT, what="condition"):
 
 
 class NatsServer:
-    """A nats-server process on 127.0.0.1:port (restartable on the same port)."""
+    """A nats-server process on 127.0.0.1:port (restartable on the same port,
+    keeping its JetStream data). cluster: (cluster name, this node's name,
+    its route port, the route ports of the other nodes) for a node of a
+    JetStream cluster."""
 
-    def __init__(self, port=None, user=None, password=None, jetstream=False):
+    def __init__(self, port=None, user=None, password=None, jetstream=False, cluster=None):
         self.binary = nats_server_binary()
         self.port = port or free_port()
         self.user, self.password = user, password
-        self.jetstream = jetstream
+        self.jetstream = jetstream or cluster is not None
+        self.cluster = cluster
         self.proc = None
         self.tmp = tempfile.mkdtemp(prefix="ccms-nats-")
         self.log_path = os.path.join(self.tmp, "nats-server.log")
 
+    def cluster_config(self):
+        name, server_name, route_port, peers = self.cluster
+        path = os.path.join(self.tmp, "node.conf")
+        with open(path, "w") as fh:
+            fh.write('server_name: "%s"\nlisten: "127.0.0.1:%d"\n'
+                     'jetstream { store_dir: "%s" }\n'
+                     'cluster {\n  name: "%s"\n  listen: "127.0.0.1:%d"\n  routes: [%s]\n}\n'
+                     % (server_name, self.port, os.path.join(self.tmp, "jetstream"), name,
+                        route_port, ", ".join('"nats-route://127.0.0.1:%d"' % p for p in peers)))
+        return path
+
     def start(self):
         args = [self.binary, "-a", "127.0.0.1", "-p", str(self.port)]
+        if self.cluster is not None:
+            args = [self.binary, "-c", self.cluster_config()]
         if self.user is not None:
             args += ["--user", self.user, "--pass", self.password]
-        if self.jetstream:
+        if self.jetstream and self.cluster is None:
             args += ["-js", "-sd", os.path.join(self.tmp, "jetstream")]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
@@ -483,160 +500,6 @@ class ConnectionTest(NatsCase):
         # ccms.Server.stop() fails unless the exit (status 0) comes within 10 s,
         # which a 30 s drain timeout would miss.
         self.assertIn("Graceful shutdown completed!", srv.stop())
-
-
-class JetStreamTest(NatsCase):
-    """A subscription with "jetstream": the store consumes a stream through
-    its durable consumer and acknowledges a message only once its samples
-    are in the write-ahead log. A store killed mid-stream resumes where its
-    consumer stood; what was published while it was down is caught up;
-    every published sample ends up stored with its value."""
-
-    STREAM = "METRICS"
-    SUB = [{"subscribe-to": "js.fritz", "cluster-tag": "fritz",
-            "jetstream": {"stream": "METRICS", "durable": "ccms-a"}}]
-
-    def setUp(self):
-        self.ns = self.nats(self, jetstream=True).start()
-        self.pub = NatsPublisher(self.ns.port)
-        self.addCleanup(self.pub.close)
-        r = self.pub.request("$JS.API.STREAM.CREATE." + self.STREAM,
-                             {"name": self.STREAM, "subjects": ["js.>"], "storage": "file"})
-        self.assertNotIn("error", r, r)
-
-    def publish(self, step, hosts=4):
-        """One message per host for timestep step: 3 lines each; returns
-        {(host, metric, ts): value}. Waits for the stream's ack."""
-        want = {}
-        for h in range(hosts):
-            ts = T + 60 * step
-            lines = []
-            for k, metric in enumerate(("m", "m2", "m3")):
-                v = step * 100 + h * 10 + k + 0.5
-                lines.append(lp("js%d" % h, v, ts=ts, metric=metric))
-                want[("js%d" % h, metric, ts)] = v
-            ack = self.pub.request("js.fritz", "".join(lines))
-            self.assertEqual(ack.get("stream"), self.STREAM, ack)
-        return want
-
-    def stored(self, srv, want):
-        """How many of want the store holds with the right value."""
-        ok = 0
-        by_key = {}
-        for (host, metric, ts), v in want.items():
-            by_key.setdefault((host, metric), {})[ts] = v
-        for (host, metric), pts in by_key.items():
-            lo, hi = min(pts), max(pts)
-            r = srv.query({"cluster": "fritz", "from": lo, "to": hi + 60,
-                           "with-padding": False, "queries": [{"metric": metric, "host": host}]})
-            if r.status != 200:
-                continue
-            res = json.loads(r.body)["results"][0]
-            if not res or "error" in res[0]:
-                continue
-            e = res[0]
-            got = {e["from"] + i * e["resolution"]: x for i, x in enumerate(e["data"])}
-            ok += sum(1 for ts, v in pts.items() if got.get(ts) is not None
-                      and abs(got[ts] - v) < 1e-6)
-        return ok
-
-    def consumer(self):
-        return self.pub.request("$JS.API.CONSUMER.INFO.%s.ccms-a" % self.STREAM, "")
-
-    def js_store(self, args=()):
-        metrics = dict(METRICS, m2=METRICS["m"], m3=METRICS["m"])
-        return start_server(self, metrics=metrics, args=args,
-                            store={"nats-subscriptions": self.SUB, "num-workers": 2},
-                            extra_top={"nats": {"address": self.ns.url()}})
-
-    def test_kill_mid_stream_and_catch_up(self):
-        srv = self.js_store()
-        self.wait_connected(srv)
-        want = {}
-        for step in range(30):
-            want.update(self.publish(step))
-        srv.proc.send_signal(signal.SIGKILL)      # mid-stream: acks may be outstanding
-        srv.proc.wait()
-        srv.stopped = True
-        for step in range(30, 60):                # published while the store is down
-            want.update(self.publish(step))
-        srv.start()
-        wait_until(lambda: self.stored(srv, want) == len(want), timeout=60,
-                   what="all %d samples stored (now %d)" % (len(want), self.stored(srv, want)))
-        # a message the killed store had stored but not yet acknowledged is
-        # delivered again after the consumer's ack wait (10 s)
-        wait_until(lambda: self.consumer().get("num_ack_pending") == 0 and
-                   self.consumer().get("num_pending") == 0, timeout=40,
-                   what="the consumer acknowledged everything (%r)" % self.consumer())
-        self.assertEqual(self.stored(srv, want), len(want))
-        st = self.status(srv)["nats"]
-        self.assertGreater(st["js_acked"], 0)
-        self.assertEqual(st["js_redeliver_requested"], 0)
-        # the consumer's lag as the store reports it (asked every 2 s): none
-        # left, and the message the killed store never acknowledged shows as
-        # delivered again
-        wait_until(lambda: (lambda n: n["js_pending"] == 0 and n["js_ack_pending"] == 0
-                            and n["js_redelivered"] == self.consumer()["num_redelivered"])(
-                       self.status(srv)["nats"]),
-                   what="the lag reported as caught up (%r)" % self.status(srv)["nats"])
-
-    def test_clean_stop_keeps_the_consumer(self):
-        """SIGTERM drains the subscription but leaves the durable consumer on
-        the server: after the restart only what was published meanwhile is
-        delivered, not the whole stream again."""
-        srv = self.js_store()
-        self.wait_connected(srv)
-        want = {}
-        for step in range(10):
-            want.update(self.publish(step))
-        wait_until(lambda: self.stored(srv, want) == len(want),
-                   what="the first 10 timesteps stored")
-        self.assertIn("Graceful shutdown completed!", srv.stop())
-        info = self.consumer()
-        self.assertNotIn("error", info, "the durable consumer must survive a clean stop")
-        self.assertEqual(info["ack_floor"]["stream_seq"], 40, info)
-        for step in range(10, 15):
-            want.update(self.publish(step))
-        srv.start()
-        wait_until(lambda: self.stored(srv, want) == len(want),
-                   what="the timesteps published while stopped stored")
-        wait_until(lambda: self.status(srv)["nats"]["js_acked"] == 20,
-                   what="exactly the 20 new messages delivered (status %r)"
-                   % self.status(srv)["nats"])
-
-    def test_missing_stream_is_retried(self):
-        """The stream belongs to the operator: a store started before it
-        exists logs that once, keeps running and subscribes once it appears."""
-        r = self.pub.request("$JS.API.STREAM.DELETE." + self.STREAM, "")
-        self.assertTrue(r.get("success"), r)
-        srv = self.js_store(args=["-loglevel", "info"])
-        wait_until(lambda: srv.stderr().count("NATS: cannot subscribe") >= 1,
-                   what="the missing stream in the log:\n" + srv.stderr())
-        line = [l for l in srv.stderr().splitlines() if "cannot subscribe" in l][0]
-        self.assertTrue(line.startswith("<3>"), line)
-        self.assertIn('stream "METRICS" not found', line)
-        time.sleep(3.5)          # attempts after 1 s and 2 s more: logged once
-        self.assertTrue(srv.alive())
-        self.assertEqual(srv.stderr().count("NATS: cannot subscribe"), 1, srv.stderr())
-        r = self.pub.request("$JS.API.STREAM.CREATE." + self.STREAM,
-                             {"name": self.STREAM, "subjects": ["js.>"], "storage": "file"})
-        self.assertNotIn("error", r, r)
-        want = self.publish(0)
-        wait_until(lambda: self.stored(srv, want) == len(want), timeout=40,
-                   what="the samples stored once the stream exists")
-        self.assertRegex(srv.stderr(), r'subscribed to "js\.fritz" after [2-9]\d* failed attempt')
-
-    def test_bad_lines_are_acknowledged_not_redelivered(self):
-        srv = self.js_store()
-        self.wait_connected(srv)
-        ack = self.pub.request("js.fritz", "m,hostname=bad value=oops %d\n%s" % (T, lp("good", 7.5)))
-        self.assertEqual(ack.get("stream"), self.STREAM, ack)
-        self.wait_value(srv, "fritz", "good", 7.5)
-        wait_until(lambda: self.consumer().get("num_ack_pending") == 0,
-                   what="the message acknowledged (%r)" % self.consumer())
-        info = self.consumer()
-        self.assertEqual(info.get("num_redelivered"), 0, info)
-        self.assertGreaterEqual(self.status(srv)["nats"]["rejected"], 1)
 
 
 if __name__ == "__main__":
