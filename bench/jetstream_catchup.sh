@@ -61,6 +61,8 @@ c["main"]["addr"] = "127.0.0.1:" + port
 c["nats"] = {"address": "nats://127.0.0.1:" + nport}
 ms = c["metric-store"]
 ms["memory-cap"] = 0
+import os
+if os.environ.get("WORKERS"): ms["num-workers"] = int(os.environ["WORKERS"])
 ms["checkpoints"] = {"directory": work + "/ckpt", "fsync": "none"}
 ms["nats-subscriptions"] = [{"subscribe-to": "bench.metrics", "cluster-tag": "bench",
                              "jetstream": {"stream": "BENCH", "durable": durable}}]
@@ -77,9 +79,13 @@ for run in $(seq "$RUNS"); do
     if [ -n "$PERF" ] && [ "$run" = 1 ]; then
         perf record -g -o "$PERF" -p "$PID" 2>/dev/null &
         PERF_PID=$!
+    elif [ -n "${PERF_STAT:-}" ]; then
+        perf stat -e context-switches,cpu-migrations,task-clock -p "$PID" 2>"$WORK/perfstat" &
+        PERF_PID=$!
     fi
     bench/nats_bench --addr "127.0.0.1:$PORT" --catch-up --stream BENCH \
         --hosts "$HOSTS" --hours "$HOURS" --pid "$PID"
     if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; fi
+    [ -n "${PERF_STAT:-}" ] && grep -E "context|migr|task-clock" "$WORK/perfstat"
     kill -TERM "$PID"; wait "$PID" || true; PID=
 done

@@ -344,10 +344,9 @@ static void nats_enqueue(struct nats_sub *sub, size_t w, natsMsg *msg, int64_t r
     pthread_mutex_unlock(&sub->lock);
 }
 
-/* A message of several hosts: decoded here once every earlier message of
- * the subscription is done; later ones wait, since cnats delivers a
- * subscription's messages one at a time. */
-static void nats_decode_in_order(struct nats_sub *sub, natsMsg *msg, int64_t received)
+/* Waits until the workers have decoded (and acknowledged) every message
+ * queued so far. */
+static void nats_wait_idle(struct nats_sub *sub)
 {
     pthread_mutex_lock(&sub->lock);
     sub->barrier_waiting = true;
@@ -355,6 +354,14 @@ static void nats_decode_in_order(struct nats_sub *sub, natsMsg *msg, int64_t rec
         pthread_cond_wait(&sub->idle, &sub->lock);
     sub->barrier_waiting = false;
     pthread_mutex_unlock(&sub->lock);
+}
+
+/* A message of several hosts: decoded here once every earlier message of
+ * the subscription is done; later ones wait, since cnats delivers a
+ * subscription's messages one at a time. */
+static void nats_decode_in_order(struct nats_sub *sub, natsMsg *msg, int64_t received)
+{
+    nats_wait_idle(sub);
     nats_decode(sub, msg, received);
 }
 
@@ -682,8 +689,10 @@ static int nats_make_options(struct nats_ingest *ni)
  * exists (after downtime the backlog is delivered first). Acknowledgements
  * are explicit (nats_decode); at most NATS_JS_MAX_ACK_PENDING messages are
  * in flight, which bounds the memory a catch-up takes. The settings apply
- * when the consumer is created; an existing one keeps its own. */
-#define NATS_JS_MAX_ACK_PENDING 4096
+ * when the consumer is created; an existing one keeps its own. Measured
+ * with bench/jetstream_catchup.sh: 1024 messages of 20 KB catch up about
+ * twice as fast as 4096 (less memory churn in the client, same overlap). */
+#define NATS_JS_MAX_ACK_PENDING 1024
 /* A message delivered to a store that died before acknowledging it comes
  * again after this long (to the restarted store): storing a message takes
  * milliseconds, and a second delivery only rewrites the same values. */
@@ -951,6 +960,11 @@ static void nats_disconnect(struct nats_ingest *ni, bool drain)
     if (!drain)
         natsConnection_Close(ni->conn);
     nats_wait_handlers();
+    /* Messages still queued for the workers are decoded, and JetStream
+     * ones acknowledged, through this connection: it must outlive them
+     * (an ack on a closed connection fails and the message comes again). */
+    for (size_t i = 0; i < ni->nsubs; i++)
+        nats_wait_idle(&ni->subs[i]);
     for (size_t i = 0; i < ni->nsubs; i++) {
         natsStatus st = ni->subs[i].drained
                             ? natsSubscription_DrainCompletionStatus(ni->subs[i].ns) : NATS_OK;

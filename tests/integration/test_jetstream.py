@@ -93,11 +93,11 @@ class JetStreamCase(NatsCase):
                    timeout=timeout, what="consumer %s drained (%r)"
                    % (durable, self.consumer(client, durable)))
 
-    def js_store(self, nats_url, subscriptions=None, args=(), durable="ccms-a"):
+    def js_store(self, nats_url, subscriptions=None, args=(), durable="ccms-a", workers=2):
         subs = subscriptions or [{"subscribe-to": "js.fritz", "cluster-tag": "fritz",
                                   "jetstream": {"stream": self.STREAM, "durable": durable}}]
         return start_server(self, metrics=METRICS3, args=args,
-                            store={"nats-subscriptions": subs, "num-workers": 2},
+                            store={"nats-subscriptions": subs, "num-workers": workers},
                             extra_top={"nats": {"address": nats_url}})
 
 
@@ -169,6 +169,29 @@ class JetStreamTest(JetStreamCase):
                    what="exactly the 20 new messages delivered (status %r)"
                    % self.status(srv)["nats"])
 
+    def test_sigterm_with_messages_queued(self):
+        """SIGTERM while the decoder threads still hold messages: they are
+        stored and acknowledged before the connection goes (an ack through a
+        freed connection hung the shutdown); nothing is lost."""
+        srv = self.js_store(self.ns.url(), workers=8)
+        self.wait_connected(srv)
+        want, chunks = {}, []
+        for block in range(20):          # a message: 20 timesteps of one host
+            for h in range(200):
+                body = ""
+                for step in range(block * 20, block * 20 + 20):
+                    lines, w = step_lines(step, h, "q")
+                    body += lines
+                    want.update(w)
+                chunks.append(b"PUB js.fritz %d\r\n%s\r\n" % (len(body), body.encode()))
+        self.pub.sock.sendall(b"".join(chunks))
+        self.pub.flush()
+        wait_until(lambda: self.status(srv)["nats"]["messages"] > 0, what="delivery started")
+        self.assertIn("Graceful shutdown completed!", srv.stop())
+        srv.start()
+        self.wait_stored(srv, want)
+        self.wait_drained(self.pub)
+
     def test_missing_stream_is_retried(self):
         """The stream belongs to the operator: a store started before it
         exists logs that once, keeps running and subscribes once it appears."""
@@ -239,8 +262,8 @@ class FastPublisherTest(JetStreamCase):
             most_in_flight = max(most_in_flight, c["num_ack_pending"])
             return c["num_pending"] == 0 and c["num_ack_pending"] == 0
         wait_until(done, timeout=120, what="the backlog consumed (%r)" % self.consumer(pub))
-        self.assertLessEqual(most_in_flight, 4096)
-        self.assertEqual(self.consumer(pub)["config"]["max_ack_pending"], 4096)
+        self.assertLessEqual(most_in_flight, 1024)
+        self.assertEqual(self.consumer(pub)["config"]["max_ack_pending"], 1024)
         self.wait_stored(srv, want)
         st = self.status(srv)["nats"]
         self.assertEqual(st["dropped"], 0, st)
