@@ -115,6 +115,10 @@ make_root() {
   for f in /root/.npmrc /etc/npmrc /usr/etc/npmrc; do
     if [ -f "$f" ]; then mkdir -p "$root$(dirname "$f")"; cp "$f" "$root$f"; fi
   done
+  # A chroot has no init: packages (prometheus) must not start their
+  # services in it, as on any build chroot.
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 0755 "$root/usr/sbin/policy-rc.d"
   chroot "$root" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in $root"
   chroot "$root" /usr/sbin/useradd -m -s /bin/bash newcomer
   echo "newcomer ALL=(ALL) NOPASSWD: ALL" >"$root/etc/sudoers.d/newcomer"

@@ -420,7 +420,7 @@ static int cfg_main(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
         "debug", "jwt-public-key", "backend-token", "max-body-size", "max-json-body-size",
         "max-line-length", "max-query-points", "max-query-points-per-request",
         "max-new-levels-per-request", "max-connections-per-client", "read-timeout",
-        "write-timeout", "http-threads", "max-connections", NULL,
+        "write-timeout", "http-threads", "max-connections", "metrics-addr", NULL,
     };
     const char *p = "main";
     if (cfg_check_keys(ctx, sec, p, keys) != 0)
@@ -433,6 +433,7 @@ static int cfg_main(struct cfg_ctx *ctx, json_t *sec, struct ccms_config *c)
         cfg_string(ctx, sec, p, "backend-url", &c->backend_url) != 0 ||
         cfg_string(ctx, sec, p, "jwt-public-key", &c->jwt_public_key) != 0 ||
         cfg_string(ctx, sec, p, "backend-token", &c->backend_token) != 0 ||
+        cfg_string(ctx, sec, p, "metrics-addr", &c->metrics_addr) != 0 ||
         cfg_debug(ctx, sec, p, &c->debug_dump_to_file, &c->debug_gops) != 0)
         return -1;
     if (c->addr[0] == '\0') {
@@ -755,6 +756,7 @@ static int cfg_defaults(struct ccms_config *c)
         const char *value;
     } strings[] = {
         {&c->addr, "127.0.0.1:8082"},
+        {&c->metrics_addr, ""},
         {&c->https_cert_file, ""},
         {&c->https_key_file, ""},
         {&c->user, ""},
@@ -901,7 +903,7 @@ void config_free(struct ccms_config *cfg)
     if (cfg == NULL)
         return;
     char *strings[] = {
-        cfg->addr, cfg->https_cert_file, cfg->https_key_file, cfg->user, cfg->group,
+        cfg->addr, cfg->metrics_addr, cfg->https_cert_file, cfg->https_key_file, cfg->user, cfg->group,
         cfg->backend_url, cfg->jwt_public_key, cfg->debug_dump_to_file, cfg->backend_token,
         cfg->file_format, cfg->checkpoint_dir, cfg->cleanup_mode, cfg->cleanup_dir,
         cfg->nats_address, cfg->nats_username, cfg->nats_password, cfg->nats_creds_file,

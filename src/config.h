@@ -35,6 +35,8 @@ struct ccms_nats_subscription {
 struct ccms_config {
     /* section "main" (upstream keys) */
     char *addr;                         /* "host:port"; default "127.0.0.1:8082" when absent */
+    char *metrics_addr;                 /* our addition: GET /metrics alone, without auth, on
+                                           this "host:port"; "" = none */
     char *https_cert_file;
     char *https_key_file;
     char *user;

@@ -239,11 +239,15 @@ static void ingest_name_prepend(struct ingest_name *nm, const char *s, size_t n)
 
 /* ---- error accounting --------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static int ingest_reject(struct ingest_batch *b,
+static _Atomic uint64_t total_rejected_by[INGEST_REJECT_REASONS];
+
+__attribute__((format(printf, 4, 5))) static int ingest_reject(struct ingest_batch *b,
+                                                                enum ingest_reject_reason why,
                                                                 size_t line_no, const char *fmt,
                                                                 ...)
 {
     b->res.rejected++;
+    atomic_fetch_add_explicit(&total_rejected_by[why], 1, memory_order_relaxed);
     if (b->kept < INGEST_KEPT_ERRORS) {
         char *e = b->errors[b->kept++];
         int k = snprintf(e, INGEST_ERROR_MAX, "line %zu: ", line_no);
@@ -257,7 +261,8 @@ __attribute__((format(printf, 3, 4))) static int ingest_reject(struct ingest_bat
 
 static void ingest_reject_syntax(struct ingest_batch *b, size_t line_no, const struct lp_error *err)
 {
-    ingest_reject(b, line_no, "at %zu:%zu: %s", line_no, err->column, err->message);
+    ingest_reject(b, INGEST_REJECT_SYNTAX, line_no, "at %zu:%zu: %s", line_no, err->column,
+                  err->message);
 }
 
 static void ingest_flush_totals(struct ingest_batch *b)
@@ -270,6 +275,23 @@ static void ingest_flush_totals(struct ingest_batch *b)
     atomic_fetch_add_explicit(&total_ignored, b->res.ignored - b->flushed.ignored,
                               memory_order_relaxed);
     b->flushed = b->res;
+}
+
+void ingest_rejected_by_reason(uint64_t out[INGEST_REJECT_REASONS])
+{
+    for (int i = 0; i < INGEST_REJECT_REASONS; i++)
+        out[i] = atomic_load_explicit(&total_rejected_by[i], memory_order_relaxed);
+}
+
+const char *ingest_reject_reason_name(enum ingest_reject_reason why)
+{
+    static const char *const names[INGEST_REJECT_REASONS] = {
+        [INGEST_REJECT_SYNTAX] = "syntax", [INGEST_REJECT_NAME] = "name",
+        [INGEST_REJECT_FIELD] = "field",   [INGEST_REJECT_VALUE] = "value",
+        [INGEST_REJECT_TIME] = "timestamp", [INGEST_REJECT_LIMIT] = "limit",
+        [INGEST_REJECT_MEMORY] = "memory",
+    };
+    return (unsigned)why < INGEST_REJECT_REASONS ? names[why] : "unknown";
 }
 
 void ingest_totals(struct ingest_result *out)
@@ -391,7 +413,7 @@ static int ingest_lock_host(struct ingest_batch *b, size_t line_no, const char *
                     need = 1;
             }
             if (need > left)
-                return ingest_reject(b, line_no,
+                return ingest_reject(b, INGEST_REJECT_LIMIT, line_no,
                                      "too many new levels in one request (limit %u): not creating host",
                                      b->opts.max_new_levels);
             rc = store_host_lock(b->store, cl, cl_len, host, host_len, true, &created, &b->host);
@@ -437,7 +459,7 @@ static int ingest_child(struct ingest_batch *b, size_t line_no, const char *cons
                     need = 1;
             }
             if (need > left)
-                return ingest_reject(b, line_no,
+                return ingest_reject(b, INGEST_REJECT_LIMIT, line_no,
                                      "too many new levels in one request (limit %u): not creating %s",
                                      b->opts.max_new_levels,
                                      depth == 1 ? "type level" : "subtype level");
@@ -509,7 +531,7 @@ static bool ingest_check_name(struct ingest_batch *b, size_t line_no, const char
         return true;
     char q[160];
     ingest_quote(q, sizeof q, s, n);
-    ingest_reject(b, line_no, "invalid %s name %s: %s", what, q, why);
+    ingest_reject(b, INGEST_REJECT_NAME, line_no, "invalid %s name %s: %s", what, q, why);
     return false;
 }
 
@@ -576,12 +598,12 @@ static bool ingest_check_host(struct ingest_batch *b, size_t line_no,
     if (host_cached)
         return true;
     if (t->cluster_len == 0) {
-        ingest_reject(b, line_no,
+        ingest_reject(b, INGEST_REJECT_NAME, line_no,
                       "no cluster: the line has no cluster tag and the request no default cluster");
         return false;
     }
     if (t->host_len == 0) {
-        ingest_reject(b, line_no, "no host: the line has no hostname or host tag");
+        ingest_reject(b, INGEST_REJECT_NAME, line_no, "no host: the line has no hostname or host tag");
         return false;
     }
     return ingest_check_name(b, line_no, "cluster", true, t->cluster, t->cluster_len) &&
@@ -597,7 +619,7 @@ static bool ingest_check_levels(struct ingest_batch *b, size_t line_no, struct i
     if (t->node || (t->type.len == 0 && !t->type.too_long))
         return true;
     if (t->type.too_long) {
-        ingest_reject(b, line_no, "invalid type level name: it is longer than 255 bytes");
+        ingest_reject(b, INGEST_REJECT_NAME, line_no, "invalid type level name: it is longer than 255 bytes");
         return false;
     }
     t->names[0] = t->type.buf;
@@ -619,7 +641,7 @@ static bool ingest_check_levels(struct ingest_batch *b, size_t line_no, struct i
     if (!has_stype)
         return true;
     if (t->stype.too_long) {
-        ingest_reject(b, line_no, "invalid subtype level name: it is longer than 255 bytes");
+        ingest_reject(b, INGEST_REJECT_NAME, line_no, "invalid subtype level name: it is longer than 255 bytes");
         return false;
     }
     return t->child ||
@@ -637,7 +659,7 @@ static bool ingest_read_value(struct ingest_batch *b, size_t line_no, const stru
         if (!KEY_IS(f->key, "value")) {
             char q[160];
             ingest_quote(q, sizeof q, f->key.ptr, f->key.len);
-            ingest_reject(b, line_no, "unknown field %s: only the field \"value\" is accepted", q);
+            ingest_reject(b, INGEST_REJECT_FIELD, line_no, "unknown field %s: only the field \"value\" is accepted", q);
             return false;
         }
         switch (f->kind) {
@@ -646,13 +668,13 @@ static bool ingest_read_value(struct ingest_batch *b, size_t line_no, const stru
         case LP_UINT: *value = (double)f->v.u; break;
         case LP_BOOL:
         case LP_STRING:
-            ingest_reject(b, line_no, "unsupported value type %s for field \"value\": a number is required",
+            ingest_reject(b, INGEST_REJECT_FIELD, line_no, "unsupported value type %s for field \"value\": a number is required",
                           f->kind == LP_BOOL ? "boolean" : "string");
             return false;
         }
     }
     if (!(fabs(*value) <= FLT_MAX)) {
-        ingest_reject(b, line_no, "value %g cannot be stored: not a finite float32", *value);
+        ingest_reject(b, INGEST_REJECT_VALUE, line_no, "value %g cannot be stored: not a finite float32", *value);
         return false;
     }
     return true;
@@ -665,12 +687,12 @@ static bool ingest_read_time(struct ingest_batch *b, size_t line_no, const struc
     *ts = ln->has_timestamp ? ingest_to_seconds(ln->timestamp, b->opts.precision) : b->opts.now;
     if (b->opts.future_tolerance >= 0 && *ts > b->opts.now &&
         *ts - b->opts.now > b->opts.future_tolerance) {
-        ingest_reject(b, line_no, "timestamp %" PRId64 " is more than %" PRId64 " s in the future",
+        ingest_reject(b, INGEST_REJECT_TIME, line_no, "timestamp %" PRId64 " is more than %" PRId64 " s in the future",
                       *ts, b->opts.future_tolerance);
         return false;
     }
     if (b->opts.retention > 0 && *ts < b->opts.now - b->opts.retention) {
-        ingest_reject(b, line_no,
+        ingest_reject(b, INGEST_REJECT_TIME, line_no,
                       "timestamp %" PRId64 " is older than the retention window "
                       "(retention-in-memory %" PRId64 " s before %" PRId64 ")",
                       *ts, b->opts.retention, b->opts.now);
@@ -700,11 +722,11 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
     if (rc == INGEST_REJECT)
         return 0;
     if (rc == STORE_ERANGE) {
-        ingest_reject(b, line_no, "timestamp %" PRId64 " is out of range for %s", ts,
+        ingest_reject(b, INGEST_REJECT_TIME, line_no, "timestamp %" PRId64 " is out of range for %s", ts,
                       store_metric_at(b->store, metric)->name);
         return 0;
     }
-    ingest_reject(b, line_no, "out of memory");
+    ingest_reject(b, INGEST_REJECT_MEMORY, line_no, "out of memory");
     return -ENOMEM;
 }
 
@@ -734,7 +756,7 @@ static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, 
 
     if (status == LP_ERR_LINE_TOO_LONG) {
         b->res.lines++;
-        ingest_reject(b, line_no, "line too long (more than %zu bytes)", b->reader.max_line);
+        ingest_reject(b, INGEST_REJECT_SYNTAX, line_no, "line too long (more than %zu bytes)", b->reader.max_line);
         return 0;
     }
     struct lp_str raw;
@@ -748,7 +770,7 @@ static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, 
         return 0;
     }
     if (ingest_grow_scratch(b, len) != 0) {
-        ingest_reject(b, line_no, "out of memory");
+        ingest_reject(b, INGEST_REJECT_MEMORY, line_no, "out of memory");
         return -ENOMEM;
     }
     int metric = ingest_metric_index(b, raw, needs_unescape);

@@ -107,4 +107,21 @@ void ingest_batch_free(struct ingest_batch *b);
 /* Totals since start over all batches (for debug/status output). */
 void ingest_totals(struct ingest_result *out);
 
+/* Why lines were rejected (counted since start, all sources). */
+enum ingest_reject_reason {
+    INGEST_REJECT_SYNTAX,      /* not line protocol, or a line too long */
+    INGEST_REJECT_NAME,        /* no/invalid cluster, host, type or subtype */
+    INGEST_REJECT_FIELD,       /* a field other than a numeric "value" */
+    INGEST_REJECT_VALUE,       /* not a finite float32 */
+    INGEST_REJECT_TIME,        /* too far in the future, before the retention, out of range */
+    INGEST_REJECT_LIMIT,       /* too many new levels in one request */
+    INGEST_REJECT_MEMORY,      /* out of memory */
+    INGEST_REJECT_REASONS
+};
+
+void ingest_rejected_by_reason(uint64_t out[INGEST_REJECT_REASONS]);
+
+/* A short lowercase name for metric labels: "syntax", "name", ... */
+const char *ingest_reject_reason_name(enum ingest_reject_reason why);
+
 #endif

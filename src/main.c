@@ -235,29 +235,39 @@ static int main_create_store(const struct ccms_config *cfg, struct store **out)
     return rc;
 }
 
-/* Opens the socket, loads TLS material, drops privileges. */
-static int main_open_listener(const struct ccms_config *cfg, int *fd, struct http_tls *tls,
-                              bool *use_tls)
+/* Opens the sockets (the API's, and main.metrics-addr's when set: *metrics_fd,
+ * else -1), loads TLS material, drops privileges. */
+static int main_open_listener(const struct ccms_config *cfg, int *fd, int *metrics_fd,
+                              struct http_tls *tls, bool *use_tls)
 {
     char err[256];
     const char *addr = cfg->addr != NULL && cfg->addr[0] != '\0' ? cfg->addr : ":0";
     *use_tls = cfg->https_cert_file && cfg->https_cert_file[0] && cfg->https_key_file &&
                cfg->https_key_file[0];
+    *metrics_fd = -1;
     if (http_listen(addr, fd, err, sizeof(err)) < 0) {
         log_crit("%s", err);
+        return -1;
+    }
+    if (cfg->metrics_addr != NULL && cfg->metrics_addr[0] != '\0' &&
+        http_listen(cfg->metrics_addr, metrics_fd, err, sizeof(err)) < 0) {
+        log_crit("main.metrics-addr: %s", err);
+        close(*fd);
         return -1;
     }
     if (*use_tls && http_tls_load(cfg->https_cert_file, cfg->https_key_file, tls, err,
                                   sizeof(err)) < 0) {
         log_crit("%s", err);
-        close(*fd);
-        return -1;
+        goto fail;
     }
-    if (main_drop_privileges(cfg) < 0) {
-        close(*fd);
-        return -1;
-    }
+    if (main_drop_privileges(cfg) < 0)
+        goto fail;
     return 0;
+fail:
+    close(*fd);
+    if (*metrics_fd >= 0)
+        close(*metrics_fd);
+    return -1;
 }
 
 static void main_wait_for_signal(const sigset_t *set)
@@ -437,13 +447,13 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
     struct retention *ret = NULL;
     struct nats_ingest *nats = NULL;
     struct jwt_verifier *jwt = NULL;
-    struct http_server *srv = NULL;
+    struct http_server *srv = NULL, *metrics_srv = NULL;
     char err[256];
     bool use_tls;
-    int fd, status = 1;
+    int fd, metrics_fd, status = 1;
     if (main_create_jwt(cfg, &jwt) < 0)
         return 1;
-    if (main_open_listener(cfg, &fd, &tls, &use_tls) < 0) {
+    if (main_open_listener(cfg, &fd, &metrics_fd, &tls, &use_tls) < 0) {
         jwt_verifier_destroy(jwt);
         return 1;
     }
@@ -462,19 +472,34 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
         log_crit("cannot start NATS ingestion: out of memory or threads");
         goto out;
     }
-    struct api_context ctx = { store, cfg, cp, jwt };
+    struct api_context ctx = { store, cfg, cp, jwt, false };
+    /* main.metrics-addr: GET /metrics alone, plain HTTP, no authentication */
+    struct api_context metrics_ctx = { store, cfg, cp, NULL, true };
     if (http_start(fd, &ctx, use_tls ? &tls : NULL, &srv, err, sizeof(err)) < 0) {
         log_crit("%s", err);
         goto out;
     }
     fd = -1; /* owned by the server now */
     log_info("listening on %s", cfg->addr ? cfg->addr : "");
+    if (metrics_fd >= 0) {
+        if (http_start(metrics_fd, &metrics_ctx, NULL, &metrics_srv, err, sizeof(err)) < 0) {
+            log_crit("main.metrics-addr: %s", err);
+            http_stop(srv);
+            goto out;
+        }
+        metrics_fd = -1;
+        log_info("serving /metrics without authentication on %s", cfg->metrics_addr);
+    }
     main_wait_for_signal(signals);
+    if (metrics_srv != NULL)
+        http_stop(metrics_srv);
     http_stop(srv);
     status = 0;
 out:
     if (fd >= 0)
         close(fd);
+    if (metrics_fd >= 0)
+        close(metrics_fd);
     nats_ingest_stop(nats); /* drained before the final checkpoint */
     retention_destroy(ret);
     if (cp)

@@ -35,6 +35,7 @@ struct api_context {
     const struct ccms_config *cfg;   /* limits: max_query_points, ingest limits */
     struct checkpointer *checkpointer; /* durability of writes; NULL = memory only */
     struct jwt_verifier *jwt;        /* token verification; NULL = no authentication */
+    bool metrics_only;               /* serve GET /metrics alone (main.metrics-addr) */
 };
 
 /*
@@ -101,6 +102,9 @@ int api_healthcheck(const struct api_context *ctx, const char *body, size_t len,
 /* GET /api/status (ours, not upstream's): what the store holds and what
  * ingest has done since the start, as one JSON object. */
 int api_status(const struct api_context *ctx, struct api_response *out);
+
+/* GET /metrics: the Prometheus text exposition (docs/metrics.md). */
+int api_metrics(const struct api_context *ctx, struct api_response *out);
 
 /*
  * POST /api/write, first half: creates the ingest batch for one request.

@@ -16,6 +16,16 @@
 #include "log.h"
 #include "net/backend.h"
 #include "persist/checkpoint.h"
+#include "util/prom.h"
+
+/* What the retention thread did since the start (GET /metrics). */
+static struct {
+    _Atomic uint64_t free_runs, buffers_freed;
+    _Atomic uint64_t cap_runs, cap_bytes_freed, cap_failed;
+    _Atomic uint64_t cleanup_runs, cleanup_failed, files_deleted, files_failed;
+    _Atomic uint64_t parquet_files, parquet_rows;
+    _Atomic uint64_t cleanup_ns;
+} retention_totals;
 
 struct retention {
     struct store *store;
@@ -93,12 +103,16 @@ int retention_free_old(struct retention *r, int64_t now, uint64_t *freed)
     if (retention_nodes_in_use(r->cfg, cutoff, &r->cancel,
                                "retention frees without exclusions", &used)) {
         store_free_except(r->store, cutoff, retention_host_in_use, &used, freed);
+        atomic_fetch_add(&retention_totals.free_runs, 1);
+        atomic_fetch_add(&retention_totals.buffers_freed, *freed);
         log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed, %zu hosts "
                  "in use kept", *freed, cutoff, used.count);
         used_nodes_free(&used);
         return 0;
     }
     store_free_except(r->store, cutoff, NULL, NULL, freed);
+    atomic_fetch_add(&retention_totals.free_runs, 1);
+    atomic_fetch_add(&retention_totals.buffers_freed, *freed);
     log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed", *freed, cutoff);
     return 0;
 }
@@ -118,6 +132,9 @@ int retention_enforce_cap(struct retention *r, uint64_t *freed_bytes)
     store_free(r->store, NULL, NULL, 0, cutoff, &buffers);
     uint64_t after = store_bytes(r->store);
     *freed_bytes = before > after ? before - after : 0;
+    atomic_fetch_add(&retention_totals.cap_runs, 1);
+    atomic_fetch_add(&retention_totals.cap_bytes_freed, *freed_bytes);
+    atomic_fetch_add(&retention_totals.cap_failed, after > cap);
     log_warn("memory cap: store held %" PRIu64 " bytes (cap %" PRIu64 "); freed %" PRIu64
              " buffers (%" PRIu64 " bytes) with data ending before %" PRId64 ", now %" PRIu64
              " bytes", before, cap, buffers, *freed_bytes, cutoff, after);
@@ -131,10 +148,21 @@ static void run_cleanup(struct retention *r, int64_t now)
     struct used_nodes used;
     bool have_used = retention_nodes_in_use(r->cfg, cutoff, &r->cancel,
                                             "cleanup treats every host alike", &used);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = cleanup_run(r->cfg, cutoff, have_used ? retention_host_in_use : NULL,
                          have_used ? &used : NULL, &st);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     if (have_used)
         used_nodes_free(&used);
+    atomic_fetch_add(&retention_totals.cleanup_runs, 1);
+    atomic_fetch_add(&retention_totals.cleanup_failed, rc != 0);
+    atomic_fetch_add(&retention_totals.files_deleted, st.files_deleted);
+    atomic_fetch_add(&retention_totals.files_failed, st.files_failed);
+    atomic_fetch_add(&retention_totals.parquet_files, st.parquet_files);
+    atomic_fetch_add(&retention_totals.parquet_rows, st.rows);
+    atomic_fetch_add(&retention_totals.cleanup_ns,
+                     (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
     if (rc != 0)
         log_error("cleanup: %" PRIu64 " files could not be processed, %" PRIu64 " clusters "
                   "failed to archive (files kept)", st.files_failed, st.clusters_failed);
@@ -212,4 +240,49 @@ void retention_stop(struct retention *r)
     pthread_mutex_unlock(&r->lock);
     if (running)
         pthread_join(r->thread, NULL);
+}
+
+static void retention_metric(struct jbuf *b, const char *name, const char *type,
+                             const char *help, uint64_t v)
+{
+    prom_family(b, name, type, help);
+    prom_u64(b, name, NULL, v);
+}
+
+void retention_metrics(struct jbuf *b)
+{
+    retention_metric(b, "ccms_retention_runs_total", "counter",
+                     "Retention passes that freed data older than retention-in-memory",
+                     atomic_load(&retention_totals.free_runs));
+    retention_metric(b, "ccms_retention_freed_buffers_total", "counter",
+                     "Buffers freed by retention", atomic_load(&retention_totals.buffers_freed));
+    retention_metric(b, "ccms_memory_cap_frees_total", "counter",
+                     "Times the memory cap made the store free its oldest data",
+                     atomic_load(&retention_totals.cap_runs));
+    retention_metric(b, "ccms_memory_cap_freed_bytes_total", "counter",
+                     "Bytes freed to stay within the memory cap",
+                     atomic_load(&retention_totals.cap_bytes_freed));
+    retention_metric(b, "ccms_memory_cap_failures_total", "counter",
+                     "Memory-cap passes that could not get the store below the cap",
+                     atomic_load(&retention_totals.cap_failed));
+    retention_metric(b, "ccms_cleanup_runs_total", "counter",
+                     "Cleanup passes over old checkpoint files (delete or archive)",
+                     atomic_load(&retention_totals.cleanup_runs));
+    retention_metric(b, "ccms_cleanup_failures_total", "counter",
+                     "Cleanup passes in which some file or cluster failed (files kept)",
+                     atomic_load(&retention_totals.cleanup_failed));
+    prom_family(b, "ccms_cleanup_duration_seconds_total", "counter",
+                "Time spent in cleanup passes");
+    prom_f64(b, "ccms_cleanup_duration_seconds_total", NULL,
+             (double)atomic_load(&retention_totals.cleanup_ns) * 1e-9);
+    retention_metric(b, "ccms_cleanup_deleted_files_total", "counter",
+                     "Checkpoint files removed by cleanup (archived first in archive mode)",
+                     atomic_load(&retention_totals.files_deleted));
+    retention_metric(b, "ccms_cleanup_failed_files_total", "counter",
+                     "Checkpoint files cleanup could not process (kept)",
+                     atomic_load(&retention_totals.files_failed));
+    retention_metric(b, "ccms_archive_files_total", "counter", "Parquet archive files written",
+                     atomic_load(&retention_totals.parquet_files));
+    retention_metric(b, "ccms_archive_rows_total", "counter", "Rows written to Parquet archives",
+                     atomic_load(&retention_totals.parquet_rows));
 }

@@ -56,6 +56,11 @@ void retention_destroy(struct retention *r);
 int retention_start(struct retention *r);
 void retention_stop(struct retention *r);
 
+/* The retention thread's families of GET /metrics (retention, memory cap,
+ * cleanup and archive runs since the start), Prometheus text format. */
+struct jbuf;
+void retention_metrics(struct jbuf *b);
+
 /* One retention pass at time now; *freed = buffers freed. */
 int retention_free_old(struct retention *r, int64_t now, uint64_t *freed);
 

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "net/accept_front.h"
 #include "net/conn_guard.h"
+#include "util/prom.h"
 
 /* Grace period for requests still running at shutdown. Unfinished uploads
  * are then aborted: they were never acknowledged, so nothing acknowledged
@@ -68,7 +69,58 @@ struct http_request {
     bool has_pending;
     bool pending_oom;               /* the pending answer could not be built */
     bool answered;
+    int status;                     /* of the answer, for the metrics; 0 = none sent */
 };
+
+/* ---- metrics (process-wide: every server counts here) --------------------- */
+
+#define HTTP_CODES 600
+
+static struct {
+    _Atomic uint64_t requests[HTTP_ROUTES][HTTP_CODES];
+    struct prom_histogram latency[HTTP_ROUTES];
+    _Atomic int64_t connections;
+} http_stats;
+
+static void http_count(const struct http_request *rq)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ns = (int64_t)(now.tv_sec - rq->started.tv_sec) * 1000000000 +
+                 (now.tv_nsec - rq->started.tv_nsec);
+    unsigned code = rq->status > 0 && rq->status < HTTP_CODES ? (unsigned)rq->status : 0;
+    atomic_fetch_add_explicit(&http_stats.requests[rq->route][code], 1, memory_order_relaxed);
+    prom_observe_ns(&http_stats.latency[rq->route], ns > 0 ? (uint64_t)ns : 0);
+}
+
+void http_metrics_write(struct jbuf *b)
+{
+    char labels[96];
+    prom_family(b, "ccms_http_requests_total", "counter",
+                "HTTP requests answered, by route and status code (code 0: the connection "
+                "ended before an answer)");
+    for (int r = 0; r < HTTP_ROUTES; r++)
+        for (int code = 0; code < HTTP_CODES; code++) {
+            uint64_t n = atomic_load_explicit(&http_stats.requests[r][code], memory_order_relaxed);
+            if (n == 0)
+                continue;
+            snprintf(labels, sizeof(labels), "route=\"%s\",code=\"%d\"", http_route_name(r), code);
+            prom_u64(b, "ccms_http_requests_total", labels, n);
+        }
+    prom_family(b, "ccms_http_request_duration_seconds", "histogram",
+                "Time from a request's head to the end of its answer, by route");
+    for (int r = 0; r < HTTP_ROUTES; r++) {
+        if (atomic_load_explicit(&http_stats.latency[r].count, memory_order_relaxed) == 0)
+            continue;
+        snprintf(labels, sizeof(labels), "route=\"%s\"", http_route_name(r));
+        prom_histogram_write(b, "ccms_http_request_duration_seconds", labels,
+                             &http_stats.latency[r]);
+    }
+    prom_family(b, "ccms_http_open_connections", "gauge",
+                "HTTP connections open now (past the first request head)");
+    int64_t open = atomic_load_explicit(&http_stats.connections, memory_order_relaxed);
+    prom_u64(b, "ccms_http_open_connections", NULL, open > 0 ? (uint64_t)open : 0);
+}
 
 /* ---- sending ------------------------------------------------------------ */
 
@@ -206,6 +258,7 @@ static enum MHD_Result http_answer(struct http_request *rq, struct MHD_Connectio
                                    struct api_response *r)
 {
     rq->answered = true;
+    rq->status = rc < 0 ? 500 : r->status;
     if (rc < 0)
         return http_queue_oom(c);
     return http_queue(c, r);
@@ -232,6 +285,7 @@ static enum MHD_Result http_answer_raw(struct http_request *rq, struct MHD_Conne
     const union MHD_ConnectionInfo *ci;
     char head[256];
     rq->answered = true;
+    rq->status = r->status;
     ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (rq->srv->tls || ci == NULL)
         return MHD_NO;
@@ -314,6 +368,7 @@ static enum MHD_Result http_redirect(struct http_request *rq, struct MHD_Connect
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, http_append_arg, &loc);
     jbuf_putc(&loc.b, '\0');
     rq->answered = true;
+    rq->status = 301;
     if (loc.b.failed) {
         jbuf_free(&loc.b);
         return http_queue_oom(c);
@@ -384,6 +439,12 @@ static enum MHD_Result http_begin(struct http_request *rq, struct MHD_Connection
     }
     free(clean);
     http_route(method, url, &m);
+    if (rq->srv->ctx->metrics_only) {
+        struct http_route_match path_of;   /* the route of the path, whatever the method */
+        http_route("GET", url, &path_of);
+        if (path_of.route != HTTP_ROUTE_METRICS)
+            m = (struct http_route_match){ HTTP_ROUTE_NONE, 404, NULL };
+    }
     if (m.status != 0) {
         rc = m.status == 405 ? api_text(405, "Method Not Allowed\n", &r)
                              : api_text(404, "404 page not found\n", &r);
@@ -391,7 +452,7 @@ static enum MHD_Result http_begin(struct http_request *rq, struct MHD_Connection
         return http_early(rq, c, rc, &r);
     }
     rq->route = m.route;
-    rc = http_authorize(rq->srv->ctx->jwt,
+    rc = rq->srv->ctx->metrics_only ? 0 : http_authorize(rq->srv->ctx->jwt,
                         MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_AUTHORIZATION),
                         (int64_t)time(NULL), &r);
@@ -488,6 +549,7 @@ static enum MHD_Result http_finish(struct http_request *rq, struct MHD_Connectio
                        &r);
         break;
     case HTTP_ROUTE_STATUS: rc = api_status(ctx, &r); break;
+    case HTTP_ROUTE_METRICS: rc = api_metrics(ctx, &r); break;
     default: rc = api_healthcheck(ctx, body, len, (int64_t)time(NULL), &r); break;
     }
     return http_answer(rq, c, rc, &r);
@@ -536,6 +598,7 @@ static void http_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         !rq->answered)
         log_warn("http: /api/write aborted after %llu body bytes; not acknowledged",
                  (unsigned long long)rq->received);
+    http_count(rq);
     ingest_batch_free(rq->batch);
     jbuf_free(&rq->body);
     api_response_free(&rq->pending);
@@ -571,7 +634,9 @@ static void http_connection_notify(void *cls, struct MHD_Connection *c, void **s
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = ci ? conn_guard_opened(srv->guard, ci->connect_fd) : NULL;
+        atomic_fetch_add_explicit(&http_stats.connections, 1, memory_order_relaxed);
     } else {
+        atomic_fetch_sub_explicit(&http_stats.connections, 1, memory_order_relaxed);
         conn_guard_closed(srv->guard, *socket_context);
         *socket_context = NULL;
     }

@@ -28,7 +28,18 @@ enum http_route_id {
     HTTP_ROUTE_DEBUG,
     HTTP_ROUTE_HEALTH,
     HTTP_ROUTE_STATUS,
+    HTTP_ROUTE_METRICS,
+    HTTP_ROUTES
 };
+
+/* The lowercase name of a route for metric labels ("query", ...; "other"
+ * for requests no route took: 404, 405, redirects). */
+const char *http_route_name(enum http_route_id route);
+
+/* Appends the HTTP server's own metrics (requests by route and status,
+ * their latency, open connections) in the Prometheus text format. */
+struct jbuf;
+void http_metrics_write(struct jbuf *b);
 
 struct http_route_match {
     enum http_route_id route;   /* set when status == 0 */

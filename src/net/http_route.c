@@ -27,7 +27,19 @@ static const struct http_route_def http_routes[] = {
     { "/api/debug", HTTP_ROUTE_DEBUG, true, false, "GET, HEAD" },
     { "/api/healthcheck", HTTP_ROUTE_HEALTH, true, true, "GET, HEAD, POST" },
     { "/api/status", HTTP_ROUTE_STATUS, true, false, "GET, HEAD" },
+    { "/metrics", HTTP_ROUTE_METRICS, true, false, "GET, HEAD" },
 };
+
+const char *http_route_name(enum http_route_id route)
+{
+    static const char *const names[HTTP_ROUTES] = {
+        [HTTP_ROUTE_NONE] = "other",    [HTTP_ROUTE_QUERY] = "query",
+        [HTTP_ROUTE_WRITE] = "write",   [HTTP_ROUTE_FREE] = "free",
+        [HTTP_ROUTE_DEBUG] = "debug",   [HTTP_ROUTE_HEALTH] = "healthcheck",
+        [HTTP_ROUTE_STATUS] = "status", [HTTP_ROUTE_METRICS] = "metrics",
+    };
+    return (unsigned)route < HTTP_ROUTES ? names[route] : "other";
+}
 
 static bool http_path_matches(const char *pattern, const char *path)
 {

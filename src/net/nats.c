@@ -30,6 +30,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "util/hash.h"
+#include "util/prom.h"
 
 #define NATS_QUEUE_MSGS        256           /* per worker */
 #define NATS_QUEUE_BYTES       (64u << 20)   /* per subscription, all its workers */
@@ -1178,4 +1179,54 @@ void nats_ingest_status_json(struct jbuf *b)
     nats_put(b, "js_ack_pending", atomic_load(&nats_totals.js_ack_pending));
     nats_put(b, "js_redelivered", atomic_load(&nats_totals.js_redelivered));
     jbuf_putc(b, '}');
+}
+
+void nats_ingest_totals(struct ingest_result *out)
+{
+    *out = (struct ingest_result){
+        .lines = atomic_load(&nats_totals.lines),
+        .accepted = atomic_load(&nats_totals.accepted),
+        .rejected = atomic_load(&nats_totals.rejected),
+        .ignored = atomic_load(&nats_totals.ignored),
+    };
+}
+
+static void nats_metric(struct jbuf *b, const char *name, const char *type, const char *help,
+                        uint64_t v)
+{
+    prom_family(b, name, type, help);
+    prom_u64(b, name, NULL, v);
+}
+
+void nats_ingest_metrics(struct jbuf *b)
+{
+    nats_metric(b, "ccms_nats_connected", "gauge", "1 while connected to a NATS server",
+                atomic_load(&nats_connected) ? 1 : 0);
+    nats_metric(b, "ccms_nats_messages_total", "counter", "NATS messages decoded",
+                atomic_load(&nats_totals.messages));
+    nats_metric(b, "ccms_nats_received_bytes_total", "counter", "Payload bytes of NATS messages",
+                atomic_load(&nats_totals.bytes));
+    nats_metric(b, "ccms_nats_reconnects_total", "counter", "Connections re-established",
+                atomic_load(&nats_totals.reconnects));
+    nats_metric(b, "ccms_nats_dropped_messages_total", "counter",
+                "Messages the NATS client dropped because the store fell behind (core NATS)",
+                atomic_load(&nats_totals.dropped));
+    nats_metric(b, "ccms_nats_storage_errors_total", "counter",
+                "Messages whose samples could not all be stored or logged",
+                atomic_load(&nats_totals.errors));
+    nats_metric(b, "ccms_jetstream_acks_total", "counter",
+                "JetStream messages acknowledged once their samples were durable",
+                atomic_load(&nats_totals.acked));
+    nats_metric(b, "ccms_jetstream_naks_total", "counter",
+                "JetStream messages handed back for redelivery (could not be stored)",
+                atomic_load(&nats_totals.naked));
+    nats_metric(b, "ccms_jetstream_consumer_pending_messages", "gauge",
+                "Messages in the streams not yet delivered to this store's consumers (the lag)",
+                atomic_load(&nats_totals.js_pending));
+    nats_metric(b, "ccms_jetstream_consumer_ack_pending_messages", "gauge",
+                "Messages delivered to this store and not yet acknowledged",
+                atomic_load(&nats_totals.js_ack_pending));
+    nats_metric(b, "ccms_jetstream_consumer_redelivered_messages", "gauge",
+                "Messages the server currently counts as delivered more than once",
+                atomic_load(&nats_totals.js_redelivered));
 }

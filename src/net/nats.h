@@ -79,6 +79,15 @@ void nats_ingest_stop(struct nats_ingest *ni);
  */
 void nats_ingest_status_json(struct jbuf *b);
 
+/* The lines of NATS messages since the start (lines, accepted, rejected,
+ * ignored; part of ingest_totals), for per-source figures. */
+struct ingest_result;
+void nats_ingest_totals(struct ingest_result *out);
+
+/* The NATS families of GET /metrics (connection, messages, drops,
+ * JetStream acknowledgements and consumer lag), Prometheus text format. */
+void nats_ingest_metrics(struct jbuf *b);
+
 enum nats_ingest_hosts {
     NATS_INGEST_NO_HOST = 0,   /* no line names a host (all rejected or comments) */
     NATS_INGEST_ONE_HOST,      /* every line that names a host names the same one */

@@ -59,6 +59,7 @@ struct checkpointer {
     struct restore_stats restored;
     struct checkpoint_stats last_run;
     uint64_t runs, runs_failed;
+    double run_seconds;
     char **undeleted;                /* rotated logs already in a durable snapshot whose
                                         unlink failed: retried at every run (run_lock;
                                         added to under undeleted_lock by the run's threads) */
@@ -769,6 +770,7 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
     cp->last_run = local;
     cp->runs++;
     cp->runs_failed += result != 0 || local.hosts_failed != 0;
+    cp->run_seconds += local.seconds;
     pthread_mutex_unlock(&cp->status_lock);
     if (local.hosts_written || local.hosts_failed)
         log_info("checkpoint: %" PRIu64 " hosts written (%" PRIu64 " bytes), %" PRIu64
@@ -1670,6 +1672,7 @@ void checkpointer_status(struct checkpointer *cp, struct checkpoint_status *out)
     out->last_run = cp->last_run;
     out->runs = cp->runs;
     out->runs_failed = cp->runs_failed;
+    out->run_seconds = cp->run_seconds;
     pthread_mutex_unlock(&cp->status_lock);
 }
 

@@ -88,6 +88,7 @@ struct checkpoint_status {
     struct checkpoint_stats last_run;   /* the latest snapshot run */
     uint64_t runs;                      /* snapshot runs since the start */
     uint64_t runs_failed;               /* runs in which some host failed */
+    double run_seconds;                 /* summed over all runs */
 };
 
 void checkpointer_status(struct checkpointer *cp, struct checkpoint_status *out);

@@ -615,7 +615,7 @@ int seglog_sync(struct seglog_file *f)
         pthread_mutex_lock(&f->lock);
         uint64_t covered = f->size;
         pthread_mutex_unlock(&f->lock);
-        if (fdatasync(f->fd) != 0)
+        if (fs_log_datasync(f->fd) != 0)
             rc = SEGLOG_EIO;
         else
             f->synced = covered;

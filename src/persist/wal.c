@@ -475,7 +475,7 @@ int wal_sync(struct wal_file *w)
     int fd;
     if (pool_acquire(w, &fd) != 0)
         return WAL_EIO;
-    int rc = fdatasync(fd) == 0 ? 0 : WAL_EIO;
+    int rc = fs_log_datasync(fd) == 0 ? 0 : WAL_EIO;
     int saved_errno = errno;
     pool_release(w);
     errno = saved_errno;

@@ -11,7 +11,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "util/prom.h"
 
 /* mkdir -p; with durable, the parent of every directory created is fsynced
  * (after the creation, so the new entry is on disk). */
@@ -78,6 +81,26 @@ int fs_fsync_dir(const char *path)
     int rc = fsync(fd) == 0 ? 0 : -errno;
     close(fd);
     return rc;
+}
+
+static struct prom_histogram fs_log_sync_hist;
+
+int fs_log_datasync(int fd)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = fdatasync(fd) == 0 ? 0 : -errno;
+    int saved = errno;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    int64_t ns = (int64_t)(b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec);
+    prom_observe_ns(&fs_log_sync_hist, ns > 0 ? (uint64_t)ns : 0);
+    errno = saved;
+    return rc;
+}
+
+const struct prom_histogram *fs_log_sync_latency(void)
+{
+    return &fs_log_sync_hist;
 }
 
 int fs_write_all(int fd, const void *buf, size_t len)

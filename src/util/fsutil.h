@@ -17,6 +17,13 @@ int fs_mkdir_p_durable(const char *path);
  * Returns 0 or -errno. */
 int fs_fsync_dir(const char *path);
 
+/* fdatasync(2) of a write-ahead log, timed into a process-wide latency
+ * histogram (fs_log_sync_latency, for GET /metrics). Returns 0 or -errno
+ * (errno is left set). */
+int fs_log_datasync(int fd);
+struct prom_histogram;
+const struct prom_histogram *fs_log_sync_latency(void);
+
 /* write(2) of all len bytes, retrying short writes and EINTR. Returns 0 or
  * -errno (errno is left set). */
 int fs_write_all(int fd, const void *data, size_t len);

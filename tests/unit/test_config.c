@@ -179,6 +179,7 @@ static void test_defaults(void **state)
     assert_str_eq(c.group, "");
     assert_str_eq(c.backend_url, "");
     assert_str_eq(c.backend_token, "");
+    assert_str_eq(c.metrics_addr, "");
     assert_str_eq(c.jwt_public_key, "");
     assert_str_eq(c.debug_dump_to_file, "");
     assert_false(c.debug_gops);
@@ -227,7 +228,7 @@ static void test_every_key(void **state)
         "\"jwt-public-key\":\"key\",\"backend-token\":\"tok\",\"max-body-size\":1000,"
         "\"max-json-body-size\":2000,\"max-line-length\":3000,\"max-query-points\":4000,"
         "\"max-new-levels-per-request\":5000,\"read-timeout\":\"1m\",\"write-timeout\":\"1500ms\","
-        "\"http-threads\":3,\"max-connections\":77},"
+        "\"http-threads\":3,\"max-connections\":77,\"metrics-addr\":\"127.0.0.1:9182\"},"
         "\"metrics\":{\"b\":{\"frequency\":10,\"aggregation\":\"sum\"},"
         "\"a\":{\"frequency\":1,\"aggregation\":\"avg\"},\"c\":{\"frequency\":5,\"aggregation\":\"\"}},"
         "\"metric-store\":{\"retention-in-memory\":\"1h30m\",\"memory-cap\":0,"
@@ -251,6 +252,7 @@ static void test_every_key(void **state)
     assert_true(c.debug_gops);
     assert_str_eq(c.jwt_public_key, "key");
     assert_str_eq(c.backend_token, "tok");
+    assert_str_eq(c.metrics_addr, "127.0.0.1:9182");
     assert_int_equal(c.max_body_size, 1000);
     assert_int_equal(c.max_json_body_size, 2000);
     assert_int_equal(c.max_line_length, 3000);
