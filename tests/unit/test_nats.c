@@ -104,7 +104,8 @@ static void test_status_json(void **state)
     nats_ingest_status_json(&b);
     assert_false(b.failed);
     jbuf_putc(&b, '\0');
-    assert_str_eq(b.data, ",\"nats\":{\"connected\":false,\"subscriptions\":0,\"messages\":0,"
+    assert_str_eq(b.data, ",\"nats\":{\"connected\":false,\"server\":\"\",\"subscriptions\":0,"
+                          "\"messages\":0,"
                           "\"bytes\":0,\"lines\":0,\"accepted\":0,\"rejected\":0,\"ignored\":0,"
                           "\"errors\":0,\"reconnects\":0,\"dropped\":0,\"js_acked\":0,"
                           "\"js_redeliver_requested\":0,\"js_pending\":0,\"js_ack_pending\":0,"
