@@ -35,13 +35,7 @@
 #include "persist/checkpoint.h"
 #include "persist/wal.h"
 #include "store/store.h"
-
-#ifndef CCMS_VERSION
-#define CCMS_VERSION "unknown"
-#endif
-#ifndef CCMS_GIT_HASH
-#define CCMS_GIT_HASH "unknown"
-#endif
+#include "version.h"
 
 /* ---- flags -------------------------------------------------------------- */
 

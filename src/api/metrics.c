@@ -11,17 +11,11 @@
 #include "persist/checkpoint.h"
 #include "util/fsutil.h"
 #include "util/prom.h"
+#include "version.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#ifndef CCMS_VERSION
-#define CCMS_VERSION "unknown"
-#endif
-#ifndef CCMS_GIT_HASH
-#define CCMS_GIT_HASH "unknown"
-#endif
 
 #define API_CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
 
