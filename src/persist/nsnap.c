@@ -11,6 +11,7 @@
 
 #include "store/buffer.h"
 #include "util/crc32.h"
+#include "util/le.h"
 
 const char *nsnap_strerror(int code)
 {
@@ -22,28 +23,14 @@ const char *nsnap_strerror(int code)
     }
 }
 
-static void put_le(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 void nsnap_begin(struct jbuf *out, int64_t from, int64_t to)
 {
     uint8_t h[NSNAP_HEADER] = {0};
-    put_le(h, NSNAP_MAGIC, 4);
-    put_le(h + 4, NSNAP_VERSION, 2);
-    put_le(h + 8, (uint64_t)from, 8);
-    put_le(h + 16, (uint64_t)to, 8);
-    put_le(h + 24, crc32_ieee(h, 24), 4);
+    le_put(h, NSNAP_MAGIC, 4);
+    le_put(h + 4, NSNAP_VERSION, 2);
+    le_put(h + 8, (uint64_t)from, 8);
+    le_put(h + 16, (uint64_t)to, 8);
+    le_put(h + 24, crc32_ieee(h, 24), 4);
     jbuf_append(out, h, sizeof h);
 }
 
@@ -71,13 +58,13 @@ int nsnap_add_block(struct jbuf *out, const char *const *names, const size_t *le
         memcpy(p, names[i], lens[i]);
         p += lens[i];
     }
-    put_le(p, metric_len, 2);
+    le_put(p, metric_len, 2);
     memcpy(p + 2, metric, metric_len);
     p += 2 + metric_len;
     memcpy(p, image, image_len);
-    put_le(start, NSNAP_BLOCK_MAGIC, 4);
-    put_le(start + 4, body, 4);
-    put_le(start + 8, crc32_ieee(start + NSNAP_BLOCK_HEADER, body), 4);
+    le_put(start, NSNAP_BLOCK_MAGIC, 4);
+    le_put(start + 4, body, 4);
+    le_put(start + 8, crc32_ieee(start + NSNAP_BLOCK_HEADER, body), 4);
     out->len += NSNAP_BLOCK_HEADER + body;
     return 0;
 }
@@ -101,7 +88,7 @@ static bool parse_body(const uint8_t *p, size_t len, struct nsnap_block *b)
     }
     if (end - p < 2)
         return false;
-    b->metric_len = (size_t)get_le(p, 2);
+    b->metric_len = (size_t)le_get(p, 2);
     p += 2;
     if ((size_t)(end - p) < b->metric_len || b->metric_len == 0)
         return false;
@@ -116,13 +103,13 @@ static bool parse_body(const uint8_t *p, size_t len, struct nsnap_block *b)
 static int block_at(const uint8_t *d, size_t len, size_t off, size_t *block_len,
                     struct nsnap_block *b)
 {
-    if (len - off < NSNAP_BLOCK_HEADER || get_le(d + off, 4) != NSNAP_BLOCK_MAGIC)
+    if (len - off < NSNAP_BLOCK_HEADER || le_get(d + off, 4) != NSNAP_BLOCK_MAGIC)
         return 1;
-    uint64_t body = get_le(d + off + 4, 4);
+    uint64_t body = le_get(d + off + 4, 4);
     if (body > NSNAP_MAX_BLOCK || body > len - off - NSNAP_BLOCK_HEADER)
         return 1;
     const uint8_t *p = d + off + NSNAP_BLOCK_HEADER;
-    if (crc32_ieee(p, body) != (uint32_t)get_le(d + off + 8, 4) || !parse_body(p, body, b))
+    if (crc32_ieee(p, body) != (uint32_t)le_get(d + off + 8, 4) || !parse_body(p, body, b))
         return 1;
     *block_len = NSNAP_BLOCK_HEADER + body;
     return 0;
@@ -131,11 +118,11 @@ static int block_at(const uint8_t *d, size_t len, size_t off, size_t *block_len,
 int nsnap_header(const void *data, size_t len, int64_t *from, int64_t *to)
 {
     const uint8_t *d = data;
-    if (len < NSNAP_HEADER || get_le(d, 4) != NSNAP_MAGIC || get_le(d + 4, 2) != NSNAP_VERSION ||
-        crc32_ieee(d, 24) != (uint32_t)get_le(d + 24, 4))
+    if (len < NSNAP_HEADER || le_get(d, 4) != NSNAP_MAGIC || le_get(d + 4, 2) != NSNAP_VERSION ||
+        crc32_ieee(d, 24) != (uint32_t)le_get(d + 24, 4))
         return NSNAP_EFORMAT;
-    *from = (int64_t)get_le(d + 8, 8);
-    *to = (int64_t)get_le(d + 16, 8);
+    *from = (int64_t)le_get(d + 8, 8);
+    *to = (int64_t)le_get(d + 16, 8);
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "store/codec.h"
 #include "util/crc32.h"
 #include "util/fsutil.h"
+#include "util/le.h"
 
 /* The value byte: 0..CODEC_MAX_DECIMALS = decimal integer form follows,
  * VALUE_RAW = the float's 4 bytes follow. */
@@ -37,23 +38,6 @@ const char *seglog_strerror(int code)
 
 /* ---- little helpers ----------------------------------------------------------- */
 
-static void put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get_u64(const uint8_t *p) { return get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
 
 static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
@@ -200,7 +184,7 @@ int seglog_record_sample(struct seglog_builder *b, uint32_t level_id, uint32_t m
         uint32_t bits;
         memcpy(&bits, &value, 4);
         *p++ = VALUE_RAW;
-        put_u32(p, bits);
+        le_put32(p, bits);
         b->samples.len += 5;
     }
     b->sample_count++;
@@ -230,9 +214,9 @@ int seglog_record_end(struct seglog_builder *b, struct jbuf *out)
     jbuf_append(out, b->samples.data, b->samples.len);
     uint8_t *h = (uint8_t *)out->data + head;
     uint32_t len = (uint32_t)(out->len - head - SEGLOG_RECORD_HEADER);
-    put_u32(h, SEGLOG_RECORD_MAGIC);
-    put_u32(h + 4, len);
-    put_u32(h + 8, crc32_ieee(h + SEGLOG_RECORD_HEADER, len));
+    le_put32(h, SEGLOG_RECORD_MAGIC);
+    le_put32(h + 4, len);
+    le_put32(h + 8, crc32_ieee(h + SEGLOG_RECORD_HEADER, len));
     jbuf_reset(&b->defs);
     jbuf_reset(&b->samples);
     b->def_count = b->sample_count = 0;
@@ -319,7 +303,7 @@ static int decode_payload(struct scan_state *s, const uint8_t *data, size_t len,
             const char *bits = take_bytes(&c, 4);
             if (!bits)
                 return 1;
-            uint32_t u = get_u32((const uint8_t *)bits);
+            uint32_t u = le_get32((const uint8_t *)bits);
             memcpy(&x->value, &u, 4);
             if (isnan(x->value))
                 return 1;
@@ -345,20 +329,20 @@ static int decode_payload(struct scan_state *s, const uint8_t *data, size_t len,
  * records begin. */
 static int decode_header(const uint8_t *d, size_t len, struct seglog_header *h, size_t *end)
 {
-    if (len < SEGLOG_HEADER_FIXED || get_u32(d) != SEGLOG_FILE_MAGIC ||
-        get_u16(d + 4) != SEGLOG_VERSION)
+    if (len < SEGLOG_HEADER_FIXED || le_get32(d) != SEGLOG_FILE_MAGIC ||
+        le_get16(d + 4) != SEGLOG_VERSION)
         return SEGLOG_EFORMAT;
-    uint32_t table_len = get_u32(d + 16);
+    uint32_t table_len = le_get32(d + 16);
     if (table_len < 2 || table_len > len - SEGLOG_HEADER_FIXED ||
         len - SEGLOG_HEADER_FIXED - table_len < 4)
         return SEGLOG_EFORMAT;
     size_t crc_at = SEGLOG_HEADER_FIXED + table_len;
-    if (crc32_ieee(d, crc_at) != get_u32(d + crc_at))
+    if (crc32_ieee(d, crc_at) != le_get32(d + crc_at))
         return SEGLOG_EFORMAT;
     const uint8_t *t = d + SEGLOG_HEADER_FIXED, *tend = t + table_len;
-    size_t count = get_u16(t);
+    size_t count = le_get16(t);
     t += 2;
-    h->seq = get_u64(d + 8);
+    h->seq = le_get64(d + 8);
     h->metric_count = count;
     h->metrics = calloc(count ? count : 1, sizeof(char *));
     h->metric_lens = calloc(count ? count : 1, sizeof(size_t));
@@ -368,12 +352,12 @@ static int decode_header(const uint8_t *d, size_t len, struct seglog_header *h, 
         return SEGLOG_ENOMEM;
     }
     for (size_t i = 0; i < count; i++) {
-        if (tend - t < 2 || (size_t)(tend - t - 2) < get_u16(t)) {
+        if (tend - t < 2 || (size_t)(tend - t - 2) < le_get16(t)) {
             free(h->metrics);
             free(h->metric_lens);
             return SEGLOG_EFORMAT;
         }
-        h->metric_lens[i] = get_u16(t);
+        h->metric_lens[i] = le_get16(t);
         h->metrics[i] = (const char *)t + 2;
         t += 2 + h->metric_lens[i];
     }
@@ -392,14 +376,14 @@ static int record_at(const uint8_t *d, size_t len, size_t off, size_t *rec_len)
 {
     if (len - off < SEGLOG_RECORD_HEADER)
         return 2;
-    if (get_u32(d + off) != SEGLOG_RECORD_MAGIC)
+    if (le_get32(d + off) != SEGLOG_RECORD_MAGIC)
         return 1;
-    uint32_t plen = get_u32(d + off + 4);
+    uint32_t plen = le_get32(d + off + 4);
     if (plen > SEGLOG_MAX_PAYLOAD)
         return 1;
     if (len - off - SEGLOG_RECORD_HEADER < plen)
         return 2;
-    if (crc32_ieee(d + off + SEGLOG_RECORD_HEADER, plen) != get_u32(d + off + 8))
+    if (crc32_ieee(d + off + SEGLOG_RECORD_HEADER, plen) != le_get32(d + off + 8))
         return 1;
     *rec_len = SEGLOG_RECORD_HEADER + plen;
     return 0;
@@ -533,16 +517,16 @@ int seglog_create(const char *dir, uint64_t seq, const char *const *metrics, siz
     struct jbuf file;
     jbuf_init(&file, 4096);
     uint8_t fixed[SEGLOG_HEADER_FIXED] = {0};
-    put_u32(fixed, SEGLOG_FILE_MAGIC);
-    put_u16(fixed + 4, SEGLOG_VERSION);
-    put_u64(fixed + 8, seq);
+    le_put32(fixed, SEGLOG_FILE_MAGIC);
+    le_put16(fixed + 4, SEGLOG_VERSION);
+    le_put64(fixed + 8, seq);
     size_t table_len = 2;
     for (size_t i = 0; i < metric_count; i++)
         table_len += 2 + strlen(metrics[i]);
-    put_u32(fixed + 16, (uint32_t)table_len);
+    le_put32(fixed + 16, (uint32_t)table_len);
     jbuf_append(&file, fixed, sizeof fixed);
     uint8_t two[2], four[4];
-    put_u16(two, (uint16_t)metric_count);
+    le_put16(two, (uint16_t)metric_count);
     jbuf_append(&file, two, 2);
     for (size_t i = 0; i < metric_count; i++) {
         size_t l = strlen(metrics[i]);
@@ -550,12 +534,12 @@ int seglog_create(const char *dir, uint64_t seq, const char *const *metrics, siz
             jbuf_free(&file);
             return SEGLOG_ETOO_LONG;
         }
-        put_u16(two, (uint16_t)l);
+        le_put16(two, (uint16_t)l);
         jbuf_append(&file, two, 2);
         jbuf_append(&file, metrics[i], l);
     }
     if (!file.failed) {
-        put_u32(four, crc32_ieee(file.data, file.len));
+        le_put32(four, crc32_ieee(file.data, file.len));
         jbuf_append(&file, four, 4);
     }
 

@@ -21,6 +21,7 @@
 
 #include "util/crc32.h"
 #include "util/fsutil.h"
+#include "util/le.h"
 
 #define WAL_NAME "current.wal"
 #define WAL_HEADER_SIZE 4
@@ -54,22 +55,6 @@ static struct {
     size_t limit;                /* 0: no limit */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* ---- little-endian helpers ------------------------------------------------------ */
-
-static void wal_put_le(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t wal_get_le(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = n; i-- > 0;)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* ---- records -------------------------------------------------------------------- */
 
 size_t wal_record_size(size_t metric_len, const size_t *sel_lens, size_t sel_count)
@@ -93,12 +78,12 @@ int wal_record_encode(uint8_t *out, int64_t ts, const char *metric, size_t metri
     size_t payload_len = total - WAL_RECORD_OVERHEAD;
 
     uint8_t *p = out;
-    wal_put_le(p, WAL_RECORD_MAGIC, 4);
-    wal_put_le(p + 4, payload_len, 4);
+    le_put(p, WAL_RECORD_MAGIC, 4);
+    le_put(p + 4, payload_len, 4);
     p += 8;
     uint8_t *payload = p;
-    wal_put_le(p, (uint64_t)ts, 8);
-    wal_put_le(p + 8, metric_len, 2);
+    le_put(p, (uint64_t)ts, 8);
+    le_put(p + 8, metric_len, 2);
     p += 10;
     memcpy(p, metric, metric_len);
     p += metric_len;
@@ -110,9 +95,9 @@ int wal_record_encode(uint8_t *out, int64_t ts, const char *metric, size_t metri
     }
     uint32_t bits;
     memcpy(&bits, &value, sizeof bits);
-    wal_put_le(p, bits, 4);
+    le_put(p, bits, 4);
     p += 4;
-    wal_put_le(p, crc32_ieee(payload, payload_len), 4);
+    le_put(p, crc32_ieee(payload, payload_len), 4);
     return (int)total;
 }
 
@@ -128,8 +113,8 @@ static bool wal_parse_payload(const uint8_t *p, size_t n, struct wal_record *rec
 {
     if (n < WAL_MIN_PAYLOAD)
         return false;
-    rec->ts = (int64_t)wal_get_le(p, 8);
-    rec->metric_len = (size_t)wal_get_le(p + 8, 2);
+    rec->ts = (int64_t)le_get(p, 8);
+    rec->metric_len = (size_t)le_get(p + 8, 2);
     size_t pos = 10;
     if (rec->metric_len > n - pos)
         return false;
@@ -150,7 +135,7 @@ static bool wal_parse_payload(const uint8_t *p, size_t n, struct wal_record *rec
     }
     if (n - pos < 4)
         return false;
-    uint32_t bits = (uint32_t)wal_get_le(p + pos, 4);
+    uint32_t bits = (uint32_t)le_get(p + pos, 4);
     memcpy(&rec->value, &bits, sizeof bits);
     return true;
 }
@@ -167,7 +152,7 @@ static enum wal_parse wal_parse_at(const uint8_t *p, size_t avail, struct wal_re
         return WAL_PARSE_BAD;
     if (avail < 8)
         return WAL_PARSE_SHORT;
-    size_t payload_len = (size_t)wal_get_le(p + 4, 4);
+    size_t payload_len = (size_t)le_get(p + 4, 4);
     if (payload_len > WAL_MAX_PAYLOAD || payload_len < WAL_MIN_PAYLOAD)
         return WAL_PARSE_BAD;
     if (avail < WAL_RECORD_OVERHEAD + payload_len)
@@ -175,7 +160,7 @@ static enum wal_parse wal_parse_at(const uint8_t *p, size_t avail, struct wal_re
     const uint8_t *payload = p + 8;
     if (!wal_parse_payload(payload, payload_len, rec))
         return WAL_PARSE_BAD;
-    uint32_t crc = (uint32_t)wal_get_le(payload + payload_len, 4);
+    uint32_t crc = (uint32_t)le_get(payload + payload_len, 4);
     if (crc32_ieee(payload, payload_len) != crc)
         return WAL_PARSE_BAD;
     *size = WAL_RECORD_OVERHEAD + payload_len;
@@ -212,7 +197,7 @@ int wal_scan(const void *data, size_t len, wal_record_fn fn, void *ctx,
     /* large (4 KiB) because of the selector arrays; one per scan */
     struct wal_record rec;
     size_t pos = WAL_HEADER_SIZE;
-    if (len < WAL_HEADER_SIZE || wal_get_le(p, 4) != WAL_FILE_MAGIC) {
+    if (len < WAL_HEADER_SIZE || le_get(p, 4) != WAL_FILE_MAGIC) {
         /* a damaged header is damage like any other: resynchronise */
         pos = wal_find(p, len, 0, WAL_PARSE_OK, &rec);
         if (pos >= len) {
@@ -420,7 +405,7 @@ int wal_open(const char *dir, bool durable, struct wal_file **out)
     w->size = (uint64_t)st.st_size;
     if (w->size == 0) {
         uint8_t magic[4];
-        wal_put_le(magic, WAL_FILE_MAGIC, 4);
+        le_put(magic, WAL_FILE_MAGIC, 4);
         if (fs_write_all(fd, magic, sizeof magic) != 0)
             goto fail;
         w->size = sizeof magic;

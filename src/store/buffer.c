@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "store/codec.h"
+#include "util/le.h"
 
 /* Timestamps beyond this magnitude cannot be stored: slot arithmetic on
  * them could overflow int64. Nothing real is anywhere near (2^60 s). */
@@ -1053,20 +1054,6 @@ struct image_view {
     const uint8_t *raw;
     uint64_t present;           /* slots holding a sample */
 };
-
-static void le_put(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t le_get(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 static size_t image_size(const struct buffer *b)
 {

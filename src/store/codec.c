@@ -21,6 +21,7 @@
  * construction (-0 never qualifies: it is RAW).
  */
 #include "store/codec.h"
+#include "util/le.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -89,17 +90,6 @@ static float bits_float(uint32_t u)
     float v;
     memcpy(&v, &u, 4);
     return v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* A little-endian 64-bit word from unaligned bytes. */
@@ -308,7 +298,7 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
         if (cap < 5)
             return CODEC_ESPACE;
         out[0] = CODEC_CONST;
-        put_u32(out + 1, all_missing ? float_bits(NAN) : bits0);
+        le_put32(out + 1, all_missing ? float_bits(NAN) : bits0);
         return 5;
     }
     int64_t ints[CODEC_MAX_VALUES];
@@ -326,7 +316,7 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
         return CODEC_ESPACE;
     out[0] = CODEC_RAW;
     for (uint32_t i = 0; i < n; i++)
-        put_u32(out + 1 + 4 * (size_t)i, isnan(values[i]) ? float_bits(NAN)
+        le_put32(out + 1 + 4 * (size_t)i, isnan(values[i]) ? float_bits(NAN)
                                                           : float_bits(values[i]));
     return (int)raw_size;
 }
@@ -479,12 +469,12 @@ int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out)
         if (len != codec_bound(n))
             return CODEC_ECORRUPT;
         for (uint32_t i = 0; i < n; i++)
-            out[i] = bits_float(get_u32(in + 1 + 4 * (size_t)i));
+            out[i] = bits_float(le_get32(in + 1 + 4 * (size_t)i));
         return 0;
     case CODEC_CONST: {
         if (len != 5)
             return CODEC_ECORRUPT;
-        float v = bits_float(get_u32(in + 1));
+        float v = bits_float(le_get32(in + 1));
         for (uint32_t i = 0; i < n; i++)
             out[i] = v;
         return 0;
@@ -532,7 +522,7 @@ int codec_count(const uint8_t *in, size_t len, uint32_t n, uint32_t *present)
             return CODEC_ECORRUPT;
         uint32_t m = 0;
         for (uint32_t i = 0; i < n; i++) {
-            uint32_t bits = get_u32(in + 1 + 4 * (size_t)i);
+            uint32_t bits = le_get32(in + 1 + 4 * (size_t)i);
             m += (bits & 0x7f800000u) != 0x7f800000u || (bits & 0x7fffffu) == 0;
         }
         *present = m;
@@ -541,7 +531,7 @@ int codec_count(const uint8_t *in, size_t len, uint32_t n, uint32_t *present)
     case CODEC_CONST:
         if (len != 5)
             return CODEC_ECORRUPT;
-        *present = isnan(bits_float(get_u32(in + 1))) ? 0 : n;
+        *present = isnan(bits_float(le_get32(in + 1))) ? 0 : n;
         return 0;
     case CODEC_DECIMAL: {
         struct decimal_header h;
