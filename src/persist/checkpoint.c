@@ -681,6 +681,28 @@ static void host_list_free(struct host_list *l)
     free(l->list);
 }
 
+/* Every host the store holds, into l. Returns 0, or CHECKPOINT_ENOMEM when
+ * some could not be listed (those found are in l all the same). */
+static int store_host_list(struct store *store, struct host_list *l)
+{
+    int result = 0;
+    char **clusters = NULL;
+    size_t cluster_count = 0;
+    if (store_list_clusters(store, &clusters, &cluster_count) != 0)
+        result = CHECKPOINT_ENOMEM;
+    for (size_t c = 0; c < cluster_count; c++) {
+        char **hosts = NULL;
+        size_t host_count = 0;
+        if (store_list_hosts(store, clusters[c], strlen(clusters[c]), &hosts, &host_count) != 0)
+            result = CHECKPOINT_ENOMEM;
+        for (size_t i = 0; i < host_count; i++)
+            host_list_add(l, clusters[c], hosts[i]);
+        free_paths(hosts, host_count);
+    }
+    free_paths(clusters, cluster_count);
+    return l->failed ? CHECKPOINT_ENOMEM : result;
+}
+
 /* One snapshot run's work. */
 struct run_jobs {
     struct checkpointer *cp;
@@ -737,25 +759,8 @@ int checkpointer_run(struct checkpointer *cp, int64_t now, struct checkpoint_sta
      * memory before any host is captured below (logset.h). */
     uint64_t covered = 0;
     logset_rotate(cp->log, &covered);
-    int result = 0;
-    char **clusters = NULL;
-    size_t cluster_count = 0;
     struct run_jobs jobs = {.cp = cp, .now = now};
-    if (store_list_clusters(cp->store, &clusters, &cluster_count) != 0)
-        result = CHECKPOINT_ENOMEM;
-    for (size_t c = 0; c < cluster_count; c++) {
-        char **hosts = NULL;
-        size_t host_count = 0;
-        if (store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &hosts,
-                             &host_count) != 0)
-            result = CHECKPOINT_ENOMEM;
-        for (size_t i = 0; i < host_count; i++)
-            host_list_add(&jobs.hosts, clusters[c], hosts[i]);
-        free_paths(hosts, host_count);
-    }
-    free_paths(clusters, cluster_count);
-    if (jobs.hosts.failed)
-        result = CHECKPOINT_ENOMEM;
+    int result = store_host_list(cp->store, &jobs.hosts);
     int rc = run_hosts(&jobs, &local);
     if (rc != 0 && result == 0)
         result = rc;
@@ -831,22 +836,14 @@ int checkpointer_export_go(struct checkpointer *cp, const char *dir, int64_t now
     struct timespec started;
     clock_gettime(CLOCK_MONOTONIC, &started);
     int result = fs_mkdir_p(dir) == 0 ? 0 : CHECKPOINT_EIO;
-    char **clusters = NULL;
-    size_t cluster_count = 0;
-    if (result == 0 && store_list_clusters(cp->store, &clusters, &cluster_count) != 0)
-        result = CHECKPOINT_ENOMEM;
-    for (size_t c = 0; c < cluster_count; c++) {
-        char **hosts = NULL;
-        size_t host_count = 0;
-        if (store_list_hosts(cp->store, clusters[c], strlen(clusters[c]), &hosts,
-                             &host_count) != 0)
-            result = CHECKPOINT_ENOMEM;
-        for (size_t i = 0; i < host_count; i++)
-            if (export_host(cp, dir, clusters[c], hosts[i], now, &local) != 0 && result == 0)
-                result = CHECKPOINT_EIO;
-        free_paths(hosts, host_count);
-    }
-    free_paths(clusters, cluster_count);
+    struct host_list hosts = {0};
+    if (result == 0)
+        result = store_host_list(cp->store, &hosts);
+    for (size_t i = 0; i < hosts.count; i++)
+        if (export_host(cp, dir, hosts.list[i].cluster, hosts.list[i].host, now, &local) != 0 &&
+            result == 0)
+            result = CHECKPOINT_EIO;
+    host_list_free(&hosts);
     local.seconds = seconds_since(&started);
     if (stats)
         *stats = local;
