@@ -76,6 +76,26 @@ static inline struct store *open_store(struct fixture *fx, struct checkpointer *
     return s;
 }
 
+/* A fresh store restored from fx's directory; the restore's counts in *rs. */
+static inline struct store *restore_store(struct fixture *fx, struct checkpointer **cp,
+                                          struct restore_stats *rs)
+{
+    struct store *s;
+    assert_int_equal(store_create(METRICS, 4, &s), 0);
+    assert_int_equal(checkpointer_create(s, &fx->cfg, cp), 0);
+    assert_int_equal(checkpointer_restore(*cp, 1800000000, NULL, NULL, rs), 0);
+    return s;
+}
+
+/* Replaces the file at path with data (a test's damaged copy). */
+static inline void rewrite_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
 static inline void close_store(struct store *s, struct checkpointer *cp)
 {
     store_destroy(s);

@@ -57,9 +57,7 @@ static void test_log_replay_after_crash(void **state)
     assert_int_equal(count_files(host_dir, "current.wal"), 0);
 
     struct restore_stats rs;
-    assert_int_equal(store_create(METRICS, 4, &s), 0);
-    assert_int_equal(checkpointer_create(s, &fx->cfg, &cp), 0);
-    assert_int_equal(checkpointer_restore(cp, 1800000000, NULL, NULL, &rs), 0);
+    s = restore_store(fx, &cp, &rs);
     assert_int_equal(rs.log_segments, 1);
     assert_int_equal(rs.log_records, 13);
     assert_int_equal(rs.samples, 13);
@@ -181,15 +179,10 @@ static void test_damaged_block_loses_only_that_block(void **state)
     /* blocks are sorted like the tree: host level, socket0, socket1;
      * damage the last byte of the file (the socket1 block's image) */
     data[len - 1] ^= 0x10;
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
+    rewrite_file(path, data, len);
 
     struct restore_stats rs;
-    assert_int_equal(store_create(METRICS, 4, &s), 0);
-    assert_int_equal(checkpointer_create(s, &fx->cfg, &cp), 0);
-    assert_int_equal(checkpointer_restore(cp, 1800000000, NULL, NULL, &rs), 0);
+    s = restore_store(fx, &cp, &rs);
     assert_int_equal(rs.blocks_lost, 1);
     assert_true(value_at(s, "n1", NULL, CPU_LOAD, 1700000000) == 1.0);
     assert_true(value_at(s, "n1", "socket0", MEM_BW, 1700000000) == 2.0);
@@ -199,13 +192,8 @@ static void test_damaged_block_loses_only_that_block(void **state)
     /* the header: the file is moved aside, nothing is loaded from it */
     data[len - 1] ^= 0x10;
     data[9] ^= 0x01;
-    f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-    assert_int_equal(store_create(METRICS, 4, &s), 0);
-    assert_int_equal(checkpointer_create(s, &fx->cfg, &cp), 0);
-    assert_int_equal(checkpointer_restore(cp, 1800000000, NULL, NULL, &rs), 0);
+    rewrite_file(path, data, len);
+    s = restore_store(fx, &cp, &rs);
     assert_int_equal(rs.files_failed, 1);
     assert_int_equal(count_files(host_dir, ".ccms.corrupt"), 1);
     close_store(s, cp);
@@ -239,14 +227,9 @@ static void test_damaged_definition(void **state)
         }
     assert_true(at > 0);
     data[at + SEGLOG_RECORD_HEADER + 10] ^= 0x20;
-    FILE *f = fopen(seg, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
+    rewrite_file(seg, data, len);
     struct restore_stats rs;
-    assert_int_equal(store_create(METRICS, 4, &s), 0);
-    assert_int_equal(checkpointer_create(s, &fx->cfg, &cp), 0);
-    assert_int_equal(checkpointer_restore(cp, 1800000000, NULL, NULL, &rs), 0);
+    s = restore_store(fx, &cp, &rs);
     assert_int_equal(rs.wal_corrupt, 1);
     assert_int_equal(rs.log_unresolved, 1);
     assert_nan(value_at(s, "n1", "socket0", MEM_BW, 1700000060));
@@ -321,11 +304,8 @@ static void test_migration_and_export(void **state)
     snprintf(src, sizeof src, "%s/derived/checkpoints", CCMS_FIXTURE_DIR);
     copy_tree(src, fx->dir);
     struct checkpointer *cp;
-    struct store *s;
-    assert_int_equal(store_create(METRICS, 4, &s), 0);
-    assert_int_equal(checkpointer_create(s, &fx->cfg, &cp), 0);
     struct restore_stats rs;
-    assert_int_equal(checkpointer_restore(cp, 1800000000, NULL, NULL, &rs), 0);
+    struct store *s = restore_store(fx, &cp, &rs);
     assert_true(rs.files_loaded > 0);
     assert_true(rs.wal_records > 0);
     uint64_t loaded = rs.samples;

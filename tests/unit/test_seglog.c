@@ -93,6 +93,15 @@ static int on_record(void *ctx, const struct seglog_record *r)
 
 static const struct seglog_reader READER_TEMPLATE = {on_header, on_record, NULL};
 
+/* Scans len bytes of data into *s (cleared first); -> seglog_scan's code. */
+static int scan_into(const void *data, size_t len, struct seen *s, struct seglog_scan_stats *st)
+{
+    struct seglog_reader rd = READER_TEMPLATE;
+    memset(s, 0, sizeof(*s));
+    rd.ctx = s;
+    return seglog_scan(data, len, &rd, st);
+}
+
 static uint32_t bits_of(float v)
 {
     uint32_t u;
@@ -147,10 +156,8 @@ static void test_round_trip(void **state)
     build_record(&img, "h1");
     build_record(&img, "h2");
     struct seen *s = calloc(1, sizeof(*s));
-    struct seglog_reader rd = READER_TEMPLATE;
-    rd.ctx = s;
     struct seglog_scan_stats st;
-    assert_int_equal(seglog_scan(img.data, img.len, &rd, &st), 0);
+    assert_int_equal(scan_into(img.data, img.len, s, &st), 0);
     assert_int_equal(s->seq, 7);
     assert_int_equal(s->metric_count, 4);
     assert_int_equal(s->records, 2);
@@ -237,11 +244,8 @@ static void test_every_truncation(void **state)
     build_record(&img, "h2");
     struct seen *s = calloc(1, sizeof(*s));
     for (size_t cut = 0; cut <= img.len; cut++) {
-        memset(s, 0, sizeof(*s));
-        struct seglog_reader rd = READER_TEMPLATE;
-        rd.ctx = s;
         struct seglog_scan_stats st;
-        int rc = seglog_scan(img.data, cut, &rd, &st);
+        int rc = scan_into(img.data, cut, s, &st);
         if (cut < header_len) {
             assert_int_equal(rc, SEGLOG_EFORMAT);
             assert_int_equal(s->records, 0);
@@ -276,11 +280,8 @@ static void test_damage_resync(void **state)
         char *copy = malloc(img.len);
         memcpy(copy, img.data, img.len);
         copy[at] ^= 0x5a;
-        memset(s, 0, sizeof(*s));
-        struct seglog_reader rd = READER_TEMPLATE;
-        rd.ctx = s;
         struct seglog_scan_stats st;
-        assert_int_equal(seglog_scan(copy, img.len, &rd, &st), 0);
+        assert_int_equal(scan_into(copy, img.len, s, &st), 0);
         assert_int_equal(s->records, 2);
         assert_str_eq(s->last_host, "c/h3");
         assert_int_equal(st.corrupt, 1);
@@ -294,11 +295,8 @@ static void test_damage_resync(void **state)
         char *copy = malloc(img.len);
         memcpy(copy, img.data, img.len);
         copy[at] ^= 0x01;
-        struct seglog_reader rd = READER_TEMPLATE;
-        memset(s, 0, sizeof(*s));
-        rd.ctx = s;
         struct seglog_scan_stats st;
-        assert_int_equal(seglog_scan(copy, img.len, &rd, &st), SEGLOG_EFORMAT);
+        assert_int_equal(scan_into(copy, img.len, s, &st), SEGLOG_EFORMAT);
         assert_int_equal(s->records, 0);
         free(copy);
     }
@@ -322,10 +320,8 @@ static void test_bad_contents_with_valid_checksum(void **state)
     seglog_builder_free(&b);
     build_record(&img, "h2");
     struct seen *s = calloc(1, sizeof(*s));
-    struct seglog_reader rd = READER_TEMPLATE;
-    rd.ctx = s;
     struct seglog_scan_stats st;
-    assert_int_equal(seglog_scan(img.data, img.len, &rd, &st), 0);
+    assert_int_equal(scan_into(img.data, img.len, s, &st), 0);
     assert_int_equal(s->records, 1);
     assert_int_equal(st.corrupt, 1);
     free(s);
@@ -352,10 +348,8 @@ static void test_garbage(void **state)
             jbuf_append(&g, &c, 1);
         }
         struct seen *s = calloc(1, sizeof(*s));
-        struct seglog_reader rd = READER_TEMPLATE;
-        rd.ctx = s;
         struct seglog_scan_stats st;
-        assert_int_equal(seglog_scan(g.data, g.len, &rd, &st), 0);
+        assert_int_equal(scan_into(g.data, g.len, s, &st), 0);
         assert_int_equal(s->records, 0);
         free(s);
         jbuf_free(&g);
