@@ -44,11 +44,7 @@ static int on_block(void *vctx, const struct nsnap_block *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *buf = malloc(size ? size : 1);
-    if (buf == NULL)
-        abort();
-    if (size)
-        memcpy(buf, data, size);
+    uint8_t *buf = fuzz_exact_copy(data, size);
     struct fuzz_ctx c = {buf, size, NULL, 0};
     struct nsnap_stats st;
     int64_t from, to;

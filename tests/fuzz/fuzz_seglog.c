@@ -67,12 +67,7 @@ static int on_record(void *vctx, const struct seglog_record *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* an exact-size copy so that ASan catches any overread */
-    uint8_t *buf = malloc(size ? size : 1);
-    if (buf == NULL)
-        abort();
-    if (size)
-        memcpy(buf, data, size);
+    uint8_t *buf = fuzz_exact_copy(data, size);
     struct fuzz_ctx c = {buf, size, 0, 14695981039346656037ULL};
     struct seglog_reader rd = {on_header, on_record, &c};
     struct seglog_scan_stats st;

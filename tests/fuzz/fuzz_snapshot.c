@@ -11,13 +11,11 @@
 
 #include "ckpt_compare.h"
 #include "persist/snapshot.h"
+#include "fuzz_scan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *buf = malloc(size ? size : 1);
-    if (buf == NULL)
-        abort();
-    memcpy(buf, data, size);
+    uint8_t *buf = fuzz_exact_copy(data, size);
 
     struct ckpt_file f, g;
     char err[256];

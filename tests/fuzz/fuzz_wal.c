@@ -45,11 +45,7 @@ static int on_record(void *vctx, const struct wal_record *rec)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    /* an exact-size copy so that ASan catches any overread */
-    uint8_t *buf = malloc(size ? size : 1);
-    if (buf == NULL)
-        abort();
-    memcpy(buf, data, size);
+    uint8_t *buf = fuzz_exact_copy(data, size);
 
     struct fuzz_ctx all = {buf, size, 14695981039346656037ULL, 0};
     struct wal_scan_stats st;
