@@ -54,15 +54,15 @@ bench/nats_bench --nats "nats://127.0.0.1:$NPORT" --subject bench.metrics --stre
 
 config() { # durable
     python3 - "$WORK" "$PORT" "$NPORT" "$1" <<'PY'
-import json, sys
+import json, os, sys
 work, port, nport, durable = sys.argv[1:]
 c = json.load(open("config.json"))
 c["main"]["addr"] = "127.0.0.1:" + port
 c["nats"] = {"address": "nats://127.0.0.1:" + nport}
 ms = c["metric-store"]
 ms["memory-cap"] = 0
-import os
-if os.environ.get("WORKERS"): ms["num-workers"] = int(os.environ["WORKERS"])
+if os.environ.get("WORKERS"):           # decoder threads; default: the store's
+    ms["num-workers"] = int(os.environ["WORKERS"])
 ms["checkpoints"] = {"directory": work + "/ckpt", "fsync": "none"}
 ms["nats-subscriptions"] = [{"subscribe-to": "bench.metrics", "cluster-tag": "bench",
                              "jetstream": {"stream": "BENCH", "durable": durable}}]
