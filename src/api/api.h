@@ -103,6 +103,10 @@ int api_healthcheck(const struct api_context *ctx, const char *body, size_t len,
  * ingest has done since the start, as one JSON object. */
 int api_status(const struct api_context *ctx, struct api_response *out);
 
+/* When the process started (Unix seconds): uptime in /api/status,
+ * ccms_start_time_seconds in /metrics. */
+int64_t api_start_time(void);
+
 /* GET /metrics: the Prometheus text exposition (docs/metrics.md). */
 int api_metrics(const struct api_context *ctx, struct api_response *out);
 

@@ -15,16 +15,8 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define API_CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
-
-static int64_t metrics_process_start;
-
-__attribute__((constructor)) static void metrics_note_start(void)
-{
-    metrics_process_start = (int64_t)time(NULL);
-}
 
 static void gauge(struct jbuf *b, const char *name, const char *help, uint64_t v)
 {
@@ -144,7 +136,7 @@ int api_metrics(const struct api_context *ctx, struct api_response *out)
     prom_label_value(&b, CCMS_GIT_HASH, strlen(CCMS_GIT_HASH));
     jbuf_puts(&b, "\"} 1\n");
     gauge(&b, "ccms_start_time_seconds", "Start of the process, Unix time",
-          (uint64_t)metrics_process_start);
+          (uint64_t)api_start_time());
     put_store(&b, ctx->store);
     bool nats = ctx->cfg != NULL && ctx->cfg->nats_configured;
     put_ingest(&b, nats);

@@ -29,6 +29,11 @@ __attribute__((constructor)) static void status_note_start(void)
     process_start = (int64_t)time(NULL);
 }
 
+int64_t api_start_time(void)
+{
+    return process_start;
+}
+
 static void put_counter(struct jbuf *b, const char *name, uint64_t v, bool first)
 {
     if (!first)

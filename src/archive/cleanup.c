@@ -28,6 +28,7 @@
 #include "persist/snapshot.h"
 #include "util/fsutil.h"
 #include "util/names.h"
+#include "util/progress.h"
 
 /* ---- scope of a level name ------------------------------------------------ */
 
@@ -476,7 +477,7 @@ static int archive_host(struct archive_target *t, const struct ccms_config *cfg,
 
 static int cleanup_cluster(const struct ccms_config *cfg, const char *cluster, int64_t cutoff,
                            bool archive, host_filter_fn keep, void *keep_ctx,
-                           struct cleanup_stats *stats)
+                           struct cleanup_stats *stats, struct progress *progress)
 {
     char *cluster_dir = fs_join(cfg->checkpoint_dir, cluster);
     char **hosts = NULL;
@@ -509,6 +510,7 @@ static int cleanup_cluster(const struct ccms_config *cfg, const char *cluster, i
         }
         free_selected(sel, count);
         free(host_dir);
+        progress_add(progress, 0, count);
     }
     if (archive && rc == 0 && target.writer) {
         if (target.rows == 0) {
@@ -545,9 +547,15 @@ int cleanup_run(const struct ccms_config *cfg, int64_t cutoff, host_filter_fn ke
         log_error("cleanup: cannot list %s: %s", cfg->checkpoint_dir, strerror(errno));
         rc = -1;
     }
-    for (size_t i = 0; i < count; i++)
-        if (cleanup_cluster(cfg, clusters[i], cutoff, archive, keep, keep_ctx, &local) != 0)
+    struct progress progress;
+    progress_begin(&progress, archive ? "archive" : "cleanup", "clusters", count, "files");
+    for (size_t i = 0; i < count; i++) {
+        if (cleanup_cluster(cfg, clusters[i], cutoff, archive, keep, keep_ctx, &local,
+                            &progress) != 0)
             rc = -1;
+        progress_add(&progress, 1, 0);
+    }
+    progress_end(&progress);
     free_names(clusters, count);
     if (local.files_failed)
         rc = -1;

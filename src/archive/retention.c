@@ -17,6 +17,7 @@
 #include "net/backend.h"
 #include "persist/checkpoint.h"
 #include "util/prom.h"
+#include "util/clock.h"
 
 /* What the retention thread did since the start (GET /metrics). */
 static struct {
@@ -148,11 +149,10 @@ static void run_cleanup(struct retention *r, int64_t now)
     struct used_nodes used;
     bool have_used = retention_nodes_in_use(r->cfg, cutoff, &r->cancel,
                                             "cleanup treats every host alike", &used);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t started = clock_monotonic_ns();
     int rc = cleanup_run(r->cfg, cutoff, have_used ? retention_host_in_use : NULL,
                          have_used ? &used : NULL, &st);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t elapsed = clock_monotonic_ns() - started;
     if (have_used)
         used_nodes_free(&used);
     atomic_fetch_add(&retention_totals.cleanup_runs, 1);
@@ -161,8 +161,7 @@ static void run_cleanup(struct retention *r, int64_t now)
     atomic_fetch_add(&retention_totals.files_failed, st.files_failed);
     atomic_fetch_add(&retention_totals.parquet_files, st.parquet_files);
     atomic_fetch_add(&retention_totals.parquet_rows, st.rows);
-    atomic_fetch_add(&retention_totals.cleanup_ns,
-                     (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
+    atomic_fetch_add(&retention_totals.cleanup_ns, elapsed > 0 ? (uint64_t)elapsed : 0);
     if (rc != 0)
         log_error("cleanup: %" PRIu64 " files could not be processed, %" PRIu64 " clusters "
                   "failed to archive (files kept)", st.files_failed, st.clusters_failed);

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "net/accept_front.h"
 #include "net/conn_guard.h"
+#include "util/clock.h"
 #include "util/prom.h"
 
 /* Grace period for requests still running at shutdown. Unfinished uploads
@@ -61,7 +62,7 @@ struct http_request {
     struct http_server *srv;
     struct conn_guard_entry *guard_entry;
     enum http_route_id route;
-    struct timespec started;
+    int64_t started_ns;             /* monotonic, when the request head arrived */
     uint64_t received;
     struct jbuf body;               /* query, free, healthcheck */
     struct ingest_batch *batch;     /* write */
@@ -84,10 +85,7 @@ static struct {
 
 static void http_count(const struct http_request *rq)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t ns = (int64_t)(now.tv_sec - rq->started.tv_sec) * 1000000000 +
-                 (now.tv_nsec - rq->started.tv_nsec);
+    int64_t ns = clock_monotonic_ns() - rq->started_ns;
     unsigned code = rq->status > 0 && rq->status < HTTP_CODES ? (unsigned)rq->status : 0;
     atomic_fetch_add_explicit(&http_stats.requests[rq->route][code], 1, memory_order_relaxed);
     prom_observe_ns(&http_stats.latency[rq->route], ns > 0 ? (uint64_t)ns : 0);
@@ -303,10 +301,7 @@ static enum MHD_Result http_answer_raw(struct http_request *rq, struct MHD_Conne
 
 static int64_t http_elapsed_ms(const struct http_request *rq)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)(now.tv_sec - rq->started.tv_sec) * 1000 +
-           (now.tv_nsec - rq->started.tv_nsec) / 1000000;
+    return (clock_monotonic_ns() - rq->started_ns) / 1000000;
 }
 
 static uint64_t http_body_limit(const struct http_request *rq)
@@ -573,7 +568,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *c, const c
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         rq->guard_entry = ci ? ci->socket_context : NULL;
         conn_guard_request_started(rq->srv->guard, rq->guard_entry);
-        clock_gettime(CLOCK_MONOTONIC, &rq->started);
+        rq->started_ns = clock_monotonic_ns();
         atomic_fetch_add(&rq->srv->in_flight, 1);
         *con_cls = rq;
         return http_begin(rq, c, url, method);

@@ -35,6 +35,7 @@
 #include "persist/wal.h"
 #include "store/level.h"
 #include "util/fsutil.h"
+#include "util/progress.h"
 #include "util/hash.h"
 #include "util/names.h"
 
@@ -648,6 +649,7 @@ struct host_list {
     size_t count;
     bool failed;                /* out of memory while adding: some hosts are missing */
     _Atomic size_t next;
+    struct progress progress;   /* of the work on the list (progress.h) */
 };
 
 static void host_list_add(struct host_list *l, const char *cluster, const char *host)
@@ -721,9 +723,11 @@ static void *run_worker(void *arg)
     struct run_thread *t = arg;
     struct run_jobs *jobs = t->jobs;
     for (const struct host_ref *h; (h = host_list_take(&jobs->hosts)) != NULL;) {
+        uint64_t bytes = t->stats.bytes_written;
         int rc = snapshot_host(jobs->cp, h->cluster, h->host, jobs->now, &t->stats);
         if (rc != 0 && t->result == 0)
             t->result = rc;
+        progress_add(&jobs->hosts.progress, 1, t->stats.bytes_written - bytes);
     }
     return NULL;
 }
@@ -736,7 +740,9 @@ static int run_hosts(struct run_jobs *jobs, struct checkpoint_stats *stats)
     struct run_thread t[HOST_THREADS];
     for (size_t i = 0; i < threads; i++)
         t[i] = (struct run_thread){.jobs = jobs};
+    progress_begin(&jobs->hosts.progress, "snapshot", "hosts", jobs->hosts.count, "bytes");
     run_on_threads(threads, run_worker, t, sizeof t[0]);
+    progress_end(&jobs->hosts.progress);
     int result = 0;
     for (size_t i = 0; i < threads; i++) {
         stats->hosts_written += t[i].stats.hosts_written;
@@ -839,10 +845,15 @@ int checkpointer_export_go(struct checkpointer *cp, const char *dir, int64_t now
     struct host_list hosts = {0};
     if (result == 0)
         result = store_host_list(cp->store, &hosts);
-    for (size_t i = 0; i < hosts.count; i++)
+    progress_begin(&hosts.progress, "export", "hosts", hosts.count, "bytes");
+    for (size_t i = 0; i < hosts.count; i++) {
+        uint64_t bytes = local.bytes_written;
         if (export_host(cp, dir, hosts.list[i].cluster, hosts.list[i].host, now, &local) != 0 &&
             result == 0)
             result = CHECKPOINT_EIO;
+        progress_add(&hosts.progress, 1, local.bytes_written - bytes);
+    }
+    progress_end(&hosts.progress);
     host_list_free(&hosts);
     local.seconds = seconds_since(&started);
     if (stats)
@@ -1580,8 +1591,11 @@ static void collect_cluster(struct restore_ctx *rc, const char *unused, const ch
 static void *restore_worker(void *arg)
 {
     struct restore_ctx *rc = arg;
-    for (const struct host_ref *h; (h = host_list_take(rc->jobs)) != NULL;)
+    for (const struct host_ref *h; (h = host_list_take(rc->jobs)) != NULL;) {
+        uint64_t samples = rc->stats->samples;
         restore_host(rc, h->cluster, h->host);
+        progress_add(&rc->jobs->progress, 1, rc->stats->samples - samples);
+    }
     return NULL;
 }
 
@@ -1612,7 +1626,9 @@ static void restore_jobs_run(const struct restore_ctx *base, struct host_list *j
         ctx[t] = *base;
         ctx[t].stats = &stats[t];
     }
+    progress_begin(&jobs->progress, "restore", "hosts", jobs->count, "samples");
     run_on_threads(threads, restore_worker, ctx, sizeof ctx[0]);
+    progress_end(&jobs->progress);
     for (size_t t = 0; t < threads; t++)
         restore_stats_add(base->stats, &stats[t]);
 }

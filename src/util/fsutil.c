@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/prom.h"
+#include "util/clock.h"
 
 /* mkdir -p; with durable, the parent of every directory created is fsynced
  * (after the creation, so the new entry is on disk). */
@@ -87,12 +88,10 @@ static struct prom_histogram fs_log_sync_hist;
 
 int fs_log_datasync(int fd)
 {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    int64_t start = clock_monotonic_ns();
     int rc = fdatasync(fd) == 0 ? 0 : -errno;
     int saved = errno;
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    int64_t ns = (int64_t)(b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec);
+    int64_t ns = clock_monotonic_ns() - start;
     prom_observe_ns(&fs_log_sync_hist, ns > 0 ? (uint64_t)ns : 0);
     errno = saved;
     return rc;
