@@ -12,7 +12,11 @@
  *   pattern  fnmatch(3) pattern on the path ("*" matches "/" too); for
  *            write/fsync/ftruncate the path of the descriptor
  *   effect   an errno name (EACCES, EPERM, EROFS, EIO, ENOSPC, EMFILE,
- *            EDQUOT) to fail with, or KILL to raise SIGKILL instead
+ *            EDQUOT) to fail with, KILL to raise SIGKILL instead, or
+ *            DELAY<ms> to sleep that long and then make the call: delayed
+ *            calls of all threads wait one after another, so N of them take
+ *            at least N × ms however many threads make them (slow work for
+ *            the progress-log tests)
  *   nth      only the nth matching call (1-based); absent or 0 = every one
  *
  * The first rule that matches a call decides. Calls no rule matches go to
@@ -27,6 +31,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -36,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 enum call { C_OPEN, C_OPEN_W, C_OPEN_R, C_WRITE, C_FSYNC, C_RENAME, C_UNLINK, C_FTRUNCATE };
@@ -43,7 +49,8 @@ enum call { C_OPEN, C_OPEN_W, C_OPEN_R, C_WRITE, C_FSYNC, C_RENAME, C_UNLINK, C_
 struct rule {
     enum call call;
     char pattern[PATH_MAX];
-    int err;                 /* 0 = KILL */
+    int err;                 /* 0 = KILL (unless delay_ms) */
+    long delay_ms;           /* DELAY<ms>: sleep, then make the call */
     long nth;
     _Atomic long seen;
 };
@@ -91,17 +98,30 @@ static void parse_rules(void)
             continue;
         ru->call = calls[i].call;
         snprintf(ru->pattern, sizeof ru->pattern, "%s", f[1]);
+        ru->delay_ms = strncmp(f[2], "DELAY", 5) == 0 ? strtol(f[2] + 5, NULL, 10) : 0;
         for (i = 0; i < sizeof errnos / sizeof errnos[0] && strcmp(errnos[i].name, f[2]); i++)
             ;
-        if (i == sizeof errnos / sizeof errnos[0])
+        if (i == sizeof errnos / sizeof errnos[0] && ru->delay_ms <= 0)
             continue;
-        ru->err = errnos[i].value;
+        ru->err = ru->delay_ms > 0 ? 0 : errnos[i].value;
         ru->nth = f[3] ? strtol(f[3], NULL, 10) : 0;
         rule_count++;
     }
 }
 
-/* The rule that fails this call, or NULL. */
+static pthread_mutex_t delay_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A DELAY rule: sleeps, one delayed call at a time. */
+static void delay(const struct rule *r)
+{
+    struct timespec ts = { r->delay_ms / 1000, (r->delay_ms % 1000) * 1000000L };
+    pthread_mutex_lock(&delay_lock);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    pthread_mutex_unlock(&delay_lock);
+}
+
+/* The rule that fails this call, or NULL (also after a DELAY rule slept). */
 static struct rule *match(enum call call, const char *path, const char *path2)
 {
     if (rule_count < 0)
@@ -117,6 +137,12 @@ static struct rule *match(enum call call, const char *path, const char *path2)
         long k = atomic_fetch_add(&r->seen, 1) + 1;
         if (r->nth != 0 && k != r->nth)
             continue;
+        if (r->delay_ms > 0) {
+            int saved = errno;
+            delay(r);
+            errno = saved;
+            return NULL;
+        }
         return r;
     }
     return NULL;
