@@ -65,7 +65,8 @@ FUZZ_SECONDS ?= 30
 # Object files of the sanitizer and fuzz builds are not intermediates to delete.
 .SECONDARY:
 
-.PHONY: all deps test-tools run test unit-tests asan-tests tsan fuzz fuzz-build bench clean
+.PHONY: all deps test-tools run test unit-tests asan-tests tsan fuzz fuzz-build bench clean \
+        install deb
 all: cc-metric-store
 
 deps:
@@ -148,6 +149,34 @@ run: deps
 
 bench: cc-metric-store
 	$(MAKE) -C bench
+
+# ---- installation and the Debian package (docs/packaging.md) ----------------
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/cc-metric-store
+SYSCONFDIR     ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+STATEDIR       ?= /var/lib/cc-metric-store
+
+# An existing config is never overwritten; the example is always in DOCDIR.
+install: cc-metric-store
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(SYSCONFDIR)/cc-metric-store $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0755 cc-metric-store $(DESTDIR)$(BINDIR)/cc-metric-store
+	install -m 0644 packaging/cc-metric-store.8 $(DESTDIR)$(MANDIR)/man8/cc-metric-store.8
+	install -m 0644 packaging/config.json $(DESTDIR)$(DOCDIR)/config.example.json
+	[ -e $(DESTDIR)$(SYSCONFDIR)/cc-metric-store/config.json ] || \
+	  install -m 0640 packaging/config.json $(DESTDIR)$(SYSCONFDIR)/cc-metric-store/config.json
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@STATEDIR@|$(STATEDIR)|g' packaging/cc-metric-store.service \
+	  > $(DESTDIR)$(SYSTEMDUNITDIR)/cc-metric-store.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/cc-metric-store.service
+
+# build/cc-metric-store_<version>_<arch>.deb (scripts/build-deb.sh)
+deb: deps
+	$(MAKE) cc-metric-store
+	scripts/build-deb.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) cc-metric-store

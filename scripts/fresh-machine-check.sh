@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# fresh-machine-check — proves that `make test` and `make run` work as the very
-# first commands on a fresh Debian 12 machine, the way a newcomer meets them.
+# fresh-machine-check — proves that `make test`, `make run` and `make deb` work
+# as the very first commands on a fresh Debian 12 machine, the way a newcomer
+# meets them, and that the package installs and runs there.
 #
 # It builds (once, then reuses a cached tarball) a minimal Debian 12 root with
 # debootstrap holding only what a new machine has: gcc, make, git, python3,
@@ -12,13 +13,19 @@
 #   run   the same clone, `make run` as the first command by a normal user
 #         who has sudo; waits until /api/healthcheck answers, then stops the
 #         server with SIGTERM.
+#   deb   `make deb` in one root; the package installed with apt into another
+#         fresh root, its binary started as the package's user on the
+#         installed config (answers, stores a sample, stops with a snapshot in
+#         /var/lib/cc-metric-store), and `systemd-analyze verify` on its unit.
 #
 # The roots share the host's network: the host's extra CA certificates
 # (/usr/local/share/ca-certificates), resolv.conf and npm configuration are
 # copied in so the package registries are reached as from the host.
 #
-# Usage: scripts/fresh-machine-check.sh [--only test|run|base] [--keep]
-#   --only   run one of the two checks (default both); "base" just builds
+# Usage: scripts/fresh-machine-check.sh [--only test|run|deb|base] [--keep]
+#   --only   run one of the checks (default all): "test" (make test),
+#            "run" (make run), "deb" (make deb, then the package installed
+#            into another fresh root and started); "base" just builds
 #            the cached base root
 #   --keep   leave the roots in $FRESH_DIR for inspection
 # Environment: FRESH_DIR (default /var/tmp/ccms-fresh) holds the cached base
@@ -38,10 +45,10 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --only) only="$2"; shift 2 ;;
     --keep) keep=1; shift ;;
-    *) echo "usage: $0 [--only test|run|base] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--only test|run|deb|base] [--keep]" >&2; exit 2 ;;
   esac
 done
-case "$only" in ""|test|run|base) ;; *) echo "--only takes test, run or base" >&2; exit 2 ;; esac
+case "$only" in ""|test|run|deb|base) ;; *) echo "--only takes test, run, deb or base" >&2; exit 2 ;; esac
 
 say() { echo "fresh-machine-check: $*"; }
 die() { echo "fresh-machine-check: $*" >&2; exit 1; }
@@ -95,7 +102,9 @@ cleanup() {
   local i
   for ((i=${#mounted[@]}-1; i>=0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
   mounted=()
-  if [ "$keep" -eq 0 ]; then rm -rf "$work/root-test" "$work/root-run"; fi
+  if [ "$keep" -eq 0 ]; then
+    rm -rf "$work/root-test" "$work/root-run" "$work/root-debbuild" "$work/root-debinstall"
+  fi
 }
 trap cleanup EXIT
 
@@ -141,6 +150,17 @@ make_root() {
 chroot_env=(env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
             LANG=C.UTF-8 TERM=dumb NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
 
+# healthcheck_ok: whether the server on 127.0.0.1:8082 answers /api/healthcheck with 200.
+healthcheck_ok() {
+  python3 - <<'EOF' 2>/dev/null
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", 8082, timeout=2)
+c.request("GET", "/api/healthcheck", body=b'{"cluster":"fresh","nodes":[],"metric-names":[]}')
+r = c.getresponse()
+sys.exit(0 if r.status == 200 else 1)
+EOF
+}
+
 status=0
 
 if [ -z "$only" ] || [ "$only" = test ]; then
@@ -172,14 +192,7 @@ if [ -z "$only" ] || [ "$only" = run ]; then
   # Installing the packages takes minutes on a new root: poll up to 20 min.
   for _ in $(seq 1 1200); do
     if ! kill -0 "$runner" 2>/dev/null; then break; fi
-    if python3 - <<'EOF' 2>/dev/null
-import http.client, sys
-c = http.client.HTTPConnection("127.0.0.1", 8082, timeout=2)
-c.request("GET", "/api/healthcheck", body=b'{"cluster":"fresh","nodes":[],"metric-names":[]}')
-r = c.getresponse()
-sys.exit(0 if r.status == 200 else 1)
-EOF
-    then answered=1; break; fi
+    if healthcheck_ok; then answered=1; break; fi
     sleep 1
   done
   if [ "$answered" -eq 1 ]; then
@@ -195,6 +208,82 @@ EOF
   wait "$runner" 2>/dev/null || true
   tail -3 "$log"
   cleanup
+fi
+
+if [ -z "$only" ] || [ "$only" = deb ]; then
+  say "check 3: 'make deb', then the .deb installed into another fresh root and started"
+  make_root debbuild
+  log="$work/make-deb.log"
+  rc=0
+  chroot "$root" "${chroot_env[@]}" bash -c 'cd /home/newcomer/cc-metric-store && make deb' \
+    >"$log" 2>&1 || rc=$?
+  deb="$(ls "$root"/home/newcomer/cc-metric-store/build/cc-metric-store_*.deb 2>/dev/null | head -1)"
+  if [ "$rc" -ne 0 ] || [ -z "$deb" ]; then
+    say "make deb FAILED (exit $rc); log: $log"
+    status=1
+  else
+    cp "$deb" "$work/"
+    deb="$work/$(basename "$deb")"
+    say "make deb: $(basename "$deb")"
+  fi
+  cleanup
+  if [ "$rc" -eq 0 ] && [ -n "$deb" ]; then
+    make_root debinstall
+    log="$work/deb-install.log"
+    cp "$deb" "$root/tmp/"
+    rc=0
+    # apt resolves the package's runtime dependencies from the registry
+    chroot "$root" "${chroot_env[@]}" DEBIAN_FRONTEND=noninteractive bash -c \
+      "apt-get update -qq && apt-get install -y -qq /tmp/$(basename "$deb")" >"$log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+      say "installing the .deb FAILED (exit $rc); log: $log"
+      status=1
+    else
+      # the installed binary, as the package's user, on the installed config
+      setsid chroot "$root" "${chroot_env[@]}" runuser -u cc-metric-store -- \
+        /usr/bin/cc-metric-store -config /etc/cc-metric-store/config.json >>"$log" 2>&1 &
+      runner=$!
+      answered=0
+      for _ in $(seq 1 60); do
+        if healthcheck_ok; then answered=1; break; fi
+        kill -0 "$runner" 2>/dev/null || break
+        sleep 1
+      done
+      python3 - "$(date +%s)" <<'EOF' >>"$log" 2>&1 || answered=0
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", 8082, timeout=5)
+c.request("POST", "/api/write?cluster=deb",
+          body=b"cpu_load,hostname=n1,type=node value=1.5 %s\n" % sys.argv[1].encode())
+sys.exit(0 if c.getresponse().status == 200 else 1)
+EOF
+      kill -TERM -- "-$runner" 2>/dev/null || true
+      stopped=1
+      wait "$runner" || stopped=0
+      snapshot="$(ls "$root"/var/lib/cc-metric-store/checkpoints/deb/n1/*.ccms 2>/dev/null | head -1)"
+      owner="$(stat -c %U "$root/var/lib/cc-metric-store" 2>/dev/null || true)"
+      if [ "$answered" -eq 1 ] && [ "$stopped" -eq 1 ] && [ -n "$snapshot" ] && \
+         [ "$owner" = cc-metric-store ] && grep -q "Graceful shutdown completed!" "$log"; then
+        say "deb: installed, started as cc-metric-store on /etc/cc-metric-store/config.json," \
+            "answered, stopped cleanly with its snapshot in /var/lib/cc-metric-store"
+      else
+        say "deb FAILED: answered=$answered stopped=$stopped snapshot='${snapshot##*/}'" \
+            "owner='$owner'; log: $log"
+        status=1
+      fi
+      # the unit, where systemd and man are installed
+      rc=0
+      chroot "$root" "${chroot_env[@]}" DEBIAN_FRONTEND=noninteractive bash -c \
+        "apt-get install -y -qq --no-install-recommends systemd man-db >/dev/null &&
+         systemd-analyze verify /lib/systemd/system/cc-metric-store.service" >>"$log" 2>&1 || rc=$?
+      if [ "$rc" -eq 0 ]; then
+        say "deb: systemd-analyze verify passes on the installed unit"
+      else
+        say "deb FAILED: systemd-analyze verify (exit $rc); log: $log"
+        status=1
+      fi
+    fi
+    cleanup
+  fi
 fi
 
 [ "$status" -eq 0 ] && say "all checks passed" || say "some checks failed"
