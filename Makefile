@@ -80,6 +80,10 @@ test-tools: deps
 cc-metric-store: $(LIB_OBJ) $(BUILD)/src/main.o
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The OpenAPI document is assembled into the swagger module (.incbin).
+$(BUILD)/src/api/swagger.o $(ASAN_BUILD)/src/api/swagger.o $(TSAN_BUILD)/src/api/swagger.o \
+  $(FUZZ_BUILD)/src/api/swagger.o: docs/openapi.json
+
 $(BUILD)/%.o: %.c $(wildcard src/*.h src/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<

@@ -10,7 +10,7 @@ packages=(
   build-essential pkg-config clang
   libmicrohttpd-dev libjansson-dev libnats-dev libsodium-dev libcurl4-gnutls-dev
   zlib1g-dev libzstd-dev libdeflate-dev libcmocka-dev libgnutls28-dev
-  python3 nats-server prometheus systemd groff-base
+  python3 nats-server prometheus systemd groff-base chromium
 )
 [ $# -gt 0 ] && packages=("$@")
 

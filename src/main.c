@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/swagger.h"
 #include "archive/cleanup.h"
 #include "archive/retention.h"
 #include "config.h"
@@ -62,7 +64,7 @@ static const struct main_flag_def main_flag_defs[] = {
       offsetof(struct main_flags, cleanup) },
     { "config", "config.json", "Specify alternative path to `config.json`", "./config.json",
       offsetof(struct main_flags, config) },
-    { "dev", NULL, "Enable development component: Swagger UI (no effect in this build)", NULL,
+    { "dev", NULL, "Enable development component: Swagger UI at /swagger/", NULL,
       offsetof(struct main_flags, dev) },
     { "export-go", "directory",
       "Write all data of the checkpoint directory to `directory` in the Go store's formats and exit",
@@ -184,8 +186,31 @@ static void main_init_logging(const struct main_flags *f)
     log_init(level, f->logdate);
     if (f->gops)
         fprintf(stderr, "-gops has no effect: there is no gops agent for the C implementation\n");
-    if (f->dev)
-        fprintf(stderr, "-dev has no effect: this build serves no Swagger UI\n");
+}
+
+/* -dev: the Swagger UI's assets, from the npm package next to the binary
+ * (a checkout: web/swagger-ui, installed by scripts/install-test-tools.sh)
+ * or from the system's share directory. NULL (logged) when neither has it. */
+static struct swagger_ui *main_load_swagger(void)
+{
+    char exe[PATH_MAX], dirs[2][PATH_MAX + 64], err[PATH_MAX + 128] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    snprintf(dirs[0], sizeof(dirs[0]), "%s/web/swagger-ui/node_modules/swagger-ui-dist", exe);
+    snprintf(dirs[1], sizeof(dirs[1]), "/usr/share/cc-metric-store/swagger-ui");
+    for (size_t i = 0; i < 2; i++) {
+        struct swagger_ui *ui = NULL;
+        if (swagger_ui_load(dirs[i], &ui, err, sizeof(err)) == 0) {
+            log_info("-dev: Swagger UI at /swagger/ (assets from %s)", dirs[i]);
+            return ui;
+        }
+    }
+    log_error("-dev: no Swagger UI: its assets are in neither %s nor %s (%s); install them "
+              "with scripts/install-test-tools.sh", dirs[0], dirs[1], err);
+    return NULL;
 }
 
 /* docs/compatibility.md (privilege drop): `group` is a group, `user` a user; supplementary
@@ -433,8 +458,9 @@ static void main_raise_fd_limit(void)
 }
 
 /* Everything after the config is loaded. Returns the exit status. */
-static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
+static int main_serve(const struct ccms_config *cfg, const sigset_t *signals, bool dev)
 {
+    struct swagger_ui *swagger = NULL;
     struct http_tls tls = { 0 };
     struct store *store = NULL;
     struct checkpointer *cp = NULL;
@@ -466,9 +492,13 @@ static int main_serve(const struct ccms_config *cfg, const sigset_t *signals)
         log_crit("cannot start NATS ingestion: out of memory or threads");
         goto out;
     }
-    struct api_context ctx = { store, cfg, cp, jwt, false };
+    if (dev)
+        swagger = main_load_swagger();
+    struct api_context ctx = { .store = store, .cfg = cfg, .checkpointer = cp, .jwt = jwt,
+                               .swagger = swagger };
     /* main.metrics-addr: GET /metrics alone, plain HTTP, no authentication */
-    struct api_context metrics_ctx = { store, cfg, cp, NULL, true };
+    struct api_context metrics_ctx = { .store = store, .cfg = cfg, .checkpointer = cp,
+                                       .metrics_only = true };
     if (http_start(fd, &ctx, use_tls ? &tls : NULL, &srv, err, sizeof(err)) < 0) {
         log_crit("%s", err);
         goto out;
@@ -502,6 +532,7 @@ out:
     checkpointer_destroy(cp);
     jwt_verifier_destroy(jwt);
     http_tls_free(&tls);
+    swagger_ui_free(swagger);
     if (status == 0)
         printf("Graceful shutdown completed!\n");
     return status;
@@ -558,7 +589,7 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return rc;
     }
-    rc = main_serve(&cfg, &signals);
+    rc = main_serve(&cfg, &signals, flags.dev);
     config_free(&cfg);
     return rc;
 }

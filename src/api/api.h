@@ -36,6 +36,7 @@ struct api_context {
     struct checkpointer *checkpointer; /* durability of writes; NULL = memory only */
     struct jwt_verifier *jwt;        /* token verification; NULL = no authentication */
     bool metrics_only;               /* serve GET /metrics alone (main.metrics-addr) */
+    const struct swagger_ui *swagger; /* -dev: the API explorer (api/swagger.h), else NULL */
 };
 
 /*

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/swagger.h"
 #include "log.h"
 #include "net/accept_front.h"
 #include "net/conn_guard.h"
@@ -62,6 +63,7 @@ struct http_request {
     struct http_server *srv;
     struct conn_guard_entry *guard_entry;
     enum http_route_id route;
+    const char *url;                /* the cleaned path (MHD's, valid until completion) */
     int64_t started_ns;             /* monotonic, when the request head arrived */
     uint64_t received;
     struct jbuf body;               /* query, free, healthcheck */
@@ -440,6 +442,8 @@ static enum MHD_Result http_begin(struct http_request *rq, struct MHD_Connection
         if (path_of.route != HTTP_ROUTE_METRICS)
             m = (struct http_route_match){ HTTP_ROUTE_NONE, 404, NULL };
     }
+    if (m.status == 0 && m.route == HTTP_ROUTE_SWAGGER && rq->srv->ctx->swagger == NULL)
+        m = (struct http_route_match){ HTTP_ROUTE_NONE, 404, NULL };   /* not without -dev */
     if (m.status != 0) {
         rc = m.status == 405 ? api_text(405, "Method Not Allowed\n", &r)
                              : api_text(404, "404 page not found\n", &r);
@@ -447,10 +451,15 @@ static enum MHD_Result http_begin(struct http_request *rq, struct MHD_Connection
         return http_early(rq, c, rc, &r);
     }
     rq->route = m.route;
-    rc = rq->srv->ctx->metrics_only ? 0 : http_authorize(rq->srv->ctx->jwt,
-                        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_AUTHORIZATION),
-                        (int64_t)time(NULL), &r);
+    rq->url = url;
+    /* metrics-addr is open by design; the explorer's page and assets are
+     * public (the requests made from it carry the token) */
+    bool open = rq->srv->ctx->metrics_only || rq->route == HTTP_ROUTE_SWAGGER;
+    rc = open ? 0
+              : http_authorize(rq->srv->ctx->jwt,
+                               MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                           MHD_HTTP_HEADER_AUTHORIZATION),
+                               (int64_t)time(NULL), &r);
     if (rc < 0)
         return http_early(rq, c, rc == -EACCES ? 0 : rc, &r);
     const char *bad_arg = NULL;
@@ -545,6 +554,7 @@ static enum MHD_Result http_finish(struct http_request *rq, struct MHD_Connectio
         break;
     case HTTP_ROUTE_STATUS: rc = api_status(ctx, &r); break;
     case HTTP_ROUTE_METRICS: rc = api_metrics(ctx, &r); break;
+    case HTTP_ROUTE_SWAGGER: rc = api_swagger(ctx->swagger, rq->url, &r); break;
     default: rc = api_healthcheck(ctx, body, len, (int64_t)time(NULL), &r); break;
     }
     return http_answer(rq, c, rc, &r);

@@ -29,6 +29,7 @@ enum http_route_id {
     HTTP_ROUTE_HEALTH,
     HTTP_ROUTE_STATUS,
     HTTP_ROUTE_METRICS,
+    HTTP_ROUTE_SWAGGER,         /* -dev only: the API explorer, without authentication */
     HTTP_ROUTES
 };
 

@@ -28,6 +28,7 @@ static const struct http_route_def http_routes[] = {
     { "/api/healthcheck", HTTP_ROUTE_HEALTH, true, true, "GET, HEAD, POST" },
     { "/api/status", HTTP_ROUTE_STATUS, true, false, "GET, HEAD" },
     { "/metrics", HTTP_ROUTE_METRICS, true, false, "GET, HEAD" },
+    { "/swagger", HTTP_ROUTE_SWAGGER, true, false, "GET, HEAD" },
 };
 
 const char *http_route_name(enum http_route_id route)
@@ -37,6 +38,7 @@ const char *http_route_name(enum http_route_id route)
         [HTTP_ROUTE_WRITE] = "write",   [HTTP_ROUTE_FREE] = "free",
         [HTTP_ROUTE_DEBUG] = "debug",   [HTTP_ROUTE_HEALTH] = "healthcheck",
         [HTTP_ROUTE_STATUS] = "status", [HTTP_ROUTE_METRICS] = "metrics",
+        [HTTP_ROUTE_SWAGGER] = "swagger",
     };
     return (unsigned)route < HTTP_ROUTES ? names[route] : "other";
 }

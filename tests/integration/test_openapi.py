@@ -88,6 +88,8 @@ class SpecTest(CCMSTestCase):
         with open(os.path.join(REPO, "src", "net", "http_route.c")) as fh:
             src = fh.read()
         table = re.findall(r'\{ "(/[^"]*)", HTTP_ROUTE_\w+, (true|false), (true|false),', src)
+        # the explorer that shows this document (-dev) is not part of it
+        table = [t for t in table if t[0] != "/swagger"]
         self.assertGreaterEqual(len(table), 7)
         spec = load_spec()
         self.assertEqual(set(spec["paths"]), {p for p, _, _ in table})
