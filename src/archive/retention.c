@@ -21,7 +21,7 @@
 
 /* What the retention thread did since the start (GET /metrics). */
 static struct {
-    _Atomic uint64_t free_runs, buffers_freed;
+    _Atomic uint64_t free_runs, buffers_freed, free_ns;
     _Atomic uint64_t cap_runs, cap_bytes_freed, cap_failed;
     _Atomic uint64_t cleanup_runs, cleanup_failed, files_deleted, files_failed;
     _Atomic uint64_t parquet_files, parquet_rows;
@@ -93,27 +93,34 @@ bool retention_nodes_in_use(const struct ccms_config *cfg, int64_t ts, const ato
     return true;
 }
 
+static void retention_count_run(int64_t started_ns, uint64_t freed)
+{
+    int64_t ns = clock_monotonic_ns() - started_ns;
+    atomic_fetch_add(&retention_totals.free_runs, 1);
+    atomic_fetch_add(&retention_totals.buffers_freed, freed);
+    atomic_fetch_add(&retention_totals.free_ns, ns > 0 ? (uint64_t)ns : 0);
+}
+
 int retention_free_old(struct retention *r, int64_t now, uint64_t *freed)
 {
     *freed = 0;
     if (r->cfg->retention_seconds <= 0)
         return 0;
+    int64_t started = clock_monotonic_ns();
     int64_t cutoff = now - r->cfg->retention_seconds;
     persist_before_free(r, now);
     struct used_nodes used;
     if (retention_nodes_in_use(r->cfg, cutoff, &r->cancel,
                                "retention frees without exclusions", &used)) {
         store_free_except(r->store, cutoff, retention_host_in_use, &used, freed);
-        atomic_fetch_add(&retention_totals.free_runs, 1);
-        atomic_fetch_add(&retention_totals.buffers_freed, *freed);
+        retention_count_run(started, *freed);
         log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed, %zu hosts "
                  "in use kept", *freed, cutoff, used.count);
         used_nodes_free(&used);
         return 0;
     }
     store_free_except(r->store, cutoff, NULL, NULL, freed);
-    atomic_fetch_add(&retention_totals.free_runs, 1);
-    atomic_fetch_add(&retention_totals.buffers_freed, *freed);
+    retention_count_run(started, *freed);
     log_info("retention: %" PRIu64 " buffers older than %" PRId64 " freed", *freed, cutoff);
     return 0;
 }
@@ -253,6 +260,10 @@ void retention_metrics(struct jbuf *b)
     retention_metric(b, "ccms_retention_runs_total", "counter",
                      "Retention passes that freed data older than retention-in-memory",
                      atomic_load(&retention_totals.free_runs));
+    prom_family(b, "ccms_retention_duration_seconds_total", "counter",
+                "Time spent in retention passes (the snapshot before freeing included)");
+    prom_f64(b, "ccms_retention_duration_seconds_total", NULL,
+             (double)atomic_load(&retention_totals.free_ns) * 1e-9);
     retention_metric(b, "ccms_retention_freed_buffers_total", "counter",
                      "Buffers freed by retention", atomic_load(&retention_totals.buffers_freed));
     retention_metric(b, "ccms_memory_cap_frees_total", "counter",

@@ -109,6 +109,23 @@ class MetricsEndpointTest(CCMSTestCase):
         self.assertEqual(got[("ccms_persistence_info", frozenset({("format", "native")}))], 1)
 
 
+    def test_retention_and_cleanup_runs_are_counted(self):
+        srv = start_server(self, metrics=METRICS, retention="2s")
+        deadline = time.monotonic() + 20
+
+        def got():
+            return samples(self.scrape(srv))
+        while True:
+            now = got()
+            if (now[("ccms_retention_runs_total", frozenset())] >= 1 and
+                    now[("ccms_cleanup_runs_total", frozenset())] >= 1):
+                break
+            self.assertLess(time.monotonic(), deadline, "no retention and cleanup runs counted")
+            time.sleep(0.2)
+        self.assertGreaterEqual(now[("ccms_retention_duration_seconds_total", frozenset())], 0)
+        self.assertEqual(now[("ccms_cleanup_failures_total", frozenset())], 0)
+
+
 class MetricsAccessTest(CCMSTestCase):
     @classmethod
     def setUpClass(cls):
