@@ -177,8 +177,10 @@ install: cc-metric-store
 	  > $(DESTDIR)$(SYSTEMDUNITDIR)/cc-metric-store.service
 	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/cc-metric-store.service
 
-# build/cc-metric-store_<version>_<arch>.deb (scripts/build-deb.sh)
+# build/cc-metric-store_<version>_<arch>.deb (scripts/build-deb.sh); it
+# ships the Swagger UI assets for -dev, from the pinned npm package.
 deb: deps
+	@scripts/install-test-tools.sh web/swagger-ui
 	$(MAKE) cc-metric-store
 	scripts/build-deb.sh
 

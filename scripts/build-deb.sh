@@ -6,7 +6,8 @@
 #
 # The package: /usr/bin/cc-metric-store, cc-metric-store(8), the systemd
 # unit (enabled, started where systemd runs), /etc/cc-metric-store/config.json
-# as a conffile, and the system user cc-metric-store owning
+# as a conffile, the Swagger UI assets of -dev in /usr/share/cc-metric-store,
+# and the system user cc-metric-store owning
 # /var/lib/cc-metric-store (created by postinst; kept on purge, like the data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ arch=$(dpkg --print-architecture)
 stage="build/deb/cc-metric-store_${version}_${arch}"
 out="build/cc-metric-store_${version}_${arch}.deb"
 
-rm -rf build/deb
+rm -rf build/deb build/cc-metric-store_*.deb
 mkdir -p "$stage"
 make -s install DESTDIR="$PWD/$stage" PREFIX=/usr SYSCONFDIR=/etc \
      SYSTEMDUNITDIR=/lib/systemd/system STATEDIR=/var/lib/cc-metric-store >/dev/null
@@ -27,6 +28,15 @@ strip --strip-unneeded "$stage/usr/bin/cc-metric-store"
 gzip -9n "$stage/usr/share/man/man8/cc-metric-store.8"
 install -d "$stage/usr/share/doc/cc-metric-store"
 gzip -9nc README.md > "$stage/usr/share/doc/cc-metric-store/README.md.gz"
+# the Swagger UI of -dev (swagger-ui-dist, Apache-2.0: its license goes along)
+ui=web/swagger-ui/node_modules/swagger-ui-dist
+[ -f "$ui/swagger-ui-bundle.js" ] || {
+    echo "build-deb: $ui missing: run scripts/install-test-tools.sh web/swagger-ui" >&2; exit 1; }
+install -d "$stage/usr/share/cc-metric-store/swagger-ui"
+install -m 0644 "$ui/swagger-ui.css" "$ui/swagger-ui-bundle.js" \
+    "$ui/swagger-ui-standalone-preset.js" "$ui/favicon-32x32.png" \
+    "$stage/usr/share/cc-metric-store/swagger-ui/"
+install -m 0644 "$ui/LICENSE" "$stage/usr/share/doc/cc-metric-store/swagger-ui-dist.LICENSE"
 
 # Runtime dependencies from the libraries the binary links (never -dev).
 shlibs=$(cd build/deb && mkdir -p debian &&

@@ -15,7 +15,8 @@
 #         server with SIGTERM.
 #   deb   `make deb` in one root; the package installed with apt into another
 #         fresh root, its binary started as the package's user on the
-#         installed config (answers, stores a sample, stops with a snapshot in
+#         installed config with -dev (answers, stores a sample, serves the
+#         Swagger UI from the package, stops with a snapshot in
 #         /var/lib/cc-metric-store), and `systemd-analyze verify` on its unit.
 #
 # The roots share the host's network: the host's extra CA certificates
@@ -240,8 +241,9 @@ if [ -z "$only" ] || [ "$only" = deb ]; then
       status=1
     else
       # the installed binary, as the package's user, on the installed config
+      # (-dev: the explorer's assets come from the package too)
       setsid chroot "$root" "${chroot_env[@]}" runuser -u cc-metric-store -- \
-        /usr/bin/cc-metric-store -config /etc/cc-metric-store/config.json >>"$log" 2>&1 &
+        /usr/bin/cc-metric-store -config /etc/cc-metric-store/config.json -dev >>"$log" 2>&1 &
       runner=$!
       answered=0
       for _ in $(seq 1 60); do
@@ -254,6 +256,10 @@ import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", 8082, timeout=5)
 c.request("POST", "/api/write?cluster=deb",
           body=b"cpu_load,hostname=n1,type=node value=1.5 %s\n" % sys.argv[1].encode())
+if c.getresponse().status != 200:
+    sys.exit(1)
+c = http.client.HTTPConnection("127.0.0.1", 8082, timeout=5)
+c.request("GET", "/swagger/swagger-ui-bundle.js")
 sys.exit(0 if c.getresponse().status == 200 else 1)
 EOF
       kill -TERM -- "-$runner" 2>/dev/null || true
@@ -264,7 +270,8 @@ EOF
       if [ "$answered" -eq 1 ] && [ "$stopped" -eq 1 ] && [ -n "$snapshot" ] && \
          [ "$owner" = cc-metric-store ] && grep -q "Graceful shutdown completed!" "$log"; then
         say "deb: installed, started as cc-metric-store on /etc/cc-metric-store/config.json," \
-            "answered, stopped cleanly with its snapshot in /var/lib/cc-metric-store"
+            "answered (API and -dev explorer), stopped cleanly with its snapshot in" \
+            "/var/lib/cc-metric-store"
       else
         say "deb FAILED: answered=$answered stopped=$stopped snapshot='${snapshot##*/}'" \
             "owner='$owner'; log: $log"

@@ -7,7 +7,7 @@
 #                        Swagger UI test (no browser download)
 #   web/swagger-ui       swagger-ui-dist: the assets `cc-metric-store -dev`
 #                        serves at /swagger/
-# Usage: scripts/install-test-tools.sh
+# Usage: scripts/install-test-tools.sh [DIR...]   (default: all three)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,7 +39,9 @@ duckdb_loads() {
   ') >/dev/null 2>&1
 }
 
-for dir in tests/tools/duckdb tests/tools/browser web/swagger-ui; do
+dirs=(tests/tools/duckdb tests/tools/browser web/swagger-ui)
+[ $# -gt 0 ] && dirs=("$@")
+for dir in "${dirs[@]}"; do
   d="$root/$dir"
   ok=1
   pinned_installed "$d" || ok=0

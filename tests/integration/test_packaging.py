@@ -125,6 +125,7 @@ class DebTest(CCMSTestCase):
     def test_contents_and_conffile(self):
         names = set(l.split()[-1] for l in run(["dpkg-deb", "-c", self.deb]).stdout.splitlines())
         for p in ("./usr/bin/cc-metric-store", "./usr/share/man/man8/cc-metric-store.8.gz",
+                  "./usr/share/cc-metric-store/swagger-ui/swagger-ui-bundle.js",
                   "./lib/systemd/system/cc-metric-store.service",
                   "./etc/cc-metric-store/config.json"):
             self.assertIn(p, names)
