@@ -35,9 +35,9 @@
 #include "persist/wal.h"
 #include "store/level.h"
 #include "util/fsutil.h"
-#include "util/progress.h"
 #include "util/hash.h"
 #include "util/names.h"
+#include "util/progress.h"
 
 struct checkpointer {
     struct store *store;
