@@ -31,8 +31,10 @@ ifneq ($(filter-out $(SETUP_GOALS),$(or $(MAKECMDGOALS),all)),)
   endif
 endif
 
-VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
-GITHASH  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# safe.directory: also when root builds in a user's checkout
+GIT      := git -c safe.directory=$(CURDIR)
+VERSION  := $(shell $(GIT) describe --always --dirty 2>/dev/null || echo unknown)
+GITHASH  := $(shell $(GIT) rev-parse --short HEAD 2>/dev/null || echo unknown)
 CPPFLAGS += -DCCMS_VERSION='"1.5.4-c.$(VERSION)"' -DCCMS_GIT_HASH='"$(GITHASH)"'
 
 # Unit tests find their fixtures next to them: tests/fixtures of this clone.

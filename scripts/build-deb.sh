@@ -13,8 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x cc-metric-store ] || { echo "build-deb: build the binary first (make deb)" >&2; exit 1; }
-count=$(git rev-list --count HEAD 2>/dev/null || echo 0)
-hash=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# safe.directory: root building in a user's checkout (git refuses otherwise)
+git_() { git -c safe.directory="$PWD" "$@"; }
+count=$(git_ rev-list --count HEAD 2>/dev/null || echo 0)
+hash=$(git_ rev-parse --short HEAD 2>/dev/null || echo unknown)
 version="1.5.4+c${count}.g${hash}"
 arch=$(dpkg --print-architecture)
 stage="build/deb/cc-metric-store_${version}_${arch}"
