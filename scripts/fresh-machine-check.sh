@@ -218,7 +218,7 @@ if [ -z "$only" ] || [ "$only" = deb ]; then
   rc=0
   chroot "$root" "${chroot_env[@]}" bash -c 'cd /home/newcomer/cc-metric-store && make deb' \
     >"$log" 2>&1 || rc=$?
-  deb="$(ls "$root"/home/newcomer/cc-metric-store/build/cc-metric-store_*.deb 2>/dev/null | head -1)"
+  deb="$(ls "$root"/home/newcomer/cc-metric-store/build/cc-metric-store_*.deb 2>/dev/null | head -1 || true)"
   if [ "$rc" -ne 0 ] || [ -z "$deb" ]; then
     say "make deb FAILED (exit $rc); log: $log"
     status=1
@@ -265,7 +265,7 @@ EOF
       kill -TERM -- "-$runner" 2>/dev/null || true
       stopped=1
       wait "$runner" || stopped=0
-      snapshot="$(ls "$root"/var/lib/cc-metric-store/checkpoints/deb/n1/*.ccms 2>/dev/null | head -1)"
+      snapshot="$(ls "$root"/var/lib/cc-metric-store/checkpoints/deb/n1/*.ccms 2>/dev/null | head -1 || true)"
       owner="$(stat -c %U "$root/var/lib/cc-metric-store" 2>/dev/null || true)"
       if [ "$answered" -eq 1 ] && [ "$stopped" -eq 1 ] && [ -n "$snapshot" ] && \
          [ "$owner" = cc-metric-store ] && grep -q "Graceful shutdown completed!" "$log"; then
