@@ -22,9 +22,9 @@ LDLIBS   += $(PKG_LIBS) -lm -pthread
 
 # The flags above are read when this file is parsed. `make run`, `make
 # test` and `make deb` therefore install the packages first and build in a
-# sub-make, which
-# parses the file again with the packages present. A plain build (`make`)
-# never installs anything; without the packages it stops with one line.
+# sub-make, which parses the file again with the packages present. A plain
+# build (`make`) never installs anything; without the packages it stops with
+# one line.
 SETUP_GOALS := deps test-tools run test fuzz deb clean
 ifneq ($(filter-out $(SETUP_GOALS),$(or $(MAKECMDGOALS),all)),)
   ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)

@@ -262,11 +262,13 @@ c = http.client.HTTPConnection("127.0.0.1", 8082, timeout=5)
 c.request("GET", "/swagger/swagger-ui-bundle.js")
 sys.exit(0 if c.getresponse().status == 200 else 1)
 EOF
-      kill -TERM -- "-$runner" 2>/dev/null || true
+      # SIGTERM to the store alone: its exit status comes back through
+      # runuser, chroot and setsid
+      pkill -TERM -f "^/usr/bin/cc-metric-store -config /etc/cc-metric-store/config.json" || true
       stopped=1
       wait "$runner" || stopped=0
       snapshot="$(ls "$root"/var/lib/cc-metric-store/checkpoints/deb/n1/*.ccms 2>/dev/null | head -1 || true)"
-      owner="$(stat -c %U "$root/var/lib/cc-metric-store" 2>/dev/null || true)"
+      owner="$(chroot "$root" stat -c %U /var/lib/cc-metric-store 2>/dev/null || true)"
       if [ "$answered" -eq 1 ] && [ "$stopped" -eq 1 ] && [ -n "$snapshot" ] && \
          [ "$owner" = cc-metric-store ] && grep -q "Graceful shutdown completed!" "$log"; then
         say "deb: installed, started as cc-metric-store on /etc/cc-metric-store/config.json," \
