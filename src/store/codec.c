@@ -6,8 +6,16 @@
  *   DECIMAL  u8 2 | u8 k | u8 flags | [bitmap of present slots, (n+7)/8
  *            bytes, when flags & 1] | varint zigzag first | varint zigzag
  *            min_delta | u8 width | varint (first - min) | varint
- *            (max - first) | f64 sum | (m-1) deltas - min_delta, width
- *            bits each, LSB first (m = present values)
+ *            (max - first) | f64 sum | [bitmap of non-zero deltas, (m+6)/8
+ *            bytes, when flags & 2] | the deltas - min_delta, width bits
+ *            each, LSB first: all m-1 of them, or with flags & 2 only the
+ *            non-zero ones (m = present values)
+ *
+ * The second bitmap is for gauges that often repeat their value: a zero
+ * delta then costs one bit instead of a full width, and min_delta and
+ * width describe the non-zero deltas only. The encoder sizes the block
+ * both ways and keeps the smaller (blocks written before the flag existed
+ * simply never have it).
  *
  * A DECIMAL block carries the statistics of its values (min and max as
  * integers, the sum of the floats added in slot order as a double), so
@@ -30,6 +38,7 @@
 #define CODEC_MAX_INT ((double)((int64_t)1 << 40))
 #define CODEC_MAX_WIDTH 42
 #define FLAG_BITMAP 1u
+#define FLAG_ZEROS 2u
 
 static const double pow10_table[CODEC_MAX_DECIMALS + 1] = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
@@ -159,13 +168,32 @@ float codec_decimal_value(int64_t r, int k)
     return (float)((double)r * inv_pow10_table[k]);
 }
 
-bool codec_decimal_of(float x, int k, int64_t *r)
+/* y rounded to the nearest integer, ties to even, for |y| < 2^51: adding
+ * and subtracting 1.5 * 2^52 leaves no bits below the unit. This is what
+ * nearbyint() does in the default rounding mode, without its library call
+ * (which needs SSE4.1 to be inlined). Compilers keep the two operations:
+ * without -ffast-math they may not assume (y + c) - c == y. */
+static inline double round_even(double y)
 {
-    double y = nearbyint((double)x * pow10_table[k]);
+    const double magic = 6755399441055744.0;
+    return (y + magic) - magic;
+}
+
+/* r for x at k decimals, if it gives x back exactly (the one test both the
+ * encoder and codec_decimal_of use). */
+static inline bool decimal_try(float x, int k, int64_t *r)
+{
+    double y = (double)x * pow10_table[k];
     if (!(fabs(y) < CODEC_MAX_INT))
         return false;
-    *r = (int64_t)y;
+    double rounded = round_even(y);
+    *r = (int64_t)rounded;
     return float_bits(codec_decimal_value(*r, k)) == float_bits(x);
+}
+
+bool codec_decimal_of(float x, int k, int64_t *r)
+{
+    return decimal_try(x, k, r);
 }
 
 /* ---- encoding ---------------------------------------------------------------- */
@@ -177,12 +205,78 @@ struct decimal_plan {
     int64_t min, max;           /* of the integers */
     double sum;                 /* of the present floats, in slot order */
     unsigned width;
+    bool zeros;                 /* FLAG_ZEROS: zero deltas as bits only */
     size_t size;
 };
 
-/* Finds the smallest k describing every present value; fills ints[] with
- * the present values' integers in order. False when no k does. */
-static bool decimal_fit(const float *values, uint32_t n, int64_t *ints, struct decimal_plan *p)
+/* One pass over the block at k decimals: every present value's integer
+ * into ints[], and everything the layout needs (sum, extremes, the spread
+ * of all deltas and of the non-zero ones). False as soon as a value does
+ * not round-trip at k. */
+static bool decimal_scan(const float *values, uint32_t first, uint32_t n, int k, int64_t *ints,
+                         struct decimal_plan *p)
+{
+    const double scale = pow10_table[k];
+    int64_t r0;
+    if (!decimal_try(values[first], k, &r0))
+        return false;
+    ints[0] = r0;
+    uint32_t m = 1, nonzero = 0;
+    double sum = (double)values[first];
+    int64_t prev = r0, lo = INT64_MAX, hi = INT64_MIN, nz_lo = INT64_MAX, nz_hi = INT64_MIN;
+    int64_t min = r0, max = r0;
+    for (uint32_t i = first + 1; i < n; i++) {
+        float x = values[i];
+        if (isnan(x))
+            continue;
+        double y = (double)x * scale;
+        if (!(fabs(y) < CODEC_MAX_INT))
+            return false;
+        int64_t r = (int64_t)round_even(y);
+        if (float_bits(codec_decimal_value(r, k)) != float_bits(x))
+            return false;
+        ints[m] = r;
+        int64_t d = r - prev;
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+        /* the non-zero spread, without a branch on the data */
+        int64_t as_lo = d != 0 ? d : INT64_MAX, as_hi = d != 0 ? d : INT64_MIN;
+        nz_lo = as_lo < nz_lo ? as_lo : nz_lo;
+        nz_hi = as_hi > nz_hi ? as_hi : nz_hi;
+        nonzero += d != 0;
+        min = r < min ? r : min;
+        max = r > max ? r : max;
+        sum += (double)x;
+        prev = r;
+        m++;
+    }
+    p->k = k;
+    p->present = m;
+    p->first = r0;
+    p->min = min;
+    p->max = max;
+    p->sum = sum;
+    uint32_t deltas = m - 1;
+    if (deltas == 0)
+        lo = hi = 0;
+    unsigned width = deltas > 0 ? bit_width((uint64_t)(hi - lo)) : 0;
+    unsigned nz_width = nonzero > 0 ? bit_width((uint64_t)(nz_hi - nz_lo)) : 0;
+    size_t all_bytes = ((size_t)deltas * width + 7) / 8;
+    size_t nz_bytes = ((size_t)deltas + 7) / 8 + ((size_t)nonzero * nz_width + 7) / 8;
+    p->zeros = nonzero > 0 && nz_bytes < all_bytes;
+    p->min_delta = p->zeros ? nz_lo : lo;
+    p->width = p->zeros ? nz_width : width;
+    p->size = 3 + (m < n ? (n + 7) / 8 : 0) + varint_size(zigzag(p->first)) +
+              varint_size(zigzag(p->min_delta)) + 1 +
+              varint_size((uint64_t)(p->first - p->min)) +
+              varint_size((uint64_t)(p->max - p->first)) + 8 +
+              (p->zeros ? nz_bytes : all_bytes);
+    return true;
+}
+
+/* Plans the smallest k describing every present value (ints[] gets their
+ * integers). False when no k does. */
+static bool decimal_plan(const float *values, uint32_t n, int64_t *ints, struct decimal_plan *p)
 {
     uint32_t first = 0;
     while (first < n && isnan(values[first]))
@@ -191,55 +285,47 @@ static bool decimal_fit(const float *values, uint32_t n, int64_t *ints, struct d
         return false;
     int64_t r;
     int k = 0;
-    while (k <= CODEC_MAX_DECIMALS && !codec_decimal_of(values[first], k, &r))
+    while (k <= CODEC_MAX_DECIMALS && !decimal_try(values[first], k, &r))
         k++;
-    for (; k <= CODEC_MAX_DECIMALS; k++) {
-        uint32_t m = 0;
-        bool ok = true;
-        for (uint32_t i = first; i < n && ok; i++) {
-            if (isnan(values[i]))
-                continue;
-            ok = codec_decimal_of(values[i], k, &ints[m]);
-            m++;
-        }
-        if (ok) {
-            p->k = k;
-            p->present = m;
+    for (; k <= CODEC_MAX_DECIMALS; k++)
+        if (decimal_scan(values, first, n, k, ints, p))
             return true;
-        }
-    }
     return false;
 }
 
-static void decimal_size(const float *values, uint32_t n, const int64_t *ints,
-                         struct decimal_plan *p)
+/* A little-endian bit stream: values are added at the top of acc and go
+ * out 32 bits at a time (bits < 32 between calls). */
+struct bit_writer {
+    uint8_t *out;
+    uint64_t acc;
+    unsigned bits;
+};
+
+static inline void bits_put(struct bit_writer *w, uint64_t v, unsigned width)
 {
-    uint32_t m = p->present;
-    p->first = ints[0];
-    p->min = p->max = ints[0];
-    p->sum = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (!isnan(values[i]))
-            p->sum += (double)values[i];
-    int64_t lo = 0, hi = 0;
-    for (uint32_t i = 1; i < m; i++) {
-        if (ints[i] < p->min)
-            p->min = ints[i];
-        if (ints[i] > p->max)
-            p->max = ints[i];
-        int64_t d = ints[i] - ints[i - 1];
-        if (i == 1 || d < lo)
-            lo = d;
-        if (i == 1 || d > hi)
-            hi = d;
+    if (width > 32) {           /* (widths up to CODEC_MAX_WIDTH: two steps) */
+        bits_put(w, v & 0xffff, 16);
+        v >>= 16;
+        width -= 16;
     }
-    p->min_delta = lo;
-    p->width = m > 1 ? bit_width((uint64_t)(hi - lo)) : 0;
-    p->size = 3 + (m < n ? (n + 7) / 8 : 0) + varint_size(zigzag(p->first)) +
-              varint_size(zigzag(p->min_delta)) + 1 +
-              varint_size((uint64_t)(p->first - p->min)) +
-              varint_size((uint64_t)(p->max - p->first)) + 8 +
-              ((size_t)(m > 0 ? m - 1 : 0) * p->width + 7) / 8;
+    w->acc |= v << w->bits;
+    w->bits += width;
+    if (w->bits >= 32) {
+        le_put32(w->out, (uint32_t)w->acc);
+        w->out += 4;
+        w->acc >>= 32;
+        w->bits -= 32;
+    }
+}
+
+/* Writes the pending bits (whole bytes); returns the end of the stream. */
+static inline uint8_t *bits_end(struct bit_writer *w)
+{
+    for (; w->bits > 0; w->bits = w->bits > 8 ? w->bits - 8 : 0) {
+        *w->out++ = (uint8_t)w->acc;
+        w->acc >>= 8;
+    }
+    return w->out;
 }
 
 static int encode_decimal(const float *values, uint32_t n, const int64_t *ints,
@@ -249,14 +335,15 @@ static int encode_decimal(const float *values, uint32_t n, const int64_t *ints,
     size_t pos = 0;
     out[pos++] = CODEC_DECIMAL;
     out[pos++] = (uint8_t)p->k;
-    out[pos++] = m < n ? FLAG_BITMAP : 0;
+    out[pos++] = (uint8_t)((m < n ? FLAG_BITMAP : 0) | (p->zeros ? FLAG_ZEROS : 0));
     if (m < n) {
-        size_t bytes = (n + 7) / 8;
-        memset(out + pos, 0, bytes);
-        for (uint32_t i = 0; i < n; i++)
-            if (!isnan(values[i]))
-                out[pos + i / 8] |= (uint8_t)(1u << (i % 8));
-        pos += bytes;
+        for (uint32_t i = 0; i < n; i += 8) {
+            unsigned byte = 0;
+            for (uint32_t j = i; j < i + 8 && j < n; j++)
+                byte |= (unsigned)!isnan(values[j]) << (j - i);
+            out[pos + i / 8] = (uint8_t)byte;
+        }
+        pos += (n + 7) / 8;
     }
     pos += varint_put(out + pos, zigzag(p->first));
     pos += varint_put(out + pos, zigzag(p->min_delta));
@@ -265,22 +352,31 @@ static int encode_decimal(const float *values, uint32_t n, const int64_t *ints,
     pos += varint_put(out + pos, (uint64_t)(p->max - p->first));
     uint64_t sum_bits;
     memcpy(&sum_bits, &p->sum, 8);
-    for (int i = 0; i < 8; i++)
-        out[pos++] = (uint8_t)(sum_bits >> (8 * i));
-    uint64_t acc = 0;
-    unsigned bits = 0;
-    for (uint32_t i = 1; i < m && p->width > 0; i++) {
-        acc |= ((uint64_t)(ints[i] - ints[i - 1]) - (uint64_t)p->min_delta) << bits;
-        bits += p->width;
-        while (bits >= 8) {
-            out[pos++] = (uint8_t)acc;
-            acc >>= 8;
-            bits -= 8;
+    le_put64(out + pos, sum_bits);
+    pos += 8;
+    uint8_t *o = out + pos;
+    uint64_t min_delta = (uint64_t)p->min_delta;
+    if (p->zeros) {
+        /* the bitmap of moving steps, then the moving steps' deltas */
+        size_t bitmap_bytes = ((size_t)m - 1 + 7) / 8;
+        for (uint32_t i = 1; i < m; i += 8) {
+            unsigned byte = 0;
+            for (uint32_t j = i; j < i + 8 && j < m; j++)
+                byte |= (unsigned)(ints[j] != ints[j - 1]) << (j - i);
+            o[(i - 1) / 8] = (uint8_t)byte;
         }
+        struct bit_writer w = { o + bitmap_bytes, 0, 0 };
+        for (uint32_t i = 1; i < m && p->width > 0; i++)
+            if (ints[i] != ints[i - 1])
+                bits_put(&w, (uint64_t)(ints[i] - ints[i - 1]) - min_delta, p->width);
+        o = bits_end(&w);
+    } else {
+        struct bit_writer w = { o, 0, 0 };
+        for (uint32_t i = 1; i < m && p->width > 0; i++)
+            bits_put(&w, (uint64_t)(ints[i] - ints[i - 1]) - min_delta, p->width);
+        o = bits_end(&w);
     }
-    if (bits > 0)
-        out[pos++] = (uint8_t)acc;
-    return (int)pos;
+    return (int)(o - out);
 }
 
 int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
@@ -304,8 +400,7 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
     int64_t ints[CODEC_MAX_VALUES];
     struct decimal_plan plan;
     size_t raw_size = codec_bound(n);
-    if (decimal_fit(values, n, ints, &plan)) {
-        decimal_size(values, n, ints, &plan);
+    if (decimal_plan(values, n, ints, &plan)) {
         if (plan.size < raw_size) {
             if (cap < plan.size)
                 return CODEC_ESPACE;
@@ -331,9 +426,31 @@ struct decimal_header {
     int64_t first, min_delta, min, max;
     double sum;
     unsigned width;
+    const uint8_t *nonzero;     /* FLAG_ZEROS: bit j-1 set when delta j is packed; else NULL */
+    uint32_t packed_count;      /* deltas packed */
     const uint8_t *packed;
     size_t packed_len;
 };
+
+/* Set bits in p[0..n), a word at a time (no popcount instruction is
+ * assumed: baseline x86-64 lacks one, and the builtin then is a call per
+ * word). */
+static uint32_t popcount_bytes(const uint8_t *p, size_t n)
+{
+    uint32_t count = 0;
+    while (n > 0) {
+        size_t take = n < 8 ? n : 8;
+        uint64_t v = 0;
+        memcpy(&v, p, take);
+        v = v - ((v >> 1) & 0x5555555555555555ull);
+        v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
+        v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0full;
+        count += (uint32_t)((v * 0x0101010101010101ull) >> 56);
+        p += take;
+        n -= take;
+    }
+    return count;
+}
 
 static int decimal_header(const uint8_t *in, size_t len, uint32_t n, struct decimal_header *h)
 {
@@ -341,7 +458,7 @@ static int decimal_header(const uint8_t *in, size_t len, uint32_t n, struct deci
         return CODEC_ECORRUPT;
     h->k = in[1];
     unsigned flags = in[2];
-    if (h->k > CODEC_MAX_DECIMALS || (flags & ~FLAG_BITMAP) != 0)
+    if (h->k > CODEC_MAX_DECIMALS || (flags & ~(FLAG_BITMAP | FLAG_ZEROS)) != 0)
         return CODEC_ECORRUPT;
     size_t pos = 3;
     h->bitmap = NULL;
@@ -391,8 +508,23 @@ static int decimal_header(const uint8_t *in, size_t len, uint32_t n, struct deci
     uint64_t sum_bits = load_le64(in + pos);
     memcpy(&h->sum, &sum_bits, 8);
     pos += 8;
+    uint32_t packed_deltas = h->m - 1;
+    h->nonzero = NULL;
+    if (flags & FLAG_ZEROS) {
+        size_t bytes = ((size_t)h->m - 1 + 7) / 8;
+        if (h->m < 2 || len - pos < bytes)
+            return CODEC_ECORRUPT;
+        h->nonzero = in + pos;
+        packed_deltas = popcount_bytes(h->nonzero, bytes);
+        if ((h->m - 1) % 8 != 0 && (h->nonzero[bytes - 1] >> ((h->m - 1) % 8)) != 0)
+            return CODEC_ECORRUPT;      /* bits beyond the last delta */
+        if (packed_deltas == 0 && h->width != 0)
+            return CODEC_ECORRUPT;
+        pos += bytes;
+    }
     h->packed = in + pos;
-    h->packed_len = ((size_t)(h->m - 1) * h->width + 7) / 8;
+    h->packed_count = packed_deltas;
+    h->packed_len = ((size_t)packed_deltas * h->width + 7) / 8;
     if (len - pos != h->packed_len)
         return CODEC_ECORRUPT;
     return 0;
@@ -417,7 +549,43 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
     uint64_t r = (uint64_t)h.first;
     uint64_t min_delta = (uint64_t)h.min_delta;
     out[0] = (float)((double)(int64_t)r * scale);   /* = codec_decimal_value(r, k) */
-    if (width == 0) {
+    if (h.nonzero) {
+        /* The steps that move are the bitmap's set bits: each gets the
+         * next packed delta (plus min_delta), found by walking the set
+         * bits a word at a time; the others stay 0. Then one prefix sum
+         * over all steps, as for a block without repeats. */
+        uint64_t steps[CODEC_MAX_VALUES];
+        uint32_t nsteps = m - 1;
+        memset(steps, 0, (size_t)nsteps * sizeof steps[0]);
+        uint64_t mask = width ? ~(uint64_t)0 >> (64 - width) : 0;
+        const uint8_t *src = h.packed;
+        uint64_t bit = 0;
+        size_t bitmap_bytes = ((size_t)nsteps + 7) / 8;
+        for (size_t at = 0; at < bitmap_bytes; at += 8) {
+            size_t take = bitmap_bytes - at < 8 ? bitmap_bytes - at : 8;
+            uint64_t moving = 0;
+            memcpy(&moving, h.nonzero + at, take);
+            moving = le_get64((const uint8_t *)&moving);
+            while (moving) {
+                uint32_t t = (uint32_t)(at * 8) + (uint32_t)__builtin_ctzll(moving);
+                moving &= moving - 1;
+                size_t byte = (size_t)(bit >> 3);
+                uint64_t word = 0;
+                if (byte + 8 <= packed) {
+                    word = load_le64(src + byte);
+                } else {
+                    for (size_t b = 0; byte + b < packed; b++)
+                        word |= (uint64_t)src[byte + b] << (8 * b);
+                }
+                steps[t] = ((word >> (bit & 7)) & mask) + min_delta;
+                bit += width;
+            }
+        }
+        for (uint32_t j = 1; j < m; j++) {
+            r += steps[j - 1];
+            out[j] = (float)((double)(int64_t)r * scale);
+        }
+    } else if (width == 0) {
         for (uint32_t j = 1; j < m; j++) {
             r += min_delta;
             out[j] = (float)((double)(int64_t)r * scale);

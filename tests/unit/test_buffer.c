@@ -488,26 +488,31 @@ static void test_in_order_fill_seals(void **state)
     (void)state;
     struct buffer *head = NULL;
     bytes = 0;
-    /* a half is encoded once writes are 16 slots (SEAL_LAG) beyond it */
-    for (int k = 0; k < 64 + 16; k++)
+    /* a quarter part (32 slots) is encoded once writes are 8 slots
+     * (SEAL_LAG) beyond it; the plain part never holds more than 40 */
+    for (int k = 0; k < 32 + 8; k++)
         assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
-    assert_int_equal(raw_slots(head), 80);
+    assert_int_equal(raw_slots(head), 40);
     assert_int_equal(encoded_bytes(head), 0);
-    assert_int_equal(chain_write(&head, 10, 100 + 10 * 80, gauge(80), &bytes), 0);
-    assert_int_equal(raw_slots(head), 17);
-    assert_true(encoded_bytes(head) > 0 && encoded_bytes(head) < 64 * 2);
-    for (int k = 81; k < 128 + 16; k++)
-        assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
-    assert_int_equal(raw_slots(head), 80);
-    assert_int_equal(chain_write(&head, 10, 100 + 10 * 144, gauge(144), &bytes), 0);
-    assert_int_equal(raw_slots(head), 17);
-    assert_true(encoded_bytes(head) > 0 && encoded_bytes(head) < 128 * 2);
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * 40, gauge(40), &bytes), 0);
+    assert_int_equal(raw_slots(head), 9);
+    assert_true(encoded_bytes(head) > 0 && encoded_bytes(head) < 32 * 2);
+    /* each further quarter is encoded together with those before it */
+    for (int quarter = 2; quarter <= 4; quarter++) {
+        int upto = 32 * quarter + 8;
+        for (int k = upto - 32; k < upto; k++)
+            assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
+        assert_int_equal(raw_slots(head), 40);
+        assert_int_equal(chain_write(&head, 10, 100 + 10 * upto, gauge(upto), &bytes), 0);
+        assert_int_equal(raw_slots(head), 9);
+        assert_true(encoded_bytes(head) > 0 && encoded_bytes(head) < (uint64_t)(32 * quarter * 2));
+    }
     struct layout first = layout_of(head);
     assert_int_equal(first.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);  /* one part of 128 */
     /* three complete buffers, and a head far enough along that its
      * predecessor is complete too */
     enum { N = 3 * BUFFER_CAP + 20 };
-    for (int k = 145; k < N; k++)
+    for (int k = 32 * 4 + 8 + 1; k < N; k++)
         assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
     struct layout l = layout_of(head);
     assert_int_equal(l.n, 4);
@@ -532,15 +537,15 @@ static void test_writes_into_sealed_parts(void **state)
     (void)state;
     struct buffer *head = NULL;
     bytes = 0;
-    for (int k = 0; k < 2 * BUFFER_CAP + 10; k++)
+    for (int k = 0; k < 2 * BUFFER_CAP + 6; k++)
         if (k % 3 != 1 || k >= 2 * BUFFER_CAP)   /* every third slot missing */
             chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes);
-    /* the head is not 16 slots along yet: its predecessor's last half is
-     * still plain */
-    assert_int_equal(raw_slots(head), 10 + 64);
+    /* the head is not 8 slots along yet: its predecessor's last quarter
+     * is still plain */
+    assert_int_equal(raw_slots(head), 6 + 32);
     chain_compact(head, &bytes);                 /* written since: left alone */
     chain_compact(head, &bytes);                 /* quiet: encoded */
-    assert_int_equal(raw_slots(head), 10);       /* the head waits one more pass */
+    assert_int_equal(raw_slots(head), 6);        /* the head waits one more pass */
     chain_compact(head, &bytes);
     assert_int_equal(raw_slots(head), 0);
     uint64_t sealed_before = encoded_bytes(head);
@@ -548,11 +553,11 @@ static void test_writes_into_sealed_parts(void **state)
     for (int k = 1; k < BUFFER_CAP; k += 3)
         assert_int_equal(chain_write(&head, 10, 100 + 10 * k, -gauge(k), &bytes), 0);
     assert_int_equal(chain_write(&head, 10, 100 + 10 * 600, 12345.5f, &bytes), 0);
-    assert_true(raw_slots(head) > 10);
-    static float v[2 * BUFFER_CAP + 10];
-    size_t n = read_values(head, 100, 100 + 10 * (2 * BUFFER_CAP + 10), 10, v,
-                           2 * BUFFER_CAP + 10);
-    assert_int_equal(n, 2 * BUFFER_CAP + 10);
+    assert_true(raw_slots(head) > 6);
+    static float v[2 * BUFFER_CAP + 6];
+    size_t n = read_values(head, 100, 100 + 10 * (2 * BUFFER_CAP + 6), 10, v,
+                           2 * BUFFER_CAP + 6);
+    assert_int_equal(n, 2 * BUFFER_CAP + 6);
     for (int k = 0; k < (int)n; k++) {
         float want = k == 600                                ? 12345.5f
                      : k % 3 != 1 || k >= 2 * BUFFER_CAP ? gauge(k)
@@ -565,32 +570,32 @@ static void test_writes_into_sealed_parts(void **state)
     }
     /* first pass: the reopened buffers were written since the last one */
     chain_compact(head, &bytes);
-    assert_true(raw_slots(head) > 10);
+    assert_true(raw_slots(head) > 6);
     /* second pass: quiet now, encoded again (the head too: it went quiet) */
     chain_compact(head, &bytes);
     assert_int_equal(raw_slots(head), 0);
     assert_true(encoded_bytes(head) > sealed_before);   /* more samples than before */
-    n = read_values(head, 100, 100 + 10 * (2 * BUFFER_CAP + 10), 10, v, 2 * BUFFER_CAP + 10);
+    n = read_values(head, 100, 100 + 10 * (2 * BUFFER_CAP + 6), 10, v, 2 * BUFFER_CAP + 6);
     assert_true(v[1] == -gauge(1) && v[600] == 12345.5f && isnan(v[601]));
     /* a new sample after the head's short last part stays plain by itself
      * (that part is encoded again with the slots after it, once they make
-     * a half) */
-    assert_int_equal(chain_write(&head, 10, 100 + 10 * (2 * BUFFER_CAP + 10), 1.5f, &bytes), 0);
+     * a quarter) */
+    assert_int_equal(chain_write(&head, 10, 100 + 10 * (2 * BUFFER_CAP + 6), 1.5f, &bytes), 0);
     assert_int_equal(raw_slots(head), 1);
-    n = read_values(head, 100 + 10 * (2 * BUFFER_CAP), 100 + 10 * (2 * BUFFER_CAP + 11), 10, v,
-                    11);
-    assert_int_equal(n, 11);
-    assert_true(v[10] == 1.5f && v[0] == gauge(2 * BUFFER_CAP));
+    n = read_values(head, 100 + 10 * (2 * BUFFER_CAP), 100 + 10 * (2 * BUFFER_CAP + 7), 10, v,
+                    7);
+    assert_int_equal(n, 7);
+    assert_true(v[6] == 1.5f && v[0] == gauge(2 * BUFFER_CAP));
     /* that was an append, not a late sample: filling on in order, the
      * head's parts are sealed as they complete */
-    for (int k = 2 * BUFFER_CAP + 11; k < 2 * BUFFER_CAP + 400; k++)
+    for (int k = 2 * BUFFER_CAP + 7; k < 2 * BUFFER_CAP + 400; k++)
         assert_int_equal(chain_write(&head, 10, 100 + 10 * k, gauge(k), &bytes), 0);
-    assert_true(raw_slots(head) <= 64 + 16);
+    assert_true(raw_slots(head) <= 32 + 8);
     n = read_values(head, 100 + 10 * (2 * BUFFER_CAP), 100 + 10 * (2 * BUFFER_CAP + 400), 10, v,
                     400);
     assert_int_equal(n, 400);
     for (int k = 0; k < 400; k++)
-        assert_true(v[k] == (k == 10 ? 1.5f : gauge(2 * BUFFER_CAP + k)));
+        assert_true(v[k] == (k == 6 ? 1.5f : gauge(2 * BUFFER_CAP + k)));
     teardown_chain(&head);
 }
 
@@ -668,8 +673,8 @@ static uint64_t plain_bytes(uint32_t n)
     return n <= 4 ? 0 : 4 * (uint64_t)n;
 }
 
-/* The head grows its plain part in steps of 4 (in the header), 8, 16, 32,
- * 64 and 80 floats: a series with a few samples costs a few bytes, each
+/* The head grows its plain part in steps of 4 (in the header), 8, 16, 32
+ * and 40 floats: a series with a few samples costs a few bytes, each
  * step is counted exactly, and the header is one cache line. */
 static void test_head_grows_in_steps(void **state)
 {
@@ -681,9 +686,9 @@ static void test_head_grows_in_steps(void **state)
     static const uint32_t floats_after[] = {
         /* samples written -> floats held plain */
         [1] = 4, [4] = 4, [5] = 8, [8] = 8, [9] = 16, [16] = 16, [17] = 32, [32] = 32,
-        [33] = 64, [64] = 64, [65] = 80, [80] = 80,
+        [33] = 40, [40] = 40,
     };
-    for (int k = 0; k < 80; k++) {
+    for (int k = 0; k < 40; k++) {
         assert_int_equal(chain_write(&head, 60, 1000 + 60 * k, gauge(k), &bytes), 0);
         struct layout l = layout_of(head);
         assert_int_equal(l.b[0].bytes, (uint64_t)bytes);
@@ -692,12 +697,12 @@ static void test_head_grows_in_steps(void **state)
         if (want)
             assert_int_equal(l.b[0].bytes, base + plain_bytes(want));
     }
-    /* the 81st sample encodes the first half; the plain part keeps its
-     * 80 floats until the buffer is sealed whole */
-    assert_int_equal(chain_write(&head, 60, 1000 + 60 * 80, gauge(80), &bytes), 0);
+    /* the 41st sample encodes the first quarter; the plain part keeps its
+     * 40 floats until the buffer is sealed whole */
+    assert_int_equal(chain_write(&head, 60, 1000 + 60 * 40, gauge(40), &bytes), 0);
     struct layout l = layout_of(head);
-    assert_int_equal(l.b[0].raw_slots, 17);
-    uint64_t encoded_room = l.b[0].bytes - (base + plain_bytes(80));
+    assert_int_equal(l.b[0].raw_slots, 9);
+    uint64_t encoded_room = l.b[0].bytes - (base + plain_bytes(40));
     assert_true(encoded_room >= l.b[0].encoded_bytes &&
                 encoded_room < l.b[0].encoded_bytes + ENC_BYTES_OF_A_FEW);
     teardown_chain(&head);

@@ -219,6 +219,81 @@ static void test_stats_accumulate(void **state)
     assert_memory_equal(&acc, &before, sizeof acc);
 }
 
+/* Gauges that repeat: zero deltas cost one bit each, the non-zero ones a
+ * width of their own spread; the block is smaller than packing every delta
+ * at one width would make it, and still exact (with gaps, at every share
+ * of repeats, and at the ends of the packed bits). */
+static void test_repeats_cost_a_bit(void **state)
+{
+    (void)state;
+    static float v[512];
+    for (int share = 0; share <= 8; share++) {
+        for (int round = 0; round < 10; round++) {
+            double x = 50.0;
+            for (int i = 0; i < 512; i++) {
+                if ((int)(next_rand() % 8) >= share)
+                    x += (double)((int)(next_rand() % 401) - 200) / 100.0;
+                v[i] = (float)(nearbyint(x * 100) / 100);
+            }
+            if (round % 2)
+                for (int j = 0; j < 30; j++)
+                    v[next_rand() % 512] = NAN;
+            int kind;
+            size_t len = round_trip(v, 512, &kind);
+            if (share < 8) {
+                assert_int_equal(kind, CODEC_DECIMAL);
+                /* a header of about 20 bytes, the bitmaps, 9 bits a move */
+                size_t moves = 512 - 512 * (size_t)share / 8;
+                assert_true(len < 40 + 64 + 64 + (moves * 9 + 7) / 8 + 64);
+            }
+        }
+    }
+    /* one move among repeats, at either end and in the middle */
+    for (uint32_t at = 1; at < 300; at += 149) {
+        for (uint32_t i = 0; i < 300; i++)
+            v[i] = i < at ? 2.5f : 3.75f;
+        int kind;
+        assert_true(round_trip(v, 300, &kind) < 70);
+        assert_int_equal(kind, CODEC_DECIMAL);
+    }
+}
+
+/* Blocks written before zero deltas had their own bitmap (a DECIMAL block
+ * of 20 values with 2 decimals, a repeat and two gaps, as that encoder
+ * wrote it) still decode, count and give their statistics. */
+static void test_reads_blocks_without_zero_bitmap(void **state)
+{
+    (void)state;
+    static const uint8_t old[] = {
+        0x02, 0x02, 0x01, 0xf7, 0xfd, 0x0f, 0xc4, 0x13, 0x95, 0x01, 0x09, 0x64,
+        0xc8, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x28, 0x6d, 0x40, 0x64, 0x96,
+        0x90, 0x01, 0xb0, 0x64, 0x09, 0x00, 0x32, 0x64, 0x96, 0xb0, 0x24, 0xb3,
+        0x24, 0x83, 0x8c, 0x25, 0x32, 0x00,
+    };
+    const float want[20] = { 12.5f, 12.75f, 12.75f, NAN, 13.0f, 12.25f, 12.25f, 12.25f,
+                             11.5f, NAN, 11.75f, 12.0f, 12.0f, 14.25f, 14.5f, 14.5f,
+                             14.0f, 13.75f, 13.75f, 13.5f };
+    float out[20];
+    assert_int_equal(codec_decode(old, sizeof old, 20, out), 0);
+    for (int i = 0; i < 20; i++) {
+        if (isnan(want[i]))
+            assert_nan(out[i]);
+        else
+            assert_int_equal(bits_of(out[i]), bits_of(want[i]));
+    }
+    uint32_t present = 0;
+    assert_int_equal(codec_count(old, sizeof old, 20, &present), 0);
+    assert_int_equal(present, 18);
+    struct codec_stats got = CODEC_STATS_EMPTY, expect = CODEC_STATS_EMPTY;
+    assert_int_equal(codec_stats(old, sizeof old, 20, &got), 0);
+    codec_stats_values(want, 20, &expect);
+    assert_memory_equal(&got, &expect, sizeof got);
+    /* today's encoder writes the same values smaller, with the bitmap */
+    uint8_t enc[128];
+    int len = codec_encode(want, 20, enc, sizeof enc);
+    assert_true(len > 0 && (size_t)len <= sizeof old);
+}
+
 static void test_const_and_missing(void **state)
 {
     (void)state;
@@ -319,6 +394,8 @@ int main(void)
         cmocka_unit_test(test_noise_is_raw),
         cmocka_unit_test(test_edge_values),
         cmocka_unit_test(test_stats_accumulate),
+        cmocka_unit_test(test_repeats_cost_a_bit),
+        cmocka_unit_test(test_reads_blocks_without_zero_bitmap),
         cmocka_unit_test(test_const_and_missing),
         cmocka_unit_test(test_bad_counts_and_garbage),
     };
