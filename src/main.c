@@ -560,15 +560,6 @@ int main(int argc, char **argv)
      * one in the heap of the thread that read it: megabytes per connection
      * thread that the samples never use. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    /* Two heaps for all threads instead of glibc's eight per core. The
-     * store's blocks are allocated by whichever connection thread writes
-     * them and live for days; spread over one heap per thread, each heap
-     * keeps holes of its own that the others cannot reuse (about 4 % of
-     * the store's memory in the benchmark). The store allocates about once
-     * per 30 samples of a series, so two heaps do not contend. The
-     * operator's MALLOC_ARENA_MAX, if set, wins. */
-    if (!getenv("MALLOC_ARENA_MAX"))
-        mallopt(M_ARENA_MAX, 2);
     /* Before any thread exists, so every thread inherits the mask. */
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);

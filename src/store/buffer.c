@@ -28,8 +28,9 @@
  *
  * Sealing: while a buffer fills in order, each quarter of a sub-block is
  * encoded once writes have gone SEAL_LAG slots beyond it (together with
- * the quarters before it in the same sub-block), and a buffer that stopped being the head is
- * sealed whole once the new head has SEAL_LAG slots. A late write into a
+ * the quarters before it in the same sub-block), and a buffer that
+ * stopped being the head is sealed whole once the new head has SEAL_LAG
+ * slots. A late write into a
  * sealed sub-block (a straggler) re-encodes that one part in place; after
  * PATCH_LIMIT of those between two compaction passes the buffer is taken
  * as written out of order: the next late write decodes the part and every
@@ -54,8 +55,8 @@
  * re-encoded for every straggler. */
 #define SEAL_LAG 8
 /* The plain part of a buffer filling in order never holds more than this:
- * a quarter part and the lag behind it. It grows in steps up to here and then keeps
- * its size until the buffer is sealed whole (shrinking it after each part
+ * a quarter part and the lag behind it. It grows in steps up to here and
+ * then keeps its size until the buffer is sealed whole (shrinking it after each part
  * would only leave a hole behind it in the heap, which its own growth
  * takes back a few samples later). */
 #define RAW_STEADY (SEAL_STEP + SEAL_LAG)

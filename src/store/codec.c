@@ -452,7 +452,13 @@ static uint32_t popcount_bytes(const uint8_t *p, size_t n)
     return count;
 }
 
-static int decimal_header(const uint8_t *in, size_t len, uint32_t n, struct decimal_header *h)
+/* Parses and checks a DECIMAL header. With count_moves false (statistics
+ * only) the bitmap of moving steps is not read, so that reading a part's
+ * statistics touches its header alone: the packed length is then only
+ * checked against its largest possible value, and h->packed_count is not
+ * set. */
+static int decimal_header(const uint8_t *in, size_t len, uint32_t n, bool count_moves,
+                          struct decimal_header *h)
 {
     if (len < 3)
         return CODEC_ECORRUPT;
@@ -515,12 +521,19 @@ static int decimal_header(const uint8_t *in, size_t len, uint32_t n, struct deci
         if (h->m < 2 || len - pos < bytes)
             return CODEC_ECORRUPT;
         h->nonzero = in + pos;
+        pos += bytes;
+        if (!count_moves) {
+            h->packed = in + pos;
+            h->packed_len = len - pos;
+            if (h->packed_len > ((size_t)(h->m - 1) * h->width + 7) / 8)
+                return CODEC_ECORRUPT;
+            return 0;
+        }
         packed_deltas = popcount_bytes(h->nonzero, bytes);
         if ((h->m - 1) % 8 != 0 && (h->nonzero[bytes - 1] >> ((h->m - 1) % 8)) != 0)
             return CODEC_ECORRUPT;      /* bits beyond the last delta */
         if (packed_deltas == 0 && h->width != 0)
             return CODEC_ECORRUPT;
-        pos += bytes;
     }
     h->packed = in + pos;
     h->packed_count = packed_deltas;
@@ -533,7 +546,7 @@ static int decimal_header(const uint8_t *in, size_t len, uint32_t n, struct deci
 static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
 {
     struct decimal_header h;
-    int rc = decimal_header(in, len, n, &h);
+    int rc = decimal_header(in, len, n, true, &h);
     if (rc != 0)
         return rc;
     int k = h.k;
@@ -553,37 +566,42 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
         /* The steps that move are the bitmap's set bits: each gets the
          * next packed delta (plus min_delta), found by walking the set
          * bits a word at a time; the others stay 0. Then one prefix sum
-         * over all steps, as for a block without repeats. */
-        uint64_t steps[CODEC_MAX_VALUES];
-        uint32_t nsteps = m - 1;
-        memset(steps, 0, (size_t)nsteps * sizeof steps[0]);
+         * over the steps, as for a block without repeats. A window of 256
+         * steps at a time keeps the scratch small. */
+        enum { WINDOW = 256 };
+        uint64_t steps[WINDOW];
         uint64_t mask = width ? ~(uint64_t)0 >> (64 - width) : 0;
         const uint8_t *src = h.packed;
         uint64_t bit = 0;
-        size_t bitmap_bytes = ((size_t)nsteps + 7) / 8;
-        for (size_t at = 0; at < bitmap_bytes; at += 8) {
-            size_t take = bitmap_bytes - at < 8 ? bitmap_bytes - at : 8;
-            uint64_t moving = 0;
-            memcpy(&moving, h.nonzero + at, take);
-            moving = le_get64((const uint8_t *)&moving);
-            while (moving) {
-                uint32_t t = (uint32_t)(at * 8) + (uint32_t)__builtin_ctzll(moving);
-                moving &= moving - 1;
-                size_t byte = (size_t)(bit >> 3);
-                uint64_t word = 0;
-                if (byte + 8 <= packed) {
-                    word = load_le64(src + byte);
-                } else {
-                    for (size_t b = 0; byte + b < packed; b++)
-                        word |= (uint64_t)src[byte + b] << (8 * b);
+        uint32_t nsteps = m - 1;
+        for (uint32_t w0 = 0; w0 < nsteps; w0 += WINDOW) {
+            uint32_t wn = nsteps - w0 < WINDOW ? nsteps - w0 : WINDOW;
+            memset(steps, 0, (size_t)wn * sizeof steps[0]);
+            size_t bytes = ((size_t)wn + 7) / 8;
+            for (size_t at = 0; at < bytes; at += 8) {
+                size_t take = bytes - at < 8 ? bytes - at : 8;
+                uint64_t moving = 0;
+                memcpy(&moving, h.nonzero + w0 / 8 + at, take);
+                moving = le_get64((const uint8_t *)&moving);
+                while (moving) {
+                    uint32_t t = (uint32_t)(at * 8) + (uint32_t)__builtin_ctzll(moving);
+                    moving &= moving - 1;
+                    size_t byte = (size_t)(bit >> 3);
+                    uint64_t word = 0;
+                    if (byte + 8 <= packed) {
+                        word = load_le64(src + byte);
+                    } else {
+                        for (size_t b = 0; byte + b < packed; b++)
+                            word |= (uint64_t)src[byte + b] << (8 * b);
+                    }
+                    steps[t] = ((word >> (bit & 7)) & mask) + min_delta;
+                    bit += width;
                 }
-                steps[t] = ((word >> (bit & 7)) & mask) + min_delta;
-                bit += width;
             }
-        }
-        for (uint32_t j = 1; j < m; j++) {
-            r += steps[j - 1];
-            out[j] = (float)((double)(int64_t)r * scale);
+            for (uint32_t j = 0; j < wn; j++) {
+                r += steps[j];
+                out[w0 + j + 1] = (float)((double)(int64_t)r * scale);
+            }
         }
     } else if (width == 0) {
         for (uint32_t j = 1; j < m; j++) {
@@ -703,7 +721,7 @@ int codec_count(const uint8_t *in, size_t len, uint32_t n, uint32_t *present)
         return 0;
     case CODEC_DECIMAL: {
         struct decimal_header h;
-        int rc = decimal_header(in, len, n, &h);
+        int rc = decimal_header(in, len, n, true, &h);
         if (rc == 0)
             *present = h.m;
         return rc;
@@ -719,7 +737,7 @@ int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *a
         return CODEC_ECOUNT;
     if (len > 0 && in[0] == CODEC_DECIMAL) {
         struct decimal_header h;
-        int rc = decimal_header(in, len, n, &h);
+        int rc = decimal_header(in, len, n, false, &h);
         if (rc != 0)
             return rc;
         float lo = codec_decimal_value(h.min, h.k), hi = codec_decimal_value(h.max, h.k);

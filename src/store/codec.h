@@ -70,7 +70,9 @@ void codec_stats_values(const float *values, uint32_t n, struct codec_stats *acc
 /* Adds the present values of an encoded block of n values to *acc without
  * decoding it (DECIMAL blocks carry their statistics; the sum then differs
  * from adding the values one by one only by the rounding of the additions).
- * Returns 0 or CODEC_ECORRUPT / CODEC_ECOUNT (*acc unchanged). */
+ * A DECIMAL block's header is checked, and its length as far as the header
+ * tells it; its packed values are not read (codec_count checks a block
+ * whole). Returns 0 or CODEC_ECORRUPT / CODEC_ECOUNT (*acc unchanged). */
 int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *acc);
 
 /* The DECIMAL integer form of one value, shared with the write-ahead log:

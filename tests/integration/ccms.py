@@ -79,9 +79,10 @@ def unescape_html(text):
 
 def codec_profiles(n, seed=7):
     """Series of n values (None = missing) that give the store's block codec
-    each of its cases once sealed: walks with 0..6 decimals (DECIMAL), float
-    noise (RAW), a constant (CONST), a sparse series (bitmap of missing
-    samples), and edge values (-0, subnormals, +-FLT_MAX, the smallest
+    each of its cases once sealed: walks with 0..6 decimals (DECIMAL), a
+    gauge that mostly repeats its value (DECIMAL with the bitmap of moving
+    steps), float noise (RAW), a constant (CONST), a sparse series (bitmap
+    of missing samples), and edge values (-0, subnormals, +-FLT_MAX, the smallest
     normal). Values are Python floats whose repr parses to the float32 the
     store keeps. -> {name: [value or None]}"""
     rnd = random.Random(seed)
@@ -93,6 +94,12 @@ def codec_profiles(n, seed=7):
                 x = min(100.0, max(0.0, x + rnd.uniform(-2, 2)))
             vals.append(f32(round(x, k)))
         out["dec%d" % k] = vals
+    x, vals = 12.5, []
+    for i in range(n):
+        if rnd.random() < 0.2:
+            x = min(64.0, max(0.0, x + rnd.uniform(-4, 4)))
+        vals.append(None if i % 11 == 5 else f32(round(x, 2)))
+    out["repeats"] = vals
     noise = []
     while len(noise) < n:
         v = struct.unpack("<f", struct.pack("<I", rnd.getrandbits(32)))[0]

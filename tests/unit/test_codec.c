@@ -248,6 +248,26 @@ static void test_repeats_cost_a_bit(void **state)
             }
         }
     }
+    /* a block with the bitmap of moves, cut or with a byte too many: decoding
+     * and counting refuse both; the statistics, which read the header
+     * alone, refuse the longer one */
+    {
+        static uint8_t enc[1 + 4 * 512 + 1];
+        for (int i = 0; i < 512; i++)
+            v[i] = (float)(i / 3) * 0.5f;          /* two repeats per move */
+        int len = codec_encode(v, 512, enc, sizeof enc);
+        assert_true(len > 0 && (enc[2] & 2) != 0);
+        float out[512];
+        uint32_t present;
+        struct codec_stats st = CODEC_STATS_EMPTY;
+        assert_int_equal(codec_decode(enc, (size_t)len - 1, 512, out), CODEC_ECORRUPT);
+        assert_int_equal(codec_count(enc, (size_t)len - 1, 512, &present), CODEC_ECORRUPT);
+        enc[len] = 0;
+        assert_int_equal(codec_decode(enc, (size_t)len + 1, 512, out), CODEC_ECORRUPT);
+        assert_int_equal(codec_count(enc, (size_t)len + 1, 512, &present), CODEC_ECORRUPT);
+        assert_int_equal(codec_stats(enc, (size_t)len + 1, 512, &st), CODEC_ECORRUPT);
+        assert_int_equal(st.count, 0);
+    }
     /* one move among repeats, at either end and in the middle */
     for (uint32_t at = 1; at < 300; at += 149) {
         for (uint32_t i = 0; i < 300; i++)
