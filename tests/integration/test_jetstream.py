@@ -457,7 +457,15 @@ class ClusterTest(JetStreamCase):
         victim.start()
         wait_until(lambda: self.status(srv)["nats"]["connected"], what="store reconnected")
         self.assertGreaterEqual(self.status(srv)["nats"]["reconnects"], 1)
-        # the stream's leader dies, comes back later
+        # the stream's leader dies, comes back later; first the restarted
+        # node must have caught up: with it still behind, losing the leader
+        # would leave one current replica of three, no quorum to elect a
+        # new one (publishes then wait until the stale node catches up)
+        def replicas_current():
+            cluster = client.request("$JS.API.STREAM.INFO." + self.STREAM, "")["cluster"]
+            replicas = cluster.get("replicas", [])
+            return len(replicas) == 2 and all(r.get("current") for r in replicas)
+        wait_until(replicas_current, timeout=60, what="every replica current")
         info = client.request("$JS.API.STREAM.INFO." + self.STREAM, "")
         leader = next(n for i, n in enumerate(self.nodes)
                       if "n%d" % i == info["cluster"]["leader"])

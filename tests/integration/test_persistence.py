@@ -102,13 +102,27 @@ def decode_codec_block(enc, n):
     _, p = _varint(enc, p)       # below: min = first - below
     _, p = _varint(enc, p)       # above: max = first + above
     p += 8                       # the sum of the values (a double)
+    moves = [True] * (m - 1)
+    if flags & 2:                # only the steps that move are packed
+        if m < 2:
+            raise FormatError("DECIMAL bitmap of moves with one value")
+        nbytes = (m - 1 + 7) // 8
+        bitmap = enc[p:p + nbytes]
+        moves = [bool(bitmap[j // 8] >> (j % 8) & 1) for j in range(m - 1)]
+        if len(bitmap) != nbytes or int.from_bytes(bitmap, "little") >> (m - 1):
+            raise FormatError("DECIMAL bitmap of moves")
+        p += nbytes
+    if flags & ~3:
+        raise FormatError("DECIMAL flags %#x" % flags)
     bits = int.from_bytes(enc[p:], "little")
-    if len(enc) - p != ((m - 1) * width + 7) // 8:
+    if len(enc) - p != (sum(moves) * width + 7) // 8:
         raise FormatError("DECIMAL packed length")
     r = _unzigzag(first)
-    ints = [r]
+    ints, at = [r], 0
     for j in range(1, m):
-        r += ((bits >> ((j - 1) * width)) & ((1 << width) - 1)) + _unzigzag(min_delta)
+        if moves[j - 1]:
+            r += ((bits >> (at * width)) & ((1 << width) - 1)) + _unzigzag(min_delta)
+            at += 1
         ints.append(r)
     it = iter(f32(x * DEC_SCALE[k]) for x in ints)
     return [next(it) if present[i] else None for i in range(n)]
