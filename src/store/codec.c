@@ -580,9 +580,7 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
             size_t bytes = ((size_t)wn + 7) / 8;
             for (size_t at = 0; at < bytes; at += 8) {
                 size_t take = bytes - at < 8 ? bytes - at : 8;
-                uint64_t moving = 0;
-                memcpy(&moving, h.nonzero + w0 / 8 + at, take);
-                moving = le_get64((const uint8_t *)&moving);
+                uint64_t moving = le_get(h.nonzero + w0 / 8 + at, (int)take);
                 while (moving) {
                     uint32_t t = (uint32_t)(at * 8) + (uint32_t)__builtin_ctzll(moving);
                     moving &= moving - 1;
