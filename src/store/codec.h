@@ -11,8 +11,9 @@
  *  - DECIMAL: every present value is an integer count of 10^-k (k = 0..8)
  *    that converts back to the same float; the integers are delta coded,
  *    zigzag mapped and bit-packed with a frame of reference (the smallest
- *    delta is stored once, each delta takes the width of the spread), and
- *    missing samples are a bitmap;
+ *    delta is stored once, each delta takes the width of the spread),
+ *    missing samples are a bitmap, and where that is smaller a bitmap of
+ *    the steps that move lets a repeated value cost one bit;
  *  - RAW: the float bits as they are (noise, or values no k describes).
  * Gauges from node collectors (loads with 2 decimals, clocks with 1, ratios
  * with 3) move by small steps, so their deltas need a few bits each.
