@@ -154,8 +154,13 @@ run: deps
 	$(MAKE) cc-metric-store
 	./cc-metric-store -config config.json
 
-bench: cc-metric-store
+bench: cc-metric-store $(BUILD)/bench/ingest_cpu
 	$(MAKE) -C bench
+
+# The CPU cost of ingest in one process (bench/ingest_cpu.c): links the store.
+$(BUILD)/bench/ingest_cpu: bench/ingest_cpu.c bench/workload.h $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ibench $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # ---- installation and the Debian package (docs/packaging.md) ----------------
 PREFIX         ?= /usr/local

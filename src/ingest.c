@@ -180,9 +180,30 @@ static int64_t ingest_to_seconds(int64_t t, enum ingest_precision p)
     }
 }
 
-static bool ingest_eq(const char *a, size_t alen, const char *b, size_t blen)
+/* Whether a[0..alen) and b[0..blen) hold the same bytes. Called several
+ * times a line (host, cluster, metric, level names of 4 to 16 bytes): those
+ * are compared as two overlapping words instead of by a call. */
+static inline bool ingest_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
-    return alen == blen && memcmp(a, b, alen) == 0;
+    if (alen != blen)
+        return false;
+    if (alen >= 8 && alen <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + alen - 8, 8);
+        memcpy(&b1, b + alen - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (alen >= 4 && alen < 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + alen - 4, 4);
+        memcpy(&b1, b + alen - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, alen) == 0;
 }
 
 #define KEY_IS(k, lit) ingest_eq((k).ptr, (k).len, lit, sizeof(lit) - 1)
@@ -549,7 +570,13 @@ struct ingest_target {
     size_t depth;
     struct child_entry *slot;       /* their entry in the child cache (depth > 0) */
     struct level *child;            /* that level, when the child cache had it */
+    const char *tags;               /* the line's tag section (lp_tag_section), or NULL */
+    size_t tags_len;
 };
+
+/* Flags of a remembered tag section (store_host_remember_tags): its lines
+ * carry no cluster tag and went to the request's default cluster. */
+#define TAGS_DEFAULT_CLUSTER 1u
 
 /* Upstream builds "<type><type-id>" whatever the tag order: a (s)type value
  * goes in front of the ids collected so far. */
@@ -561,31 +588,78 @@ static void ingest_add_prefix(struct ingest_name *nm, struct lp_str v)
         ingest_name_prepend(nm, v.ptr, v.len);
 }
 
+/* The tag keys ingest reads. */
+enum tag_key { TAG_OTHER, TAG_HOST, TAG_CLUSTER, TAG_TYPE, TAG_TYPE_ID, TAG_STYPE, TAG_STYPE_ID };
+
+/* Which key k is: by its length first, then one comparison of a known
+ * length (which the compiler does in a register or two). */
+static enum tag_key ingest_tag_key(struct lp_str k)
+{
+    switch (k.len) {
+    case 4:
+        return memcmp(k.ptr, "host", 4) == 0 ? TAG_HOST
+             : memcmp(k.ptr, "type", 4) == 0 ? TAG_TYPE : TAG_OTHER;
+    case 5:
+        return memcmp(k.ptr, "stype", 5) == 0 ? TAG_STYPE : TAG_OTHER;
+    case 7:
+        return memcmp(k.ptr, "type-id", 7) == 0 ? TAG_TYPE_ID
+             : memcmp(k.ptr, "cluster", 7) == 0 ? TAG_CLUSTER
+             : memcmp(k.ptr, "subtype", 7) == 0 ? TAG_STYPE : TAG_OTHER;
+    case 8:
+        return memcmp(k.ptr, "hostname", 8) == 0 ? TAG_HOST
+             : memcmp(k.ptr, "stype-id", 8) == 0 ? TAG_STYPE_ID : TAG_OTHER;
+    default:
+        return TAG_OTHER;
+    }
+}
+
 static void ingest_read_tags(const struct ingest_batch *b, const struct lp_line *ln,
                              struct ingest_target *t)
 {
-    memset(t, 0, sizeof(*t));
+    /* field by field: the name buffers are large and only their lengths
+     * need to start at zero */
     t->cluster = b->default_cluster;
     t->cluster_len = b->default_cluster_len;
+    t->host = NULL;
+    t->host_len = 0;
+    t->type.len = 0;
+    t->type.too_long = false;
+    t->stype.len = 0;
+    t->stype.too_long = false;
+    t->node = false;
+    t->names[0] = t->names[1] = NULL;
+    t->lens[0] = t->lens[1] = 0;
+    t->depth = 0;
+    t->slot = NULL;
+    t->child = NULL;
     for (size_t i = 0; i < ln->tag_count; i++) {
-        struct lp_str k = ln->tag_keys[i], v = ln->tag_values[i];
-        if (KEY_IS(k, "host") || KEY_IS(k, "hostname")) {
+        struct lp_str v = ln->tag_values[i];
+        switch (ingest_tag_key(ln->tag_keys[i])) {
+        case TAG_HOST:
             t->host = v.ptr;
             t->host_len = v.len;
-        } else if (KEY_IS(k, "cluster")) {
+            break;
+        case TAG_CLUSTER:
             t->cluster = v.ptr;
             t->cluster_len = v.len;
-        } else if (KEY_IS(k, "type")) {
+            break;
+        case TAG_TYPE:
             if (ingest_eq(v.ptr, v.len, "node", 4))
                 t->node = true;
             else
                 ingest_add_prefix(&t->type, v);
-        } else if (KEY_IS(k, "type-id")) {
+            break;
+        case TAG_TYPE_ID:
             ingest_name_append(&t->type, v.ptr, v.len);
-        } else if (KEY_IS(k, "stype") || KEY_IS(k, "subtype")) {
+            break;
+        case TAG_STYPE:
             ingest_add_prefix(&t->stype, v);
-        } else if (KEY_IS(k, "stype-id")) {
+            break;
+        case TAG_STYPE_ID:
             ingest_name_append(&t->stype, v.ptr, v.len);
+            break;
+        case TAG_OTHER:
+            break;
         }
     }
 }
@@ -701,26 +775,20 @@ static bool ingest_read_time(struct ingest_batch *b, size_t line_no, const struc
     return true;
 }
 
-/* Stores the sample and queues its WAL record. Returns 0 (stored or
- * rejected) or -ENOMEM. */
-static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
-                        const struct ingest_target *t, int64_t ts, double value)
+/* Stores the sample in level lvl (names[0..depth) below the locked host)
+ * and queues its WAL record. Returns 0 (stored or rejected) or -ENOMEM. */
+static int ingest_store_sample(struct ingest_batch *b, size_t line_no, int metric,
+                               struct level *lvl, const char *const *names, const size_t *lens,
+                               size_t depth, int64_t ts, double value)
 {
-    int rc = ingest_lock_host(b, line_no, t->cluster, t->cluster_len, t->host, t->host_len);
-    struct level *lvl = t->child;     /* the host was locked already: still valid */
-    if (rc == 0 && !lvl)
-        rc = ingest_child(b, line_no, t->names, t->lens, t->depth, t->slot, &lvl);
-    if (rc == 0)
-        rc = store_write(&b->host, lvl, metric, ts, (float)value);
+    int rc = store_write(&b->host, lvl, metric, ts, (float)value);
     if (rc == 0) {
         b->res.accepted++;
-        if (checkpoint_batch_add(b->wal, &b->host, lvl, metric, t->names, t->lens, t->depth, ts,
+        if (checkpoint_batch_add(b->wal, &b->host, lvl, metric, names, lens, depth, ts,
                                  (float)value) != 0)
             b->persist_failed = true;
         return 0;
     }
-    if (rc == INGEST_REJECT)
-        return 0;
     if (rc == STORE_ERANGE) {
         ingest_reject(b, INGEST_REJECT_TIME, line_no, "timestamp %" PRId64 " is out of range for %s", ts,
                       store_metric_at(b->store, metric)->name);
@@ -730,12 +798,96 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
     return -ENOMEM;
 }
 
+/* After a line was stored the long way: the locked host remembers its tag
+ * section, so that later lines with the same bytes take ingest_cached_line.
+ * Only when the child cache entry holds the levels the line went to. */
+static void ingest_remember_tags(struct ingest_batch *b, const struct ingest_target *t,
+                                 struct level *lvl)
+{
+    if (!t->tags)
+        return;
+    struct tag_target tt = { .levels = { NULL, NULL }, .depth = (uint8_t)t->depth,
+                             .flags = t->cluster == b->default_cluster ? TAGS_DEFAULT_CLUSTER : 0 };
+    if (t->depth > 0) {
+        const struct child_entry *e = t->slot;
+        if (e->gen != b->child_gen || e->depth != t->depth || e->levels[t->depth - 1] != lvl)
+            return;
+        tt.levels[0] = e->levels[0];
+        tt.levels[1] = t->depth == 2 ? e->levels[1] : NULL;
+    }
+    /* out of memory: the next line takes the long way again */
+    (void)store_host_remember_tags(&b->host, t->tags, t->tags_len, &tt);
+}
+
+/* Locks the line's host, finds its level and stores the sample. Returns 0
+ * (stored or rejected) or -ENOMEM. */
+static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
+                        const struct ingest_target *t, int64_t ts, double value)
+{
+    int rc = ingest_lock_host(b, line_no, t->cluster, t->cluster_len, t->host, t->host_len);
+    struct level *lvl = t->child;     /* the host was locked already: still valid */
+    if (rc == 0 && !lvl)
+        rc = ingest_child(b, line_no, t->names, t->lens, t->depth, t->slot, &lvl);
+    if (rc == INGEST_REJECT)
+        return 0;
+    if (rc != 0) {
+        ingest_reject(b, INGEST_REJECT_MEMORY, line_no, "out of memory");
+        return -ENOMEM;
+    }
+    size_t accepted = b->res.accepted;
+    rc = ingest_store_sample(b, line_no, metric, lvl, t->names, t->lens, t->depth, ts, value);
+    if (rc == 0 && b->res.accepted > accepted)
+        ingest_remember_tags(b, t, lvl);
+    return rc;
+}
+
+/*
+ * A line whose tag section the locked host remembers: the same bytes mean
+ * the same tags, so only its fields are parsed and its sample goes to the
+ * remembered level (names checked, levels found when the section was first
+ * seen). The checks after the tags are the long way's, in its order.
+ * Returns 0 / -ENOMEM as ingest_write, or 1 when the line must take the
+ * long way (section not remembered, or another default cluster).
+ */
+static int ingest_cached_line(struct ingest_batch *b, const char *line, size_t len,
+                              size_t line_no, int metric, const char *tags, size_t tags_end)
+{
+    struct tag_target tt;
+    size_t tags_len = (size_t)(line + tags_end - tags);
+    if (!store_host_find_tags(&b->host, tags, tags_len, &tt))
+        return 1;
+    if ((tt.flags & TAGS_DEFAULT_CLUSTER) &&
+        !ingest_eq(b->default_cluster, b->default_cluster_len, b->cluster, b->cluster_len))
+        return 1;
+    struct lp_error err;
+    if (lp_parse_fields(line, len, tags_end, b->scratch, &b->line, &err) != LP_OK) {
+        ingest_reject_syntax(b, line_no, &err);
+        return 0;
+    }
+    double value;
+    int64_t ts;
+    if (!ingest_read_value(b, line_no, &b->line, &value) ||
+        !ingest_read_time(b, line_no, &b->line, &ts))
+        return 0;
+    const char *names[2] = { NULL, NULL };
+    size_t lens[2] = { 0, 0 };
+    for (size_t i = 0; i < tt.depth; i++) {
+        names[i] = tt.levels[i]->name;
+        lens[i] = tt.levels[i]->name_len;
+    }
+    struct level *lvl = tt.depth ? tt.levels[tt.depth - 1] : b->host.level;
+    return ingest_store_sample(b, line_no, metric, lvl, names, lens, tt.depth, ts, value);
+}
+
 /* Maps a parsed line to its level and writes it. Returns 0 (stored or
  * rejected) or -ENOMEM. */
-static int ingest_store_line(struct ingest_batch *b, size_t line_no, int metric)
+static int ingest_store_line(struct ingest_batch *b, size_t line_no, int metric,
+                             const char *tags, size_t tags_len)
 {
     struct ingest_target t;
     ingest_read_tags(b, &b->line, &t);
+    t.tags = tags;
+    t.tags_len = tags_len;
     /* names equal to the cached ones were validated when they were cached */
     bool host_cached = b->locked && ingest_eq(b->hostname, b->host_len, t.host, t.host_len) &&
                        ingest_eq(b->cluster, b->cluster_len, t.cluster, t.cluster_len);
@@ -778,12 +930,22 @@ static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, 
         b->res.ignored++;
         return 0;
     }
+    size_t tags_end;
+    const char *tags = NULL;
+    if (lp_tag_section(line, len, raw, &tags_end)) {
+        tags = raw.ptr + raw.len;
+        if (b->locked) {
+            rc = ingest_cached_line(b, line, len, line_no, metric, tags, tags_end);
+            if (rc <= 0)
+                return rc;
+        }
+    }
     rc = lp_parse_peeked(line, len, raw, needs_unescape, b->scratch, &b->line, &err);
     if (rc != LP_OK) {
         ingest_reject_syntax(b, line_no, &err);
         return 0;
     }
-    return ingest_store_line(b, line_no, metric);
+    return ingest_store_line(b, line_no, metric, tags, tags ? (size_t)(line + tags_end - tags) : 0);
 }
 
 /* ---- batch --------------------------------------------------------------- */

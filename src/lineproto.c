@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---- byte classes --------------------------------------------------------- */
 
@@ -76,21 +79,64 @@ static inline bool lp_escapable(char c, enum esc_kind kind)
 
 enum { TOK_BACKSLASH = 1, TOK_HIGH = 2 };
 
+/* Bytes that end a name token of any kind or need a closer look. */
+#define C_NAME_ATTENTION (C_MEAS_STOP | C_TAG_STOP | C_SPECIAL)
+
+#ifdef __SSE2__
+/* Bit i set iff p[i] is of class C_NAME_ATTENTION: ' ' ',' '=' '\\',
+ * control bytes, 0x7f and bytes >= 0x80. A byte is one iff it equals one
+ * of the first four, or is 0x7f, or is below 0x20 as a signed byte (which
+ * takes in >= 0x80). SSE2 is there on every x86-64. */
+static inline unsigned lp_attention16(const char *p)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i hit = _mm_or_si128(
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8(','))),
+                     _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')),
+                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))),
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+    return (unsigned)_mm_movemask_epi8(hit);
+}
+#endif
+
+/* Advances p to the first byte of class C_NAME_ATTENTION (or end), 16
+ * bytes at a time where SSE2 is there. */
+static inline const char *lp_skip_ordinary(const char *p, const char *end)
+{
+#ifdef __SSE2__
+    while (end - p >= 16) {
+        unsigned bits = lp_attention16(p);
+        if (bits)
+            return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#endif
+    while (p < end && !(CLS(*p) & C_NAME_ATTENTION))
+        p++;
+    return p;
+}
+
 /*
  * Advances p over a name token (measurement, tag key/value, field key):
  * stops at a byte of class `stop`, treats "\<escapable>" as part of the
- * token and records in *flags whether a backslash or a byte >= 0x80 was seen.
+ * token and records in *flags whether a backslash or a byte >= 0x80 was
+ * seen.
  */
 static inline const char *lp_scan_name(const char *p, const char *end, unsigned char stop,
                                        enum esc_kind kind, unsigned *flags)
 {
     const unsigned char mask = stop | C_SPECIAL;
     for (;;) {
-        while (p < end && !(CLS(*p) & mask))
-            p++;
+        p = lp_skip_ordinary(p, end);
         if (p == end)
             return p;
         unsigned char c = (unsigned char)*p;
+        if (!(CLS(c) & mask)) {
+            p++;                /* ends other tokens, not this one ('=' in a measurement) */
+            continue;
+        }
         if (c == '\\') {
             *flags |= TOK_BACKSLASH;
             p += (p + 1 < end && lp_escapable(p[1], kind)) ? 2 : 1;
@@ -229,14 +275,38 @@ __attribute__((format(printf, 3, 4))) static int lp_fail(struct lp_error *err, s
 
 enum num_result { NUM_OK = 0, NUM_SYNTAX, NUM_RANGE, NUM_NONNUMBER };
 
-/* Decimal digits s[0..n) (at least one) as an unsigned value <= limit. */
+/* Decimal digits s[0..n) (at least one) as an unsigned value <= limit
+ * (every caller's limit is at least 10^18 - 1). */
 static int lp_parse_digits(const char *s, size_t n, uint64_t limit, uint64_t *out)
 {
     if (n == 0)
         return NUM_SYNTAX;
     uint64_t v = 0;
+    /* 18 digits cannot exceed the limit: no check per digit there (a
+     * timestamp has 10 to 19 digits) */
+    size_t unchecked = n < 18 ? n : 18, i = 0;
+    /* eight digits at a time (the SWAR method of simdjson and fast_float):
+     * a word of eight ASCII digits becomes their value in three multiplies */
+    for (; i + 8 <= unchecked; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if ((((w + UINT64_C(0x4646464646464646)) | (w - UINT64_C(0x3030303030303030))) &
+             UINT64_C(0x8080808080808080)) != 0)
+            break;              /* not eight digits: the loop below finds out */
+        w -= UINT64_C(0x3030303030303030);
+        w = w * 10 + (w >> 8);
+        w = (((w & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064)) +
+             (((w >> 16) & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x0000271000000001))) >> 32;
+        v = v * 100000000 + w;
+    }
+    for (; i < unchecked; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9)
+            return NUM_SYNTAX;
+        v = v * 10 + d;
+    }
     bool overflow = false;
-    for (size_t i = 0; i < n; i++) {
+    for (i = unchecked; i < n; i++) {
         unsigned d = (unsigned char)s[i] - '0';
         if (d > 9)
             return NUM_SYNTAX;
@@ -567,9 +637,10 @@ struct lp_cursor {
 
 #define COL(c, ptr) ((size_t)((ptr) - (c)->line))
 
-/* Finishes a scanned name token: UTF-8 check, unescape if needed. */
-static int lp_take_name(struct lp_cursor *c, const char *start, unsigned flags,
-                        enum esc_kind kind, struct lp_str *out)
+/* lp_take_name for a token that holds a backslash or a byte >= 0x80. */
+static __attribute__((noinline)) int lp_take_special_name(struct lp_cursor *c, const char *start,
+                                                          unsigned flags, enum esc_kind kind,
+                                                          struct lp_str *out)
 {
     size_t n = (size_t)(c->p - start);
     if ((flags & TOK_HIGH) && !lp_utf8_valid((const unsigned char *)start, n)) {
@@ -585,6 +656,18 @@ static int lp_take_name(struct lp_cursor *c, const char *start, unsigned flags,
         out->ptr = start;
         out->len = n;
     }
+    return LP_OK;
+}
+
+/* Finishes a scanned name token: UTF-8 check, unescape if needed (a plain
+ * token, nearly every one, is taken as it is). */
+static inline int lp_take_name(struct lp_cursor *c, const char *start, unsigned flags,
+                               enum esc_kind kind, struct lp_str *out)
+{
+    if (__builtin_expect(flags != 0, 0))
+        return lp_take_special_name(c, start, flags, kind, out);
+    out->ptr = start;
+    out->len = (size_t)(c->p - start);
     return LP_OK;
 }
 
@@ -937,6 +1020,47 @@ int lp_parse_peeked(const char *line, size_t len, struct lp_str name, bool needs
     if (len > 0 && line[len - 1] == '\r')
         len--;          /* as lp_line_start */
     return lp_parse_after(line, len, name, needs_unescape, scratch, out, err);
+}
+
+bool lp_tag_section(const char *line, size_t len, struct lp_str name, size_t *end)
+{
+    const char *p = name.ptr + name.len, *stop = line + len;
+#ifdef __SSE2__
+    const __m128i space = _mm_set1_epi8(' '), backslash = _mm_set1_epi8('\\');
+    for (; stop - p >= 16; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned bits = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, space), _mm_cmpeq_epi8(v, backslash)));
+        if (bits) {
+            p += __builtin_ctz(bits);
+            break;
+        }
+    }
+#endif
+    while (p < stop && *p != ' ' && *p != '\\')
+        p++;
+    if (p == stop || *p != ' ')
+        return false;
+    *end = (size_t)(p - line);
+    return true;
+}
+
+int lp_parse_fields(const char *line, size_t len, size_t end, char *scratch, struct lp_line *out,
+                    struct lp_error *err)
+{
+    if (len > 0 && line[len - 1] == '\r')
+        len--;          /* as lp_line_start */
+    out->measurement = (struct lp_str){ line, 0 };
+    out->tag_count = 0;
+    out->field_count = 0;
+    out->has_timestamp = false;
+    out->timestamp = 0;
+    struct lp_cursor c = { .line = line, .p = line + end, .end = line + len, .scratch = scratch,
+                           .err = err };
+    /* as lp_tags ends at the space after the last tag */
+    while (c.p < c.end && *c.p == ' ')
+        c.p++;
+    return lp_fields(&c, out);
 }
 
 /* ---- reader --------------------------------------------------------------- */

@@ -101,6 +101,24 @@ int lp_peek_measurement(const char *line, size_t len, struct lp_str *name,
 int lp_parse_peeked(const char *line, size_t len, struct lp_str name, bool needs_unescape,
                     char *scratch, struct lp_line *out, struct lp_error *err);
 
+/*
+ * The tag section of a line whose measurement lp_peek_measurement found
+ * (name as it set it): the bytes from the measurement's end up to the
+ * first space, [name.ptr + name.len, line + *end). Returns false when a
+ * backslash comes first (escapes are left to the full parse) or there is
+ * no space. Two lines with equal tag sections have equal tags, so a line
+ * whose tag section was parsed before needs only lp_parse_fields.
+ */
+bool lp_tag_section(const char *line, size_t len, struct lp_str name, size_t *end);
+
+/*
+ * The rest of lp_parse_peeked from a tag section's end (lp_tag_section):
+ * the same fields, timestamp and errors as the full parse of a line whose
+ * tags are valid. out's measurement and tags are left empty.
+ */
+int lp_parse_fields(const char *line, size_t len, size_t end, char *scratch, struct lp_line *out,
+                    struct lp_error *err);
+
 /* Called by lp_reader for each complete line. line_no is 1-based. status is
  * LP_OK, or LP_ERR_LINE_TOO_LONG (then line/len hold the first bytes of the
  * line, at most 64, for error messages). Return 0 to continue, non-zero to

@@ -4,6 +4,7 @@
  *
  *   {"store":{"bytes":…,"samples":…,"buffers":…,"levels":…,"metrics":…,
  *             "bytes_per_sample":…,"raw_slots":…,"encoded_bytes":…,
+ *             "tag_sections":…,"tag_section_bytes":…,
  *             "sealed_blocks":{"raw":…,"const":…,"decimal":…}},
  *    "ingest":{"lines":…,"accepted":…,"rejected":…,"ignored":…},
  *    "persistence":{"format":"native"|"go"|"json","log_bytes":…,"log_segments":…,
@@ -90,6 +91,8 @@ int api_status(const struct api_context *ctx, struct api_response *out)
     jbuf_fixed(&b, st.samples ? (double)st.bytes / (double)st.samples : 0.0, 3);
     put_counter(&b, "raw_slots", st.raw_slots, false);
     put_counter(&b, "encoded_bytes", st.encoded_bytes, false);
+    put_counter(&b, "tag_sections", st.tag_sections, false);
+    put_counter(&b, "tag_section_bytes", st.tag_section_bytes, false);
     jbuf_puts(&b, ",\"sealed_blocks\":{");
     for (int k = 0; k < CHAIN_ENCODINGS; k++)
         put_counter(&b, chain_encoding_name(k), st.sealed_by_encoding[k], k == 0);

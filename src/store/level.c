@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/tag_cache.h"
+
 static size_t level_alloc_size(size_t name_len)
 {
     return sizeof(struct level) + name_len + 1;
@@ -72,6 +74,7 @@ void level_destroy(struct level *l, size_t metric_count, int64_t *bytes_delta,
     free(l->heads);
     *bytes_delta -= (int64_t)level_alloc_size(l->name_len);
     if (l->upper) {
+        tag_cache_free(&l->upper->tags, bytes_delta);
         pthread_rwlock_destroy(&l->upper->lock);
         free(l->upper);
         *bytes_delta -= (int64_t)sizeof *l->upper;

@@ -27,10 +27,13 @@
 
 /* What only root, cluster and host levels have (most levels are below
  * hosts and go without). */
+struct tag_cache;
+
 struct level_upper {
     pthread_rwlock_t lock;
     struct level *parent;        /* NULL for the root */
     void *host_data;             /* host levels: owned by the persistence layer, may be NULL */
+    struct tag_cache *tags;      /* host levels: tag sections -> levels below (tag_cache.h), may be NULL */
 };
 
 struct level {

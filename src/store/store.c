@@ -269,6 +269,21 @@ int store_host_child(struct store_host *h, const char *const *names, const size_
     return rc;
 }
 
+bool store_host_find_tags(const struct store_host *h, const char *tags, size_t len,
+                          struct tag_target *out)
+{
+    return tag_cache_find(h->level->upper->tags, tags, len, out);
+}
+
+int store_host_remember_tags(struct store_host *h, const char *tags, size_t len,
+                             const struct tag_target *t)
+{
+    int64_t delta = 0;
+    int rc = tag_cache_add(&h->level->upper->tags, tags, len, t, &delta);
+    account(h->store, delta);
+    return rc == 0 ? 0 : STORE_ENOMEM;
+}
+
 int store_write(struct store_host *h, struct level *l, int metric, int64_t ts, float value)
 {
     struct store *s = h->store;
@@ -671,8 +686,10 @@ int store_list_hosts(struct store *s, const char *cluster, size_t cluster_len, c
 /* ---- free --------------------------------------------------------------- */
 
 /* Frees old buffers in l's subtree and removes children left empty. The
- * caller holds the lock guarding l (the host lock or a host below it). */
-static uint64_t free_subtree(struct store *s, struct level *l, int64_t before, int64_t *delta)
+ * caller holds the lock of `host`, which is l or above it. A level removed
+ * below the host empties the host's tag sections (they point at levels). */
+static uint64_t free_subtree(struct store *s, struct level *host, struct level *l, int64_t before,
+                             int64_t *delta)
 {
     uint64_t freed = 0;
     for (uint32_t i = 0; i < l->chain_count; i++)
@@ -680,9 +697,11 @@ static uint64_t free_subtree(struct store *s, struct level *l, int64_t before, i
             freed += chain_free_before(&l->heads[i], before, delta);
     for (uint32_t i = l->child_count; i-- > 0;) {
         struct level *c = l->children[i];
-        freed += free_subtree(s, c, before, delta);
-        if (level_is_empty(c, s->metric_count))
+        freed += free_subtree(s, host, c, before, delta);
+        if (level_is_empty(c, s->metric_count)) {
+            tag_cache_free(&host->upper->tags, delta);
             level_remove_child_at(l, i, s->metric_count, delta);
+        }
     }
     return freed;
 }
@@ -704,7 +723,7 @@ static bool free_hosts(struct store *s, struct level *c, const struct free_filte
         if (filter->keep && filter->keep(filter->ctx, c->name, h->name))
             continue;
         pthread_rwlock_wrlock(level_lock(h));
-        *freed += free_subtree(s, h, before, delta);
+        *freed += free_subtree(s, h, h, before, delta);
         some_empty |= level_is_empty(h, s->metric_count);
         pthread_rwlock_unlock(level_lock(h));
     }
@@ -792,7 +811,7 @@ int store_free(struct store *s, const char *const *path, const size_t *lens, siz
         if (store_host_lock(s, path[0], lens[0], path[1], lens[1], false, NULL, &h) == 0) {
             struct level *l;
             if (store_host_child(&h, path + 2, lens + 2, depth - 2, false, NULL, &l) == 0)
-                *freed = free_subtree(s, l, before, &delta);
+                *freed = free_subtree(s, h.level, l, before, &delta);
             store_host_unlock(&h);
         }
     }
@@ -1045,6 +1064,10 @@ static int count_block(void *ctx, const struct chain_block *b)
 static void stats_walk(const struct store *s, struct level *l, struct store_stats *st)
 {
     st->levels++;
+    if (l->depth == 2) {
+        st->tag_sections += tag_cache_count(l->upper->tags);
+        st->tag_section_bytes += tag_cache_bytes(l->upper->tags);
+    }
     for (uint32_t i = 0; i < l->chain_count; i++)
         chain_for_each_block(l->heads[i], count_block, st);
     for (uint32_t i = 0; i < l->child_count; i++) {

@@ -29,6 +29,7 @@
 #include "config.h"
 #include "store/level.h"
 #include "store/resample.h"
+#include "store/tag_cache.h"
 #include "util/host_filter.h"
 #include "util/jsonw.h"
 
@@ -75,6 +76,8 @@ struct store_stats {
     uint64_t raw_slots;  /* slots held as plain floats (the parts being written) */
     uint64_t encoded_bytes;                     /* bytes of encoded (sealed) parts */
     uint64_t sealed_by_encoding[CHAIN_ENCODINGS];   /* sealed parts per codec kind */
+    uint64_t tag_sections;       /* tag sections the hosts remember (store_host_find_tags) */
+    uint64_t tag_section_bytes;  /* the bytes of that (part of `bytes`) */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 uint64_t store_bytes(const struct store *s);   /* cheap: one atomic load */
@@ -115,6 +118,20 @@ void store_host_unlock(struct store_host *h);
  */
 int store_host_child(struct store_host *h, const char *const *names, const size_t *lens,
                      size_t depth, bool create, unsigned *created, struct level **out);
+
+/*
+ * Tag sections (tag_cache.h): the levels below the write-locked host that
+ * a line's tag section (its bytes between measurement and fields, as sent)
+ * led to before. Ingest remembers a tag section once it has written a line
+ * the long way, and finds it again for later lines with the same bytes;
+ * flags are the caller's. The store forgets a host's tag sections whenever
+ * it removes a level below that host, and counts their bytes like the rest.
+ * remember returns 0 or STORE_ENOMEM (nothing remembered).
+ */
+bool store_host_find_tags(const struct store_host *h, const char *tags, size_t len,
+                          struct tag_target *out);
+int store_host_remember_tags(struct store_host *h, const char *tags, size_t len,
+                             const struct tag_target *t);
 
 /* Writes one sample (buffer.h rules) into level l of the write-locked host.
  * Returns 0, STORE_ERANGE or STORE_ENOMEM. */

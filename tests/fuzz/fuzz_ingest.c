@@ -9,7 +9,9 @@
  * Afterwards every series must read back exactly like the array (levels
  * with children only where they hold a series of their own): a level
  * confused with another by the child cache, a stale cache entry or a lost
- * sample shows up as a wrong value.
+ * sample shows up as a wrong value. Between batches the input may free
+ * everything of a host: a level removed but still remembered by the host
+ * (its tag sections, tag_cache.h) shows up under ASan.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -122,7 +124,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static char body[1 << 16];
     size_t pos = 0;
     while (pos < size) {
-        /* one batch: a chunk size, then lines of 4 bytes each until a 0xFF */
+        /* one batch: a chunk size, then lines of 4 bytes each until a 0xFF;
+         * a chunk byte that is a multiple of 5 first frees everything of
+         * one host (its levels go, the host stays: what it remembered of
+         * their tag sections must not be used) */
+        if (data[pos] % 5 == 0) {
+            int h = data[pos] / 5 % HOSTS;
+            char host[8];
+            snprintf(host, sizeof host, "h%d", h);
+            const char *path[2] = { "c", host };
+            size_t lens[2] = { 1, strlen(host) };
+            uint64_t freed;
+            if (store_free(s, path, lens, 2, NOW + 1000000, &freed) != 0)
+                abort();
+            for (int k = 0; k < LEVELS; k++)
+                for (int m = 0; m < METRICS; m++)
+                    for (int t = 0; t < STEPS; t++)
+                        model[h][k][m][t] = NAN;
+        }
         size_t chunk = 1 + data[pos++] % 64 * 8;
         size_t n = 0;
         while (pos + 4 <= size && data[pos] != 0xFF && n + 256 < sizeof body) {

@@ -187,6 +187,139 @@ static void test_no_cross_line_leakage(void **state)
     store_destroy(s);
 }
 
+/* Names are compared as words (overlapping ones for 4 to 16 bytes): hosts,
+ * clusters and type levels whose names differ in one byte, at every
+ * position and for every length from 1 to 20, are told apart line by line
+ * while the previous line's host is still locked. */
+static void test_names_differing_in_one_byte(void **state)
+{
+    (void)state;
+    struct ingest_options o = default_opts();
+    static char body[1 << 16];
+    for (size_t len = 1; len <= 20; len++) {
+        for (size_t at = 0; at < len; at++) {
+            struct store *s = new_store();
+            char a[24], b[24];
+            memset(a, 'n', len);
+            memcpy(b, a, len);
+            b[at] = 'm';
+            a[len] = b[len] = '\0';
+            /* host a, host b, cluster b with host a, then type levels a and b */
+            snprintf(body, sizeof body,
+                     "x,hostname=%s value=1 %lld\n"
+                     "x,hostname=%s value=2 %lld\n"
+                     "x,cluster=%s,hostname=%s value=3 %lld\n"
+                     "x,hostname=h,type=%s,type-id=0 value=4 %lld\n"
+                     "x,hostname=h,type=%s,type-id=0 value=5 %lld\n",
+                     a, NOW, b, NOW, b, a, NOW, a, NOW, b, NOW);
+            struct run_result res;
+            run(s, &o, body, &res);
+            assert_int_equal(res.r.accepted, 5);
+            char ta[32], tb[32];
+            snprintf(ta, sizeof ta, "%s0", a);
+            snprintf(tb, sizeof tb, "%s0", b);
+            assert_value(READ(s, M_X, NOW, "alex", a), 1);
+            assert_value(READ(s, M_X, NOW, "alex", b), 2);
+            assert_value(READ(s, M_X, NOW, b, a), 3);
+            assert_value(READ(s, M_X, NOW, "alex", "h", ta), 4);
+            assert_value(READ(s, M_X, NOW, "alex", "h", tb), 5);
+            store_destroy(s);
+        }
+    }
+}
+
+/* Lines whose tag section the locked host has seen take the short way
+ * (tag_cache.h): a section without a cluster tag follows each request's
+ * default cluster; a level removed by a free is created again, not
+ * written through a stale entry; a bad field reads the same error either
+ * way; escaped sections and type and subtype levels land where the long
+ * way puts them. Every value is read back. */
+static void test_remembered_tag_sections(void **state)
+{
+    (void)state;
+    struct store *s = new_store();
+    struct ingest_options o = default_opts();
+    struct run_result res;
+    static char body[4096];
+
+    /* request 1 (default cluster alex) teaches host alex/h its sections */
+    snprintf(body, sizeof body,
+             "x,hostname=h value=1 %lld\n"
+             "x,hostname=h,type=socket,type-id=0 value=2 %lld\n"
+             "x,hostname=h,type=socket,type-id=0,stype=core,stype-id=3 value=3 %lld\n"
+             "x,hostname=h,type=socket,type-id=\\ 1 value=4 %lld\n",
+             NOW, NOW, NOW, NOW);
+    run(s, &o, body, &res);
+    assert_int_equal(res.r.accepted, 4);
+
+    /* request 2 (default cluster c2): alex/h is locked by a line with a
+     * cluster tag, then the same section without one must go to c2/h */
+    o.default_cluster = "c2";
+    snprintf(body, sizeof body,
+             "x,cluster=alex,hostname=h value=10 %lld\n"
+             "x,hostname=h value=11 %lld\n"
+             "x,cluster=alex,hostname=h,type=socket,type-id=0 value=12 %lld\n"
+             "x,hostname=h,type=socket,type-id=0 value=13 %lld\n",
+             NOW + 10, NOW + 10, NOW + 10, NOW + 10);
+    run(s, &o, body, &res);
+    assert_int_equal(res.r.accepted, 4);
+    assert_value(READ(s, M_X, NOW + 10, "alex", "h"), 10);
+    assert_value(READ(s, M_X, NOW + 10, "c2", "h"), 11);
+    assert_value(READ(s, M_X, NOW + 10, "alex", "h", "socket0"), 12);
+    assert_value(READ(s, M_X, NOW + 10, "c2", "h", "socket0"), 13);
+
+    /* request 3 (alex again): every section is remembered now */
+    o.default_cluster = "alex";
+    snprintf(body, sizeof body,
+             "x,hostname=h value=21 %lld\n"
+             "x,hostname=h,type=socket,type-id=0 value=22 %lld\n"
+             "x,hostname=h,type=socket,type-id=0,stype=core,stype-id=3 value=23 %lld\n"
+             "x,hostname=h,type=socket,type-id=\\ 1 value=24 %lld\n"
+             "x,hostname=h,type=socket,type-id=0 value=oops %lld\n"
+             "x,hostname=h,type=socket,type-id=0 value=25 %lld\n",
+             NOW + 20, NOW + 20, NOW + 20, NOW + 20, NOW + 20, NOW + 30);
+    run(s, &o, body, &res);
+    assert_int_equal(res.r.accepted, 5);
+    assert_int_equal(res.r.rejected, 1);
+    const char *bad = ":42: value for field \"value\" (\"oops\") has unrecognized type";
+    if (!strstr(res.text, "line 5: at 5:42: value for field"))
+        fail_msg("got: %s", res.text);
+    assert_non_null(strstr(res.text, bad));
+    assert_value(READ(s, M_X, NOW + 20, "alex", "h"), 21);
+    assert_value(READ(s, M_X, NOW + 20, "alex", "h", "socket0"), 22);
+    assert_value(READ(s, M_X, NOW + 20, "alex", "h", "socket0", "core3"), 23);
+    assert_value(READ(s, M_X, NOW + 20, "alex", "h", "socket 1"), 24);
+    assert_value(READ(s, M_X, NOW + 30, "alex", "h", "socket0"), 25);
+
+    /* the same bad line the long way (a fresh store): the same message */
+    struct store *fresh = new_store();
+    struct run_result once;
+    run(fresh, &o, "x,hostname=h,type=socket,type-id=0 value=oops 1700000020\n", &once);
+    assert_non_null(strstr(once.text, "line 1: at 1:42: value for field"));
+    assert_non_null(strstr(once.text, bad));
+    store_destroy(fresh);
+
+    /* a free of everything below alex/h removes its levels: the
+     * remembered sections must not lead to them any more */
+    uint64_t freed = 0;
+    const char *path[] = { "alex", "h" };
+    size_t lens[] = { 4, 1 };
+    assert_int_equal(store_free(s, path, lens, 2, NOW + 3600, &freed), 0);
+    assert_true(freed > 0);
+    snprintf(body, sizeof body,
+             "x,hostname=h value=31 %lld\n"
+             "x,hostname=h,type=socket,type-id=0 value=32 %lld\n"
+             "x,hostname=h,type=socket,type-id=0,stype=core,stype-id=3 value=33 %lld\n",
+             NOW + 40, NOW + 40, NOW + 40);
+    run(s, &o, body, &res);
+    assert_int_equal(res.r.accepted, 3);
+    assert_value(READ(s, M_X, NOW + 40, "alex", "h"), 31);
+    assert_value(READ(s, M_X, NOW + 40, "alex", "h", "socket0"), 32);
+    assert_value(READ(s, M_X, NOW + 40, "alex", "h", "socket0", "core3"), 33);
+    assert_true(isnan(READ(s, M_X, NOW + 20, "alex", "h", "socket0")));
+    store_destroy(s);
+}
+
 /* The child cache maps level names of the locked host to their levels:
  * names that share their first and last 8 bytes (one cache slot), the
  * same type with and without a subtype, a host switch and a chunk
@@ -854,6 +987,8 @@ int main(void)
         cmocka_unit_test(test_path_mapping),
         cmocka_unit_test(test_no_cross_line_leakage),
         cmocka_unit_test(test_child_cache),
+        cmocka_unit_test(test_names_differing_in_one_byte),
+        cmocka_unit_test(test_remembered_tag_sections),
         cmocka_unit_test(test_escaped_metric_name),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_precision),

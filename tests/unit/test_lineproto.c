@@ -809,6 +809,116 @@ static void test_reader_stop_and_edges(void **state)
     recorder_clear(&rec);
 }
 
+/* Names are scanned 16 bytes at a time: a byte that ends a token or needs
+ * a closer look is found at every position of a long token, in the first
+ * 16 bytes, across the block edge and in the scalar tail. */
+static void test_long_tokens_every_position(void **state)
+{
+    (void)state;
+    char value[48], line[160];
+    for (size_t at = 0; at < sizeof value; at++) {
+        /* a ',' at `at` splits the tag value into two tags */
+        memset(value, 'a', sizeof value);
+        value[at] = ',';
+        int n = snprintf(line, sizeof line, "m,k=v%.*s%s value=1 1700000000", (int)sizeof value,
+                         value, at + 1 < sizeof value ? "=w" : "");
+        if (at + 1 == sizeof value) {
+            /* a trailing comma leaves no tag key */
+            expect_err_n(line, (size_t)n, 0, "expected tag key");
+            continue;
+        }
+        assert_int_equal(parse_n(line, (size_t)n), LP_OK);
+        assert_int_equal(parsed.tag_count, 2);
+        assert_int_equal(parsed.tag_values[0].len, 1 + at);
+        assert_int_equal(parsed.tag_keys[1].len, sizeof value - at - 1);
+        assert_lpstr(parsed.tag_values[1], "w");
+
+        /* an escaped space at `at` stays inside the value, unescaped */
+        char esc[64];
+        memset(esc, 'b', sizeof esc);
+        esc[at] = '\\';
+        esc[at + 1] = ' ';
+        n = snprintf(line, sizeof line, "m,k=%.*s value=1", (int)(sizeof value + 1), esc);
+        assert_int_equal(parse_n(line, (size_t)n), LP_OK);
+        assert_int_equal(parsed.tag_count, 1);
+        assert_int_equal(parsed.tag_values[0].len, sizeof value);
+        assert_int_equal(parsed.tag_values[0].ptr[at], ' ');
+
+        /* a control byte at `at` of a measurement-long name is an error */
+        memset(value, 'c', sizeof value);
+        value[at] = '\x01';
+        n = snprintf(line, sizeof line, "m,k=%.*s value=1", (int)sizeof value, value);
+        assert_int_equal(parse_n(line, (size_t)n), LP_ERR_SYNTAX);
+
+        /* '=' inside a long measurement does not end it */
+        memset(value, 'd', sizeof value);
+        value[at] = '=';
+        n = snprintf(line, sizeof line, "%.*s,k=v value=1", (int)sizeof value, value);
+        assert_int_equal(parse_n(line, (size_t)n), LP_OK);
+        assert_int_equal(parsed.measurement.len, sizeof value);
+
+        /* a byte >= 0x80 at `at`: valid UTF-8 is taken, a stray byte is not */
+        memset(value, 'e', sizeof value);
+        value[at] = (char)0xc3;
+        if (at + 1 < sizeof value) {
+            value[at + 1] = (char)0xa9;
+            n = snprintf(line, sizeof line, "m,k=%.*s value=1", (int)sizeof value, value);
+            assert_int_equal(parse_n(line, (size_t)n), LP_OK);
+            assert_int_equal(parsed.tag_values[0].len, sizeof value);
+        }
+        value[at] = (char)0xff;
+        n = snprintf(line, sizeof line, "m,k=%.*s value=1", (int)sizeof value, value);
+        expect_err_n(line, (size_t)n, 0, "invalid utf-8");
+    }
+}
+
+/* Timestamps are read eight digits at a time: every length up to 20
+ * digits, a bad byte at every position, and the int64 limits. */
+static void test_timestamp_digits(void **state)
+{
+    (void)state;
+    char line[80];
+    const char *digits = "12345678901234567890";
+    for (size_t len = 1; len <= 18; len++) {
+        snprintf(line, sizeof line, "m value=1 %.*s", (int)len, digits);
+        expect_ok(line);
+        int64_t want = 0;
+        for (size_t i = 0; i < len; i++)
+            want = want * 10 + (digits[i] - '0');
+        assert_true(parsed.has_timestamp);
+        assert_int_equal(parsed.timestamp, want);
+        snprintf(line, sizeof line, "m value=1 -%.*s", (int)len, digits);
+        expect_ok(line);
+        assert_int_equal(parsed.timestamp, -want);
+        /* one byte that is no digit, at every position */
+        for (size_t at = 0; at < len; at++) {
+            for (int bad = 0; bad < 4; bad++) {
+                static const char bad_bytes[] = { '/', ':', 'a', '.' };
+                snprintf(line, sizeof line, "m value=1 %.*s", (int)len, digits);
+                line[10 + at] = bad_bytes[bad];
+                assert_int_equal(parse(line), LP_ERR_SYNTAX);
+            }
+        }
+    }
+    expect_ok("m value=1 1234567890123456789");
+    assert_int_equal(parsed.timestamp, INT64_C(1234567890123456789));
+    expect_ok("m value=1 9223372036854775807");
+    assert_int_equal(parsed.timestamp, INT64_MAX);
+    expect_ok("m value=1 -9223372036854775808");
+    assert_int_equal(parsed.timestamp, INT64_MIN);
+    expect_err("m value=1 9223372036854775808", 0, "out of range");
+    expect_err("m value=1 -9223372036854775809", 0, "out of range");
+    expect_err("m value=1 12345678901234567890", 0, "out of range");
+    expect_ok("m value=1 000000000000000000001");
+    assert_int_equal(parsed.timestamp, 1);
+    /* integer fields use the same reader */
+    expect_ok("m value=123456789012345678i");
+    assert_int_equal(parsed.fields[0].v.i, INT64_C(123456789012345678));
+    expect_ok("m value=18446744073709551615u");
+    assert_true(parsed.fields[0].v.u == UINT64_MAX);
+    expect_err("m value=18446744073709551616u", 0, "out of range");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -834,6 +944,8 @@ int main(void)
         cmocka_unit_test(test_reader_parse_equivalence),
         cmocka_unit_test(test_reader_long_lines),
         cmocka_unit_test(test_reader_stop_and_edges),
+        cmocka_unit_test(test_long_tokens_every_position),
+        cmocka_unit_test(test_timestamp_digits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

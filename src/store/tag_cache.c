@@ -1,0 +1,178 @@
+/*
+ * tag_cache — see tag_cache.h. An open-addressing table (linear probing,
+ * at most 3/4 full) of entries that point into one byte array holding the
+ * keys one after the other.
+ */
+#include "store/tag_cache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/hash.h"
+
+struct entry {
+    uint32_t hash;          /* low 32 bits of the key's hash */
+    uint16_t used_len;      /* key length + 1; 0 = free slot */
+    uint8_t depth;
+    uint8_t flags;
+    uint32_t key_off;       /* in keys */
+    struct level *levels[2];
+};
+
+struct tag_cache {
+    struct entry *slots;
+    uint32_t cap;           /* slots, a power of two */
+    uint32_t count;
+    char *keys;
+    size_t keys_len, keys_cap;
+};
+
+#define MIN_SLOTS 16
+
+/* Tag sections of one host differ in the middle as often as at the ends
+ * (",hostname=a,type=socket,type-id=0" and ",...,type=memoryDomain,..."):
+ * the hash takes its first, middle and last 8 bytes. */
+static uint32_t key_hash(const char *key, size_t len)
+{
+    uint64_t h = hash_name_ends(key, len);
+    if (len > 16)
+        h ^= hash_name_ends(key + len / 2 - 4, 8) >> 17;
+    return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+static size_t cache_bytes(const struct tag_cache *c)
+{
+    return sizeof *c + (size_t)c->cap * sizeof(struct entry) + c->keys_cap;
+}
+
+static struct entry *slot_of(const struct tag_cache *c, uint32_t hash, const char *key, size_t len)
+{
+    for (uint32_t i = hash & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        struct entry *e = &c->slots[i];
+        if (e->used_len == 0)
+            return e;
+        if (e->hash == hash && e->used_len == len + 1 && memcmp(c->keys + e->key_off, key, len) == 0)
+            return e;
+    }
+}
+
+bool tag_cache_find(const struct tag_cache *c, const char *tags, size_t len,
+                    struct tag_target *out)
+{
+    if (!c || len > TAG_CACHE_MAX_KEY)
+        return false;
+    const struct entry *e = slot_of(c, key_hash(tags, len), tags, len);
+    if (e->used_len == 0)
+        return false;
+    out->levels[0] = e->levels[0];
+    out->levels[1] = e->levels[1];
+    out->depth = e->depth;
+    out->flags = e->flags;
+    return true;
+}
+
+/* Moves every entry into a table of cap slots. */
+static int rehash(struct tag_cache *c, uint32_t cap, int64_t *bytes_delta)
+{
+    struct entry *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < c->cap; i++) {
+        const struct entry *e = &c->slots[i];
+        if (e->used_len == 0)
+            continue;
+        uint32_t j = e->hash & (cap - 1);
+        while (slots[j].used_len != 0)
+            j = (j + 1) & (cap - 1);
+        slots[j] = *e;
+    }
+    free(c->slots);
+    *bytes_delta += ((int64_t)cap - (int64_t)c->cap) * (int64_t)sizeof(struct entry);
+    c->slots = slots;
+    c->cap = cap;
+    return 0;
+}
+
+/* Room for one more key of len bytes. */
+static int reserve_key(struct tag_cache *c, size_t len, int64_t *bytes_delta)
+{
+    if (c->keys_len + len <= c->keys_cap)
+        return 0;
+    size_t cap = c->keys_cap ? c->keys_cap + c->keys_cap / 2 : 512;
+    while (cap < c->keys_len + len)
+        cap += cap / 2;
+    char *keys = realloc(c->keys, cap);
+    if (!keys)
+        return -ENOMEM;
+    *bytes_delta += (int64_t)(cap - c->keys_cap);
+    c->keys = keys;
+    c->keys_cap = cap;
+    return 0;
+}
+
+int tag_cache_add(struct tag_cache **cp, const char *tags, size_t len, const struct tag_target *t,
+                  int64_t *bytes_delta)
+{
+    if (len > TAG_CACHE_MAX_KEY)
+        return 0;
+    if (*cp && (*cp)->count >= TAG_CACHE_MAX)
+        tag_cache_free(cp, bytes_delta);        /* start over rather than grow */
+    struct tag_cache *c = *cp;
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return -ENOMEM;
+        *bytes_delta += (int64_t)sizeof *c;
+        if (rehash(c, MIN_SLOTS, bytes_delta) != 0) {
+            *bytes_delta -= (int64_t)sizeof *c;
+            free(c);
+            return -ENOMEM;
+        }
+        *cp = c;
+    }
+    uint32_t hash = key_hash(tags, len);
+    struct entry *e = slot_of(c, hash, tags, len);
+    if (e->used_len == 0) {
+        if ((c->count + 1) * 4 > c->cap * 3) {
+            if (rehash(c, c->cap * 2, bytes_delta) != 0)
+                return -ENOMEM;
+            e = slot_of(c, hash, tags, len);
+        }
+        if (reserve_key(c, len, bytes_delta) != 0)
+            return -ENOMEM;
+        memcpy(c->keys + c->keys_len, tags, len);
+        e->hash = hash;
+        e->used_len = (uint16_t)(len + 1);
+        e->key_off = (uint32_t)c->keys_len;
+        c->keys_len += len;
+        c->count++;
+    }
+    e->levels[0] = t->levels[0];
+    e->levels[1] = t->levels[1];
+    e->depth = t->depth;
+    e->flags = t->flags;
+    return 0;
+}
+
+void tag_cache_free(struct tag_cache **cp, int64_t *bytes_delta)
+{
+    struct tag_cache *c = *cp;
+    if (!c)
+        return;
+    *bytes_delta -= (int64_t)cache_bytes(c);
+    free(c->slots);
+    free(c->keys);
+    free(c);
+    *cp = NULL;
+}
+
+size_t tag_cache_count(const struct tag_cache *c)
+{
+    return c ? c->count : 0;
+}
+
+size_t tag_cache_bytes(const struct tag_cache *c)
+{
+    return c ? cache_bytes(c) : 0;
+}

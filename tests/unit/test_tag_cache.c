@@ -1,0 +1,140 @@
+/*
+ * Tests for tag_cache: keys found exactly (lookalikes that share ends or
+ * middles, prefixes, one byte changed), replacement, the key length limit,
+ * growth through many rehashes, the start-over at TAG_CACHE_MAX entries,
+ * and the byte count it reports.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+
+#include "store/tag_cache.h"
+
+/* Distinct fake level pointers: the map never dereferences them. */
+static struct level *fake_level(uintptr_t n)
+{
+    return (struct level *)(uintptr_t)(0x1000 + 16 * n);
+}
+
+static struct tag_target target(uintptr_t n, uint8_t depth, uint8_t flags)
+{
+    struct tag_target t = { .levels = { fake_level(n), fake_level(n + 1) }, .depth = depth,
+                            .flags = flags };
+    return t;
+}
+
+static void add_ok(struct tag_cache **c, const char *key, const struct tag_target *t,
+                   int64_t *bytes)
+{
+    assert_int_equal(tag_cache_add(c, key, strlen(key), t, bytes), 0);
+}
+
+static void expect(const struct tag_cache *c, const char *key, const struct tag_target *want)
+{
+    struct tag_target got;
+    if (!tag_cache_find(c, key, strlen(key), &got))
+        fail_msg("\"%s\" not found", key);
+    assert_ptr_equal(got.levels[0], want->levels[0]);
+    assert_ptr_equal(got.levels[1], want->levels[1]);
+    assert_int_equal(got.depth, want->depth);
+    assert_int_equal(got.flags, want->flags);
+}
+
+static void expect_missing(const struct tag_cache *c, const char *key)
+{
+    struct tag_target got;
+    if (tag_cache_find(c, key, strlen(key), &got))
+        fail_msg("\"%s\" found, but it was never added", key);
+}
+
+static void test_exact_keys(void **state)
+{
+    (void)state;
+    struct tag_cache *c = NULL;
+    int64_t bytes = 0;
+    expect_missing(c, ",hostname=a");
+    struct tag_target t1 = target(1, 1, 0), t2 = target(2, 2, 1), t3 = target(3, 0, 1);
+    add_ok(&c, ",hostname=node01,type=hwthread,type-id=1", &t1, &bytes);
+    add_ok(&c, ",hostname=node01,type=hwthread,type-id=11", &t2, &bytes);
+    add_ok(&c, ",hostname=node01", &t3, &bytes);
+    expect(c, ",hostname=node01,type=hwthread,type-id=1", &t1);
+    expect(c, ",hostname=node01,type=hwthread,type-id=11", &t2);
+    expect(c, ",hostname=node01", &t3);
+    /* same ends, another middle; a prefix; one byte changed; empty */
+    expect_missing(c, ",hostname=node01,type=hwXhread,type-id=1");
+    expect_missing(c, ",hostname=node0");
+    expect_missing(c, ",hostname=node02");
+    expect_missing(c, "");
+    assert_int_equal(tag_cache_count(c), 3);
+
+    /* the same bytes again replace the target */
+    add_ok(&c, ",hostname=node01", &t1, &bytes);
+    expect(c, ",hostname=node01", &t1);
+    assert_int_equal(tag_cache_count(c), 3);
+    assert_true(bytes > 0);
+    tag_cache_free(&c, &bytes);
+    assert_null(c);
+    assert_int_equal(bytes, 0);
+    tag_cache_free(&c, &bytes);     /* freeing nothing is fine */
+}
+
+static void test_key_length_limit(void **state)
+{
+    (void)state;
+    struct tag_cache *c = NULL;
+    int64_t bytes = 0;
+    char key[TAG_CACHE_MAX_KEY + 2];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    struct tag_target t = target(7, 1, 0);
+    add_ok(&c, key, &t, &bytes);        /* one byte too long: not kept */
+    expect_missing(c, key);
+    key[TAG_CACHE_MAX_KEY] = '\0';
+    add_ok(&c, key, &t, &bytes);
+    expect(c, key, &t);
+    tag_cache_free(&c, &bytes);
+    assert_int_equal(bytes, 0);
+}
+
+/* Thousands of keys that differ only in a few bytes inside find their own
+ * entries through every growth of the table; at TAG_CACHE_MAX entries the
+ * map starts over. */
+static void test_many_keys_and_start_over(void **state)
+{
+    (void)state;
+    struct tag_cache *c = NULL;
+    int64_t bytes = 0;
+    char key[64];
+    for (uintptr_t i = 0; i < TAG_CACHE_MAX; i++) {
+        snprintf(key, sizeof key, ",hostname=n,type=core,x=%05u,%05u,type-id=0", (unsigned)i,
+                 (unsigned)(TAG_CACHE_MAX - i));
+        struct tag_target t = target(i, 1, 0);
+        add_ok(&c, key, &t, &bytes);
+        if (i % 997 == 0)
+            for (uintptr_t j = 0; j <= i; j += 131) {
+                snprintf(key, sizeof key, ",hostname=n,type=core,x=%05u,%05u,type-id=0",
+                         (unsigned)j, (unsigned)(TAG_CACHE_MAX - j));
+                struct tag_target tj = target(j, 1, 0);
+                expect(c, key, &tj);
+            }
+    }
+    assert_int_equal(tag_cache_count(c), TAG_CACHE_MAX);
+    /* one more: the map starts over with just that key */
+    struct tag_target last = target(99999, 2, 1);
+    add_ok(&c, ",hostname=n,type=core,type-id=last", &last, &bytes);
+    assert_int_equal(tag_cache_count(c), 1);
+    expect(c, ",hostname=n,type=core,type-id=last", &last);
+    expect_missing(c, ",hostname=n,type=core,x=00000,08192,type-id=0");
+    tag_cache_free(&c, &bytes);
+    assert_int_equal(bytes, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_keys),
+        cmocka_unit_test(test_key_length_limit),
+        cmocka_unit_test(test_many_keys_and_start_over),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
