@@ -275,6 +275,17 @@ __attribute__((format(printf, 3, 4))) static int lp_fail(struct lp_error *err, s
 
 enum num_result { NUM_OK = 0, NUM_SYNTAX, NUM_RANGE, NUM_NONNUMBER };
 
+/* Whether s[0..8) are eight ASCII digits, tested on all eight at once (the
+ * SWAR test of simdjson and fast_float: a byte below '0' borrows into its
+ * high bit, one above '9' carries into it). */
+static inline bool lp_eight_digits(const char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, 8);
+    return (((w + UINT64_C(0x4646464646464646)) | (w - UINT64_C(0x3030303030303030))) &
+            UINT64_C(0x8080808080808080)) == 0;
+}
+
 /* Decimal digits s[0..n) (at least one) as an unsigned value <= limit
  * (every caller's limit is at least 10^18 - 1). */
 static int lp_parse_digits(const char *s, size_t n, uint64_t limit, uint64_t *out)
@@ -288,11 +299,10 @@ static int lp_parse_digits(const char *s, size_t n, uint64_t limit, uint64_t *ou
     /* eight digits at a time (the SWAR method of simdjson and fast_float):
      * a word of eight ASCII digits becomes their value in three multiplies */
     for (; i + 8 <= unchecked; i += 8) {
+        if (!lp_eight_digits(s + i))
+            break;              /* not eight digits: the loop below finds out */
         uint64_t w;
         memcpy(&w, s + i, 8);
-        if ((((w + UINT64_C(0x4646464646464646)) | (w - UINT64_C(0x3030303030303030))) &
-             UINT64_C(0x8080808080808080)) != 0)
-            break;              /* not eight digits: the loop below finds out */
         w -= UINT64_C(0x3030303030303030);
         w = w * 10 + (w >> 8);
         w = (((w & UINT64_C(0x000000FF000000FF)) * UINT64_C(0x000F424000000064)) +
@@ -866,6 +876,8 @@ static int lp_timestamp(struct lp_cursor *c, struct lp_line *out)
 {
     const char *start = c->p;
     char q[64];
+    while (c->end - c->p >= 8 && lp_eight_digits(c->p))
+        c->p += 8;              /* a timestamp is 10 to 19 digits */
     while (c->p < c->end && (CLS(*c->p) & C_TIME))
         c->p++;
     if (c->p < c->end && *c->p != ' ') {
