@@ -25,10 +25,10 @@
  * lock and have none. */
 #define LEVEL_LOCKED_DEPTH 2
 
-/* What only root, cluster and host levels have (most levels are below
- * hosts and go without). */
 struct tag_cache;
 
+/* What only root, cluster and host levels have (most levels are below
+ * hosts and go without). */
 struct level_upper {
     pthread_rwlock_t lock;
     struct level *parent;        /* NULL for the root */
