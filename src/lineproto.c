@@ -423,6 +423,36 @@ static int lp_strtod(const char *s, size_t n, char *tmp, double *out)
  * exponent; "inf"/"infinity" after a sign parse but are non-numbers).
  * tmp provides n + 1 bytes for the slow path.
  */
+/* The common float, [-]digits[.digits] with at most 15 digits and no
+ * exponent: the digits are exact in a double, and so is their value
+ * divided by the power of ten of the fraction's length (lp_parse_float's
+ * general path computes the same, with more checks per digit). Reads
+ * s[0..n) up to the first byte that is neither a digit nor the first '.';
+ * returns how many bytes that is, or 0 when they are not such a number
+ * (*out is then unspecified). */
+static inline size_t lp_plain_decimal(const char *s, size_t n, double *out)
+{
+    size_t i = s[0] == '-' && n > 0;
+    uint64_t mant = 0;
+    size_t digits = 0, point = SIZE_MAX;
+    for (; i < n; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d <= 9) {
+            mant = mant * 10 + d;
+            digits++;
+        } else if (s[i] == '.' && point == SIZE_MAX) {
+            point = digits;
+        } else {
+            break;
+        }
+    }
+    if (digits == 0 || digits > 15)
+        return 0;
+    double v = (double)mant / lp_pow10[point == SIZE_MAX ? 0 : digits - point];
+    *out = s[0] == '-' ? -v : v;
+    return i;
+}
+
 static int lp_parse_float(const char *s, size_t n, char *tmp, double *out)
 {
     size_t i = 0;
@@ -431,6 +461,8 @@ static int lp_parse_float(const char *s, size_t n, char *tmp, double *out)
         neg = true;
         i = 1;
     }
+    if (n > 0 && lp_plain_decimal(s, n, out) == n)
+        return NUM_OK;
     if (n - i >= 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
         if (!lp_hex_float_syntax(s + i, n - i))
             return NUM_SYNTAX;
@@ -822,6 +854,13 @@ static int lp_string_value(struct lp_cursor *c, const struct lp_str *key, struct
 static int lp_scalar_value(struct lp_cursor *c, const struct lp_str *key, struct lp_field *f)
 {
     const char *start = c->p;
+    /* most values are plain decimals: read and delimited in one pass */
+    size_t plain = lp_plain_decimal(start, (size_t)(c->end - start), &f->v.f);
+    if (plain && (start + plain == c->end || (CLS(start[plain]) & C_FVAL_STOP))) {
+        f->kind = LP_FLOAT;
+        c->p = start + plain;
+        return LP_OK;
+    }
     while (c->p < c->end && !(CLS(*c->p) & C_FVAL_STOP))
         c->p++;
     size_t n = (size_t)(c->p - start);
