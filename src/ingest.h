@@ -30,7 +30,11 @@
  * Concurrency: a batch is used by one thread at a time. It keeps the host
  * lock of the current host between lines of the same host (per-request
  * cache) and releases it whenever it moves to another host, at the end of
- * every ingest_batch_feed() call and in ingest_batch_finish().
+ * every ingest_batch_feed() call and in ingest_batch_finish(). While the
+ * lock is held, a line whose tag section (its bytes between measurement
+ * and fields) the host remembers from an earlier line takes the short way:
+ * only its field and timestamp are parsed (store.h, store_host_find_tags);
+ * the host remembers every section it was written with the long way.
  */
 #ifndef CCMS_INGEST_H
 #define CCMS_INGEST_H

@@ -3,10 +3,14 @@
  *
  * The tokenizer is one forward pass over the line driven by a 256-entry
  * byte-class table. The inner loops only stop at bytes that end a token or
- * need attention (a backslash, a byte >= 0x80); unescaping and UTF-8
- * validation happen only for tokens that contained such bytes. Numbers are
- * parsed in place: integers directly, floats with Clinger's fast path and
- * strtod() only for the rare inputs that need correct rounding.
+ * need attention (a backslash, a byte >= 0x80), and skip the others 16 at a
+ * time (SSE2); unescaping and UTF-8 validation happen only for tokens that
+ * contained such bytes. Numbers are parsed in place: integers directly
+ * (eight digits at a time), plain decimals in one pass that also finds
+ * their end, other floats with Clinger's fast path and strtod() only for
+ * the rare inputs that need correct rounding. lp_tag_section and
+ * lp_parse_fields let a caller that has seen a line's tags before parse
+ * only the rest.
  *
  * Error messages and columns follow the influxdata line-protocol v2 decoder
  * (the ClusterCockpit fork used by upstream), so clients see familiar text.
