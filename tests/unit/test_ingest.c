@@ -317,6 +317,13 @@ static void test_remembered_tag_sections(void **state)
     assert_value(READ(s, M_X, NOW + 40, "alex", "h", "socket0"), 32);
     assert_value(READ(s, M_X, NOW + 40, "alex", "h", "socket0", "core3"), 33);
     assert_true(isnan(READ(s, M_X, NOW + 20, "alex", "h", "socket0")));
+
+    /* what the hosts remember is counted: c2/h its two sections, alex/h
+     * the three written since the free (the four before it forgotten) */
+    struct store_stats st;
+    store_get_stats(s, &st);
+    assert_int_equal(st.tag_sections, 5);
+    assert_true(st.tag_section_bytes > 0 && st.tag_section_bytes < st.bytes);
     store_destroy(s);
 }
 
