@@ -919,6 +919,72 @@ static void test_timestamp_digits(void **state)
     expect_err("m value=18446744073709551616u", 0, "out of range");
 }
 
+/* lp_tag_section finds the bytes between measurement and fields (up to the
+ * first space, at any distance from a 16-byte edge) and declines escapes
+ * and lines without fields; lp_parse_fields from its end gives what
+ * lp_parse gives, errors and their columns included. */
+static void test_tag_section_and_fields(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "cpu,hostname=a,type=hwthread,type-id=3 value=1.5 1700000000",
+        "cpu,hostname=a   value=2,x=3i 1700000000\r",
+        "cpu value=1",
+        "cpu,host=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa value=-0.25",
+        "cpu,hostname=a value=oops 1700000000",
+        "cpu,hostname=a value=1 17000x",
+        "cpu,hostname=a value=1 1700000000 trailing",
+        "cpu,hostname=a ",
+        "cpu,hostname=a value=\"s\",b=t 5",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        const char *line = lines[i];
+        size_t len = strlen(line);
+        struct lp_str name;
+        bool esc;
+        struct lp_error e1, e2;
+        assert_int_equal(lp_peek_measurement(line, len, &name, &esc, &e1), LP_OK);
+        size_t end;
+        assert_true(lp_tag_section(line, len, name, &end));
+        assert_int_equal(line[end], ' ');
+        assert_null(memchr(line, ' ', end));
+        static struct lp_line whole, rest;
+        static char scratch2[256];
+        memset(&e1, 0, sizeof e1);
+        memset(&e2, 0, sizeof e2);
+        int rc1 = lp_parse(line, len, scratch_buf, &whole, &e1);
+        int rc2 = lp_parse_fields(line, len, end, scratch2, &rest, &e2);
+        assert_int_equal(rc1, rc2);
+        if (rc1 != LP_OK) {
+            assert_int_equal(e1.column, e2.column);
+            assert_string_equal(e1.message, e2.message);
+            continue;
+        }
+        assert_int_equal(rest.tag_count, 0);
+        assert_int_equal(rest.field_count, whole.field_count);
+        assert_int_equal(rest.has_timestamp, whole.has_timestamp);
+        assert_int_equal(rest.timestamp, whole.timestamp);
+        for (size_t f = 0; f < whole.field_count; f++) {
+            assert_int_equal(rest.fields[f].kind, whole.fields[f].kind);
+            assert_memory_equal(&rest.fields[f].v, &whole.fields[f].v, sizeof whole.fields[f].v);
+        }
+    }
+    /* declined: an escape before the first space, no space at all */
+    static const char *const declined[] = {
+        "cpu,hostname=a\\ b value=1", "cpu,hostname=a\\,b value=1", "cpu,hostname=a",
+        "cpu,host=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\ value=1",
+    };
+    for (size_t i = 0; i < sizeof declined / sizeof declined[0]; i++) {
+        const char *line = declined[i];
+        struct lp_str name;
+        bool esc;
+        struct lp_error e;
+        assert_int_equal(lp_peek_measurement(line, strlen(line), &name, &esc, &e), LP_OK);
+        size_t end;
+        assert_false(lp_tag_section(line, strlen(line), name, &end));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -946,6 +1012,7 @@ int main(void)
         cmocka_unit_test(test_reader_stop_and_edges),
         cmocka_unit_test(test_long_tokens_every_position),
         cmocka_unit_test(test_timestamp_digits),
+        cmocka_unit_test(test_tag_section_and_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
