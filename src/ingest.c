@@ -39,6 +39,7 @@
 #include "persist/checkpoint.h"
 #include "store/level.h"
 #include "util/hash.h"
+#include "util/le.h"
 #include "util/names.h"
 
 #define INGEST_KEPT_ERRORS 5
@@ -182,27 +183,17 @@ static int64_t ingest_to_seconds(int64_t t, enum ingest_precision p)
 
 /* Whether a[0..alen) and b[0..blen) hold the same bytes. Called several
  * times a line (host, cluster, metric, level names of 4 to 16 bytes): those
- * are compared as two overlapping words instead of by a call. */
-static inline bool ingest_eq(const char *a, size_t alen, const char *b, size_t blen)
+ * are compared as two overlapping words (their first and last 8, or 4,
+ * bytes) instead of by a call. */
+static inline __attribute__((always_inline)) bool ingest_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
     if (alen != blen)
         return false;
-    if (alen >= 8 && alen <= 16) {
-        uint64_t a0, a1, b0, b1;
-        memcpy(&a0, a, 8);
-        memcpy(&b0, b, 8);
-        memcpy(&a1, a + alen - 8, 8);
-        memcpy(&b1, b + alen - 8, 8);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    if (alen >= 4 && alen < 8) {
-        uint32_t a0, a1, b0, b1;
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + alen - 4, 4);
-        memcpy(&b1, b + alen - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
+    const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
+    if (alen >= 8 && alen <= 16)
+        return ((le_get64(x) ^ le_get64(y)) | (le_get64(x + alen - 8) ^ le_get64(y + alen - 8))) == 0;
+    if (alen >= 4 && alen < 8)
+        return ((le_get32(x) ^ le_get32(y)) | (le_get32(x + alen - 4) ^ le_get32(y + alen - 4))) == 0;
     return memcmp(a, b, alen) == 0;
 }
 

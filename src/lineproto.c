@@ -436,7 +436,7 @@ static int lp_strtod(const char *s, size_t n, char *tmp, double *out)
  * (*out is then unspecified). */
 static inline size_t lp_plain_decimal(const char *s, size_t n, double *out)
 {
-    size_t i = s[0] == '-' && n > 0;
+    size_t i = n > 0 && s[0] == '-';
     uint64_t mant = 0;
     size_t digits = 0, point = SIZE_MAX;
     for (; i < n; i++) {
@@ -453,7 +453,7 @@ static inline size_t lp_plain_decimal(const char *s, size_t n, double *out)
     if (digits == 0 || digits > 15)
         return 0;
     double v = (double)mant / lp_pow10[point == SIZE_MAX ? 0 : digits - point];
-    *out = s[0] == '-' ? -v : v;
+    *out = s[0] == '-' ? -v : v;      /* digits > 0: n > 0 */
     return i;
 }
 
@@ -1079,6 +1079,8 @@ int lp_parse_peeked(const char *line, size_t len, struct lp_str name, bool needs
 
 bool lp_tag_section(const char *line, size_t len, struct lp_str name, size_t *end)
 {
+    /* one pass for both bytes (two memchr calls cost 40 instructions a line
+     * more), 16 bytes at a time like lp_skip_ordinary */
     const char *p = name.ptr + name.len, *stop = line + len;
 #ifdef __SSE2__
     const __m128i space = _mm_set1_epi8(' '), backslash = _mm_set1_epi8('\\');

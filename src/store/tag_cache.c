@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/hash.h"
+#include "util/jsonw.h"
 
 struct entry {
     uint32_t hash;          /* low 32 bits of the key's hash */
@@ -24,8 +25,7 @@ struct tag_cache {
     struct entry *slots;
     uint32_t cap;           /* slots, a power of two */
     uint32_t count;
-    char *keys;
-    size_t keys_len, keys_cap;
+    struct jbuf keys;       /* the keys, one after the other */
 };
 
 #define MIN_SLOTS 16
@@ -43,7 +43,7 @@ static uint32_t key_hash(const char *key, size_t len)
 
 static size_t cache_bytes(const struct tag_cache *c)
 {
-    return sizeof *c + (size_t)c->cap * sizeof(struct entry) + c->keys_cap;
+    return sizeof *c + (size_t)c->cap * sizeof(struct entry) + c->keys.cap;
 }
 
 static struct entry *slot_of(const struct tag_cache *c, uint32_t hash, const char *key, size_t len)
@@ -52,7 +52,7 @@ static struct entry *slot_of(const struct tag_cache *c, uint32_t hash, const cha
         struct entry *e = &c->slots[i];
         if (e->used_len == 0)
             return e;
-        if (e->hash == hash && e->used_len == len + 1 && memcmp(c->keys + e->key_off, key, len) == 0)
+        if (e->hash == hash && e->used_len == len + 1 && memcmp(c->keys.data + e->key_off, key, len) == 0)
             return e;
     }
 }
@@ -94,23 +94,6 @@ static int rehash(struct tag_cache *c, uint32_t cap, int64_t *bytes_delta)
     return 0;
 }
 
-/* Room for one more key of len bytes. */
-static int reserve_key(struct tag_cache *c, size_t len, int64_t *bytes_delta)
-{
-    if (c->keys_len + len <= c->keys_cap)
-        return 0;
-    size_t cap = c->keys_cap ? c->keys_cap + c->keys_cap / 2 : 512;
-    while (cap < c->keys_len + len)
-        cap += cap / 2;
-    char *keys = realloc(c->keys, cap);
-    if (!keys)
-        return -ENOMEM;
-    *bytes_delta += (int64_t)(cap - c->keys_cap);
-    c->keys = keys;
-    c->keys_cap = cap;
-    return 0;
-}
-
 int tag_cache_add(struct tag_cache **cp, const char *tags, size_t len, const struct tag_target *t,
                   int64_t *bytes_delta)
 {
@@ -123,6 +106,9 @@ int tag_cache_add(struct tag_cache **cp, const char *tags, size_t len, const str
         c = calloc(1, sizeof *c);
         if (!c)
             return -ENOMEM;
+        /* after a failed growth the keys buffer stays failed: the map then
+         * remembers nothing new until it starts over */
+        jbuf_init(&c->keys, 0);
         *bytes_delta += (int64_t)sizeof *c;
         if (rehash(c, MIN_SLOTS, bytes_delta) != 0) {
             *bytes_delta -= (int64_t)sizeof *c;
@@ -139,13 +125,15 @@ int tag_cache_add(struct tag_cache **cp, const char *tags, size_t len, const str
                 return -ENOMEM;
             e = slot_of(c, hash, tags, len);
         }
-        if (reserve_key(c, len, bytes_delta) != 0)
+        size_t keys_cap = c->keys.cap;
+        bool room = jbuf_reserve(&c->keys, len);
+        *bytes_delta += (int64_t)(c->keys.cap - keys_cap);
+        if (!room)
             return -ENOMEM;
-        memcpy(c->keys + c->keys_len, tags, len);
         e->hash = hash;
         e->used_len = (uint16_t)(len + 1);
-        e->key_off = (uint32_t)c->keys_len;
-        c->keys_len += len;
+        e->key_off = (uint32_t)c->keys.len;
+        jbuf_append(&c->keys, tags, len);
         c->count++;
     }
     e->levels[0] = t->levels[0];
@@ -162,7 +150,7 @@ void tag_cache_free(struct tag_cache **cp, int64_t *bytes_delta)
         return;
     *bytes_delta -= (int64_t)cache_bytes(c);
     free(c->slots);
-    free(c->keys);
+    jbuf_free(&c->keys);
     free(c);
     *cp = NULL;
 }
