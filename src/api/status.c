@@ -5,7 +5,7 @@
  *   {"store":{"bytes":…,"samples":…,"buffers":…,"levels":…,"metrics":…,
  *             "bytes_per_sample":…,"raw_slots":…,"encoded_bytes":…,
  *             "tag_sections":…,"tag_section_bytes":…,
- *             "sealed_blocks":{"raw":…,"const":…,"decimal":…}},
+ *             "sealed_blocks":{"raw":…,"const":…,"decimal":…,"bits":…}},
  *    "ingest":{"lines":…,"accepted":…,"rejected":…,"ignored":…},
  *    "persistence":{"format":"native"|"go"|"json","log_bytes":…,"log_segments":…,
  *                   "snapshot_runs":…,"snapshot_runs_failed":…,

@@ -74,7 +74,8 @@
 #define FIRST_UNKNOWN 0x3FF
 
 _Static_assert(SUB <= CODEC_MAX_VALUES, "a sub-block is one codec block");
-_Static_assert(CODEC_RAW == 0 && CODEC_CONST == 1 && CODEC_DECIMAL == 2 && CHAIN_ENCODINGS == 3,
+_Static_assert(CODEC_RAW == 0 && CODEC_CONST == 1 && CODEC_DECIMAL == 2 && CODEC_BITS == 3 &&
+               CHAIN_ENCODINGS == 4,
                "chain encodings are the codec's kinds");
 
 /* The header takes one cache line, and a plain part of up to TINY_RAW

@@ -89,8 +89,8 @@ uint64_t chain_sample_count(const struct buffer *head);
 bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int64_t *end);
 
 /* Encodings a sealed part can have, numbered 0 .. CHAIN_ENCODINGS-1, and
- * their names ("raw", "const", "decimal"). */
-#define CHAIN_ENCODINGS 3
+ * their names ("raw", "const", "decimal", "bits"). */
+#define CHAIN_ENCODINGS 4
 const char *chain_encoding_name(int encoding);
 
 /* What a buffer looks like from outside: its place on the time grid, its

@@ -10,6 +10,8 @@
  *            bytes, when flags & 2] | the deltas - min_delta, width bits
  *            each, LSB first: all m-1 of them, or with flags & 2 only the
  *            non-zero ones (m = present values)
+ *   BITS     u8 3 | u8 flags | the rest as DECIMAL, the integers being
+ *            the values' ordered float bits (bits_ordered)
  *
  * The second bitmap is for gauges that often repeat their value: a zero
  * delta then costs one bit instead of a full width, and min_delta and
@@ -17,16 +19,17 @@
  * both ways and keeps the smaller (blocks written before the flag existed
  * simply never have it).
  *
- * A DECIMAL block carries the statistics of its values (min and max as
- * integers, the sum of the floats added in slot order as a double), so
- * that codec_stats answers without unpacking it; RAW and CONST blocks are
- * read directly.
+ * A DECIMAL or BITS block carries the statistics of its values (min and
+ * max as integers, the sum of the floats added in slot order as a double),
+ * so that codec_stats answers without unpacking it; RAW and CONST blocks
+ * are read directly.
  *
  * A DECIMAL value is the float (float)(r * 10^-k) of an integer r with
  * |r| < 2^40 (10^-k as the nearest double); the encoder keeps a k only if
  * that expression gives every value back bit for bit, and the decoder
  * evaluates the same expression, so the round trip is exact by
- * construction (-0 never qualifies: it is RAW).
+ * construction (-0 never qualifies: it is BITS or RAW). A BITS value is
+ * its integer's bits mapped back (ordered_bits), exact by construction.
  */
 #include "store/codec.h"
 #include "util/le.h"
@@ -39,6 +42,11 @@
 #define CODEC_MAX_WIDTH 42
 #define FLAG_BITMAP 1u
 #define FLAG_ZEROS 2u
+/* A DECIMAL plan whose steps take more bits than this is compared with
+ * BITS: values with more decimals than the gauges' 1-3 (a float's full
+ * precision) step by wide integers. The gauges' steps take 7-11 bits and
+ * skip the second scan. */
+#define BITS_WORTH_TRYING 12
 
 static const double pow10_table[CODEC_MAX_DECIMALS + 1] = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
@@ -72,6 +80,8 @@ const char *codec_kind_name(int kind)
         return "const";
     case CODEC_DECIMAL:
         return "decimal";
+    case CODEC_BITS:
+        return "bits";
     default:
         return "unknown";
     }
@@ -99,6 +109,19 @@ static float bits_float(uint32_t u)
     float v;
     memcpy(&v, &u, 4);
     return v;
+}
+
+/* A float's bits as an unsigned integer that orders like the float (-0
+ * just below +0; NaN is never asked): negative values have every bit
+ * flipped, the others only the sign bit. BITS blocks code these. */
+static inline uint32_t bits_ordered(uint32_t u)
+{
+    return u ^ ((uint32_t)((int32_t)u >> 31) | 0x80000000u);
+}
+
+static inline uint32_t ordered_bits(uint32_t o)
+{
+    return o ^ ((uint32_t)((int32_t)~o >> 31) | 0x80000000u);
 }
 
 /* A little-endian 64-bit word from unaligned bytes. */
@@ -199,7 +222,8 @@ bool codec_decimal_of(float x, int k, int64_t *r)
 /* ---- encoding ---------------------------------------------------------------- */
 
 struct decimal_plan {
-    int k;
+    int kind;                   /* CODEC_DECIMAL or CODEC_BITS */
+    int k;                      /* DECIMAL: decimals */
     uint32_t present;           /* m */
     int64_t first, min_delta;
     int64_t min, max;           /* of the integers */
@@ -209,16 +233,20 @@ struct decimal_plan {
     size_t size;
 };
 
-/* One pass over the block at k decimals: every present value's integer
- * into ints[], and everything the layout needs (sum, extremes, the spread
- * of all deltas and of the non-zero ones). False as soon as a value does
- * not round-trip at k. */
-static bool decimal_scan(const float *values, uint32_t first, uint32_t n, int k, int64_t *ints,
-                         struct decimal_plan *p)
+/* One pass over the block: every present value's integer into ints[] (at
+ * k decimals, or its ordered bits when `bits`), and everything the layout
+ * needs (sum, extremes, the spread of all deltas and of the non-zero
+ * ones). False as soon as a value does not round-trip at k. Always
+ * inlined, so that each of the two forms is a loop of its own. */
+static inline __attribute__((always_inline)) bool
+int_scan(const float *values, uint32_t first, uint32_t n, int k, bool bits, int64_t *ints,
+         struct decimal_plan *p)
 {
-    const double scale = pow10_table[k];
+    const double scale = bits ? 1.0 : pow10_table[k];
     int64_t r0;
-    if (!decimal_try(values[first], k, &r0))
+    if (bits)
+        r0 = bits_ordered(float_bits(values[first]));
+    else if (!decimal_try(values[first], k, &r0))
         return false;
     ints[0] = r0;
     uint32_t m = 1, nonzero = 0;
@@ -229,12 +257,17 @@ static bool decimal_scan(const float *values, uint32_t first, uint32_t n, int k,
         float x = values[i];
         if (isnan(x))
             continue;
-        double y = (double)x * scale;
-        if (!(fabs(y) < CODEC_MAX_INT))
-            return false;
-        int64_t r = (int64_t)round_even(y);
-        if (float_bits(codec_decimal_value(r, k)) != float_bits(x))
-            return false;
+        int64_t r;
+        if (bits) {
+            r = bits_ordered(float_bits(x));
+        } else {
+            double y = (double)x * scale;
+            if (!(fabs(y) < CODEC_MAX_INT))
+                return false;
+            r = (int64_t)round_even(y);
+            if (float_bits(codec_decimal_value(r, k)) != float_bits(x))
+                return false;
+        }
         ints[m] = r;
         int64_t d = r - prev;
         lo = d < lo ? d : lo;
@@ -250,7 +283,8 @@ static bool decimal_scan(const float *values, uint32_t first, uint32_t n, int k,
         prev = r;
         m++;
     }
-    p->k = k;
+    p->kind = bits ? CODEC_BITS : CODEC_DECIMAL;
+    p->k = bits ? 0 : k;
     p->present = m;
     p->first = r0;
     p->min = min;
@@ -266,12 +300,24 @@ static bool decimal_scan(const float *values, uint32_t first, uint32_t n, int k,
     p->zeros = nonzero > 0 && nz_bytes < all_bytes;
     p->min_delta = p->zeros ? nz_lo : lo;
     p->width = p->zeros ? nz_width : width;
-    p->size = 3 + (m < n ? (n + 7) / 8 : 0) + varint_size(zigzag(p->first)) +
+    p->size = (bits ? 2 : 3) + (m < n ? (n + 7) / 8 : 0) + varint_size(zigzag(p->first)) +
               varint_size(zigzag(p->min_delta)) + 1 +
               varint_size((uint64_t)(p->first - p->min)) +
               varint_size((uint64_t)(p->max - p->first)) + 8 +
               (p->zeros ? nz_bytes : all_bytes);
     return true;
+}
+
+static bool decimal_scan(const float *values, uint32_t first, uint32_t n, int k, int64_t *ints,
+                         struct decimal_plan *p)
+{
+    return int_scan(values, first, n, k, false, ints, p);
+}
+
+static void bits_scan(const float *values, uint32_t first, uint32_t n, int64_t *ints,
+                      struct decimal_plan *p)
+{
+    (void)int_scan(values, first, n, 0, true, ints, p);
 }
 
 /* Plans the smallest k describing every present value (ints[] gets their
@@ -333,8 +379,9 @@ static int encode_decimal(const float *values, uint32_t n, const int64_t *ints,
 {
     uint32_t m = p->present;
     size_t pos = 0;
-    out[pos++] = CODEC_DECIMAL;
-    out[pos++] = (uint8_t)p->k;
+    out[pos++] = (uint8_t)p->kind;
+    if (p->kind == CODEC_DECIMAL)
+        out[pos++] = (uint8_t)p->k;
     out[pos++] = (uint8_t)((m < n ? FLAG_BITMAP : 0) | (p->zeros ? FLAG_ZEROS : 0));
     if (m < n) {
         for (uint32_t i = 0; i < n; i += 8) {
@@ -400,12 +447,25 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
     int64_t ints[CODEC_MAX_VALUES];
     struct decimal_plan plan;
     size_t raw_size = codec_bound(n);
-    if (decimal_plan(values, n, ints, &plan)) {
-        if (plan.size < raw_size) {
-            if (cap < plan.size)
-                return CODEC_ESPACE;
-            return encode_decimal(values, n, ints, &plan, out);
-        }
+    bool have = decimal_plan(values, n, ints, &plan);
+    if (!have || plan.width > BITS_WORTH_TRYING) {
+        /* values no k describes compactly: their ordered bits may still
+         * move by small steps, or share their sign and exponents */
+        uint32_t first = 0;
+        while (isnan(values[first]))
+            first++;                    /* (not all missing: not CONST) */
+        struct decimal_plan bits;
+        bits_scan(values, first, n, ints, &bits);
+        if (!have || bits.size < plan.size)
+            plan = bits;
+        else
+            (void)decimal_scan(values, first, n, plan.k, ints, &plan);   /* ints again */
+        have = true;
+    }
+    if (have && plan.size < raw_size) {
+        if (cap < plan.size)
+            return CODEC_ESPACE;
+        return encode_decimal(values, n, ints, &plan, out);
     }
     if (cap < raw_size)
         return CODEC_ESPACE;
@@ -420,7 +480,8 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
 
 /* The fields of a DECIMAL block before its packed deltas, checked. */
 struct decimal_header {
-    int k;
+    bool bits;                  /* CODEC_BITS: the integers are ordered float bits */
+    int k;                      /* DECIMAL: decimals */
     const uint8_t *bitmap;      /* NULL: every slot present */
     uint32_t m;                 /* present values */
     int64_t first, min_delta, min, max;
@@ -460,13 +521,14 @@ static uint32_t popcount_bytes(const uint8_t *p, size_t n)
 static int decimal_header(const uint8_t *in, size_t len, uint32_t n, bool count_moves,
                           struct decimal_header *h)
 {
-    if (len < 3)
+    h->bits = in[0] == CODEC_BITS;
+    size_t pos = h->bits ? 2 : 3;       /* kind, [k,] flags */
+    if (len < pos)
         return CODEC_ECORRUPT;
-    h->k = in[1];
-    unsigned flags = in[2];
+    h->k = h->bits ? 0 : in[1];
+    unsigned flags = in[pos - 1];
     if (h->k > CODEC_MAX_DECIMALS || (flags & ~(FLAG_BITMAP | FLAG_ZEROS)) != 0)
         return CODEC_ECORRUPT;
-    size_t pos = 3;
     h->bitmap = NULL;
     h->m = n;
     if (flags & FLAG_BITMAP) {
@@ -511,6 +573,11 @@ static int decimal_header(const uint8_t *in, size_t len, uint32_t n, bool count_
         return CODEC_ECORRUPT;
     h->min = h->first - (int64_t)below;
     h->max = h->first + (int64_t)above;
+    /* BITS: the extremes are float bits of present values (never NaN) */
+    if (h->bits && (h->min < 0 || h->max > (int64_t)UINT32_MAX ||
+                    isnan(bits_float(ordered_bits((uint32_t)h->min))) ||
+                    isnan(bits_float(ordered_bits((uint32_t)h->max)))))
+        return CODEC_ECORRUPT;
     uint64_t sum_bits = load_le64(in + pos);
     memcpy(&h->sum, &sum_bits, 8);
     pos += 8;
@@ -543,13 +610,31 @@ static int decimal_header(const uint8_t *in, size_t len, uint32_t n, bool count_
     return 0;
 }
 
-static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
+/* The float of a block's integer r: r * 10^-k (the expression of
+ * codec_decimal_value), or the float whose ordered bits r is. A BITS
+ * integer is first held to the block's [lo, hi], whose floats the header
+ * check found to be numbers: a corrupt block then reads as wrong numbers,
+ * as a corrupt DECIMAL one does, never as NaN (which would be a sample
+ * that codec_count counted reading as missing). */
+static inline __attribute__((always_inline)) float int_value(uint64_t r, double scale, bool bits,
+                                                            uint64_t lo, uint64_t hi)
 {
-    struct decimal_header h;
-    int rc = decimal_header(in, len, n, true, &h);
-    if (rc != 0)
-        return rc;
+    if (bits) {
+        r = r < lo ? lo : r;
+        r = r > hi ? hi : r;
+        return bits_float(ordered_bits((uint32_t)r));
+    }
+    return (float)((double)(int64_t)r * scale);
+}
+
+/* Decodes a checked DECIMAL or BITS block (h); always inlined so that each
+ * form gets a loop of its own. */
+static inline __attribute__((always_inline)) void
+decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits)
+{
+    const struct decimal_header h = *hp;
     int k = h.k;
+    const uint64_t lo = (uint64_t)h.min, hi = (uint64_t)h.max;
     const uint8_t *bitmap = h.bitmap;
     uint32_t m = h.m;
     unsigned width = h.width;
@@ -561,7 +646,7 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
     double scale = inv_pow10_table[k];
     uint64_t r = (uint64_t)h.first;
     uint64_t min_delta = (uint64_t)h.min_delta;
-    out[0] = (float)((double)(int64_t)r * scale);   /* = codec_decimal_value(r, k) */
+    out[0] = int_value(r, scale, bits, lo, hi);   /* DECIMAL: = codec_decimal_value(r, k) */
     if (h.nonzero) {
         /* The steps that move are the bitmap's set bits: each gets the
          * next packed delta (plus min_delta), found by walking the set
@@ -598,13 +683,13 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
             }
             for (uint32_t j = 0; j < wn; j++) {
                 r += steps[j];
-                out[w0 + j + 1] = (float)((double)(int64_t)r * scale);
+                out[w0 + j + 1] = int_value(r, scale, bits, lo, hi);
             }
         }
     } else if (width == 0) {
         for (uint32_t j = 1; j < m; j++) {
             r += min_delta;
-            out[j] = (float)((double)(int64_t)r * scale);
+            out[j] = int_value(r, scale, bits, lo, hi);
         }
     } else {
         /* Each delta is read with one 8-byte load at its byte offset (no
@@ -622,7 +707,7 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
         for (; j <= fast; j++, bit += width) {
             uint64_t word = load_le64(src + (bit >> 3));
             r += ((word >> (bit & 7)) & mask) + min_delta;
-            out[j] = (float)((double)(int64_t)r * scale);
+            out[j] = int_value(r, scale, bits, lo, hi);
         }
         for (; j < m; j++, bit += width) {
             size_t byte = (size_t)(bit >> 3);
@@ -630,7 +715,7 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
             for (size_t b = 0; byte + b < packed; b++)
                 word |= (uint64_t)src[byte + b] << (8 * b);
             r += ((word >> (bit & 7)) & mask) + min_delta;
-            out[j] = (float)((double)(int64_t)r * scale);
+            out[j] = int_value(r, scale, bits, lo, hi);
         }
     }
     if (bitmap) {
@@ -639,6 +724,18 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
         for (uint32_t i = n; i-- > 0;)
             out[i] = (bitmap[i / 8] >> (i % 8)) & 1u ? out[--j] : NAN;
     }
+}
+
+static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
+{
+    struct decimal_header h;
+    int rc = decimal_header(in, len, n, true, &h);
+    if (rc != 0)
+        return rc;
+    if (h.bits)
+        decode_ints(&h, n, out, true);
+    else
+        decode_ints(&h, n, out, false);
     return 0;
 }
 
@@ -664,6 +761,7 @@ int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out)
         return 0;
     }
     case CODEC_DECIMAL:
+    case CODEC_BITS:
         return decode_decimal(in, len, n, out);
     default:
         return CODEC_ECORRUPT;
@@ -672,15 +770,21 @@ int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out)
 
 /* ---- statistics ---------------------------------------------------------------- */
 
+/* The statistics' order: that of the values, with -0 below +0. */
+static inline bool below(float a, float b)
+{
+    return a < b || (a == 0 && b == 0 && signbit(a) && !signbit(b));
+}
+
 /* Adds one present value (x is not NaN). */
 static void stats_add(struct codec_stats *acc, float x)
 {
     if (acc->count == 0) {
         acc->min = acc->max = x;
     } else {
-        if (x < acc->min || (x == 0 && acc->min == 0 && signbit(x)))
+        if (below(x, acc->min))
             acc->min = x;
-        if (x > acc->max || (x == 0 && acc->max == 0 && !signbit(x)))
+        if (below(acc->max, x))
             acc->max = x;
     }
     acc->count++;
@@ -717,7 +821,8 @@ int codec_count(const uint8_t *in, size_t len, uint32_t n, uint32_t *present)
             return CODEC_ECORRUPT;
         *present = isnan(bits_float(le_get32(in + 1))) ? 0 : n;
         return 0;
-    case CODEC_DECIMAL: {
+    case CODEC_DECIMAL:
+    case CODEC_BITS: {
         struct decimal_header h;
         int rc = decimal_header(in, len, n, true, &h);
         if (rc == 0)
@@ -733,16 +838,23 @@ int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *a
 {
     if (n == 0 || n > CODEC_MAX_VALUES)
         return CODEC_ECOUNT;
-    if (len > 0 && in[0] == CODEC_DECIMAL) {
+    if (len > 0 && (in[0] == CODEC_DECIMAL || in[0] == CODEC_BITS)) {
         struct decimal_header h;
         int rc = decimal_header(in, len, n, false, &h);
         if (rc != 0)
             return rc;
-        float lo = codec_decimal_value(h.min, h.k), hi = codec_decimal_value(h.max, h.k);
-        if (acc->count == 0 || lo < acc->min)
-            acc->min = lo;           /* never -0: DECIMAL holds no -0 */
-        if (acc->count == 0 || hi > acc->max || (hi == 0 && acc->max == 0))
+        double scale = inv_pow10_table[h.k];
+        float lo = int_value((uint64_t)h.min, scale, h.bits, (uint64_t)h.min, (uint64_t)h.max);
+        float hi = int_value((uint64_t)h.max, scale, h.bits, (uint64_t)h.min, (uint64_t)h.max);
+        if (acc->count == 0) {
+            acc->min = lo;
             acc->max = hi;
+        } else {
+            if (below(lo, acc->min))
+                acc->min = lo;
+            if (below(acc->max, hi))
+                acc->max = hi;
+        }
         acc->count += h.m;
         acc->sum += h.sum;
         return 0;

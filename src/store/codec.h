@@ -14,7 +14,12 @@
  *    delta is stored once, each delta takes the width of the spread),
  *    missing samples are a bitmap, and where that is smaller a bitmap of
  *    the steps that move lets a repeated value cost one bit;
- *  - RAW: the float bits as they are (noise, or values no k describes).
+ *  - BITS: the DECIMAL layout over the float bits themselves, taken as
+ *    integers that order like the floats: values no k describes (full
+ *    float precision, noise) still share their sign and most exponent
+ *    bits, and often move by small steps; tried when DECIMAL fails or
+ *    needs more than two bytes a value;
+ *  - RAW: the float bits as they are (when nothing else is smaller).
  * Gauges from node collectors (loads with 2 decimals, clocks with 1, ratios
  * with 3) move by small steps, so their deltas need a few bits each.
  *
@@ -35,6 +40,7 @@ enum codec_kind {
     CODEC_RAW = 0,
     CODEC_CONST = 1,
     CODEC_DECIMAL = 2,
+    CODEC_BITS = 3,
 };
 
 enum codec_error {
@@ -69,9 +75,9 @@ struct codec_stats {
 void codec_stats_values(const float *values, uint32_t n, struct codec_stats *acc);
 
 /* Adds the present values of an encoded block of n values to *acc without
- * decoding it (DECIMAL blocks carry their statistics; the sum then differs
+ * decoding it (DECIMAL and BITS blocks carry their statistics; the sum then differs
  * from adding the values one by one only by the rounding of the additions).
- * A DECIMAL block's header is checked, and its length as far as the header
+ * Such a block's header is checked, and its length as far as the header
  * tells it; its packed values are not read (codec_count checks a block
  * whole). Returns 0 or CODEC_ECORRUPT / CODEC_ECOUNT (*acc unchanged). */
 int codec_stats(const uint8_t *in, size_t len, uint32_t n, struct codec_stats *acc);

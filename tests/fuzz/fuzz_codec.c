@@ -59,9 +59,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             return 0;
         memcpy(block, data + 3, len);
         struct codec_stats st = CODEC_STATS_EMPTY;
-        (void)codec_stats(block, len, n, &st);
-        if (codec_decode(block, len, n, values) == 0)
+        int stats_rc = codec_stats(block, len, n, &st);
+        /* statistics never report NaN extremes (NaN is no sample) */
+        if (stats_rc == 0 && st.count > 0 && (isnan(st.min) || isnan(st.max)))
+            abort();
+        if (codec_decode(block, len, n, values) == 0) {
+            /* a block that decodes has the statistics' count of samples */
+            struct codec_stats seen = CODEC_STATS_EMPTY;
+            codec_stats_values(values, n, &seen);
+            if (stats_rc != 0 || st.count != seen.count)
+                abort();
             round_trip(values, n);
+        }
         free(block);
         return 0;
     }

@@ -81,7 +81,8 @@ def codec_profiles(n, seed=7):
     """Series of n values (None = missing) that give the store's block codec
     each of its cases once sealed: walks with 0..6 decimals (DECIMAL), a
     gauge that mostly repeats its value (DECIMAL with the bitmap of moving
-    steps), float noise (RAW), a constant (CONST), a sparse series (bitmap
+    steps), float noise (RAW), a walk in full float precision (BITS), a
+    constant (CONST), a sparse series (bitmap
     of missing samples), and edge values (-0, subnormals, +-FLT_MAX, the smallest
     normal). Values are Python floats whose repr parses to the float32 the
     store keeps. -> {name: [value or None]}"""
@@ -106,6 +107,11 @@ def codec_profiles(n, seed=7):
         if v == v and abs(v) != float("inf"):
             noise.append(v)
     out["noise"] = noise
+    x, vals = 40.0, []
+    for _ in range(n):
+        x += rnd.uniform(-1, 1) / 3
+        vals.append(f32(x))
+    out["fullprec"] = vals
     out["const"] = [42.5] * n
     out["sparse"] = [f32(round(rnd.uniform(0, 10), 2)) if i % 7 == 0 else None for i in range(n)]
     edges = [0.0, -0.0, f32(1e-40), f32(3.4e38), f32(-3.4e38), f32(1.17549435e-38), f32(0.1)]

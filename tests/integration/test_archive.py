@@ -550,7 +550,7 @@ class ArchiveTest(ArchiveCase):
     def test_sealed_data_archived_exactly(self):
         """Data the server held in sealed (encoded) parts, through its
         snapshot into the archive: every codec case (decimal walks, float
-        noise, constants, sparse series, -0, subnormals, +-FLT_MAX) gives
+        noise, a full-precision walk, constants, sparse series, -0, subnormals, +-FLT_MAX) gives
         the same float32 values in the Parquet rows."""
         t = int(time.time()) - 5 * DAY
         profiles = codec_profiles(700, seed=5)

@@ -980,7 +980,7 @@ class CleanRestartTest(PersistenceCase):
 class CompressedDataTest(PersistenceCase):
     """Data held in sealed (encoded) parts goes to snapshots and comes back
     bit for bit, through every case of the block codec: walks with 0..6
-    decimals, float noise, constants, sparse series, -0, subnormals and
+    decimals, float noise, a walk in full float precision, constants, sparse series, -0, subnormals and
     +-FLT_MAX (docs/data-model.md "How a buffer is held in memory")."""
 
     N = 700         # a full 512-slot buffer and most of a second: sealed parts
@@ -1008,7 +1008,7 @@ class CompressedDataTest(PersistenceCase):
         want = Samples()
         self.write_profiles(srv, want, T, self.N)
         sealed = self.sealed_parts(srv)
-        for kind in ("raw", "const", "decimal"):
+        for kind in ("raw", "const", "decimal", "bits"):
             self.assertGreater(sealed[kind], 0, (kind, sealed))
         # SIGTERM: a snapshot of the sealed data, then restored (restored
         # buffers are sealed whole)
