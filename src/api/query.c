@@ -354,8 +354,14 @@ static void query_entry_continue(struct query_run *run, struct jbuf *b, size_t p
         return;
     if (run->data_open)
         jbuf_puts(b, "],");
-    jbuf_printf(b, "\"from\":%lld,\"to\":%lld,\"resolution\":%lld,\"avg\":", (long long)s->from,
-                (long long)s->to, (long long)s->resolution);
+    /* (jbuf_int, not printf: a stats-only query writes this per series) */
+    jbuf_puts(b, "\"from\":");
+    jbuf_int(b, s->from);
+    jbuf_puts(b, ",\"to\":");
+    jbuf_int(b, s->to);
+    jbuf_puts(b, ",\"resolution\":");
+    jbuf_int(b, s->resolution);
+    jbuf_puts(b, ",\"avg\":");
     jbuf_fixed(b, run->stats.avg, 2);
     jbuf_puts(b, ",\"min\":");
     jbuf_fixed(b, run->stats.min, 2);

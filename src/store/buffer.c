@@ -721,6 +721,14 @@ uint64_t chain_sample_count(const struct buffer *head)
     return n;
 }
 
+/* Asks for the first bytes of b's sealed parts: a read of the buffer
+ * follows, and these are a cache miss each. */
+static void prefetch_parts(const struct buffer *b)
+{
+    for (uint32_t i = 0; i * SUB < b->sealed_slots; i++)
+        __builtin_prefetch(b->enc + (i ? b->enc_end[i - 1] : 0));
+}
+
 bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int64_t *end)
 {
     const struct buffer *last = head;
@@ -728,9 +736,15 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
         last = last->prev;
     if (!last)
         return false;
+    /* the walk to the oldest buffer touches every header: the parts of
+     * each are asked for on the way, so that their misses overlap with
+     * the walk instead of following it in the read */
     const struct buffer *oldest = last;
-    while (oldest->prev)
+    prefetch_parts(last);
+    while (oldest->prev) {
         oldest = oldest->prev;
+        prefetch_parts(oldest);
+    }
     /* A buffer inserted before others (a late sample) or restored from a
      * file may begin with empty slots: the range starts at the first
      * sample, as it does when slot 0 holds one. */
@@ -850,10 +864,6 @@ static void buffer_stats(const struct buffer *b, uint32_t idx, uint32_t count,
         return;
     if (count > b->len - idx)
         count = b->len - idx;
-    /* the parts' first bytes are a cache miss each: ask for all of them
-     * at once, so that the misses overlap instead of following each other */
-    for (uint32_t i = idx / SUB; i * SUB < b->sealed_slots && i * SUB < idx + count; i++)
-        __builtin_prefetch(b->enc + (i ? b->enc_end[i - 1] : 0));
     if (b->next)
         __builtin_prefetch(b->next);
     while (count > 0) {

@@ -793,9 +793,40 @@ static void stats_add(struct codec_stats *acc, float x)
 
 void codec_stats_values(const float *values, uint32_t n, struct codec_stats *acc)
 {
-    for (uint32_t i = 0; i < n; i++)
-        if (!isnan(values[i]))
-            stats_add(acc, values[i]);
+    uint32_t i = 0;
+    if (acc->count == 0) {
+        while (i < n && isnan(values[i]))
+            i++;
+        if (i == n)
+            return;
+        stats_add(acc, values[i++]);
+    }
+    /* Plain comparisons in the loop (no branch on a value's sign): which
+     * zero an extreme that compares equal to 0 is gets settled after it,
+     * from whether a -0 or a +0 was seen. */
+    uint64_t count = acc->count;
+    double sum = acc->sum;
+    float lo = acc->min, hi = acc->max;
+    bool neg_zero = lo == 0 && signbit(lo), pos_zero = hi == 0 && !signbit(hi);
+    for (; i < n; i++) {
+        float x = values[i];
+        if (isnan(x))
+            continue;
+        count++;
+        sum += (double)x;
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        neg_zero |= x == 0 && signbit(x);
+        pos_zero |= x == 0 && !signbit(x);
+    }
+    if (lo == 0)
+        lo = neg_zero ? -0.0f : 0.0f;
+    if (hi == 0)
+        hi = pos_zero ? 0.0f : -0.0f;
+    acc->count = count;
+    acc->sum = sum;
+    acc->min = lo;
+    acc->max = hi;
 }
 
 int codec_count(const uint8_t *in, size_t len, uint32_t n, uint32_t *present)

@@ -313,6 +313,45 @@ static void test_stats_accumulate(void **state)
     assert_memory_equal(&acc, &before, sizeof acc);
 }
 
+/* codec_stats_values against the plain definition, on values that mix
+ * -0, +0, negatives and gaps, added in pieces of every size: the same
+ * count, the same sum bits, and extremes in the order -0 < +0. */
+static void test_stats_values_match_definition(void **state)
+{
+    (void)state;
+    const float pool[] = { -0.0f, 0.0f, -0.0f, 0.0f, 1.5f, -2.25f, NAN, NAN, 3e-40f, -7.0f };
+    static float v[300];
+    for (int round = 0; round < 3000; round++) {
+        uint32_t n = 1 + (uint32_t)(next_rand() % 300);
+        uint32_t kinds = 2 + (uint32_t)(next_rand() % 9);      /* a prefix of the pool */
+        for (uint32_t i = 0; i < n; i++)
+            v[i] = pool[next_rand() % kinds];
+        struct codec_stats want = CODEC_STATS_EMPTY, got = CODEC_STATS_EMPTY;
+        for (uint32_t i = 0; i < n; i++) {
+            float x = v[i];
+            if (isnan(x))
+                continue;
+            if (want.count == 0 || x < want.min || (x == 0 && want.min == 0 && signbit(x)))
+                want.min = x;
+            if (want.count == 0 || x > want.max || (x == 0 && want.max == 0 && !signbit(x)))
+                want.max = x;
+            want.count++;
+            want.sum += (double)x;
+        }
+        for (uint32_t at = 0; at < n;) {
+            uint32_t piece = 1 + (uint32_t)(next_rand() % (n - at));
+            codec_stats_values(v + at, piece, &got);
+            at += piece;
+        }
+        assert_int_equal(got.count, want.count);
+        assert_memory_equal(&got.sum, &want.sum, sizeof got.sum);
+        if (want.count > 0) {
+            assert_int_equal(bits_of(got.min), bits_of(want.min));
+            assert_int_equal(bits_of(got.max), bits_of(want.max));
+        }
+    }
+}
+
 /* Gauges that repeat: zero deltas cost one bit each, the non-zero ones a
  * width of their own spread; the block is smaller than packing every delta
  * at one width would make it, and still exact (with gaps, at every share
@@ -509,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_full_precision_is_bits),
         cmocka_unit_test(test_edge_values),
         cmocka_unit_test(test_stats_accumulate),
+        cmocka_unit_test(test_stats_values_match_definition),
         cmocka_unit_test(test_repeats_cost_a_bit),
         cmocka_unit_test(test_reads_blocks_without_zero_bitmap),
         cmocka_unit_test(test_const_and_missing),
