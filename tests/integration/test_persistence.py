@@ -73,7 +73,8 @@ NSNAP_BLOCK_MAGIC = 0xCC5B10CC
 
 
 def decode_codec_block(enc, n):
-    """One encoded part of a buffer (docs/file-formats.md, "Block codec"):
+    """One encoded part of a buffer (docs/file-formats.md, "Native
+    snapshot": RAW, CONST, DECIMAL, BITS):
     n float32 values, None for a missing slot."""
     kind = enc[0]
     if kind == 0:
@@ -86,9 +87,12 @@ def decode_codec_block(enc, n):
             raise FormatError("CONST part length")
         v = bits_f32(struct.unpack_from("<I", enc, 1)[0])
         return [None if v != v else v] * n
-    if kind != 2:
+    if kind not in (2, 3):
         raise FormatError("unknown part kind %d" % kind)
-    k, flags, p = enc[1], enc[2], 3
+    if kind == 2:                # DECIMAL: u8 k | u8 flags
+        k, flags, p = enc[1], enc[2], 3
+    else:                        # BITS: u8 flags, then as DECIMAL
+        k, flags, p = None, enc[1], 2
     present = [True] * n
     if flags & 1:
         bitmap = enc[p:p + (n + 7) // 8]
@@ -124,7 +128,16 @@ def decode_codec_block(enc, n):
             r += ((bits >> (at * width)) & ((1 << width) - 1)) + _unzigzag(min_delta)
             at += 1
         ints.append(r)
-    it = iter(f32(x * DEC_SCALE[k]) for x in ints)
+    if k is None:
+        # the integers are float bits that order like the floats: a clear
+        # top bit is a negative value with every bit flipped
+        def unorder(o):
+            if not 0 <= o <= 0xFFFFFFFF:
+                raise FormatError("BITS integer out of range")
+            return o ^ 0x80000000 if o & 0x80000000 else o ^ 0xFFFFFFFF
+        it = iter(bits_f32(unorder(x)) for x in ints)
+    else:
+        it = iter(f32(x * DEC_SCALE[k]) for x in ints)
     return [next(it) if present[i] else None for i in range(n)]
 
 
