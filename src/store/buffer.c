@@ -721,12 +721,41 @@ uint64_t chain_sample_count(const struct buffer *head)
     return n;
 }
 
-/* Asks for the first bytes of b's sealed parts: a read of the buffer
- * follows, and these are a cache miss each. */
+/* Asks for the first bytes of b's sealed parts and of its plain part: a
+ * read of the buffer follows, and these are a cache miss each. */
 static void prefetch_parts(const struct buffer *b)
 {
     for (uint32_t i = 0; i * SUB < b->sealed_slots; i++)
         __builtin_prefetch(b->enc + (i ? b->enc_end[i - 1] : 0));
+    if (b->len > b->sealed_slots)
+        __builtin_prefetch(b->raw);
+}
+
+void chain_prefetch(const struct buffer *const *heads, size_t count, int64_t from, int64_t to)
+{
+    enum { BATCH = 64 };
+    const struct buffer *at[BATCH];
+    for (size_t base = 0; base < count; base += BATCH) {
+        size_t n = count - base < BATCH ? count - base : BATCH;
+        for (size_t i = 0; i < n; i++)
+            at[i] = heads[base + i];
+        /* each round reads one header per chain: the loads of a round do
+         * not depend on each other, so their misses overlap */
+        for (bool any = true; any;) {
+            any = false;
+            for (size_t i = 0; i < n; i++) {
+                const struct buffer *b = at[i];
+                if (!b)
+                    continue;
+                if (b->prev)
+                    __builtin_prefetch(b->prev);
+                if (b->start < to && buffer_coverage_end(b) > from)
+                    prefetch_parts(b);
+                at[i] = b->prev;
+                any = true;
+            }
+        }
+    }
 }
 
 bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int64_t *end)

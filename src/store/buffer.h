@@ -88,6 +88,16 @@ uint64_t chain_sample_count(const struct buffer *head);
  */
 bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int64_t *end);
 
+/*
+ * A hint before reading several chains over [from, to): walks them back
+ * side by side, one buffer of each per round, asking the memory for every
+ * header and for the parts of the buffers that overlap the range, so that
+ * the cache misses of the chains overlap instead of following each other
+ * in the reads. Reads nothing it returns; the caller holds the lock the
+ * reads will.
+ */
+void chain_prefetch(const struct buffer *const *heads, size_t count, int64_t from, int64_t to);
+
 /* Encodings a sealed part can have, numbered 0 .. CHAIN_ENCODINGS-1, and
  * their names ("raw", "const", "decimal", "bits"). */
 #define CHAIN_ENCODINGS 4

@@ -361,22 +361,41 @@ int store_load_image(struct store_host *h, struct level *l, int metric, const vo
 /* ---- reading ------------------------------------------------------------ */
 
 /* A growable list of chain heads matched by a selector. */
+/* The chains one read combines. Most reads take one chain (a query item
+ * per hwthread, as cc-backend sends them): a few heads live in the list
+ * itself, and only more take an allocation. Start from CHAIN_LIST_EMPTY;
+ * chain_list_free releases it. */
+#define CHAIN_LIST_INLINE 8
 struct chain_list {
-    const struct buffer **heads;
+    const struct buffer **heads;    /* inline_heads, or allocated */
     size_t count;
     size_t cap;
     bool failed;
+    const struct buffer *inline_heads[CHAIN_LIST_INLINE];
 };
+#define CHAIN_LIST_EMPTY ((struct chain_list){ .heads = NULL })
+
+static void chain_list_free(struct chain_list *list)
+{
+    if (list->heads != list->inline_heads)
+        free(list->heads);
+}
 
 static void chain_list_add(struct chain_list *list, const struct buffer *head)
 {
+    if (list->count == 0 && list->cap == 0) {
+        list->heads = list->inline_heads;
+        list->cap = CHAIN_LIST_INLINE;
+    }
     if (list->count == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 16;
-        const struct buffer **h = realloc(list->heads, cap * sizeof(*h));
+        size_t cap = list->cap * 2;
+        const struct buffer **h = malloc(cap * sizeof(*h));
         if (!h) {
             list->failed = true;
             return;
         }
+        memcpy(h, list->heads, list->count * sizeof(*h));
+        chain_list_free(list);
         list->heads = h;
         list->cap = cap;
     }
@@ -458,7 +477,7 @@ static void read_accumulate(const struct chain_list *list, int64_t w0, int64_t f
 }
 
 /* Collects the chains of the locked host that the selector matches into
- * *list (the caller frees list->heads) and their read window. */
+ * *list (the caller frees it with chain_list_free) and their read window. */
 static int read_plan(struct store *s, const struct level *host, const struct store_selector *sel,
                      int metric, int64_t from, int64_t to, size_t max_points,
                      struct chain_list *list, int64_t *w0, uint64_t *n)
@@ -547,7 +566,7 @@ static int read_locked(struct store *s, const struct store_selector *sel, int me
                                   sel->elems[1].names[0], sel->elems[1].lens[0], &h);
     if (rc != 0)
         return rc;
-    struct chain_list list = {0};
+    struct chain_list list = CHAIN_LIST_EMPTY;
     int64_t f = s->metrics[metric].frequency;
     int64_t w0;
     uint64_t n;
@@ -569,9 +588,26 @@ static int read_locked(struct store *s, const struct store_selector *sel, int me
     } else if (rc == 0) {
         rc = read_data(s, metric, &list, w0, n, out);
     }
-    free(list.heads);
+    chain_list_free(&list);
     store_host_unlock(&h);
     return rc;
+}
+
+void store_prefetch(struct store *s, const struct store_selector *sel, int metric, int64_t from,
+                    int64_t to)
+{
+    if (from > to || !read_args_ok(s, sel, metric))
+        return;
+    struct store_host h;
+    if (store_host_lock_read(s, sel->elems[0].names[0], sel->elems[0].lens[0],
+                             sel->elems[1].names[0], sel->elems[1].lens[0], &h) != 0)
+        return;
+    struct chain_list list = CHAIN_LIST_EMPTY;
+    collect_chains(h.level, sel, 2, metric, &list);
+    if (!list.failed)
+        chain_prefetch(list.heads, list.count, from, to);
+    chain_list_free(&list);
+    store_host_unlock(&h);
 }
 
 int store_read(struct store *s, const struct store_selector *sel, int metric, int64_t from,

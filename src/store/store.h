@@ -202,6 +202,18 @@ int store_read_summary(struct store *s, const struct store_selector *sel, int me
                      int64_t to, int64_t resolution, enum resample_algo algo, size_t max_points,
                      struct store_series *out, struct store_summary *summary);
 
+/*
+ * A hint before reads of metric over [from, to) through selectors that
+ * together match what sel matches (a query item's type-ids read one by
+ * one): under one read lock of the host, every chain sel matches is
+ * walked back side by side, its headers and the parts in the range asked
+ * for, so that the reads that follow find them in the cache instead of
+ * waiting for each miss in turn. Changes nothing and answers nothing; a
+ * selector that matches nothing is no error.
+ */
+void store_prefetch(struct store *s, const struct store_selector *sel, int metric, int64_t from,
+                    int64_t to);
+
 /* Cluster names, sorted; same ownership as store_list_hosts. */
 int store_list_clusters(struct store *s, char ***names, size_t *count);
 

@@ -126,6 +126,59 @@ static void test_read_single_chain(void **state)
     store_destroy(s);
 }
 
+/* store_prefetch is a hint: on 100 chains (more than one batch of the
+ * side-by-side walk) of two buffers and sealed parts each, on selectors
+ * that match nothing, an unknown metric and an empty range, it changes no
+ * answer and no byte count (and ASan checks that its walk reads only what
+ * the store holds). */
+static void test_prefetch_changes_nothing(void **state)
+{
+    (void)state;
+    enum { TYPES = 100, SAMPLES = 700 };
+    struct store *s = new_store();
+    static char type_names[TYPES][16];
+    static const char *names[TYPES];
+    static size_t lens[TYPES];
+    for (int t = 0; t < TYPES; t++) {
+        snprintf(type_names[t], sizeof type_names[t], "t%d", t);
+        names[t] = type_names[t];
+        lens[t] = strlen(names[t]);
+        for (int i = 0; i < SAMPLES; i++)
+            if ((i + t) % 13 != 0)
+                put(s, "c", "h", type_names[t], NULL, M_M, 1000 + 10 * i, (float)(t * 1000 + i) / 4);
+    }
+    put(s, "c", "h", NULL, NULL, M_SUM, 1000, 1);
+    struct sel_storage st;
+    struct store_selector *all = make_sel(&st, "c", "h", NULL, 0);
+    all->depth = 3;
+    all->elems[2] = (struct store_selector_elem){ names, lens, TYPES };
+    struct store_summary before[TYPES], after;
+    struct store_series r;
+    struct sel_storage one;
+    for (int pass = 0; pass < 2; pass++) {
+        struct store_stats st0, st1;
+        store_get_stats(s, &st0);
+        store_prefetch(s, all, M_M, 1000, 1000 + 10 * SAMPLES);
+        store_prefetch(s, all, M_M, 5000, 1000);                 /* empty range */
+        store_prefetch(s, all, M_SUM, 1000, 9000);                /* no such chains */
+        store_prefetch(s, all, -1, 1000, 9000);
+        store_prefetch(s, all, M_COUNT, 1000, 9000);
+        store_prefetch(s, make_sel(&one, "c", "nohost", NULL, 0), M_M, 1000, 9000);
+        store_get_stats(s, &st1);
+        assert_int_equal(st0.bytes, st1.bytes);
+        for (int t = 0; t < TYPES; t++) {
+            const char *group[1] = { type_names[t] };
+            assert_int_equal(store_read_summary(s, make_sel(&one, "c", "h", group, 1), M_M, 1000,
+                                                1000 + 10 * SAMPLES, 0, RESAMPLE_LTTB, 100000, &r,
+                                                pass ? &after : &before[t]),
+                             0);
+            if (pass)
+                assert_memory_equal(&after, &before[t], sizeof after);
+        }
+    }
+    store_destroy(s);
+}
+
 static void test_sum_and_implicit_descent(void **state)
 {
     (void)state;
@@ -474,8 +527,8 @@ static void *reader_main(void *arg)
         char host[16];
         snprintf(host, sizeof host, "h%d", k % 6);
         struct store_series r;
-        if (store_read(w->s, make_sel(&st, "c", host, NULL, 0), M_SUM, 0, 100000, 0, RESAMPLE_LTTB, 100000,
-                       &r) == 0)
+        store_prefetch(w->s, make_sel(&st, "c", host, NULL, 0), M_SUM, 0, 100000);
+        if (store_read(w->s, &st.sel, M_SUM, 0, 100000, 0, RESAMPLE_LTTB, 100000, &r) == 0)
             store_series_free(&r);
         if (k % 100 == 0) {
             uint64_t freed;
@@ -524,6 +577,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metric_count_limit),
         cmocka_unit_test(test_read_single_chain),
+        cmocka_unit_test(test_prefetch_changes_nothing),
         cmocka_unit_test(test_sum_and_implicit_descent),
         cmocka_unit_test(test_host_chain_hides_children),
         cmocka_unit_test(test_avg_and_invalid_aggregation),
