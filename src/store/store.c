@@ -269,9 +269,11 @@ int store_host_child(struct store_host *h, const char *const *names, const size_
     return rc;
 }
 
-bool store_host_find_tags(const struct store_host *h, const char *tags, size_t len,
+bool store_host_find_tags(struct store_host *h, const char *tags, size_t len,
                           struct tag_target *out)
 {
+    if (!h->write)
+        return false;       /* finding learns the order of the lines */
     return tag_cache_find(h->level->upper->tags, tags, len, out);
 }
 

@@ -128,7 +128,7 @@ int store_host_child(struct store_host *h, const char *const *names, const size_
  * it removes a level below that host, and counts their bytes like the rest.
  * remember returns 0 or STORE_ENOMEM (nothing remembered).
  */
-bool store_host_find_tags(const struct store_host *h, const char *tags, size_t len,
+bool store_host_find_tags(struct store_host *h, const char *tags, size_t len,
                           struct tag_target *out);
 int store_host_remember_tags(struct store_host *h, const char *tags, size_t len,
                              const struct tag_target *t);

@@ -2,6 +2,14 @@
  * tag_cache — see tag_cache.h. An open-addressing table (linear probing,
  * at most 3/4 full) of entries that point into one byte array holding the
  * keys one after the other.
+ *
+ * Each entry also remembers which entry was asked for right after it
+ * (next), and the map which one was asked for last: collectors send a
+ * host's lines in the same order every interval, so the entry the last
+ * one points to is almost always the one the next line needs. It is
+ * checked first (one length test and one comparison, no hash), and asked
+ * for from memory as soon as its predecessor is found, while the line
+ * before it is still being parsed and stored.
  */
 #include "store/tag_cache.h"
 
@@ -18,13 +26,17 @@ struct entry {
     uint8_t depth;
     uint8_t flags;
     uint32_t key_off;       /* in keys */
+    uint32_t next;          /* slot + 1 of the entry asked for after this one; 0: none */
     struct level *levels[2];
 };
+
+_Static_assert(sizeof(struct entry) == 32, "two entries a cache line");
 
 struct tag_cache {
     struct entry *slots;
     uint32_t cap;           /* slots, a power of two */
     uint32_t count;
+    uint32_t last;          /* slot + 1 of the entry found or added last; 0: none */
     struct jbuf keys;       /* the keys, one after the other */
 };
 
@@ -57,14 +69,39 @@ static struct entry *slot_of(const struct tag_cache *c, uint32_t hash, const cha
     }
 }
 
-bool tag_cache_find(const struct tag_cache *c, const char *tags, size_t len,
-                    struct tag_target *out)
+static bool key_is(const struct tag_cache *c, const struct entry *e, const char *key, size_t len)
+{
+    return e->used_len == len + 1 && memcmp(c->keys.data + e->key_off, key, len) == 0;
+}
+
+/* Makes e the last entry asked for, linked from the one before it, and
+ * asks the memory for the entry the next line will most likely need. */
+static void note_asked(struct tag_cache *c, struct entry *e)
+{
+    uint32_t slot = (uint32_t)(e - c->slots) + 1;
+    if (c->last)
+        c->slots[c->last - 1].next = slot;
+    c->last = slot;
+    if (e->next)
+        __builtin_prefetch(&c->slots[e->next - 1]);
+}
+
+bool tag_cache_find(struct tag_cache *c, const char *tags, size_t len, struct tag_target *out)
 {
     if (!c || len > TAG_CACHE_MAX_KEY)
         return false;
-    const struct entry *e = slot_of(c, key_hash(tags, len), tags, len);
-    if (e->used_len == 0)
-        return false;
+    struct entry *e = NULL;
+    if (c->last) {
+        uint32_t next = c->slots[c->last - 1].next;
+        if (next && key_is(c, &c->slots[next - 1], tags, len))
+            e = &c->slots[next - 1];
+    }
+    if (!e) {
+        e = slot_of(c, key_hash(tags, len), tags, len);
+        if (e->used_len == 0)
+            return false;
+    }
+    note_asked(c, e);
     out->levels[0] = e->levels[0];
     out->levels[1] = e->levels[1];
     out->depth = e->depth;
@@ -86,7 +123,9 @@ static int rehash(struct tag_cache *c, uint32_t cap, int64_t *bytes_delta)
         while (slots[j].used_len != 0)
             j = (j + 1) & (cap - 1);
         slots[j] = *e;
+        slots[j].next = 0;      /* the slots moved: the order is learnt again */
     }
+    c->last = 0;
     free(c->slots);
     *bytes_delta += ((int64_t)cap - (int64_t)c->cap) * (int64_t)sizeof(struct entry);
     c->slots = slots;
@@ -132,6 +171,7 @@ int tag_cache_add(struct tag_cache **cp, const char *tags, size_t len, const str
             return -ENOMEM;
         e->hash = hash;
         e->used_len = (uint16_t)(len + 1);
+        e->next = 0;
         e->key_off = (uint32_t)c->keys.len;
         jbuf_append(&c->keys, tags, len);
         c->count++;
@@ -140,6 +180,7 @@ int tag_cache_add(struct tag_cache **cp, const char *tags, size_t len, const str
     e->levels[1] = t->levels[1];
     e->depth = t->depth;
     e->flags = t->flags;
+    note_asked(c, e);
     return 0;
 }
 

@@ -4,10 +4,12 @@
  * were sent, e.g. ",hostname=n1,type=hwthread,type-id=3") to the levels
  * below the host those lines went to.
  *
- * Collectors send the same tag sections again every interval. With this
- * map, ingest finds a line's level from one hash and one comparison of its
- * bytes, without tokenizing the tags, checking the names or searching the
- * tree (store.h, store_host_find_tags).
+ * Collectors send the same tag sections again every interval, in the same
+ * order. With this map, ingest finds a line's level from one comparison of
+ * its bytes with the entry that followed the previous line last time (or,
+ * when that is not it, one hash and one comparison), without tokenizing the
+ * tags, checking the names or searching the tree (store.h,
+ * store_host_find_tags).
  *
  * Ownership and locking: the store keeps one map per host level and guards
  * it with the host lock like everything else below the host. Entries point
@@ -38,9 +40,11 @@ struct tag_target {
     uint8_t flags;
 };
 
-/* The target remembered for tags[0..len), if any. */
-bool tag_cache_find(const struct tag_cache *c, const char *tags, size_t len,
-                    struct tag_target *out);
+/* The target remembered for tags[0..len), if any. The map learns the
+ * order in which its entries are asked for (the next line of a host is
+ * looked for where the last one's successor was), so finding changes it:
+ * it needs the host lock for writing, as adding does. */
+bool tag_cache_find(struct tag_cache *c, const char *tags, size_t len, struct tag_target *out);
 
 /* Remembers tags[0..len) -> *t (replacing an entry for the same bytes).
  * Creates the map on first use (*c NULL). A key longer than

@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "store/tag_cache.h"
 
@@ -29,7 +30,7 @@ static void add_ok(struct tag_cache **c, const char *key, const struct tag_targe
     assert_int_equal(tag_cache_add(c, key, strlen(key), t, bytes), 0);
 }
 
-static void expect(const struct tag_cache *c, const char *key, const struct tag_target *want)
+static void expect(struct tag_cache *c, const char *key, const struct tag_target *want)
 {
     struct tag_target got;
     if (!tag_cache_find(c, key, strlen(key), &got))
@@ -40,11 +41,60 @@ static void expect(const struct tag_cache *c, const char *key, const struct tag_
     assert_int_equal(got.flags, want->flags);
 }
 
-static void expect_missing(const struct tag_cache *c, const char *key)
+static void expect_missing(struct tag_cache *c, const char *key)
 {
     struct tag_target got;
     if (tag_cache_find(c, key, strlen(key), &got))
         fail_msg("\"%s\" found, but it was never added", key);
+}
+
+/* The map learns the order entries are asked for: asked again in that
+ * order, in another, with lookalikes of the predicted key (same length,
+ * other bytes; a prefix; one byte longer) and keys it never held in
+ * between, across the growth that moves every slot, every answer is
+ * still the entry of exactly that key. */
+static void test_learnt_order(void **state)
+{
+    (void)state;
+    enum { KEYS = 700 };
+    static char keys[KEYS][64];
+    struct tag_target t[KEYS];
+    struct tag_cache *c = NULL;
+    int64_t bytes = 0;
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(keys[i], sizeof keys[i], ",hostname=n1,type=hwthread,type-id=%d", i);
+        t[i] = target((uintptr_t)i * 2, (uint8_t)(i % 3), (uint8_t)(i % 2));
+        add_ok(&c, keys[i], &t[i], &bytes);
+        if (i % 50 == 49)               /* interleaved finds while it grows */
+            for (int j = 0; j <= i; j += 7)
+                expect(c, keys[j], &t[j]);
+    }
+    for (int round = 0; round < 3; round++)         /* the learnt order */
+        for (int i = 0; i < KEYS; i++)
+            expect(c, keys[i], &t[i]);
+    for (int i = KEYS; i-- > 0;)                    /* backwards */
+        expect(c, keys[i], &t[i]);
+    for (int i = 0; i < KEYS; i++) {                /* predicted successor's lookalikes */
+        expect(c, keys[i], &t[i]);
+        if (i + 1 < KEYS) {
+            char near[80];
+            snprintf(near, sizeof near, "%s", keys[i + 1]);
+            near[strlen(near) - 1] = 'x';           /* same length, one byte off */
+            expect_missing(c, near);
+            expect(c, keys[i], &t[i]);
+            snprintf(near, sizeof near, "%s0", keys[i + 1]);   /* one byte longer */
+            if (atoi(strrchr(near, '=') + 1) >= KEYS)
+                expect_missing(c, near);
+            expect(c, keys[i], &t[i]);
+            expect_missing(c, ",hostname=n1,type=socket,type-id=0");
+        }
+    }
+    for (int i = 0; i < KEYS; i++) {                /* a stride through the keys */
+        int k = (i * 37) % KEYS;
+        expect(c, keys[k], &t[k]);
+    }
+    tag_cache_free(&c, &bytes);
+    assert_int_equal(bytes, 0);
 }
 
 static void test_exact_keys(void **state)
@@ -135,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_exact_keys),
         cmocka_unit_test(test_key_length_limit),
         cmocka_unit_test(test_many_keys_and_start_over),
+        cmocka_unit_test(test_learnt_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
