@@ -612,6 +612,21 @@ static int query_row_open(struct query_row *row, const struct query_item *q)
     return rc;
 }
 
+/* Fills in the levels below the host that cover every type-id (and
+ * subtype-id) of the row at once (sel holds cluster and host). */
+static void query_row_all(const struct query_row *row, const struct query_item *q,
+                          struct store_selector *sel)
+{
+    if (q->has_type) {
+        sel->elems[2] = query_elem(&row->tn, 0, row->tn.count);
+        sel->depth = 3;
+    }
+    if (q->has_type && q->has_subtype) {
+        sel->elems[3] = query_elem(&row->sn, 0, row->sn.count);
+        sel->depth = 4;
+    }
+}
+
 /* Fills in the levels below the host of the row's next selector (sel holds
  * cluster and host); false when the row has no more. Aggregating queries
  * and queries without a type have one selector. */
@@ -621,14 +636,7 @@ static bool query_row_next(struct query_row *row, const struct query_item *q,
     if (!q->has_type || q->aggreg) {
         if (row->i++ > 0)
             return false;
-        if (q->has_type) {
-            sel->elems[2] = query_elem(&row->tn, 0, row->tn.count);
-            sel->depth = 3;
-        }
-        if (q->has_type && q->has_subtype) {
-            sel->elems[3] = query_elem(&row->sn, 0, row->sn.count);
-            sel->depth = 4;
-        }
+        query_row_all(row, q, sel);
         return true;
     }
     size_t per_type = q->has_subtype ? row->sn.count : 1;
@@ -679,16 +687,30 @@ struct query_stream {
     bool opened, closed;
 };
 
+/* The selector of the current item's cluster and host (depth 2), pointing
+ * into the caller's names[2] and lens[2]. */
+static void query_host_selector(const struct query_stream *qs, const char *names[2],
+                                size_t lens[2], struct store_selector *sel)
+{
+    const struct query_item *q = qs->run.item;
+    const struct gostr *cluster = &qs->req.cluster;
+    names[0] = cluster->s ? cluster->s : "";
+    names[1] = q->host.s ? q->host.s : "";
+    lens[0] = cluster->len;
+    lens[1] = q->host.len;
+    *sel = (struct store_selector){ .depth = 2 };
+    sel->elems[0] = (struct store_selector_elem){ &names[0], &lens[0], 1 };
+    sel->elems[1] = (struct store_selector_elem){ &names[1], &lens[1], 1 };
+}
+
 /* Reads the row's next selector, or closes the row. */
 static int query_stream_step_row(struct query_stream *qs, struct jbuf *b, size_t part_start)
 {
     const struct query_item *q = qs->run.item;
-    const struct gostr *cluster = &qs->req.cluster;
-    const char *names[2] = { cluster->s ? cluster->s : "", q->host.s ? q->host.s : "" };
-    size_t lens[2] = { cluster->len, q->host.len };
-    struct store_selector sel = { .depth = 2 };
-    sel.elems[0] = (struct store_selector_elem){ &names[0], &lens[0], 1 };
-    sel.elems[1] = (struct store_selector_elem){ &names[1], &lens[1], 1 };
+    const char *names[2];
+    size_t lens[2];
+    struct store_selector sel;
+    query_host_selector(qs, names, lens, &sel);
     if (query_row_next(&qs->row, q, &sel))
         return query_selector(&qs->run, &sel, b, part_start);
     jbuf_putc(b, ']');
@@ -709,17 +731,11 @@ static void query_row_prefetch(struct query_stream *qs)
     int metric = store_metric_lookup(store, q->metric.s ? q->metric.s : "", q->metric.len);
     if (metric < 0)
         return;
-    const struct gostr *cluster = &qs->req.cluster;
-    const char *names[2] = { cluster->s ? cluster->s : "", q->host.s ? q->host.s : "" };
-    size_t lens[2] = { cluster->len, q->host.len };
-    struct store_selector sel = { .depth = 3 };
-    sel.elems[0] = (struct store_selector_elem){ &names[0], &lens[0], 1 };
-    sel.elems[1] = (struct store_selector_elem){ &names[1], &lens[1], 1 };
-    sel.elems[2] = query_elem(&row->tn, 0, row->tn.count);
-    if (q->has_subtype) {
-        sel.elems[3] = query_elem(&row->sn, 0, row->sn.count);
-        sel.depth = 4;
-    }
+    const char *names[2];
+    size_t lens[2];
+    struct store_selector sel;
+    query_host_selector(qs, names, lens, &sel);
+    query_row_all(row, q, &sel);
     store_prefetch(store, &sel, metric, qs->req.from, qs->req.to);
 }
 
