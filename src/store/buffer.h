@@ -93,8 +93,8 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
  * side by side, one buffer of each per round, asking the memory for every
  * header and for the parts of the buffers that overlap the range, so that
  * the cache misses of the chains overlap instead of following each other
- * in the reads. Reads nothing it returns; the caller holds the lock the
- * reads will.
+ * in the reads. It changes nothing and answers nothing; the caller holds
+ * the lock the reads will.
  */
 void chain_prefetch(const struct buffer *const *heads, size_t count, int64_t from, int64_t to);
 

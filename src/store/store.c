@@ -362,7 +362,6 @@ int store_load_image(struct store_host *h, struct level *l, int metric, const vo
 
 /* ---- reading ------------------------------------------------------------ */
 
-/* A growable list of chain heads matched by a selector. */
 /* The chains one read combines. Most reads take one chain (a query item
  * per hwthread, as cc-backend sends them): a few heads live in the list
  * itself, and only more take an allocation. Start from CHAIN_LIST_EMPTY;
