@@ -175,16 +175,16 @@ static struct MHD_Response *http_stream_response(struct api_response *r)
     if (!hs)
         return NULL;
     hs->stream = r->stream;
-    jbuf_init(&hs->part, r->len);
-    jbuf_append(&hs->part, r->body, r->len);
-    struct MHD_Response *resp = hs->part.failed ? NULL : MHD_create_response_from_callback(
+    struct MHD_Response *resp = MHD_create_response_from_callback(
         MHD_SIZE_UNKNOWN, 64 * 1024, http_stream_read, hs, http_stream_free);
     if (!resp) {
-        jbuf_free(&hs->part);
         free(hs);
         return NULL;
     }
-    free(r->body);
+    /* the first part becomes the part buffer as it is (no copy of up to
+     * API_STREAM_PART bytes per answer) */
+    jbuf_init(&hs->part, 0);
+    jbuf_adopt(&hs->part, r->body, r->len);
     r->stream = NULL;      /* owned by the response now */
     r->body = NULL;
     r->len = 0;

@@ -57,6 +57,13 @@ bool jbuf_reserve(struct jbuf *b, size_t extra)
     size_t cap = b->cap < JBUF_MIN_CAP ? JBUF_MIN_CAP : b->cap;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (b->len == 0) {
+        /* nothing to keep: realloc would copy the old bytes for nothing
+         * (a streamed answer reuses its part buffer this way) */
+        free(b->data);
+        b->data = NULL;
+        b->cap = 0;
+    }
     char *p = realloc(b->data, cap);
     if (p == NULL) {
         b->failed = true;
@@ -260,6 +267,15 @@ void jbuf_float32_shortest(struct jbuf *b, float v)
     if (!jbuf_reserve(b, 32))
         return;
     b->len += numfmt_float32_shortest(b->data + b->len, v);
+}
+
+void jbuf_adopt(struct jbuf *b, char *data, size_t len)
+{
+    free(b->data);
+    b->data = data;
+    b->len = len;
+    b->cap = len;
+    b->failed = false;
 }
 
 char *jbuf_steal(struct jbuf *b, size_t *len)

@@ -53,4 +53,8 @@ void jbuf_float32_shortest(struct jbuf *b, float v);
 /* Hands the bytes to the caller (NUL-terminated, len in *len); b is reset to empty. */
 char *jbuf_steal(struct jbuf *b, size_t *len);
 
+/* The reverse: b (empty or not, its memory is freed) takes over data, len
+ * bytes allocated with malloc, without copying them. */
+void jbuf_adopt(struct jbuf *b, char *data, size_t len);
+
 #endif

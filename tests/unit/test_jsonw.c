@@ -221,6 +221,49 @@ static void test_steal(void **state)
     free(s);
 }
 
+/* jbuf_adopt takes over stolen bytes without a copy and the buffer goes on
+ * from them; a reset buffer that must grow starts afresh (nothing of its
+ * old bytes is needed) and writes correctly, again and again. */
+static void test_adopt_and_regrow(void **state)
+{
+    (void)state;
+    struct jbuf a, b;
+    jbuf_init(&a, 0);
+    jbuf_puts(&a, "[1,2");
+    size_t len;
+    char *s = jbuf_steal(&a, &len);
+    jbuf_init(&b, 16);
+    jbuf_puts(&b, "old");
+    jbuf_adopt(&b, s, len);          /* frees "old" (ASan: no leak) */
+    assert_ptr_equal(b.data, s);
+    jbuf_puts(&b, ",3]");
+    assert_int_equal(b.len, 7);
+    assert_memory_equal(b.data, "[1,2,3]", 7);
+    for (int round = 0; round < 4; round++) {
+        jbuf_reset(&b);
+        size_t want = (size_t)1 << (12 + 3 * round);    /* 4 KB .. 2 MB */
+        for (size_t i = 0; i < want; i++)
+            jbuf_putc(&b, (char)('a' + (i + (size_t)round) % 26));
+        assert_false(b.failed);
+        assert_int_equal(b.len, want);
+        for (size_t i = 0; i < want; i += 4093)
+            assert_int_equal(b.data[i], (char)('a' + (i + (size_t)round) % 26));
+        /* right after a reset, one append larger than the room there is */
+        size_t big = b.cap * 2 + 5;
+        char *block = malloc(big);
+        assert_non_null(block);
+        for (size_t i = 0; i < big; i++)
+            block[i] = (char)('A' + i % 26);
+        jbuf_reset(&b);
+        jbuf_append(&b, block, big);
+        assert_false(b.failed);
+        assert_int_equal(b.len, big);
+        assert_memory_equal(b.data, block, big);
+        free(block);
+    }
+    jbuf_free(&b);
+}
+
 static void test_sticky_failure(void **state)
 {
     (void)state;
@@ -281,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_growth_and_printf),
         cmocka_unit_test(test_steal),
+        cmocka_unit_test(test_adopt_and_regrow),
         cmocka_unit_test(test_sticky_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
