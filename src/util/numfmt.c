@@ -42,11 +42,23 @@ static const char numfmt_digit_pairs[201] =
 static const double numfmt_pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6};
 static const uint32_t numfmt_pow10_u32[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
 
-/* Writes v in decimal without leading zeros; returns the length (1..20). */
+/* Digits of v (1..20). */
+static size_t numfmt_digits(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 10000) {
+        v /= 10000;
+        n += 4;
+    }
+    return n + (v >= 10) + (v >= 100) + (v >= 1000);
+}
+
+/* Writes v in decimal without leading zeros, straight to its place (two
+ * digits at a time from the end); returns the length (1..20). */
 static size_t numfmt_u64(char *out, uint64_t v)
 {
-    char tmp[20];
-    char *p = tmp + sizeof tmp;
+    size_t n = numfmt_digits(v);
+    char *p = out + n;
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
@@ -59,18 +71,21 @@ static size_t numfmt_u64(char *out, uint64_t v)
     } else {
         *--p = (char)('0' + v);
     }
-    size_t n = (size_t)(tmp + sizeof tmp - p);
-    memcpy(out, p, n);
     return n;
 }
 
-/* Writes exactly `width` digits of v (v < 10^width), zero-padded. */
+/* Writes exactly `width` digits of v (v < 10^width), zero-padded, two at
+ * a time from the end. */
 static void numfmt_padded(char *out, uint32_t v, int width)
 {
-    for (int i = width - 1; i >= 0; i--) {
-        out[i] = (char)('0' + v % 10);
-        v /= 10;
+    int i = width;
+    while (i >= 2) {
+        i -= 2;
+        memcpy(out + i, numfmt_digit_pairs + 2 * (v % 100), 2);
+        v /= 100;
     }
+    if (i == 1)
+        out[0] = (char)('0' + v);
 }
 
 static size_t numfmt_fixed_slow(char *out, double v, int decimals)
