@@ -144,6 +144,13 @@ static ssize_t http_stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         jbuf_reset(&hs->part);
         hs->sent = 0;
+        /* room for a whole part and an entry beyond it while the buffer is
+         * empty (a fresh allocation, nothing to copy), so that it does not
+         * grow, copying what it holds, in the middle of a part */
+        if (!jbuf_reserve(&hs->part, 2 * API_STREAM_PART)) {
+            log_error("http: out of memory while streaming an answer; connection closed");
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
         int rc = hs->stream->next(hs->stream, &hs->part);
         if (rc < 0) {
             log_error("http: out of memory while streaming an answer; connection closed");
