@@ -765,15 +765,9 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
         last = last->prev;
     if (!last)
         return false;
-    /* the walk to the oldest buffer touches every header: the parts of
-     * each are asked for on the way, so that their misses overlap with
-     * the walk instead of following it in the read */
     const struct buffer *oldest = last;
-    prefetch_parts(last);
-    while (oldest->prev) {
+    while (oldest->prev)
         oldest = oldest->prev;
-        prefetch_parts(oldest);
-    }
     /* A buffer inserted before others (a late sample) or restored from a
      * file may begin with empty slots: the range starts at the first
      * sample, as it does when slot 0 holds one. */

@@ -488,6 +488,9 @@ static int read_plan(struct store *s, const struct level *host, const struct sto
         return STORE_ENOMEM;
     if (list->count == 0)
         return STORE_ENOTFOUND;
+    /* the headers and the parts in range, asked for before the walks that
+     * read them (already in the cache after a store_prefetch) */
+    chain_prefetch(list->heads, list->count, from, to);
     if (list->count > 1 && s->metrics[metric].aggregation == CCMS_AGG_NONE)
         return STORE_EAGGREGATION;
     read_window(list, from, to, s->metrics[metric].frequency, w0, n);
