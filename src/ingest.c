@@ -316,8 +316,9 @@ void ingest_totals(struct ingest_result *out)
 
 /* ---- tree resolution with the per-batch cache ---------------------------- */
 
-/* Releases the cached host lock; its WAL records are written first, while
- * the host is still locked, so a snapshot never sees memory without them. */
+/* Releases the cached host lock; its WAL records are ended first, while
+ * the host is still locked (checkpoint.h: the batch holds the log segment
+ * until they are written, so a snapshot run waits for them). */
 static void ingest_release_host(struct ingest_batch *b)
 {
     if (b->locked) {
@@ -979,6 +980,9 @@ int ingest_batch_feed(struct ingest_batch *b, const char *data, size_t len)
         return -ENOMEM;
     int rc = lp_reader_feed(&b->reader, data, len, ingest_line, b);
     ingest_release_host(b);
+    /* nothing waits for the next piece: a snapshot run must not */
+    if (checkpoint_batch_flush(b->wal) != 0)
+        b->persist_failed = true;
     ingest_flush_totals(b);
     if (rc != 0) {
         b->failed = true;

@@ -23,9 +23,10 @@
  *    whatever its series holds and in whatever order samples arrive.
  *
  * Durability: with a checkpointer, every accepted sample's WAL record is
- * written (one write(2) per host run) before the host lock is released, and
- * ingest_batch_finish() applies the fsync policy; only then may the request
- * be acknowledged.
+ * ended before the host lock is released and written by the end of the
+ * ingest_batch_feed() call that stored it (the records of all hosts in it
+ * with one write(2), checkpoint.h); ingest_batch_finish() applies the fsync
+ * policy; only then may the request be acknowledged.
  *
  * Concurrency: a batch is used by one thread at a time. It keeps the host
  * lock of the current host between lines of the same host (per-request

@@ -1960,6 +1960,10 @@ void checkpointer_destroy(struct checkpointer *cp)
 /* ---- ingest batch ------------------------------------------------------------- */
 
 #define BATCH_SYNC_MAX 16
+/* Ended native records are held until the end of the feed call (ingest.h)
+ * or until this many bytes wait: a request to 256 hosts is then a few
+ * appends, not 256, and the kernel zeroes fewer partial pages. */
+#define BATCH_WRITE_BYTES (256 * 1024)
 
 struct checkpoint_batch {
     struct checkpointer *cp;
@@ -1976,15 +1980,17 @@ struct checkpoint_batch {
     size_t sync_count;
     int sync_rc;                 /* first failure of an early sync */
 
-    /* Native format: the current host's record, built against the segment
-     * `seg` (a reference held from the record's first sample until it is
-     * written, or with fsync "always" until it is synced). */
+    /* Native format: the current host's record is built in `rec`; ended
+     * records wait in `out` and are written together (native_write), all
+     * against the segment `seg`: a writer's reference held from the first
+     * record's first sample until they are written, or with fsync "always"
+     * until they are synced. */
     struct seglog_builder rec;
     struct jbuf out;
     struct log_segment *seg;
     bool rec_open;
-    bool rec_failed;             /* a sample could not be added: nothing is written */
-    struct level **defined;      /* levels this record defines (log_seq set optimistically) */
+    bool rec_failed;             /* a sample could not be added: this record is not written */
+    struct level **defined;      /* levels the open record defines (log_seq set optimistically) */
     size_t defined_count, defined_cap;
     struct log_segment *sync_segs[BATCH_SYNC_MAX];   /* "always": synced at finish */
     size_t sync_seg_count;
@@ -2045,7 +2051,7 @@ static int native_add(struct checkpoint_batch *b, struct store_host *h, struct l
                       size_t sel_count, int64_t ts, float value)
 {
     if (!b->rec_open) {
-        if (logset_acquire(b->cp->log, &b->seg) != 0)
+        if (!b->seg && logset_acquire(b->cp->log, &b->seg) != 0)
             return CHECKPOINT_EIO;
         const struct level *host = h->level;
         const struct level *cluster = host->upper->parent;
@@ -2190,29 +2196,25 @@ static void remember_segment(struct checkpoint_batch *b)
     b->sync_segs[b->sync_seg_count++] = b->seg;
 }
 
-/* Writes the current host's native record with one write(2). On failure
- * the levels it defined are defined again by the next record. */
-static int native_commit(struct checkpoint_batch *b)
+/* Writes the held records with one write(2) and lets go of the segment.
+ * On failure the levels the last record defined are defined again by the
+ * next record (a record that defines is never held, see native_end). */
+static int native_write(struct checkpoint_batch *b)
 {
-    if (!b->rec_open)
+    if (!b->seg)
         return 0;
     struct checkpointer *cp = b->cp;
-    int rc = b->rec_failed ? CHECKPOINT_EIO : 0;
-    if (rc == 0 && !seglog_record_empty(&b->rec)) {
-        jbuf_reset(&b->out);
-        if (seglog_record_end(&b->rec, &b->out) != 0 || b->out.failed)
-            rc = CHECKPOINT_ENOMEM;
-        else if (log_segment_append(cp->log, b->seg, b->out.data, b->out.len) != 0) {
-            log_limited(&wal_append_errors, LOG_ERR, "WAL: append to the log segment %" PRIu64
-                        " failed: %s", log_segment_seq(b->seg), strerror(errno));
-            rc = CHECKPOINT_EIO;
-        }
+    int rc = 0;
+    if (b->out.len > 0 && log_segment_append(cp->log, b->seg, b->out.data, b->out.len) != 0) {
+        log_limited(&wal_append_errors, LOG_ERR, "WAL: append to the log segment %" PRIu64
+                    " failed: %s", log_segment_seq(b->seg), strerror(errno));
+        rc = CHECKPOINT_EIO;
     }
     if (rc != 0)
         for (size_t i = 0; i < b->defined_count; i++)
             b->defined[i]->log_seq = 0;
     b->defined_count = 0;
-    b->rec_open = false;
+    jbuf_reset(&b->out);
     logset_written(cp->log, b->seg);
     if (rc == 0 && cp->fsync == CCMS_FSYNC_ALWAYS)
         remember_segment(b);
@@ -2222,6 +2224,30 @@ static int native_commit(struct checkpoint_batch *b)
     if (rc == 0 && cp->max_wal_size && logset_bytes(cp->log) >= cp->max_wal_size)
         request_early_run(cp);
     return rc;
+}
+
+/* Ends the current host's record. It is written at once when it defines
+ * level ids: another thread may use an id as soon as the host is unlocked,
+ * and its record must not reach the log before the definition. Otherwise
+ * it waits in b->out for native_write. */
+static int native_end(struct checkpoint_batch *b)
+{
+    if (!b->rec_open)
+        return 0;
+    int rc = b->rec_failed ? CHECKPOINT_EIO : 0;
+    if (rc == 0 && !seglog_record_empty(&b->rec) &&
+        (seglog_record_end(&b->rec, &b->out) != 0 || b->out.failed))
+        rc = CHECKPOINT_ENOMEM;
+    b->rec_open = false;
+    if (rc != 0) {
+        for (size_t i = 0; i < b->defined_count; i++)
+            b->defined[i]->log_seq = 0;
+        b->defined_count = 0;
+        return rc;
+    }
+    if (b->defined_count > 0 || b->out.len >= BATCH_WRITE_BYTES)
+        return native_write(b);
+    return 0;
 }
 
 int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h)
@@ -2239,7 +2265,7 @@ int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h)
             rc = append_pending(b, h->level, st);
     }
     if (b->cp->native) {
-        int nrc = native_commit(b);
+        int nrc = native_end(b);
         if (rc == 0)
             rc = nrc;
     }
@@ -2249,8 +2275,18 @@ int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h)
     return rc;
 }
 
+int checkpoint_batch_flush(struct checkpoint_batch *b)
+{
+    if (!b->cp || !b->cp->native)
+        return 0;
+    return native_write(b);
+}
+
 int checkpoint_batch_finish(struct checkpoint_batch *b)
 {
+    int wrc = checkpoint_batch_flush(b);
+    if (wrc != 0 && b->sync_rc == 0)
+        b->sync_rc = wrc;
     sync_remembered(b);
     for (size_t i = 0; i < b->sync_seg_count; i++) {
         if (log_segment_sync(b->sync_segs[i]) != 0 && b->sync_rc == 0) {
@@ -2269,14 +2305,14 @@ void checkpoint_batch_free(struct checkpoint_batch *b)
 {
     if (!b)
         return;
-    checkpoint_batch_finish(b);
     if (b->rec_open) {
-        /* never committed (the caller lost its host lock): not written */
+        /* never ended (the caller lost its host lock): not written */
         for (size_t i = 0; i < b->defined_count; i++)
             b->defined[i]->log_seq = 0;
-        logset_written(b->cp->log, b->seg);
-        logset_release(b->cp->log, b->seg);
+        b->defined_count = 0;
+        b->rec_open = false;
     }
+    checkpoint_batch_finish(b);
     if (b->cp && b->cp->native) {
         seglog_builder_free(&b->rec);
         jbuf_free(&b->out);

@@ -28,11 +28,15 @@
  * (by their `to`), its Go logs after them, the native segments last; a bad
  * file or block is logged, counted and skipped.
  *
- * Ingest side: a checkpoint_batch collects the log records of one request;
- * checkpoint_batch_commit() writes those of the current host with one
- * write(2) while the caller still holds the host's write lock, and
- * checkpoint_batch_finish() applies the fsync policy before the request is
- * answered.
+ * Ingest side: a checkpoint_batch collects the log records of one request.
+ * checkpoint_batch_commit() ends those of the current host while the
+ * caller still holds the host's write lock: the Go format appends them to
+ * the host's log at once; the native format holds them (up to 256 KB) and
+ * checkpoint_batch_flush() appends all held records with one write(2), at
+ * the end of every piece of the request the caller stores. A native record
+ * that defines series ids is written before the host is unlocked, so no
+ * record can use an id ahead of its definition. checkpoint_batch_finish()
+ * flushes and applies the fsync policy before the request is answered.
  *
  * Threads: one background worker (periodic snapshots, fsync "interval",
  * early snapshots once the log passed max-wal-size). Runs never overlap
@@ -136,13 +140,21 @@ int checkpoint_batch_add(struct checkpoint_batch *b, struct store_host *h, struc
                          int metric, const char *const *sel, const size_t *sel_lens,
                          size_t sel_count, int64_t ts, float value);
 
-/* Writes the current host's pending records to its WAL and marks the host
- * dirty. Call with h still write-locked, before unlocking or switching host.
- * Returns 0 or CHECKPOINT_EIO (the records are then not durable). */
+/* Ends the current host's records and marks the host dirty: the Go format
+ * appends them to the host's WAL now, the native format holds them for
+ * checkpoint_batch_flush (or writes them now, see above). Call with h still
+ * write-locked, before unlocking or switching host. Returns 0,
+ * CHECKPOINT_EIO or CHECKPOINT_ENOMEM (the records are then not durable). */
 int checkpoint_batch_commit(struct checkpoint_batch *b, struct store_host *h);
 
-/* Applies the fsync policy to every WAL the batch wrote. Returns 0 or
- * CHECKPOINT_EIO. */
+/* Appends the held native records with one write(2). Call after the last
+ * commit of every piece of input the caller stores (while records are held,
+ * the batch holds the log segment, and a snapshot run waits for it).
+ * Returns 0 or CHECKPOINT_EIO. */
+int checkpoint_batch_flush(struct checkpoint_batch *b);
+
+/* Flushes, then applies the fsync policy to every WAL the batch wrote.
+ * Returns 0 or CHECKPOINT_EIO. */
 int checkpoint_batch_finish(struct checkpoint_batch *b);
 
 void checkpoint_batch_free(struct checkpoint_batch *b);

@@ -222,8 +222,8 @@ void logset_rotate(struct logset *ls, uint64_t *covered)
         ls->active = NULL;
     }
     *covered = ls->next_seq - 1;
-    /* Wait for the writers of retired segments: each is inside one host's
-     * run of lines of one request. A batch that only waits to sync a
+    /* Wait for the writers of retired segments: each is inside one piece
+     * of one request (an ingest_batch_feed call). A batch that only waits to sync a
      * segment does not hold this up; the segment is closed when it is done
      * (and not deleted before). */
     for (;;) {

@@ -5,7 +5,9 @@
  *
  * The rule that makes deletion safe: a writer holds the segment it appends
  * to from before it encodes a record until the record is written, and it
- * writes the samples to memory before the record, under the host's lock.
+ * writes the samples to memory before the record. (An ingest batch holds it
+ * across the hosts of one piece of a request and writes their records
+ * together, checkpoint.h.)
  * logset_rotate() retires the active segment and returns only when no
  * writer holds a retired one any more; so a snapshot run that starts after
  * it sees in memory every sample of every retired segment, and once all its

@@ -2,8 +2,8 @@
  * "crash" at every level depth, segments deleted only after a complete
  * snapshot run, snapshots and increments, back-fill without merging, a
  * damaged snapshot block losing that block only, a damaged definition
- * losing only the samples that need it, a host removed and created again
- * within one segment, migration from the Go fixture tree, and the export
+ * losing only the samples that need it, one batch's records written
+ * together, a host removed and created again within one segment, migration from the Go fixture tree, and the export
  * to the Go formats read back with the Go-format reader. */
 #include "ckpt_testutil.h"
 
@@ -199,6 +199,102 @@ static void test_damaged_block_loses_only_that_block(void **state)
     close_store(s, cp);
     free(data);
     free(path);
+}
+
+/* Size of the one log segment in dir. */
+static off_t segment_size(const char *dir)
+{
+    char *path = only_file(dir, ".log");
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    free(path);
+    return st.st_size;
+}
+
+/* One sample of batch b to [c, host(, sub)], host locked around it as
+ * ingest does: add, commit, unlock. */
+static void batch_write(struct store *s, struct checkpoint_batch *b, const char *host,
+                        const char *sub, int metric, int64_t ts, float v)
+{
+    struct store_host h;
+    assert_int_equal(store_host_lock(s, "c", 1, host, strlen(host), true, NULL, &h), 0);
+    const char *names[1] = {sub};
+    size_t lens[1] = {sub ? strlen(sub) : 0};
+    struct level *l;
+    assert_int_equal(store_host_child(&h, names, lens, sub ? 1 : 0, true, NULL, &l), 0);
+    assert_int_equal(store_write(&h, l, metric, ts, v), 0);
+    assert_int_equal(checkpoint_batch_add(b, &h, l, metric, names, lens, sub ? 1 : 0, ts, v), 0);
+    assert_int_equal(checkpoint_batch_commit(b, &h), 0);
+    store_host_unlock(&h);
+}
+
+/* One batch writing to several hosts: records that only use known ids
+ * wait for checkpoint_batch_flush and go out in one append; a record that
+ * defines an id is written at its commit, with everything held before it.
+ * Every sample is replayed after a "crash". */
+static void test_batch_writes_held_records_together(void **state)
+{
+    struct fixture *fx = *state;
+    struct checkpointer *cp;
+    struct store *s = open_store(fx, &cp, true);
+    ingest(s, cp, "n1", "socket0", MEM_BW, 1700000000, 1.0f);   /* defines socket0 */
+    off_t size = segment_size(fx->dir);
+
+    struct checkpoint_batch *b;
+    assert_int_equal(checkpoint_batch_new(cp, &b), 0);
+    batch_write(s, b, "n1", "socket0", MEM_BW, 1700000060, 2.0f);
+    batch_write(s, b, "n2", NULL, CPU_LOAD, 1700000060, 3.0f);
+    batch_write(s, b, "n1", NULL, CPU_LOAD, 1700000060, 4.0f);
+    assert_int_equal(segment_size(fx->dir), size);              /* held */
+    batch_write(s, b, "n3", "socket1", MEM_BW, 1700000060, 5.0f);  /* defines: written */
+    off_t with_def = segment_size(fx->dir);
+    assert_true(with_def > size);
+    batch_write(s, b, "n2", NULL, CPU_LOAD, 1700000120, 6.0f);
+    batch_write(s, b, "n3", "socket1", MEM_BW, 1700000120, 7.0f);
+    assert_int_equal(segment_size(fx->dir), with_def);
+    assert_int_equal(checkpoint_batch_flush(b), 0);
+    assert_true(segment_size(fx->dir) > with_def);
+    off_t flushed = segment_size(fx->dir);
+    assert_int_equal(checkpoint_batch_flush(b), 0);             /* nothing held: no-op */
+    assert_int_equal(segment_size(fx->dir), flushed);
+    batch_write(s, b, "n1", NULL, CPU_LOAD, 1700000120, 8.0f);
+    assert_int_equal(checkpoint_batch_finish(b), 0);            /* finish flushes */
+    assert_true(segment_size(fx->dir) > flushed);
+    checkpoint_batch_free(b);
+    close_store(s, cp);   /* "crash" */
+
+    struct restore_stats rs;
+    s = restore_store(fx, &cp, &rs);
+    assert_int_equal(rs.samples, 8);
+    assert_int_equal(rs.log_records, 8);
+    assert_true(value_at(s, "n1", "socket0", MEM_BW, 1700000000) == 1.0);
+    assert_true(value_at(s, "n1", "socket0", MEM_BW, 1700000060) == 2.0);
+    assert_true(value_at(s, "n2", NULL, CPU_LOAD, 1700000060) == 3.0);
+    assert_true(value_at(s, "n1", NULL, CPU_LOAD, 1700000060) == 4.0);
+    assert_true(value_at(s, "n3", "socket1", MEM_BW, 1700000060) == 5.0);
+    assert_true(value_at(s, "n2", NULL, CPU_LOAD, 1700000120) == 6.0);
+    assert_true(value_at(s, "n3", "socket1", MEM_BW, 1700000120) == 7.0);
+    assert_true(value_at(s, "n1", NULL, CPU_LOAD, 1700000120) == 8.0);
+    close_store(s, cp);
+}
+
+/* A batch freed with records held (an input that failed part-way) still
+ * writes them: their samples are in memory. */
+static void test_batch_freed_with_held_records(void **state)
+{
+    struct fixture *fx = *state;
+    struct checkpointer *cp;
+    struct store *s = open_store(fx, &cp, true);
+    struct checkpoint_batch *b;
+    assert_int_equal(checkpoint_batch_new(cp, &b), 0);
+    batch_write(s, b, "n1", NULL, CPU_LOAD, 1700000000, 1.5f);
+    batch_write(s, b, "n2", NULL, CPU_LOAD, 1700000000, 2.5f);
+    checkpoint_batch_free(b);
+    close_store(s, cp);
+    s = open_store(fx, &cp, true);
+    assert_true(value_at(s, "n1", NULL, CPU_LOAD, 1700000000) == 1.5);
+    assert_true(value_at(s, "n2", NULL, CPU_LOAD, 1700000000) == 2.5);
+    close_store(s, cp);
 }
 
 /* A record whose definition is damaged: the samples naming that level
@@ -422,6 +518,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_snapshots_increments_and_backfill, setup_native,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_damaged_block_loses_only_that_block, setup_native,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_batch_writes_held_records_together, setup_native,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_batch_freed_with_held_records, setup_native,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_damaged_definition, setup_native, teardown),
         cmocka_unit_test_setup_teardown(test_host_recreated_within_a_segment, setup_native,
