@@ -71,6 +71,7 @@ struct ingest_batch {
     char *scratch;
     size_t scratch_cap;
     struct lp_line line;
+    struct lp_memo memo;             /* the last timestamp (lineproto.h) */
 
     struct ingest_result res;
     struct ingest_result flushed;  /* part of res already added to the totals */
@@ -852,7 +853,7 @@ static int ingest_cached_line(struct ingest_batch *b, const char *line, size_t l
         !ingest_eq(b->default_cluster, b->default_cluster_len, b->cluster, b->cluster_len))
         return 1;
     struct lp_error err;
-    if (lp_parse_fields(line, len, tags_end, b->scratch, &b->line, &err) != LP_OK) {
+    if (lp_parse_fields(line, len, tags_end, b->scratch, &b->memo, &b->line, &err) != LP_OK) {
         ingest_reject_syntax(b, line_no, &err);
         return 0;
     }
@@ -932,7 +933,7 @@ static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, 
                 return rc;
         }
     }
-    rc = lp_parse_peeked(line, len, raw, needs_unescape, b->scratch, &b->line, &err);
+    rc = lp_parse_peeked(line, len, raw, needs_unescape, b->scratch, &b->memo, &b->line, &err);
     if (rc != LP_OK) {
         ingest_reject_syntax(b, line_no, &err);
         return 0;

@@ -678,6 +678,7 @@ struct lp_cursor {
     const char *p;
     const char *end;
     char *scratch;          /* next free byte of the caller's scratch */
+    struct lp_memo *memo;   /* or NULL */
     struct lp_error *err;
 };
 
@@ -915,10 +916,47 @@ static int lp_scalar_value(struct lp_cursor *c, const struct lp_str *key, struct
     return lp_fail(c->err, COL(c, start), "cannot parse value for field key %s: %s", qk, why);
 }
 
+/* Whether p[0..n) (inside the line: end - p >= n) equals text[0..n), by
+ * words for a timestamp's 8 to 24 digits. */
+static inline bool lp_same_text(const char *p, const char *text, size_t n)
+{
+    if (n < 8 || n > 24)
+        return memcmp(p, text, n) == 0;
+    uint64_t a, b, x, y;
+    memcpy(&a, p, 8);
+    memcpy(&b, text, 8);
+    memcpy(&x, p + n - 8, 8);
+    memcpy(&y, text + n - 8, 8);
+    bool same = ((a ^ b) | (x ^ y)) == 0;
+    if (n > 16) {
+        memcpy(&a, p + 8, 8);
+        memcpy(&b, text + 8, 8);
+        same = same && a == b;
+    }
+    return same;
+}
+
+/* The timestamp from c->p when its bytes are the memo's (the same token:
+ * the line ends or a space follows). */
+static bool lp_remembered_timestamp(struct lp_cursor *c, struct lp_line *out)
+{
+    const struct lp_memo *m = c->memo;
+    size_t n = m->ts_len;
+    if (n == 0 || (size_t)(c->end - c->p) < n || !lp_same_text(c->p, m->ts_text, n) ||
+        (c->p + n < c->end && c->p[n] != ' '))
+        return false;
+    c->p += n;
+    out->timestamp = m->timestamp;
+    out->has_timestamp = true;
+    return true;
+}
+
 static int lp_timestamp(struct lp_cursor *c, struct lp_line *out)
 {
     const char *start = c->p;
     char q[64];
+    if (c->memo && lp_remembered_timestamp(c, out))
+        goto after;
     while (c->end - c->p >= 8 && lp_eight_digits(c->p))
         c->p += 8;              /* a timestamp is 10 to 19 digits */
     while (c->p < c->end && (CLS(*c->p) & C_TIME))
@@ -937,7 +975,13 @@ static int lp_timestamp(struct lp_cursor *c, struct lp_line *out)
                                            : "invalid timestamp (%s)", q);
         }
         out->has_timestamp = true;
+        if (c->memo && n <= LP_MEMO_TS_MAX) {
+            memcpy(c->memo->ts_text, start, n);
+            c->memo->ts_len = n;
+            c->memo->timestamp = out->timestamp;
+        }
     }
+after:
     while (c->p < c->end && *c->p == ' ')
         c->p++;
     if (c->p < c->end) {
@@ -1032,14 +1076,15 @@ static int lp_fields(struct lp_cursor *c, struct lp_line *out)
 /* Everything after the measurement name[0..) (raw, as scanned; at most
  * len bytes of line in all). */
 static int lp_parse_after(const char *line, size_t len, struct lp_str name, bool needs_unescape,
-                          char *scratch, struct lp_line *out, struct lp_error *err)
+                          char *scratch, struct lp_memo *memo, struct lp_line *out,
+                          struct lp_error *err)
 {
     out->tag_count = 0;
     out->field_count = 0;
     out->has_timestamp = false;
     out->timestamp = 0;
     struct lp_cursor c = { .line = line, .p = name.ptr + name.len, .end = line + len,
-                           .scratch = scratch, .err = err };
+                           .scratch = scratch, .memo = memo, .err = err };
     if (needs_unescape) {
         out->measurement.ptr = c.scratch;
         out->measurement.len = lp_unescape_name(name.ptr, name.len, ESC_MEAS, c.scratch);
@@ -1066,15 +1111,16 @@ int lp_parse(const char *line, size_t len, char *scratch, struct lp_line *out,
     if (rc != LP_OK)
         return rc;
     struct lp_str name = { line + start, pos - start };
-    return lp_parse_after(line, len, name, (flags & TOK_BACKSLASH) != 0, scratch, out, err);
+    return lp_parse_after(line, len, name, (flags & TOK_BACKSLASH) != 0, scratch, NULL, out, err);
 }
 
 int lp_parse_peeked(const char *line, size_t len, struct lp_str name, bool needs_unescape,
-                    char *scratch, struct lp_line *out, struct lp_error *err)
+                    char *scratch, struct lp_memo *memo, struct lp_line *out,
+                    struct lp_error *err)
 {
     if (len > 0 && line[len - 1] == '\r')
         len--;          /* as lp_line_start */
-    return lp_parse_after(line, len, name, needs_unescape, scratch, out, err);
+    return lp_parse_after(line, len, name, needs_unescape, scratch, memo, out, err);
 }
 
 bool lp_tag_section(const char *line, size_t len, struct lp_str name, size_t *end)
@@ -1102,8 +1148,8 @@ bool lp_tag_section(const char *line, size_t len, struct lp_str name, size_t *en
     return true;
 }
 
-int lp_parse_fields(const char *line, size_t len, size_t end, char *scratch, struct lp_line *out,
-                    struct lp_error *err)
+int lp_parse_fields(const char *line, size_t len, size_t end, char *scratch,
+                    struct lp_memo *memo, struct lp_line *out, struct lp_error *err)
 {
     if (len > 0 && line[len - 1] == '\r')
         len--;          /* as lp_line_start */
@@ -1113,7 +1159,7 @@ int lp_parse_fields(const char *line, size_t len, size_t end, char *scratch, str
     out->has_timestamp = false;
     out->timestamp = 0;
     struct lp_cursor c = { .line = line, .p = line + end, .end = line + len, .scratch = scratch,
-                           .err = err };
+                           .memo = memo, .err = err };
     /* as lp_tags ends at the space after the last tag */
     while (c.p < c.end && *c.p == ' ')
         c.p++;

@@ -94,12 +94,27 @@ int lp_peek_measurement(const char *line, size_t len, struct lp_str *name,
                         bool *needs_unescape, struct lp_error *err);
 
 /*
+ * What a line had that the next one is likely to repeat: the lines of one
+ * request mostly carry one timestamp, so the next timestamp's bytes are
+ * compared with the last one's before they are parsed. Owned by the
+ * caller, one per stream of lines; zero it before its first use.
+ */
+#define LP_MEMO_TS_MAX 24
+struct lp_memo {
+    int64_t timestamp;             /* the value of ts_text */
+    size_t ts_len;                 /* 0: nothing remembered */
+    char ts_text[LP_MEMO_TS_MAX];  /* a timestamp as written, parsed without error */
+};
+
+/*
  * lp_parse of a line whose measurement lp_peek_measurement returned LP_OK
  * for (name and needs_unescape as it set them): the same result and errors,
- * without scanning the line's start and measurement again.
+ * without scanning the line's start and measurement again. memo (or NULL)
+ * is consulted and updated.
  */
 int lp_parse_peeked(const char *line, size_t len, struct lp_str name, bool needs_unescape,
-                    char *scratch, struct lp_line *out, struct lp_error *err);
+                    char *scratch, struct lp_memo *memo, struct lp_line *out,
+                    struct lp_error *err);
 
 /*
  * The tag section of a line whose measurement lp_peek_measurement found
@@ -116,8 +131,8 @@ bool lp_tag_section(const char *line, size_t len, struct lp_str name, size_t *en
  * the same fields, timestamp and errors as the full parse of a line whose
  * tags are valid. out's measurement and tags are left empty.
  */
-int lp_parse_fields(const char *line, size_t len, size_t end, char *scratch, struct lp_line *out,
-                    struct lp_error *err);
+int lp_parse_fields(const char *line, size_t len, size_t end, char *scratch,
+                    struct lp_memo *memo, struct lp_line *out, struct lp_error *err);
 
 /* Called by lp_reader for each complete line. line_no is 1-based. status is
  * LP_OK, or LP_ERR_LINE_TOO_LONG (then line/len hold the first bytes of the

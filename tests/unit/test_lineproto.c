@@ -953,7 +953,7 @@ static void test_tag_section_and_fields(void **state)
         memset(&e1, 0, sizeof e1);
         memset(&e2, 0, sizeof e2);
         int rc1 = lp_parse(line, len, scratch_buf, &whole, &e1);
-        int rc2 = lp_parse_fields(line, len, end, scratch2, &rest, &e2);
+        int rc2 = lp_parse_fields(line, len, end, scratch2, NULL, &rest, &e2);
         assert_int_equal(rc1, rc2);
         if (rc1 != LP_OK) {
             assert_int_equal(e1.column, e2.column);
@@ -985,6 +985,73 @@ static void test_tag_section_and_fields(void **state)
     }
 }
 
+/* A timestamp memo carried across lines never changes a result: a token
+ * that only starts like the remembered one (longer, followed by a digit
+ * or junk), a shorter one, a negative one, timestamps of every length and
+ * one too long to remember all parse exactly as without it. */
+static void test_timestamp_memo(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "m,h=a value=1 1700000000",
+        "m,h=a value=2 1700000000",       /* remembered */
+        "m,h=a value=3 17000000001",      /* the same ten bytes, then one more */
+        "m,h=a value=4 1700000000x",      /* the same, then junk: an error */
+        "m,h=a value=5 1700000000 tail",  /* the same, then text: an error */
+        "m,h=a value=6 1700000000   ",    /* the same, trailing spaces */
+        "m,h=a value=7 170000000",        /* shorter */
+        "m,h=a value=8 -1700000000",
+        "m,h=a value=9 -1700000000",
+        "m,h=a value=10 1700000000000",   /* ms */
+        "m,h=a value=11 1700000000000000", /* us */
+        "m,h=a value=12 1700000000000000000", /* ns */
+        "m,h=a value=13 1700000000000000000",
+        "m,h=a value=14 1700000000000000001",
+        "m,h=a value=15 99999999999999999999", /* out of range: an error */
+        "m,h=a value=16 0000000000000000000001700000000", /* too long to remember */
+        "m,h=a value=17 0000000000000000000001700000000",
+        "m,h=a value=18 1",
+        "m,h=a value=19 1",
+        "m,h=a value=20",                 /* no timestamp */
+        "m,h=a value=21 1",
+    };
+    struct lp_memo memo;
+    memset(&memo, 0, sizeof memo);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        const char *line = lines[i];
+        size_t len = strlen(line);
+        static struct lp_line whole, peeked, rest;
+        static char scratch2[256], scratch3[256];
+        struct lp_error e1, e2, e3;
+        memset(&e1, 0, sizeof e1);
+        memset(&e2, 0, sizeof e2);
+        memset(&e3, 0, sizeof e3);
+        int rc1 = lp_parse(line, len, scratch_buf, &whole, &e1);
+        struct lp_str name;
+        bool esc;
+        assert_int_equal(lp_peek_measurement(line, len, &name, &esc, &e2), LP_OK);
+        int rc2 = lp_parse_peeked(line, len, name, esc, scratch2, &memo, &peeked, &e2);
+        size_t end;
+        assert_true(lp_tag_section(line, len, name, &end));
+        int rc3 = lp_parse_fields(line, len, end, scratch3, &memo, &rest, &e3);
+        assert_int_equal(rc1, rc2);
+        assert_int_equal(rc1, rc3);
+        if (rc1 != LP_OK) {
+            assert_int_equal(e1.column, e2.column);
+            assert_string_equal(e1.message, e2.message);
+            assert_int_equal(e1.column, e3.column);
+            assert_string_equal(e1.message, e3.message);
+            continue;
+        }
+        assert_int_equal(peeked.has_timestamp, whole.has_timestamp);
+        assert_int_equal(rest.has_timestamp, whole.has_timestamp);
+        assert_true(peeked.timestamp == whole.timestamp && rest.timestamp == whole.timestamp);
+    }
+    /* the last timestamp parsed is the one remembered */
+    assert_int_equal(memo.ts_len, 1);
+    assert_int_equal(memo.timestamp, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1013,6 +1080,7 @@ int main(void)
         cmocka_unit_test(test_long_tokens_every_position),
         cmocka_unit_test(test_timestamp_digits),
         cmocka_unit_test(test_tag_section_and_fields),
+        cmocka_unit_test(test_timestamp_memo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
