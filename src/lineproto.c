@@ -991,42 +991,62 @@ after:
     return LP_OK;
 }
 
+/* A field's key and its '=' (the key of the next field, at c->p): the
+ * field slot in *f. Stops at the value's first byte. */
+static int lp_field_key(struct lp_cursor *c, struct lp_line *out, struct lp_field **f)
+{
+    const char *kstart = c->p;
+    unsigned kflags = 0;
+    char qk[64], qc[16];
+    /* the key of nearly every line: "value=" is a plain key, exactly what
+     * the scan below would take, so it is taken as it is */
+    if (c->end - c->p > 6 && memcmp(c->p, "value=", 6) == 0 &&
+        out->field_count < LP_MAX_FIELDS) {
+        *f = &out->fields[out->field_count];
+        (*f)->key = (struct lp_str){ kstart, 5 };
+        c->p += 6;
+        return LP_OK;
+    }
+    c->p = lp_scan_name(c->p, c->end, C_TAG_STOP, ESC_TAG, &kflags);
+    if (c->p == kstart) {
+        if (c->p == c->end)
+            return lp_fail(c->err, COL(c, kstart), "expected field key but none found");
+        lp_quote_byte(qc, sizeof qc, *c->p);
+        return lp_fail(c->err, COL(c, kstart), "invalid character %s found at start of field key",
+                       qc);
+    }
+    if (out->field_count == LP_MAX_FIELDS)
+        return lp_fail(c->err, COL(c, kstart), "too many fields (more than %d)", LP_MAX_FIELDS);
+    *f = &out->fields[out->field_count];
+    int rc = lp_take_name(c, kstart, kflags, ESC_TAG, &(*f)->key);
+    if (rc != LP_OK)
+        return rc;
+    const struct lp_str *key = &(*f)->key;
+    if (c->p == c->end) {
+        lp_quote(qk, sizeof qk, key->ptr, key->len);
+        return lp_fail(c->err, COL(c, c->p), "want '=' after field key %s, found end of input", qk);
+    }
+    if (*c->p != '=') {
+        lp_quote(qk, sizeof qk, key->ptr, key->len);
+        lp_quote_byte(qc, sizeof qc, *c->p);
+        return lp_fail(c->err, COL(c, c->p), "want '=' after field key %s, found %s", qk, qc);
+    }
+    c->p++;
+    if (c->p == c->end) {
+        lp_quote(qk, sizeof qk, key->ptr, key->len);
+        return lp_fail(c->err, COL(c, c->p), "expected value for field %s, found end of input", qk);
+    }
+    return LP_OK;
+}
+
 static int lp_fields(struct lp_cursor *c, struct lp_line *out)
 {
     for (;;) {
-        const char *kstart = c->p;
-        unsigned kflags = 0;
         char qk[64], qc[16];
-        c->p = lp_scan_name(c->p, c->end, C_TAG_STOP, ESC_TAG, &kflags);
-        if (c->p == kstart) {
-            if (c->p == c->end)
-                return lp_fail(c->err, COL(c, kstart), "expected field key but none found");
-            lp_quote_byte(qc, sizeof qc, *c->p);
-            return lp_fail(c->err, COL(c, kstart), "invalid character %s found at start of field key",
-                           qc);
-        }
-        if (out->field_count == LP_MAX_FIELDS)
-            return lp_fail(c->err, COL(c, kstart), "too many fields (more than %d)", LP_MAX_FIELDS);
-        struct lp_field *f = &out->fields[out->field_count];
-        int rc = lp_take_name(c, kstart, kflags, ESC_TAG, &f->key);
+        struct lp_field *f = NULL;
+        int rc = lp_field_key(c, out, &f);
         if (rc != LP_OK)
             return rc;
-        if (c->p == c->end) {
-            lp_quote(qk, sizeof qk, f->key.ptr, f->key.len);
-            return lp_fail(c->err, COL(c, c->p), "want '=' after field key %s, found end of input",
-                           qk);
-        }
-        if (*c->p != '=') {
-            lp_quote(qk, sizeof qk, f->key.ptr, f->key.len);
-            lp_quote_byte(qc, sizeof qc, *c->p);
-            return lp_fail(c->err, COL(c, c->p), "want '=' after field key %s, found %s", qk, qc);
-        }
-        c->p++;
-        if (c->p == c->end) {
-            lp_quote(qk, sizeof qk, f->key.ptr, f->key.len);
-            return lp_fail(c->err, COL(c, c->p), "expected value for field %s, found end of input",
-                           qk);
-        }
         switch (*c->p) {
         case '"':
             rc = lp_string_value(c, &f->key, f);
