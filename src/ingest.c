@@ -105,6 +105,7 @@ struct ingest_batch {
     char metric_raw[INGEST_METRIC_CACHE];
     size_t metric_raw_len;          /* 0 = empty cache */
     int metric_index;
+    bool metric_raw_plain;          /* no backslash in it (ingest_same_measurement) */
 
     /* Whether the cluster of the last budget check exists (see
      * ingest_cluster_exists); invalidated whenever levels are created. */
@@ -516,8 +517,20 @@ static int ingest_metric_index(struct ingest_batch *b, struct lp_str raw, bool n
         memcpy(b->metric_raw, raw.ptr, raw.len);
         b->metric_raw_len = raw.len;
         b->metric_index = idx;
+        b->metric_raw_plain = !needs_unescape;
     }
     return idx;
+}
+
+/* Whether line starts with the last measurement, without escapes, and a
+ * ',' or ' ' after it: lp_peek_measurement would find exactly those bytes
+ * (a measurement starts with neither ' ' nor '#', so the line is no blank
+ * or comment line, and no escape can carry the scan past that byte). */
+static bool ingest_same_measurement(const struct ingest_batch *b, const char *line, size_t len)
+{
+    size_t n = b->metric_raw_len;
+    return n > 0 && b->metric_raw_plain && len > n && (line[n] == ',' || line[n] == ' ') &&
+           ingest_eq(b->metric_raw, n, line, n);
 }
 
 static int ingest_grow_scratch(struct ingest_batch *b, size_t len)
@@ -905,24 +918,34 @@ static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, 
         return 0;
     }
     struct lp_str raw;
-    bool needs_unescape;
-    int rc = lp_peek_measurement(line, len, &raw, &needs_unescape, &err);
-    if (rc == LP_EMPTY)
-        return 0;
-    b->res.lines++;
-    if (rc != LP_OK) {
-        ingest_reject_syntax(b, line_no, &err);
-        return 0;
+    bool needs_unescape = false;
+    int metric;
+    if (ingest_same_measurement(b, line, len)) {
+        raw = (struct lp_str){ line, b->metric_raw_len };
+        metric = b->metric_index;
+        b->res.lines++;
+    } else {
+        int rc = lp_peek_measurement(line, len, &raw, &needs_unescape, &err);
+        if (rc == LP_EMPTY)
+            return 0;
+        b->res.lines++;
+        if (rc != LP_OK) {
+            ingest_reject_syntax(b, line_no, &err);
+            return 0;
+        }
+        metric = -1;
     }
     if (ingest_grow_scratch(b, len) != 0) {
         ingest_reject(b, INGEST_REJECT_MEMORY, line_no, "out of memory");
         return -ENOMEM;
     }
-    int metric = ingest_metric_index(b, raw, needs_unescape);
+    if (metric < 0)
+        metric = ingest_metric_index(b, raw, needs_unescape);
     if (metric < 0) {
         b->res.ignored++;
         return 0;
     }
+    int rc;
     size_t tags_end;
     const char *tags = NULL;
     if (lp_tag_section(line, len, raw, &tags_end)) {

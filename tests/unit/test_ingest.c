@@ -398,6 +398,84 @@ static void test_escaped_metric_name(void **state)
     store_destroy(s);
 }
 
+/* A line that starts with the measurement of the line before skips its
+ * scan (ingest_same_measurement): every line of this body must count and
+ * store exactly as when each line is a request of its own (where nothing
+ * is remembered from a line before). */
+static void test_same_measurement_as_line_before(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "cpu_load,hostname=h1 value=1 1700000000",
+        "cpu_load,hostname=h1 value=2 1700000010",
+        "cpu_load value=3 1700000020",             /* no host: rejected */
+        "cpu_loadx,hostname=h1 value=4 1700000020", /* longer: not configured */
+        "cpu_load\r",                             /* a measurement alone */
+        "cpu_load\r,hostname=h1 value=4 1700000020",
+        "cpu_load,hostname=h2 value=5 1700000000\r",
+        "cpu_load,hostname=h2 value=55 1700000010\r",
+        "m\\ e\\,t,hostname=h1 value=6 1700000000", /* escaped: not remembered */
+        "m\\ e\\,t,hostname=h1 value=7 1700000010",
+        "m\\ e\\,t\\,hostname=h1 value=8 1700000010",
+        "nothing,hostname=h1 value=1 1700000000",
+        "nothing,hostname=h1 value=2 1700000000",   /* not configured, remembered */
+        "nothing",
+        "cpu_load,hostname=h1 value=8 1700000020",
+        "cpu_load  value=9",
+        "cpu_load,,hostname=h1 value=10 1700000030",
+        "cpu_load, value=11",
+        "cpu_load,hostname=h1 value=12 1700000030",
+        " cpu_load,hostname=h1 value=13 1700000040",
+        "cpu_load,hostname=h1 value=14 1700000050",
+        "#cpu_load,hostname=h1 value=15 1700000060",
+        "cpu_load,hostname=h1 value=16 1700000060",
+        "cpu_load,hostname=h1,type=socket,type-id=0 value=17 1700000060",
+        "cpu_load,hostname=h1,type=socket,type-id=0 value=18 1700000070",
+    };
+    const size_t count = sizeof lines / sizeof lines[0];
+    struct store *together = new_store(), *apart = new_store();
+    struct ingest_options o = default_opts();
+    char body[4096];
+    size_t used = 0;
+    struct ingest_result sum = {0};
+    for (size_t i = 0; i < count; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "%s\n", lines[i]);
+        used += (size_t)snprintf(body + used, sizeof body - used, "%s", line);
+        struct run_result one;
+        run(apart, &o, line, &one);
+        sum.lines += one.r.lines;
+        sum.accepted += one.r.accepted;
+        sum.rejected += one.r.rejected;
+        sum.ignored += one.r.ignored;
+    }
+    struct run_result all;
+    run(together, &o, body, &all);
+    assert_int_equal(all.r.lines, sum.lines);
+    assert_int_equal(all.r.accepted, sum.accepted);
+    assert_int_equal(all.r.rejected, sum.rejected);
+    assert_int_equal(all.r.ignored, sum.ignored);
+    assert_int_equal(all.r.accepted, 13);
+    for (int64_t t = NOW; t <= NOW + 70; t += FREQ) {
+        double a = READ(together, M_CPU_LOAD, t, "alex", "h1");
+        double b = READ(apart, M_CPU_LOAD, t, "alex", "h1");
+        assert_true(memcmp(&a, &b, sizeof a) == 0);
+        a = READ(together, M_CPU_LOAD, t, "alex", "h2");
+        b = READ(apart, M_CPU_LOAD, t, "alex", "h2");
+        assert_true(memcmp(&a, &b, sizeof a) == 0);
+        a = READ(together, M_CPU_LOAD, t, "alex", "h1", "socket0");
+        b = READ(apart, M_CPU_LOAD, t, "alex", "h1", "socket0");
+        assert_true(memcmp(&a, &b, sizeof a) == 0);
+        a = READ(together, M_SPACE, t, "alex", "h1");
+        b = READ(apart, M_SPACE, t, "alex", "h1");
+        assert_true(memcmp(&a, &b, sizeof a) == 0);
+    }
+    assert_value(READ(together, M_CPU_LOAD, NOW + 20, "alex", "h1"), 8);
+    assert_value(READ(together, M_SPACE, NOW + 10, "alex", "h1"), 7);
+    store_destroy(together);
+    store_destroy(apart);
+}
+
 /* ---- values and timestamps --------------------------------------------- */
 
 static void test_values(void **state)
@@ -997,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_names_differing_in_one_byte),
         cmocka_unit_test(test_remembered_tag_sections),
         cmocka_unit_test(test_escaped_metric_name),
+        cmocka_unit_test(test_same_measurement_as_line_before),
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_precision),
         cmocka_unit_test(test_missing_timestamp_and_negative),
