@@ -848,20 +848,19 @@ static int ingest_write(struct ingest_batch *b, size_t line_no, int metric,
 }
 
 /*
- * A line whose tag section the locked host remembers: the same bytes mean
- * the same tags, so only its fields are parsed and its sample goes to the
- * remembered level (names checked, levels found when the section was first
- * seen). The checks after the tags are the long way's, in its order.
- * Returns 0 / -ENOMEM as ingest_write, or 1 when the line must take the
- * long way (section not remembered, or another default cluster).
+ * A line whose tag section (ending at tags_end) the locked host remembers,
+ * with target *t: the same bytes mean the same tags, so only its fields are
+ * parsed and its sample goes to the remembered level (names checked,
+ * levels found when the section was first seen). The checks after the
+ * tags are the long way's, in its order. Returns 0 / -ENOMEM as
+ * ingest_write, or 1 when the line must take the long way (the section
+ * relied on the default cluster, and this request has another).
  */
 static int ingest_cached_line(struct ingest_batch *b, const char *line, size_t len,
-                              size_t line_no, int metric, const char *tags, size_t tags_end)
+                              size_t line_no, int metric, size_t tags_end,
+                              const struct tag_target *t)
 {
-    struct tag_target tt;
-    size_t tags_len = (size_t)(line + tags_end - tags);
-    if (!store_host_find_tags(&b->host, tags, tags_len, &tt))
-        return 1;
+    const struct tag_target tt = *t;
     if ((tt.flags & TAGS_DEFAULT_CLUSTER) &&
         !ingest_eq(b->default_cluster, b->default_cluster_len, b->cluster, b->cluster_len))
         return 1;
@@ -946,15 +945,25 @@ static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, 
         return 0;
     }
     int rc;
-    size_t tags_end;
-    const char *tags = NULL;
-    if (lp_tag_section(line, len, raw, &tags_end)) {
-        tags = raw.ptr + raw.len;
-        if (b->locked) {
-            rc = ingest_cached_line(b, line, len, line_no, metric, tags, tags_end);
-            if (rc <= 0)
-                return rc;
-        }
+    size_t tags_end, tags_len;
+    const char *tags = raw.ptr + raw.len;
+    struct tag_target tt;
+    /* the host's next section, as it came last time; else a scan for the
+     * section's end and a lookup of its bytes */
+    bool known = b->locked && store_host_find_next_tags(&b->host, tags, (size_t)(line + len - tags),
+                                                        &tags_len, &tt);
+    if (known) {
+        tags_end = (size_t)(tags + tags_len - line);
+    } else if (lp_tag_section(line, len, raw, &tags_end)) {
+        known = b->locked && store_host_find_tags(&b->host, tags, (size_t)(line + tags_end - tags),
+                                                  &tt);
+    } else {
+        tags = NULL;
+    }
+    if (known) {
+        rc = ingest_cached_line(b, line, len, line_no, metric, tags_end, &tt);
+        if (rc <= 0)
+            return rc;
     }
     rc = lp_parse_peeked(line, len, raw, needs_unescape, b->scratch, &b->memo, &b->line, &err);
     if (rc != LP_OK) {

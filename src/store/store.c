@@ -277,6 +277,14 @@ bool store_host_find_tags(struct store_host *h, const char *tags, size_t len,
     return tag_cache_find(h->level->upper->tags, tags, len, out);
 }
 
+bool store_host_find_next_tags(struct store_host *h, const char *text, size_t avail,
+                               size_t *len, struct tag_target *out)
+{
+    if (!h->write)
+        return false;
+    return tag_cache_find_next(h->level->upper->tags, text, avail, len, out);
+}
+
 int store_host_remember_tags(struct store_host *h, const char *tags, size_t len,
                              const struct tag_target *t)
 {

@@ -126,10 +126,15 @@ int store_host_child(struct store_host *h, const char *const *names, const size_
  * the long way, and finds it again for later lines with the same bytes;
  * flags are the caller's. The store forgets a host's tag sections whenever
  * it removes a level below that host, and counts their bytes like the rest.
+ * find_next looks only at the section most likely to come next, without
+ * the section's end known: text (avail bytes, right after the measurement)
+ * must start with it and a space (tag_cache_find_next); *len is its length.
  * remember returns 0 or STORE_ENOMEM (nothing remembered).
  */
 bool store_host_find_tags(struct store_host *h, const char *tags, size_t len,
                           struct tag_target *out);
+bool store_host_find_next_tags(struct store_host *h, const char *text, size_t avail,
+                               size_t *len, struct tag_target *out);
 int store_host_remember_tags(struct store_host *h, const char *tags, size_t len,
                              const struct tag_target *t);
 

@@ -109,6 +109,27 @@ bool tag_cache_find(struct tag_cache *c, const char *tags, size_t len, struct ta
     return true;
 }
 
+bool tag_cache_find_next(struct tag_cache *c, const char *text, size_t avail, size_t *len,
+                         struct tag_target *out)
+{
+    if (!c || !c->last)
+        return false;
+    uint32_t next = c->slots[c->last - 1].next;
+    if (!next)
+        return false;
+    struct entry *e = &c->slots[next - 1];
+    size_t n = (size_t)e->used_len - 1;
+    if (n >= avail || text[n] != ' ' || memcmp(c->keys.data + e->key_off, text, n) != 0)
+        return false;
+    note_asked(c, e);
+    *len = n;
+    out->levels[0] = e->levels[0];
+    out->levels[1] = e->levels[1];
+    out->depth = e->depth;
+    out->flags = e->flags;
+    return true;
+}
+
 /* Moves every entry into a table of cap slots. */
 static int rehash(struct tag_cache *c, uint32_t cap, int64_t *bytes_delta)
 {
@@ -136,7 +157,8 @@ static int rehash(struct tag_cache *c, uint32_t cap, int64_t *bytes_delta)
 int tag_cache_add(struct tag_cache **cp, const char *tags, size_t len, const struct tag_target *t,
                   int64_t *bytes_delta)
 {
-    if (len > TAG_CACHE_MAX_KEY)
+    /* a key with a space or a backslash is no tag section (tag_cache_find_next) */
+    if (len > TAG_CACHE_MAX_KEY || memchr(tags, ' ', len) || memchr(tags, '\\', len))
         return 0;
     if (*cp && (*cp)->count >= TAG_CACHE_MAX)
         tag_cache_free(cp, bytes_delta);        /* start over rather than grow */

@@ -46,9 +46,17 @@ struct tag_target {
  * it needs the host lock for writing, as adding does. */
 bool tag_cache_find(struct tag_cache *c, const char *tags, size_t len, struct tag_target *out);
 
+/* Whether text[0..avail) starts with the entry most likely asked for next
+ * (the one that followed the last one found) and a space follows it: then
+ * that entry's key is the tag section a scan of text up to its first space
+ * would find (no key holds a space or a backslash), its length goes to
+ * *len and its target to *out, and it counts as found (tag_cache_find). */
+bool tag_cache_find_next(struct tag_cache *c, const char *text, size_t avail, size_t *len,
+                         struct tag_target *out);
+
 /* Remembers tags[0..len) -> *t (replacing an entry for the same bytes).
  * Creates the map on first use (*c NULL). A key longer than
- * TAG_CACHE_MAX_KEY is not remembered. Returns 0 or -ENOMEM (the map is
+ * TAG_CACHE_MAX_KEY, or holding a space or a backslash, is not remembered. Returns 0 or -ENOMEM (the map is
  * then as before: remembering is an optimisation). */
 int tag_cache_add(struct tag_cache **c, const char *tags, size_t len, const struct tag_target *t,
                   int64_t *bytes_delta);

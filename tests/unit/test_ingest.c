@@ -399,9 +399,11 @@ static void test_escaped_metric_name(void **state)
 }
 
 /* A line that starts with the measurement of the line before skips its
- * scan (ingest_same_measurement): every line of this body must count and
+ * scan (ingest_same_measurement), and one whose tag section is the one
+ * that came next last time skips the scan for the section's end
+ * (store_host_find_next_tags): every line of this body must count and
  * store exactly as when each line is a request of its own (where nothing
- * is remembered from a line before). */
+ * is remembered from a line before and no host is locked). */
 static void test_same_measurement_as_line_before(void **state)
 {
     (void)state;
@@ -431,6 +433,19 @@ static void test_same_measurement_as_line_before(void **state)
         "cpu_load,hostname=h1 value=16 1700000060",
         "cpu_load,hostname=h1,type=socket,type-id=0 value=17 1700000060",
         "cpu_load,hostname=h1,type=socket,type-id=0 value=18 1700000070",
+        /* a learnt order of sections, then lookalikes of the predicted one */
+        "cpu_load,hostname=h1,type=socket,type-id=1 value=19 1700000070",
+        "cpu_load,hostname=h1,type=socket,type-id=0 value=20 1700000080",
+        "cpu_load,hostname=h1,type=socket,type-id=1 value=21 1700000080",
+        "cpu_load,hostname=h1,type=socket,type-id=0 value=22 1700000090",
+        "cpu_load,hostname=h1,type=socket,type-id=10 value=23 1700000090",
+        "cpu_load,hostname=h1,type=socket,type-id=0 value=24 1700000100",
+        "cpu_load,hostname=h1,type=socket,type-id=1,x=y value=25 1700000100",
+        "cpu_load,hostname=h1,type=socket,type-id=0 value=26 1700000110",
+        "cpu_load,hostname=h1,type=socket,type-id=1\\ value=27 1700000110",
+        "cpu_load,hostname=h1,type=socket,type-id=0 value=28 1700000120",
+        "cpu_load,hostname=h1,type=socket,type-id=1 value=29",
+        "cpu_load,hostname=h1,type=socket,type-id=1 value=30 1700000120",
     };
     const size_t count = sizeof lines / sizeof lines[0];
     struct store *together = new_store(), *apart = new_store();
@@ -455,8 +470,8 @@ static void test_same_measurement_as_line_before(void **state)
     assert_int_equal(all.r.accepted, sum.accepted);
     assert_int_equal(all.r.rejected, sum.rejected);
     assert_int_equal(all.r.ignored, sum.ignored);
-    assert_int_equal(all.r.accepted, 13);
-    for (int64_t t = NOW; t <= NOW + 70; t += FREQ) {
+    assert_int_equal(all.r.accepted, 24);
+    for (int64_t t = NOW; t <= NOW + 120; t += FREQ) {
         double a = READ(together, M_CPU_LOAD, t, "alex", "h1");
         double b = READ(apart, M_CPU_LOAD, t, "alex", "h1");
         assert_true(memcmp(&a, &b, sizeof a) == 0);
@@ -465,6 +480,12 @@ static void test_same_measurement_as_line_before(void **state)
         assert_true(memcmp(&a, &b, sizeof a) == 0);
         a = READ(together, M_CPU_LOAD, t, "alex", "h1", "socket0");
         b = READ(apart, M_CPU_LOAD, t, "alex", "h1", "socket0");
+        assert_true(memcmp(&a, &b, sizeof a) == 0);
+        a = READ(together, M_CPU_LOAD, t, "alex", "h1", "socket1");
+        b = READ(apart, M_CPU_LOAD, t, "alex", "h1", "socket1");
+        assert_true(memcmp(&a, &b, sizeof a) == 0);
+        a = READ(together, M_CPU_LOAD, t, "alex", "h1", "socket10");
+        b = READ(apart, M_CPU_LOAD, t, "alex", "h1", "socket10");
         assert_true(memcmp(&a, &b, sizeof a) == 0);
         a = READ(together, M_SPACE, t, "alex", "h1");
         b = READ(apart, M_SPACE, t, "alex", "h1");

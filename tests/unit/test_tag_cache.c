@@ -2,7 +2,8 @@
  * Tests for tag_cache: keys found exactly (lookalikes that share ends or
  * middles, prefixes, one byte changed), replacement, the key length limit,
  * growth through many rehashes, the start-over at TAG_CACHE_MAX entries,
- * and the byte count it reports.
+ * the learnt order and the look at the predicted entry alone, and the
+ * byte count it reports.
  */
 #include "testutil.h"
 
@@ -97,6 +98,60 @@ static void test_learnt_order(void **state)
     assert_int_equal(bytes, 0);
 }
 
+/* find_next answers only for the predicted entry, and only when the text
+ * holds exactly its key and then a space: the key followed by more tag
+ * bytes, by nothing, or a shorter text is not it; keys with a space or a
+ * backslash are never remembered (they are no tag sections). */
+static void test_find_next(void **state)
+{
+    (void)state;
+    struct tag_cache *c = NULL;
+    int64_t bytes = 0;
+    static const char *const keys[] = { ",h=a,type=socket,type-id=0", ",h=a,type=socket,type-id=1",
+                                        ",h=a", "" };
+    struct tag_target t[4];
+    for (int i = 0; i < 4; i++) {
+        t[i] = target((uintptr_t)i * 2, (uint8_t)(i % 3), (uint8_t)(i % 2));
+        add_ok(&c, keys[i], &t[i], &bytes);
+    }
+    struct tag_target got;
+    size_t len;
+    const char *text = ",h=a,type=socket,type-id=1 value=1";
+    assert_false(tag_cache_find_next(c, text, strlen(text), &len, &got)); /* nothing learnt */
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 4; i++)
+            expect(c, keys[i], &t[i]);
+    expect(c, keys[0], &t[0]);                      /* keys[1] comes next */
+    static const char *const not_it[] = {
+        ",h=a,type=socket,type-id=10 value=1", ",h=a,type=socket,type-id=1,x=y value=1",
+        ",h=a,type=socket,type-id=1", ",h=a,type=socket,type-id=", ",h=a,type=socket,type-id=2 v",
+        ",h=a,type=socket,type-id=1\\ value=1", "",
+    };
+    for (size_t i = 0; i < sizeof not_it / sizeof not_it[0]; i++)
+        assert_false(tag_cache_find_next(c, not_it[i], strlen(not_it[i]), &len, &got));
+    assert_true(tag_cache_find_next(c, text, strlen(text), &len, &got));
+    assert_int_equal(len, strlen(keys[1]));
+    assert_ptr_equal(got.levels[0], t[1].levels[0]);
+    assert_int_equal(got.depth, t[1].depth);
+    assert_int_equal(got.flags, t[1].flags);
+    /* found counts as asked for: keys[2], then the empty key, come next */
+    assert_true(tag_cache_find_next(c, ",h=a  x", 7, &len, &got));
+    assert_int_equal(len, 4);
+    assert_true(tag_cache_find_next(c, " value=1", 8, &len, &got));
+    assert_int_equal(len, 0);
+    assert_ptr_equal(got.levels[0], t[3].levels[0]);
+    /* not remembered: a space or a backslash inside */
+    size_t count = tag_cache_count(c);
+    struct tag_target x = target(99, 1, 0);
+    add_ok(&c, ",h=a b", &x, &bytes);
+    add_ok(&c, ",h=a\\,b", &x, &bytes);
+    assert_int_equal(tag_cache_count(c), count);
+    expect_missing(c, ",h=a b");
+    expect_missing(c, ",h=a\\,b");
+    tag_cache_free(&c, &bytes);
+    assert_int_equal(bytes, 0);
+}
+
 static void test_exact_keys(void **state)
 {
     (void)state;
@@ -186,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_key_length_limit),
         cmocka_unit_test(test_many_keys_and_start_over),
         cmocka_unit_test(test_learnt_order),
+        cmocka_unit_test(test_find_next),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
