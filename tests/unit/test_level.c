@@ -79,6 +79,42 @@ static void test_many_children_and_removal(void **state)
     assert_int_equal(bytes, 0);
 }
 
+/* Chains are found the same way on levels with few and with many metrics
+ * (a walk up to 16, a binary search beyond): every count from 1 to 40, the
+ * metrics added in a scrambled order, each found at its sorted place and
+ * the ones never added not found. */
+static void test_chain_lookup_any_count(void **state)
+{
+    (void)state;
+    for (int count = 1; count <= 40; count++) {
+        int64_t bytes = 0;
+        struct level *l = level_new("h", 1, 2, &bytes);
+        for (int k = 0; k < count; k++) {
+            int metric = 2 * ((k * 41) % count) + 1;          /* odd metrics, scrambled */
+            struct buffer **head = level_chain_slot(l, metric, &bytes);
+            assert_non_null(head);
+            assert_int_equal(chain_write(head, 60, 1000, (float)metric, &bytes), 0);
+        }
+        assert_int_equal(l->chain_count, count);
+        for (int metric = 0; metric <= 2 * count + 1; metric++) {
+            struct buffer *head = level_chain_head(l, metric);
+            if (metric % 2 == 0 || metric > 2 * count - 1) {
+                assert_null(head);
+                continue;
+            }
+            assert_non_null(head);
+            struct buffer **slot = level_chain_slot(l, metric, &bytes);
+            assert_ptr_equal(*slot, head);
+            assert_int_equal(level_chain_metric(l, (uint32_t)(slot - l->heads)), metric);
+        }
+        assert_int_equal(l->chain_count, count);              /* finding added nothing */
+        uint64_t freed = 0;
+        level_destroy(l, 2 * count + 2, &bytes, &freed);
+        assert_int_equal(freed, (uint64_t)count);
+        assert_int_equal(bytes, 0);
+    }
+}
+
 /* A level holds chains only for the metrics written there, kept sorted by
  * metric whatever order they come in; each costs a small entry. */
 static void test_chains_and_emptiness(void **state)
@@ -151,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_prefix_names_are_distinct),
         cmocka_unit_test(test_many_children_and_removal),
         cmocka_unit_test(test_chains_and_emptiness),
+        cmocka_unit_test(test_chain_lookup_any_count),
         cmocka_unit_test(test_name_too_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
