@@ -86,6 +86,16 @@ static void note_asked(struct tag_cache *c, struct entry *e)
         __builtin_prefetch(&c->slots[e->next - 1]);
 }
 
+/* e is the entry asked for: it becomes the last one, and *out its target. */
+static void take(struct tag_cache *c, struct entry *e, struct tag_target *out)
+{
+    note_asked(c, e);
+    out->levels[0] = e->levels[0];
+    out->levels[1] = e->levels[1];
+    out->depth = e->depth;
+    out->flags = e->flags;
+}
+
 bool tag_cache_find(struct tag_cache *c, const char *tags, size_t len, struct tag_target *out)
 {
     if (!c || len > TAG_CACHE_MAX_KEY)
@@ -101,11 +111,7 @@ bool tag_cache_find(struct tag_cache *c, const char *tags, size_t len, struct ta
         if (e->used_len == 0)
             return false;
     }
-    note_asked(c, e);
-    out->levels[0] = e->levels[0];
-    out->levels[1] = e->levels[1];
-    out->depth = e->depth;
-    out->flags = e->flags;
+    take(c, e, out);
     return true;
 }
 
@@ -121,12 +127,8 @@ bool tag_cache_find_next(struct tag_cache *c, const char *text, size_t avail, si
     size_t n = (size_t)e->used_len - 1;
     if (n >= avail || text[n] != ' ' || memcmp(c->keys.data + e->key_off, text, n) != 0)
         return false;
-    note_asked(c, e);
+    take(c, e, out);
     *len = n;
-    out->levels[0] = e->levels[0];
-    out->levels[1] = e->levels[1];
-    out->depth = e->depth;
-    out->flags = e->flags;
     return true;
 }
 

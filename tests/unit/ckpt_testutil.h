@@ -102,12 +102,11 @@ static inline void close_store(struct store *s, struct checkpointer *cp)
     checkpointer_destroy(cp);
 }
 
-/* Writes one sample through the ingest-side API (store + WAL batch). */
-static inline void ingest(struct store *s, struct checkpointer *cp, const char *host, const char *sub,
-                   int metric, int64_t ts, float v)
+/* One sample of batch b to [c, host(, sub)], the host locked around it as
+ * ingest does: store, add, commit, unlock. */
+static inline void batch_write(struct store *s, struct checkpoint_batch *b, const char *host,
+                               const char *sub, int metric, int64_t ts, float v)
 {
-    struct checkpoint_batch *b;
-    assert_int_equal(checkpoint_batch_new(cp, &b), 0);
     struct store_host h;
     assert_int_equal(store_host_lock(s, "c", 1, host, strlen(host), true, NULL, &h), 0);
     const char *names[1] = {sub};
@@ -118,6 +117,16 @@ static inline void ingest(struct store *s, struct checkpointer *cp, const char *
     assert_int_equal(checkpoint_batch_add(b, &h, l, metric, names, lens, sub ? 1 : 0, ts, v), 0);
     assert_int_equal(checkpoint_batch_commit(b, &h), 0);
     store_host_unlock(&h);
+}
+
+/* Writes one sample through the ingest-side API (store + WAL batch), as a
+ * request of its own. */
+static inline void ingest(struct store *s, struct checkpointer *cp, const char *host, const char *sub,
+                   int metric, int64_t ts, float v)
+{
+    struct checkpoint_batch *b;
+    assert_int_equal(checkpoint_batch_new(cp, &b), 0);
+    batch_write(s, b, host, sub, metric, ts, v);
     assert_int_equal(checkpoint_batch_finish(b), 0);
     checkpoint_batch_free(b);
 }

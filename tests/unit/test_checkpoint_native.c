@@ -211,23 +211,6 @@ static off_t segment_size(const char *dir)
     return st.st_size;
 }
 
-/* One sample of batch b to [c, host(, sub)], host locked around it as
- * ingest does: add, commit, unlock. */
-static void batch_write(struct store *s, struct checkpoint_batch *b, const char *host,
-                        const char *sub, int metric, int64_t ts, float v)
-{
-    struct store_host h;
-    assert_int_equal(store_host_lock(s, "c", 1, host, strlen(host), true, NULL, &h), 0);
-    const char *names[1] = {sub};
-    size_t lens[1] = {sub ? strlen(sub) : 0};
-    struct level *l;
-    assert_int_equal(store_host_child(&h, names, lens, sub ? 1 : 0, true, NULL, &l), 0);
-    assert_int_equal(store_write(&h, l, metric, ts, v), 0);
-    assert_int_equal(checkpoint_batch_add(b, &h, l, metric, names, lens, sub ? 1 : 0, ts, v), 0);
-    assert_int_equal(checkpoint_batch_commit(b, &h), 0);
-    store_host_unlock(&h);
-}
-
 /* One batch writing to several hosts: records that only use known ids
  * wait for checkpoint_batch_flush and go out in one append; a record that
  * defines an id is written at its commit, with everything held before it.
