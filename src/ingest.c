@@ -918,28 +918,25 @@ static int ingest_line(void *ctx, const char *line, size_t len, size_t line_no, 
     }
     struct lp_str raw;
     bool needs_unescape = false;
-    int metric;
-    if (ingest_same_measurement(b, line, len)) {
+    bool same = ingest_same_measurement(b, line, len);
+    if (same) {
         raw = (struct lp_str){ line, b->metric_raw_len };
-        metric = b->metric_index;
-        b->res.lines++;
     } else {
         int rc = lp_peek_measurement(line, len, &raw, &needs_unescape, &err);
         if (rc == LP_EMPTY)
             return 0;
-        b->res.lines++;
         if (rc != LP_OK) {
+            b->res.lines++;
             ingest_reject_syntax(b, line_no, &err);
             return 0;
         }
-        metric = -1;
     }
+    b->res.lines++;
     if (ingest_grow_scratch(b, len) != 0) {
         ingest_reject(b, INGEST_REJECT_MEMORY, line_no, "out of memory");
         return -ENOMEM;
     }
-    if (metric < 0)
-        metric = ingest_metric_index(b, raw, needs_unescape);
+    int metric = same ? b->metric_index : ingest_metric_index(b, raw, needs_unescape);
     if (metric < 0) {
         b->res.ignored++;
         return 0;
