@@ -1,9 +1,11 @@
 /*
  * ingest_cpu — the CPU cost of ingest alone: line protocol to the store, in
- * one process and one thread, without HTTP, the write-ahead log or other
- * threads. The bodies are the ones bench/ingest_bench sends (the workload
- * of workload.h: whole timesteps of all hosts per request, random-walk
- * values), built before the clock starts.
+ * one process and one thread, without HTTP or other threads, and without
+ * the write-ahead log unless --log DIR asks for it (the native log in DIR,
+ * fsync "none", as the server writes it). The bodies are the ones
+ * bench/ingest_bench sends (the workload of workload.h: whole timesteps of
+ * all hosts per request, random-walk values), built before the clock
+ * starts.
  *
  * Its figure moves by far less than the end-to-end benchmark's on a noisy
  * machine, and under `valgrind --tool=callgrind` it counts instructions per
@@ -12,6 +14,7 @@
  *
  *   make bench   (builds build/bench/ingest_cpu)
  *   build/bench/ingest_cpu [--hosts N] [--steps N] [--hwthreads N] [--values walk|noise]
+ *                          [--log DIR]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,7 +22,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "ingest.h"
+#include "persist/checkpoint.h"
 #include "store/store.h"
 #include "workload.h"
 
@@ -98,11 +103,12 @@ int main(int argc, char **argv)
 {
     long hosts = 64;
     size_t steps = 240, hwthreads = 64, sockets = 2;
-    const char *values = "walk";
+    const char *values = "walk", *log_dir = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
-            fprintf(stderr, "usage: ingest_cpu [--hosts N] [--steps N] [--hwthreads N] [--values walk|noise]\n");
+            fprintf(stderr, "usage: ingest_cpu [--hosts N] [--steps N] [--hwthreads N] "
+                            "[--values walk|noise] [--log DIR]\n");
             return 2;
         }
         if (strcmp(a, "--hosts") == 0)
@@ -113,6 +119,8 @@ int main(int argc, char **argv)
             hwthreads = (size_t)atol(v);
         else if (strcmp(a, "--values") == 0)
             values = v;
+        else if (strcmp(a, "--log") == 0)
+            log_dir = v;
         else {
             fprintf(stderr, "ingest_cpu: unknown option %s\n", a);
             return 2;
@@ -172,6 +180,22 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* the native log, as the server writes it (no snapshots: no worker) */
+    struct checkpointer *cp = NULL;
+    if (log_dir) {
+        struct ccms_config cfg = {
+            .checkpoint_dir = (char *)log_dir,
+            .file_format = "wal",
+            .retention_seconds = (int64_t)steps * WL_INTERVAL + 3600,
+            .checkpoint_interval_seconds = 3600,
+            .fsync = CCMS_FSYNC_NONE,
+        };
+        if (checkpointer_create(s, &cfg, &cp) != 0) {
+            fprintf(stderr, "ingest_cpu: cannot use %s for the log\n", log_dir);
+            return 1;
+        }
+    }
+
     uint64_t accepted = 0, lines = 0;
     double t0 = now_seconds();
     for (size_t st = 0; st < steps; st++) {
@@ -181,6 +205,7 @@ int main(int argc, char **argv)
             .now = now,
             .max_line_length = 1 << 20,
             .future_tolerance = -1,
+            .checkpointer = cp,
         };
         struct ingest_batch *b = NULL;
         if (ingest_batch_new(s, &o, &b) != 0)
@@ -207,6 +232,7 @@ int main(int argc, char **argv)
            accepted, lines, seconds, accepted ? seconds * 1e9 / (double)accepted : 0.0,
            accepted ? (double)stats.bytes / (double)accepted : 0.0);
     store_destroy(s);
+    checkpointer_destroy(cp);
     for (size_t st = 0; st < steps; st++)
         free(bodies[st].text);
     free(bodies);

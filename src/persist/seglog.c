@@ -42,17 +42,22 @@ const char *seglog_strerror(int code)
 static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
+/* Writes a varint at p (10 bytes of room); returns the end. */
+static inline uint8_t *varint_at(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
 /* Appends a varint; the caller reserved 10 bytes. */
 static inline void put_varint(struct jbuf *b, uint64_t v)
 {
     uint8_t *p = (uint8_t *)b->data + b->len;
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    b->len += n;
+    b->len = (size_t)(varint_at(p, v) - (uint8_t *)b->data);
 }
 
 /* Bounded reading of a payload. */
@@ -158,11 +163,13 @@ int seglog_record_def(struct seglog_builder *b, uint32_t level_id, const char *c
 int seglog_record_sample(struct seglog_builder *b, uint32_t level_id, uint32_t metric,
                          int64_t ts, float value)
 {
-    if (!jbuf_reserve(&b->samples, 4 * 10 + 1))
+    struct jbuf *out = &b->samples;
+    if ((out->failed || out->cap - out->len < 4 * 10 + 1) && !jbuf_reserve(out, 4 * 10 + 1))
         return SEGLOG_ENOMEM;
-    put_varint(&b->samples, level_id);
-    put_varint(&b->samples, metric);
-    put_varint(&b->samples, zigzag((int64_t)((uint64_t)ts - (uint64_t)b->prev_ts)));
+    uint8_t *p = (uint8_t *)out->data + out->len;
+    p = varint_at(p, level_id);
+    p = varint_at(p, metric);
+    p = varint_at(p, zigzag((int64_t)((uint64_t)ts - (uint64_t)b->prev_ts)));
     b->prev_ts = ts;
     /* The decimal count that fitted the previous value is tried first:
      * one series after another of the same kind mostly share it. */
@@ -174,19 +181,18 @@ int seglog_record_sample(struct seglog_builder *b, uint32_t level_id, uint32_t m
             found = true;
             break;
         }
-    uint8_t *p = (uint8_t *)b->samples.data + b->samples.len;
     if (found) {
         b->decimals_hint = (uint8_t)k;
-        *p = (uint8_t)k;
-        b->samples.len++;
-        put_varint(&b->samples, zigzag(r));
+        *p++ = (uint8_t)k;
+        p = varint_at(p, zigzag(r));
     } else {
         uint32_t bits;
         memcpy(&bits, &value, 4);
         *p++ = VALUE_RAW;
         le_put32(p, bits);
-        b->samples.len += 5;
+        p += 4;
     }
+    out->len = (size_t)(p - (uint8_t *)out->data);
     b->sample_count++;
     return 0;
 }
