@@ -436,24 +436,25 @@ static int lp_strtod(const char *s, size_t n, char *tmp, double *out)
  * (*out is then unspecified). */
 static inline size_t lp_plain_decimal(const char *s, size_t n, double *out)
 {
-    size_t i = n > 0 && s[0] == '-';
+    size_t neg = n > 0 && s[0] == '-', i = neg;
     uint64_t mant = 0;
-    size_t digits = 0, point = SIZE_MAX;
-    for (; i < n; i++) {
-        unsigned d = (unsigned char)s[i] - '0';
-        if (d <= 9) {
+    unsigned d;
+    /* the digits before the point, then those after it: no test per digit
+     * of whether the point was seen */
+    for (; i < n && (d = (unsigned char)s[i] - '0') <= 9; i++)
+        mant = mant * 10 + d;
+    size_t digits = i - neg, decimals = 0;
+    if (i < n && s[i] == '.') {
+        size_t first = ++i;
+        for (; i < n && (d = (unsigned char)s[i] - '0') <= 9; i++)
             mant = mant * 10 + d;
-            digits++;
-        } else if (s[i] == '.' && point == SIZE_MAX) {
-            point = digits;
-        } else {
-            break;
-        }
+        decimals = i - first;
+        digits += decimals;
     }
     if (digits == 0 || digits > 15)
         return 0;
-    double v = (double)mant / lp_pow10[point == SIZE_MAX ? 0 : digits - point];
-    *out = s[0] == '-' ? -v : v;      /* digits > 0: n > 0 */
+    double v = (double)mant / lp_pow10[decimals];
+    *out = neg ? -v : v;
     return i;
 }
 
