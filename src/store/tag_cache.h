@@ -56,8 +56,9 @@ bool tag_cache_find_next(struct tag_cache *c, const char *text, size_t avail, si
 
 /* Remembers tags[0..len) -> *t (replacing an entry for the same bytes).
  * Creates the map on first use (*c NULL). A key longer than
- * TAG_CACHE_MAX_KEY, or holding a space or a backslash, is not remembered. Returns 0 or -ENOMEM (the map is
- * then as before: remembering is an optimisation). */
+ * TAG_CACHE_MAX_KEY, or holding a space or a backslash, is not
+ * remembered. Returns 0 or -ENOMEM (the map is then as before:
+ * remembering is an optimisation). */
 int tag_cache_add(struct tag_cache **c, const char *tags, size_t len, const struct tag_target *t,
                   int64_t *bytes_delta);
 
