@@ -184,19 +184,11 @@ static int64_t ingest_to_seconds(int64_t t, enum ingest_precision p)
 }
 
 /* Whether a[0..alen) and b[0..blen) hold the same bytes. Called several
- * times a line (host, cluster, metric, level names of 4 to 16 bytes): those
- * are compared as two overlapping words (their first and last 8, or 4,
- * bytes) instead of by a call. */
+ * times a line (host, cluster, metric, level names of 4 to 16 bytes):
+ * le_same_bytes compares those by words instead of by a call. */
 static inline __attribute__((always_inline)) bool ingest_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
-    if (alen != blen)
-        return false;
-    const uint8_t *x = (const uint8_t *)a, *y = (const uint8_t *)b;
-    if (alen >= 8 && alen <= 16)
-        return ((le_get64(x) ^ le_get64(y)) | (le_get64(x + alen - 8) ^ le_get64(y + alen - 8))) == 0;
-    if (alen >= 4 && alen < 8)
-        return ((le_get32(x) ^ le_get32(y)) | (le_get32(x + alen - 4) ^ le_get32(y + alen - 4))) == 0;
-    return memcmp(a, b, alen) == 0;
+    return alen == blen && le_same_bytes(a, b, alen);
 }
 
 #define KEY_IS(k, lit) ingest_eq((k).ptr, (k).len, lit, sizeof(lit) - 1)

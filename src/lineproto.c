@@ -27,9 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+
+#include "util/le.h"
 
 /* ---- byte classes --------------------------------------------------------- */
 
@@ -917,33 +920,13 @@ static int lp_scalar_value(struct lp_cursor *c, const struct lp_str *key, struct
     return lp_fail(c->err, COL(c, start), "cannot parse value for field key %s: %s", qk, why);
 }
 
-/* Whether p[0..n) (inside the line: end - p >= n) equals text[0..n), by
- * words for a timestamp's 8 to 24 digits. */
-static inline bool lp_same_text(const char *p, const char *text, size_t n)
-{
-    if (n < 8 || n > 24)
-        return memcmp(p, text, n) == 0;
-    uint64_t a, b, x, y;
-    memcpy(&a, p, 8);
-    memcpy(&b, text, 8);
-    memcpy(&x, p + n - 8, 8);
-    memcpy(&y, text + n - 8, 8);
-    bool same = ((a ^ b) | (x ^ y)) == 0;
-    if (n > 16) {
-        memcpy(&a, p + 8, 8);
-        memcpy(&b, text + 8, 8);
-        same = same && a == b;
-    }
-    return same;
-}
-
 /* The timestamp from c->p when its bytes are the memo's (the same token:
  * the line ends or a space follows). */
 static bool lp_remembered_timestamp(struct lp_cursor *c, struct lp_line *out)
 {
     const struct lp_memo *m = c->memo;
     size_t n = m->ts_len;
-    if (n == 0 || (size_t)(c->end - c->p) < n || !lp_same_text(c->p, m->ts_text, n) ||
+    if (n == 0 || (size_t)(c->end - c->p) < n || !le_same_bytes(c->p, m->ts_text, n) ||
         (c->p + n < c->end && c->p[n] != ' '))
         return false;
     c->p += n;
