@@ -164,7 +164,7 @@ int seglog_record_sample(struct seglog_builder *b, uint32_t level_id, uint32_t m
                          int64_t ts, float value)
 {
     struct jbuf *out = &b->samples;
-    if ((out->failed || out->cap - out->len < 4 * 10 + 1) && !jbuf_reserve(out, 4 * 10 + 1))
+    if (!jbuf_reserve(out, 4 * 10 + 1))
         return SEGLOG_ENOMEM;
     uint8_t *p = (uint8_t *)out->data + out->len;
     p = varint_at(p, level_id);

@@ -43,7 +43,7 @@ void jbuf_reset(struct jbuf *b)
     b->len = 0;
 }
 
-bool jbuf_reserve(struct jbuf *b, size_t extra)
+bool jbuf_grow(struct jbuf *b, size_t extra)
 {
     if (b->failed)
         return false;

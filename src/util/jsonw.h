@@ -24,7 +24,16 @@ struct jbuf {
 void jbuf_init(struct jbuf *b, size_t initial_capacity);
 void jbuf_free(struct jbuf *b);
 void jbuf_reset(struct jbuf *b);                  /* len = 0, keeps memory */
-bool jbuf_reserve(struct jbuf *b, size_t extra);  /* ensures room for extra bytes */
+/* Grows the buffer for extra more bytes (jbuf_reserve's slow path). */
+bool jbuf_grow(struct jbuf *b, size_t extra);
+/* Ensures room for extra bytes. Inline: the writers of the log and of
+ * answers call it for every few bytes, and there is room nearly always. */
+static inline bool jbuf_reserve(struct jbuf *b, size_t extra)
+{
+    if (!b->failed && b->cap - b->len >= extra)
+        return true;
+    return jbuf_grow(b, extra);
+}
 void jbuf_append(struct jbuf *b, const void *data, size_t len);
 void jbuf_puts(struct jbuf *b, const char *s);
 void jbuf_putc(struct jbuf *b, char c);
