@@ -852,8 +852,7 @@ static int ingest_cached_line(struct ingest_batch *b, const char *line, size_t l
                               size_t line_no, int metric, size_t tags_end,
                               const struct tag_target *t)
 {
-    const struct tag_target tt = *t;
-    if ((tt.flags & TAGS_DEFAULT_CLUSTER) &&
+    if ((t->flags & TAGS_DEFAULT_CLUSTER) &&
         !ingest_eq(b->default_cluster, b->default_cluster_len, b->cluster, b->cluster_len))
         return 1;
     struct lp_error err;
@@ -868,12 +867,12 @@ static int ingest_cached_line(struct ingest_batch *b, const char *line, size_t l
         return 0;
     const char *names[2] = { NULL, NULL };
     size_t lens[2] = { 0, 0 };
-    for (size_t i = 0; i < tt.depth; i++) {
-        names[i] = tt.levels[i]->name;
-        lens[i] = tt.levels[i]->name_len;
+    for (size_t i = 0; i < t->depth; i++) {
+        names[i] = t->levels[i]->name;
+        lens[i] = t->levels[i]->name_len;
     }
-    struct level *lvl = tt.depth ? tt.levels[tt.depth - 1] : b->host.level;
-    return ingest_store_sample(b, line_no, metric, lvl, names, lens, tt.depth, ts, value);
+    struct level *lvl = t->depth ? t->levels[t->depth - 1] : b->host.level;
+    return ingest_store_sample(b, line_no, metric, lvl, names, lens, t->depth, ts, value);
 }
 
 /* Maps a parsed line to its level and writes it. Returns 0 (stored or

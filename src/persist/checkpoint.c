@@ -2196,6 +2196,15 @@ static void remember_segment(struct checkpoint_batch *b)
     b->sync_segs[b->sync_seg_count++] = b->seg;
 }
 
+/* The levels the open record defined are not in the log after all: the
+ * next record that uses them defines them again. */
+static void forget_definitions(struct checkpoint_batch *b)
+{
+    for (size_t i = 0; i < b->defined_count; i++)
+        b->defined[i]->log_seq = 0;
+    b->defined_count = 0;
+}
+
 /* Writes the held records with one write(2) and lets go of the segment.
  * On failure the levels the last record defined are defined again by the
  * next record (a record that defines is never held, see native_end). */
@@ -2211,8 +2220,7 @@ static int native_write(struct checkpoint_batch *b)
         rc = CHECKPOINT_EIO;
     }
     if (rc != 0)
-        for (size_t i = 0; i < b->defined_count; i++)
-            b->defined[i]->log_seq = 0;
+        forget_definitions(b);
     b->defined_count = 0;
     jbuf_reset(&b->out);
     logset_written(cp->log, b->seg);
@@ -2240,9 +2248,7 @@ static int native_end(struct checkpoint_batch *b)
         rc = CHECKPOINT_ENOMEM;
     b->rec_open = false;
     if (rc != 0) {
-        for (size_t i = 0; i < b->defined_count; i++)
-            b->defined[i]->log_seq = 0;
-        b->defined_count = 0;
+        forget_definitions(b);
         return rc;
     }
     if (b->defined_count > 0 || b->out.len >= BATCH_WRITE_BYTES)
@@ -2307,9 +2313,7 @@ void checkpoint_batch_free(struct checkpoint_batch *b)
         return;
     if (b->rec_open) {
         /* never ended (the caller lost its host lock): not written */
-        for (size_t i = 0; i < b->defined_count; i++)
-            b->defined[i]->log_seq = 0;
-        b->defined_count = 0;
+        forget_definitions(b);
         b->rec_open = false;
     }
     checkpoint_batch_finish(b);
