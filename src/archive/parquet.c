@@ -37,6 +37,8 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "util/varint.h"
+
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "parquet.c writes PLAIN numbers by copying memory: little-endian hosts only"
 #endif
@@ -134,14 +136,8 @@ static void buf_le32(struct pq_buf *b, uint32_t v)
 
 static void buf_varint(struct pq_buf *b, uint64_t v)
 {
-    uint8_t t[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        t[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    t[n++] = (uint8_t)v;
-    buf_put(b, t, n);
+    uint8_t t[VARINT_MAX_BYTES];
+    buf_put(b, t, varint_put(t, v));
 }
 
 static void buf_free(struct pq_buf *b)
@@ -167,11 +163,6 @@ static void tc_init(struct tc *t, struct pq_buf *b)
     t->last[0] = 0;
 }
 
-static uint64_t zigzag64(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
 static void tc_field(struct tc *t, int16_t id, uint8_t type)
 {
     int d = id - t->last[t->depth];
@@ -179,7 +170,7 @@ static void tc_field(struct tc *t, int16_t id, uint8_t type)
         buf_byte(t->b, (uint8_t)(d << 4 | type));
     } else {
         buf_byte(t->b, type);
-        buf_varint(t->b, zigzag64(id));
+        buf_varint(t->b, zigzag(id));
     }
     t->last[t->depth] = id;
 }
@@ -187,13 +178,13 @@ static void tc_field(struct tc *t, int16_t id, uint8_t type)
 static void tc_i32(struct tc *t, int16_t id, int32_t v)
 {
     tc_field(t, id, TC_I32);
-    buf_varint(t->b, zigzag64(v));
+    buf_varint(t->b, zigzag(v));
 }
 
 static void tc_i64(struct tc *t, int16_t id, int64_t v)
 {
     tc_field(t, id, TC_I64);
-    buf_varint(t->b, zigzag64(v));
+    buf_varint(t->b, zigzag(v));
 }
 
 static void tc_i8(struct tc *t, int16_t id, int8_t v)
@@ -250,7 +241,7 @@ static void tc_list(struct tc *t, int16_t id, uint8_t elem_type, size_t n)
 
 static void tc_elem_i32(struct tc *t, int32_t v)
 {
-    buf_varint(t->b, zigzag64(v));
+    buf_varint(t->b, zigzag(v));
 }
 
 static void tc_elem_string(struct tc *t, const char *s)

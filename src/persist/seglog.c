@@ -20,6 +20,7 @@
 #include "util/crc32.h"
 #include "util/fsutil.h"
 #include "util/le.h"
+#include "util/varint.h"
 
 /* The value byte: 0..CODEC_MAX_DECIMALS = decimal integer form follows,
  * VALUE_RAW = the float's 4 bytes follow. */
@@ -38,26 +39,10 @@ const char *seglog_strerror(int code)
 
 /* ---- little helpers ----------------------------------------------------------- */
 
-
-static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
-
-/* Writes a varint at p (10 bytes of room); returns the end. */
-static inline uint8_t *varint_at(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
-
 /* Appends a varint; the caller reserved 10 bytes. */
 static inline void put_varint(struct jbuf *b, uint64_t v)
 {
-    uint8_t *p = (uint8_t *)b->data + b->len;
-    b->len = (size_t)(varint_at(p, v) - (uint8_t *)b->data);
+    b->len += varint_put((uint8_t *)b->data + b->len, v);
 }
 
 /* Bounded reading of a payload. */
@@ -68,19 +53,14 @@ struct cursor {
 
 static uint64_t take_varint(struct cursor *c)
 {
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (c->p >= c->end) {
-            c->bad = true;
-            return 0;
-        }
-        uint8_t byte = *c->p++;
-        v |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80))
-            return v;
+    uint64_t v;
+    size_t used = varint_get(c->p, (size_t)(c->end - c->p), &v);
+    if (used == 0) {
+        c->bad = true;
+        return 0;
     }
-    c->bad = true;
-    return 0;
+    c->p += used;
+    return v;
 }
 
 static uint8_t take_u8(struct cursor *c)
@@ -167,9 +147,9 @@ int seglog_record_sample(struct seglog_builder *b, uint32_t level_id, uint32_t m
     if (!jbuf_reserve(out, 4 * 10 + 1))
         return SEGLOG_ENOMEM;
     uint8_t *p = (uint8_t *)out->data + out->len;
-    p = varint_at(p, level_id);
-    p = varint_at(p, metric);
-    p = varint_at(p, zigzag((int64_t)((uint64_t)ts - (uint64_t)b->prev_ts)));
+    p += varint_put(p, level_id);
+    p += varint_put(p, metric);
+    p += varint_put(p, zigzag((int64_t)((uint64_t)ts - (uint64_t)b->prev_ts)));
     b->prev_ts = ts;
     /* The decimal count that fitted the previous value is tried first:
      * one series after another of the same kind mostly share it. */
@@ -184,7 +164,7 @@ int seglog_record_sample(struct seglog_builder *b, uint32_t level_id, uint32_t m
     if (found) {
         b->decimals_hint = (uint8_t)k;
         *p++ = (uint8_t)k;
-        p = varint_at(p, zigzag(r));
+        p += varint_put(p, zigzag(r));
     } else {
         uint32_t bits;
         memcpy(&bits, &value, 4);

@@ -33,6 +33,7 @@
  */
 #include "store/codec.h"
 #include "util/le.h"
+#include "util/varint.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -122,62 +123,6 @@ static inline uint32_t bits_ordered(uint32_t u)
 static inline uint32_t ordered_bits(uint32_t o)
 {
     return o ^ ((uint32_t)((int32_t)~o >> 31) | 0x80000000u);
-}
-
-/* A little-endian 64-bit word from unaligned bytes. */
-static uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t u)
-{
-    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
-}
-
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static size_t varint_put(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
-
-/* Reads a varint of at most 10 bytes; 0 when malformed or cut off. */
-static size_t varint_get(const uint8_t *p, size_t len, uint64_t *out)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < len && i < 10; i++) {
-        v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
-        if (!(p[i] & 0x80)) {
-            *out = v;
-            return i + 1;
-        }
-    }
-    return 0;
 }
 
 static unsigned bit_width(uint64_t v)
@@ -578,7 +523,7 @@ static int decimal_header(const uint8_t *in, size_t len, uint32_t n, bool count_
                     isnan(bits_float(ordered_bits((uint32_t)h->min))) ||
                     isnan(bits_float(ordered_bits((uint32_t)h->max)))))
         return CODEC_ECORRUPT;
-    uint64_t sum_bits = load_le64(in + pos);
+    uint64_t sum_bits = le_get64(in + pos);
     memcpy(&h->sum, &sum_bits, 8);
     pos += 8;
     uint32_t packed_deltas = h->m - 1;
@@ -672,7 +617,7 @@ decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits)
                     size_t byte = (size_t)(bit >> 3);
                     uint64_t word = 0;
                     if (byte + 8 <= packed) {
-                        word = load_le64(src + byte);
+                        word = le_get64(src + byte);
                     } else {
                         for (size_t b = 0; byte + b < packed; b++)
                             word |= (uint64_t)src[byte + b] << (8 * b);
@@ -705,7 +650,7 @@ decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits)
         uint64_t bit = 0;
         uint32_t j = 1;
         for (; j <= fast; j++, bit += width) {
-            uint64_t word = load_le64(src + (bit >> 3));
+            uint64_t word = le_get64(src + (bit >> 3));
             r += ((word >> (bit & 7)) & mask) + min_delta;
             out[j] = int_value(r, scale, bits, lo, hi);
         }
