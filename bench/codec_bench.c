@@ -8,7 +8,10 @@
  * and decimals) and for float32 noise, encodes N blocks of 128 values (the
  * part size the store seals) and decodes them again, checking every value
  * bit for bit. Prints bytes per value, encode and decode nanoseconds per
- * value (median of 5 timed passes).
+ * value, and the cost of sealing each part a quarter at a time as the
+ * store does while a buffer fills, by codec_extend and by decoding and
+ * encoding again (both checked against encoding the part at once): median
+ * of 5 timed passes.
  */
 #include <math.h>
 #include <stdint.h>
@@ -21,6 +24,7 @@
 #include "workload.h"
 
 #define PART 128
+#define QUARTER (PART / 4)
 
 static double now_ns(void)
 {
@@ -86,10 +90,44 @@ static void run(const char *name, const struct wl_profile *p, size_t blocks)
     for (size_t i = 0; i < n; i++)
         if (memcmp(&values[i], &back[i], 4) != 0 && !(isnan(values[i]) && isnan(back[i])))
             abort();
+    /* Sealing a part as the store does while it fills: the first quarter
+     * alone, then each quarter together with the ones before, either by
+     * codec_extend or by decoding the part and encoding it all again. Both
+     * must end at the bytes of encoding the part at once. */
+    double ext_ns[5], redo_ns[5];
+    for (int pass = 0; pass < 5; pass++) {
+        for (int way = 0; way < 2; way++) {
+            double t0 = now_ns();
+            for (size_t b = 0; b < blocks; b++) {
+                const float *v = values + b * PART;
+                uint8_t part[2][1 + 4 * PART];
+                float merged[PART];
+                int l = codec_encode(v, QUARTER, part[0], sizeof part[0]);
+                for (int q = 1; q < 4 && l > 0; q++) {
+                    uint32_t have = (uint32_t)q * QUARTER;
+                    if (way == 0) {
+                        l = codec_extend(part[(q - 1) & 1], (size_t)l, have, v + have, QUARTER,
+                                         part[q & 1], sizeof part[0]);
+                    } else {
+                        if (codec_decode(part[(q - 1) & 1], (size_t)l, have, merged) != 0)
+                            abort();
+                        memcpy(merged + have, v + have, QUARTER * sizeof(float));
+                        l = codec_encode(merged, have + QUARTER, part[q & 1], sizeof part[0]);
+                    }
+                }
+                if ((size_t)l != len[b] || memcmp(part[1], enc + b * codec_bound(PART), len[b]) != 0)
+                    abort();
+            }
+            (way == 0 ? ext_ns : redo_ns)[pass] = (now_ns() - t0) / (double)n;
+        }
+    }
     qsort(enc_ns, 5, sizeof(double), cmp_double);
     qsort(dec_ns, 5, sizeof(double), cmp_double);
-    printf("%-18s %6.3f bytes/value  encode %6.1f ns/value  decode %5.2f ns/value\n", name,
-           (double)total / (double)n, enc_ns[2], dec_ns[2]);
+    qsort(ext_ns, 5, sizeof(double), cmp_double);
+    qsort(redo_ns, 5, sizeof(double), cmp_double);
+    printf("%-18s %6.3f bytes/value  encode %5.1f  decode %5.2f  seal by quarters %5.1f"
+           " (decode and encode again: %5.1f) ns/value\n", name,
+           (double)total / (double)n, enc_ns[2], dec_ns[2], ext_ns[2], redo_ns[2]);
     free(values);
     free(back);
     free(enc);

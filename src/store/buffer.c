@@ -311,13 +311,23 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
     for (uint32_t first = from; first < upto; first += SUB) {
         uint32_t n = upto - first < SUB ? upto - first : SUB;
         const float *values = b->raw + (first - done);
+        int len = 0;
         if (first < done) {
+            /* the short part goes on with the slots after it */
             uint32_t have = done - first;
-            sub_decode(b, first / SUB, merged);
-            memcpy(merged + have, b->raw, (size_t)(n - have) * sizeof(float));
-            values = merged;
+            size_t at = first ? b->enc_end[first / SUB - 1] : 0;
+            len = codec_extend(b->enc + at, b->enc_end[first / SUB] - at, have, b->raw,
+                               n - have, scratch + added, sizeof scratch - added);
+            if (len == CODEC_ECORRUPT) {
+                /* (as every read takes it: its slots missing) */
+                sub_decode(b, first / SUB, merged);
+                memcpy(merged + have, b->raw, (size_t)(n - have) * sizeof(float));
+                values = merged;
+                len = 0;
+            }
         }
-        int len = codec_encode(values, n, scratch + added, sizeof scratch - added);
+        if (len == 0)
+            len = codec_encode(values, n, scratch + added, sizeof scratch - added);
         if (len <= 0)
             return;
         added += (size_t)len;

@@ -178,6 +178,44 @@ struct decimal_plan {
     size_t size;
 };
 
+/* What a block's deltas span: all m - 1 of them, and the non-zero ones
+ * (nonzero of them). */
+struct delta_spread {
+    uint32_t m, nonzero;
+    int64_t lo, hi, nz_lo, nz_hi;
+};
+
+/* Completes a plan from what a pass over the block found: picks the
+ * layout (the bitmap of moving steps or not) and sizes the block. */
+static void plan_finish(struct decimal_plan *p, bool bits, int k, uint32_t n, int64_t r0,
+                        int64_t min, int64_t max, double sum, const struct delta_spread *s)
+{
+    uint32_t m = s->m, nonzero = s->nonzero;
+    int64_t lo = s->lo, hi = s->hi;
+    p->kind = bits ? CODEC_BITS : CODEC_DECIMAL;
+    p->k = bits ? 0 : k;
+    p->present = m;
+    p->first = r0;
+    p->min = min;
+    p->max = max;
+    p->sum = sum;
+    uint32_t deltas = m - 1;
+    if (deltas == 0)
+        lo = hi = 0;
+    unsigned width = deltas > 0 ? bit_width((uint64_t)(hi - lo)) : 0;
+    unsigned nz_width = nonzero > 0 ? bit_width((uint64_t)(s->nz_hi - s->nz_lo)) : 0;
+    size_t all_bytes = ((size_t)deltas * width + 7) / 8;
+    size_t nz_bytes = ((size_t)deltas + 7) / 8 + ((size_t)nonzero * nz_width + 7) / 8;
+    p->zeros = nonzero > 0 && nz_bytes < all_bytes;
+    p->min_delta = p->zeros ? s->nz_lo : lo;
+    p->width = p->zeros ? nz_width : width;
+    p->size = (bits ? 2 : 3) + (m < n ? (n + 7) / 8 : 0) + varint_size(zigzag(p->first)) +
+              varint_size(zigzag(p->min_delta)) + 1 +
+              varint_size((uint64_t)(p->first - p->min)) +
+              varint_size((uint64_t)(p->max - p->first)) + 8 +
+              (p->zeros ? nz_bytes : all_bytes);
+}
+
 /* One pass over the block: every present value's integer into ints[] (at
  * k decimals, or its ordered bits when `bits`), and everything the layout
  * needs (sum, extremes, the spread of all deltas and of the non-zero
@@ -228,28 +266,8 @@ int_scan(const float *values, uint32_t first, uint32_t n, int k, bool bits, int6
         prev = r;
         m++;
     }
-    p->kind = bits ? CODEC_BITS : CODEC_DECIMAL;
-    p->k = bits ? 0 : k;
-    p->present = m;
-    p->first = r0;
-    p->min = min;
-    p->max = max;
-    p->sum = sum;
-    uint32_t deltas = m - 1;
-    if (deltas == 0)
-        lo = hi = 0;
-    unsigned width = deltas > 0 ? bit_width((uint64_t)(hi - lo)) : 0;
-    unsigned nz_width = nonzero > 0 ? bit_width((uint64_t)(nz_hi - nz_lo)) : 0;
-    size_t all_bytes = ((size_t)deltas * width + 7) / 8;
-    size_t nz_bytes = ((size_t)deltas + 7) / 8 + ((size_t)nonzero * nz_width + 7) / 8;
-    p->zeros = nonzero > 0 && nz_bytes < all_bytes;
-    p->min_delta = p->zeros ? nz_lo : lo;
-    p->width = p->zeros ? nz_width : width;
-    p->size = (bits ? 2 : 3) + (m < n ? (n + 7) / 8 : 0) + varint_size(zigzag(p->first)) +
-              varint_size(zigzag(p->min_delta)) + 1 +
-              varint_size((uint64_t)(p->first - p->min)) +
-              varint_size((uint64_t)(p->max - p->first)) + 8 +
-              (p->zeros ? nz_bytes : all_bytes);
+    struct delta_spread spread = { m, nonzero, lo, hi, nz_lo, nz_hi };
+    plan_finish(p, bits, k, n, r0, min, max, sum, &spread);
     return true;
 }
 
@@ -319,7 +337,21 @@ static inline uint8_t *bits_end(struct bit_writer *w)
     return w->out;
 }
 
-static int encode_decimal(const float *values, uint32_t n, const int64_t *ints,
+/* The bitmap of present slots of values[0..n): (n + 7) / 8 bytes. */
+static void present_bitmap(const float *values, uint32_t n, uint8_t *out)
+{
+    for (uint32_t i = 0; i < n; i += 8) {
+        unsigned byte = 0;
+        for (uint32_t j = i; j < i + 8 && j < n; j++)
+            byte |= (unsigned)!isnan(values[j]) << (j - i);
+        out[i / 8] = (uint8_t)byte;
+    }
+}
+
+/* Writes the block a plan describes: ints[] are the present values'
+ * integers, present_bits their slots' bitmap (written when some of the n
+ * slots are missing). */
+static int encode_decimal(const uint8_t *present_bits, uint32_t n, const int64_t *ints,
                           const struct decimal_plan *p, uint8_t *out)
 {
     uint32_t m = p->present;
@@ -329,12 +361,7 @@ static int encode_decimal(const float *values, uint32_t n, const int64_t *ints,
         out[pos++] = (uint8_t)p->k;
     out[pos++] = (uint8_t)((m < n ? FLAG_BITMAP : 0) | (p->zeros ? FLAG_ZEROS : 0));
     if (m < n) {
-        for (uint32_t i = 0; i < n; i += 8) {
-            unsigned byte = 0;
-            for (uint32_t j = i; j < i + 8 && j < n; j++)
-                byte |= (unsigned)!isnan(values[j]) << (j - i);
-            out[pos + i / 8] = (uint8_t)byte;
-        }
+        memcpy(out + pos, present_bits, (n + 7) / 8);
         pos += (n + 7) / 8;
     }
     pos += varint_put(out + pos, zigzag(p->first));
@@ -410,7 +437,10 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap)
     if (have && plan.size < raw_size) {
         if (cap < plan.size)
             return CODEC_ESPACE;
-        return encode_decimal(values, n, ints, &plan, out);
+        uint8_t present[CODEC_MAX_VALUES / 8];
+        if (plan.present < n)
+            present_bitmap(values, n, present);
+        return encode_decimal(present, n, ints, &plan, out);
     }
     if (cap < raw_size)
         return CODEC_ESPACE;
@@ -572,10 +602,24 @@ static inline __attribute__((always_inline)) float int_value(uint64_t r, double 
     return (float)((double)(int64_t)r * scale);
 }
 
-/* Decodes a checked DECIMAL or BITS block (h); always inlined so that each
- * form gets a loop of its own. */
+/* Present value j of a block: its float into out[j], or (ints not NULL)
+ * its integer into ints[j]. */
+static inline __attribute__((always_inline)) void emit(float *out, int64_t *ints, uint32_t j,
+                                                       uint64_t r, double scale, bool bits,
+                                                       uint64_t lo, uint64_t hi)
+{
+    if (ints)
+        ints[j] = (int64_t)r;
+    else
+        out[j] = int_value(r, scale, bits, lo, hi);
+}
+
+/* Decodes a checked DECIMAL or BITS block (h): with ints NULL, the n
+ * values into out (missing slots NaN); otherwise the integers of the m
+ * present values into ints[0..m), in slot order, and out is not used.
+ * Always inlined, so that each form gets a loop of its own. */
 static inline __attribute__((always_inline)) void
-decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits)
+decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits, int64_t *ints)
 {
     const struct decimal_header h = *hp;
     int k = h.k;
@@ -591,7 +635,7 @@ decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits)
     double scale = inv_pow10_table[k];
     uint64_t r = (uint64_t)h.first;
     uint64_t min_delta = (uint64_t)h.min_delta;
-    out[0] = int_value(r, scale, bits, lo, hi);   /* DECIMAL: = codec_decimal_value(r, k) */
+    emit(out, ints, 0, r, scale, bits, lo, hi);   /* DECIMAL: = codec_decimal_value(r, k) */
     if (h.nonzero) {
         /* The steps that move are the bitmap's set bits: each gets the
          * next packed delta (plus min_delta), found by walking the set
@@ -628,13 +672,13 @@ decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits)
             }
             for (uint32_t j = 0; j < wn; j++) {
                 r += steps[j];
-                out[w0 + j + 1] = int_value(r, scale, bits, lo, hi);
+                emit(out, ints, w0 + j + 1, r, scale, bits, lo, hi);
             }
         }
     } else if (width == 0) {
         for (uint32_t j = 1; j < m; j++) {
             r += min_delta;
-            out[j] = int_value(r, scale, bits, lo, hi);
+            emit(out, ints, j, r, scale, bits, lo, hi);
         }
     } else {
         /* Each delta is read with one 8-byte load at its byte offset (no
@@ -652,7 +696,7 @@ decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits)
         for (; j <= fast; j++, bit += width) {
             uint64_t word = le_get64(src + (bit >> 3));
             r += ((word >> (bit & 7)) & mask) + min_delta;
-            out[j] = int_value(r, scale, bits, lo, hi);
+            emit(out, ints, j, r, scale, bits, lo, hi);
         }
         for (; j < m; j++, bit += width) {
             size_t byte = (size_t)(bit >> 3);
@@ -660,10 +704,10 @@ decode_ints(const struct decimal_header *hp, uint32_t n, float *out, bool bits)
             for (size_t b = 0; byte + b < packed; b++)
                 word |= (uint64_t)src[byte + b] << (8 * b);
             r += ((word >> (bit & 7)) & mask) + min_delta;
-            out[j] = int_value(r, scale, bits, lo, hi);
+            emit(out, ints, j, r, scale, bits, lo, hi);
         }
     }
-    if (bitmap) {
+    if (bitmap && !ints) {
         /* spread from the back, so nothing is overwritten before it moved */
         uint32_t j = m;
         for (uint32_t i = n; i-- > 0;)
@@ -678,9 +722,9 @@ static int decode_decimal(const uint8_t *in, size_t len, uint32_t n, float *out)
     if (rc != 0)
         return rc;
     if (h.bits)
-        decode_ints(&h, n, out, true);
+        decode_ints(&h, n, out, true, NULL);
     else
-        decode_ints(&h, n, out, false);
+        decode_ints(&h, n, out, false, NULL);
     return 0;
 }
 
@@ -711,6 +755,100 @@ int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out)
     default:
         return CODEC_ECORRUPT;
     }
+}
+
+/* ---- extending a block ------------------------------------------------------- */
+
+/* The common case of codec_extend: a DECIMAL block and new values that
+ * all have its decimals. The block's integers are taken as they are
+ * instead of being converted to floats and back, and its sum is carried
+ * on (the sum is of the floats in slot order, so adding the new ones to it
+ * gives the same double as adding them all). Returns the length written,
+ * 0 when this case does not apply (a new value needs more decimals, or the
+ * result would not be DECIMAL: codec_encode then decides), or a negative
+ * codec_error. */
+static int extend_decimal(const uint8_t *in, size_t len, uint32_t n_old, const float *more,
+                          uint32_t n_more, uint8_t *out, size_t cap)
+{
+    struct decimal_header h;
+    int rc = decimal_header(in, len, n_old, true, &h);
+    if (rc != 0)
+        return rc;
+    if (h.width > BITS_WORTH_TRYING)
+        return 0;       /* the steps stay as wide: codec_encode compares with BITS */
+    int64_t ints[CODEC_MAX_VALUES];
+    decode_ints(&h, n_old, NULL, false, ints);
+    uint32_t m = h.m, n = n_old + n_more;
+    double sum = h.sum;
+    for (uint32_t i = 0; i < n_more; i++) {
+        float x = more[i];
+        if (isnan(x))
+            continue;
+        if (!decimal_try(x, h.k, &ints[m]))
+            return 0;
+        sum += (double)x;
+        m++;
+    }
+    /* the spread of the deltas, as int_scan finds it (unsigned steps: the
+     * integers of a corrupt block may be anything; the check after the
+     * loop turns such a block away) */
+    int64_t r0 = ints[0], min = r0, max = r0, old_min = r0, old_max = r0, prev = r0;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, nz_lo = INT64_MAX, nz_hi = INT64_MIN;
+    uint32_t nonzero = 0;
+    for (uint32_t i = 1; i < m; i++) {
+        int64_t r = ints[i], d = (int64_t)((uint64_t)r - (uint64_t)prev);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+        int64_t as_lo = d != 0 ? d : INT64_MAX, as_hi = d != 0 ? d : INT64_MIN;
+        nz_lo = as_lo < nz_lo ? as_lo : nz_lo;
+        nz_hi = as_hi > nz_hi ? as_hi : nz_hi;
+        nonzero += d != 0;
+        min = r < min ? r : min;
+        max = r > max ? r : max;
+        if (i + 1 == h.m) {
+            old_min = min;
+            old_max = max;
+        }
+        prev = r;
+    }
+    if (old_min != h.min || old_max != h.max)
+        return CODEC_ECORRUPT;          /* deltas that do not add up to the header's range */
+    struct delta_spread spread = { m, nonzero, lo, hi, nz_lo, nz_hi };
+    struct decimal_plan plan;
+    plan_finish(&plan, false, h.k, n, r0, min, max, sum, &spread);
+    if (plan.width > BITS_WORTH_TRYING || plan.size >= codec_bound(n))
+        return 0;
+    if (cap < plan.size)
+        return CODEC_ESPACE;
+    uint8_t present[CODEC_MAX_VALUES / 8];
+    if (m < n) {
+        memset(present, 0, (n + 7) / 8);
+        for (uint32_t i = 0; i < n; i++) {
+            bool here = i < n_old ? !h.bitmap || (h.bitmap[i / 8] >> (i % 8) & 1u)
+                                  : !isnan(more[i - n_old]);
+            present[i / 8] |= (uint8_t)((unsigned)here << (i % 8));
+        }
+    }
+    return encode_decimal(present, n, ints, &plan, out);
+}
+
+int codec_extend(const uint8_t *in, size_t len, uint32_t n_old, const float *more,
+                 uint32_t n_more, uint8_t *out, size_t cap)
+{
+    if (n_old == 0 || n_more == 0 || n_old > CODEC_MAX_VALUES ||
+        n_more > CODEC_MAX_VALUES - n_old)
+        return CODEC_ECOUNT;
+    if (len > 0 && in[0] == CODEC_DECIMAL) {
+        int rc = extend_decimal(in, len, n_old, more, n_more, out, cap);
+        if (rc != 0)
+            return rc;
+    }
+    float values[CODEC_MAX_VALUES];
+    int rc = codec_decode(in, len, n_old, values);
+    if (rc != 0)
+        return rc;
+    memcpy(values + n_old, more, (size_t)n_more * sizeof(float));
+    return codec_encode(values, n_old + n_more, out, cap);
 }
 
 /* ---- statistics ---------------------------------------------------------------- */

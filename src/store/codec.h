@@ -60,6 +60,18 @@ int codec_encode(const float *values, uint32_t n, uint8_t *out, size_t cap);
  * CODEC_ECORRUPT / CODEC_ECOUNT (out is then unspecified). */
 int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out);
 
+/* Encodes the block of n_old + n_more values whose first n_old are the
+ * encoded block in[0..len) and whose others are more[0..n_more): for a
+ * block codec_encode wrote, the same bytes codec_encode gives for all of
+ * them. A store seals a filling part a quarter at a time, each time
+ * together with the quarters before it; for a DECIMAL block whose new
+ * values have its decimals (nearly always), the block's integers are
+ * extended as they are, not decoded to floats and converted back. Returns
+ * the encoded length (> 0) or a negative codec_error (CODEC_ECORRUPT: in
+ * is not a block of n_old values). */
+int codec_extend(const uint8_t *in, size_t len, uint32_t n_old, const float *more,
+                 uint32_t n_more, uint8_t *out, size_t cap);
+
 /* Statistics of present values: how many, their sum (each value as a
  * double, added in slot order), the smallest and the largest (-0 counts as
  * below +0). min and max mean nothing while count is 0. Start from

@@ -3,10 +3,13 @@
  *  - even: the rest is an encoded block of n values (n from the next two
  *    bytes): decoding and reading its statistics must not crash or read
  *    outside the input; a block that decodes must re-encode into one that
- *    decodes to the same values;
+ *    decodes to the same values, and extending it (codec_extend) gives a
+ *    block of its values followed by the new ones, or CODEC_ECORRUPT;
  *  - odd: the rest is float32 values: encode, decode, compare bit for bit
  *    (missing stays missing), and the block's statistics are those of
- *    the values.
+ *    the values; encoding the values up to a point (from the first byte)
+ *    and extending that block by the rest gives the bytes of encoding
+ *    them all.
  */
 #include <math.h>
 #include <stdint.h>
@@ -16,7 +19,7 @@
 #include "store/codec.h"
 
 static float values[CODEC_MAX_VALUES], again[CODEC_MAX_VALUES];
-static uint8_t encoded[1 + 4 * CODEC_MAX_VALUES];
+static uint8_t encoded[1 + 4 * CODEC_MAX_VALUES], extended[1 + 4 * CODEC_MAX_VALUES];
 
 static void same_or_abort(const float *a, const float *b, uint32_t n)
 {
@@ -46,6 +49,38 @@ static void round_trip(const float *v, uint32_t n)
         abort();
 }
 
+/* v[0..split) encoded, then extended by the rest: the bytes of v encoded
+ * at once. */
+static void extend_like_encode(const float *v, uint32_t split, uint32_t n)
+{
+    static uint8_t head[1 + 4 * CODEC_MAX_VALUES];
+    int head_len = codec_encode(v, split, head, sizeof head);
+    int want = codec_encode(v, n, encoded, sizeof encoded);
+    int got = codec_extend(head, (size_t)head_len, split, v + split, n - split, extended,
+                           sizeof extended);
+    if (head_len <= 0 || want <= 0 || got != want || memcmp(encoded, extended, (size_t)want) != 0)
+        abort();
+}
+
+/* Extends a block that decoded (its n values in values[]) by its own
+ * first values: a block of both, or CODEC_ECORRUPT (the header does not
+ * hold for what the deltas add up to). */
+static void extend_decoded(const uint8_t *block, size_t len, uint32_t n)
+{
+    uint32_t more = n < CODEC_MAX_VALUES - n ? n : CODEC_MAX_VALUES - n;
+    if (more == 0)
+        return;
+    static float both[CODEC_MAX_VALUES];
+    memcpy(both, values, (size_t)n * sizeof(float));
+    memcpy(both + n, values, (size_t)more * sizeof(float));
+    int rc = codec_extend(block, len, n, values, more, extended, sizeof extended);
+    if (rc == CODEC_ECORRUPT)
+        return;
+    if (rc <= 0 || codec_decode(extended, (size_t)rc, n + more, again) != 0)
+        abort();
+    same_or_abort(both, again, n + more);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -69,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             codec_stats_values(values, n, &seen);
             if (stats_rc != 0 || st.count != seen.count)
                 abort();
+            extend_decoded(block, len, n);
             round_trip(values, n);
         }
         free(block);
@@ -81,5 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         n = CODEC_MAX_VALUES;
     memcpy(values, data + 1, (size_t)n * 4);
     round_trip(values, n);
+    if (n >= 2)
+        extend_like_encode(values, 1 + (uint32_t)((data[0] >> 1) * (n - 1) / 128), n);
     return 0;
 }

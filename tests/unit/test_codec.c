@@ -1,6 +1,6 @@
 /* Tests for store/codec.c: bit-exact round trips on random and edge-case
- * blocks, their statistics, the encoding each kind of data gets, and
- * garbage input. */
+ * blocks, their statistics, the encoding each kind of data gets, extending
+ * a block against encoding it whole, and garbage input. */
 #include "testutil.h"
 
 #include <float.h>
@@ -539,6 +539,127 @@ static void test_bad_counts_and_garbage(void **state)
     assert_string_equal(codec_kind_name(CODEC_DECIMAL), "decimal");
 }
 
+/* codec_extend(encode(v[0..n_old)), v[n_old..n)) gives exactly the bytes
+ * of encode(v[0..n)); returns which path it took, as far as the result
+ * shows: the kind of the block. */
+static int extend_matches_encode(const float *v, uint32_t n_old, uint32_t n)
+{
+    static uint8_t old[1 + 4 * CODEC_MAX_VALUES], want[1 + 4 * CODEC_MAX_VALUES],
+        got[1 + 4 * CODEC_MAX_VALUES];
+    int old_len = codec_encode(v, n_old, old, sizeof old);
+    int want_len = codec_encode(v, n, want, sizeof want);
+    assert_true(old_len > 0 && want_len > 0);
+    int got_len = codec_extend(old, (size_t)old_len, n_old, v + n_old, n - n_old, got, sizeof got);
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got, want, (size_t)want_len);
+    /* one byte less room is refused, never overrun */
+    assert_int_equal(codec_extend(old, (size_t)old_len, n_old, v + n_old, n - n_old, got,
+                                  (size_t)want_len - 1),
+                     CODEC_ESPACE);
+    return codec_kind_of(want, (size_t)want_len);
+}
+
+/* Every kind of block extended by every kind of values, split anywhere,
+ * with and without missing samples: always the bytes of encoding it all
+ * at once (so a part sealed a quarter at a time is stored exactly as one
+ * sealed in one go). */
+static void test_extend_equals_encode(void **state)
+{
+    (void)state;
+    static float v[CODEC_MAX_VALUES];
+    int kinds_seen[4] = { 0 };
+    for (int round = 0; round < 3000; round++) {
+        uint32_t n = 2 + (uint32_t)(next_rand() % 300);
+        uint32_t n_old = 1 + (uint32_t)(next_rand() % (n - 1));
+        int k = (int)(next_rand() % 9);
+        walk(v, n, k, 0, k <= 3 ? 100.0 : 1.0);
+        switch (next_rand() % 8) {
+        case 0:                                 /* a new value with a decimal more */
+            v[n_old + next_rand() % (n - n_old)] += (float)pow(10, -k - 1) * 3;
+            break;
+        case 1:                                 /* missing runs on either side */
+            for (uint32_t i = 0; i < n; i++)
+                if (next_rand() % 5 == 0)
+                    v[i] = NAN;
+            break;
+        case 2:                                 /* nothing new present */
+            for (uint32_t i = n_old; i < n; i++)
+                v[i] = NAN;
+            break;
+        case 3:                                 /* one old value present */
+            for (uint32_t i = 0; i < n_old; i++)
+                v[i] = i == n_old / 2 ? 1.25f : NAN;
+            break;
+        case 4:                                 /* steps too wide for DECIMAL to stay */
+            walk(v, n, 1, 0, 12500);
+            if (next_rand() % 2)
+                for (uint32_t i = n_old; i < n; i++)
+                    v[i] = (float)(next_rand() % 100000000) / 7.0f;
+            break;
+        case 5:                                 /* an old part that is constant */
+            for (uint32_t i = 0; i < n_old; i++)
+                v[i] = 42.5f;
+            break;
+        case 6:                                 /* noise: RAW or BITS */
+            for (uint32_t i = 0; i < n; i++)
+                v[i] = float_of((uint32_t)next_rand() & 0x7f7fffffu);
+            break;
+        default:
+            break;
+        }
+        kinds_seen[extend_matches_encode(v, n_old, n)]++;
+    }
+    for (int kind = 0; kind < 4; kind++)
+        assert_true(kinds_seen[kind] > 0);
+    /* a whole CODEC_MAX_VALUES block from a part of one value */
+    walk(v, CODEC_MAX_VALUES, 2, 0, 64);
+    extend_matches_encode(v, 1, CODEC_MAX_VALUES);
+    extend_matches_encode(v, CODEC_MAX_VALUES - 1, CODEC_MAX_VALUES);
+}
+
+/* Counts out of range, cut-off and corrupt blocks: an error, or (a
+ * corrupt block whose header still holds) the values its decoding gives,
+ * followed by the new ones; never a crash (ASan watches). */
+static void test_extend_bad_input(void **state)
+{
+    (void)state;
+    static float v[512], more[64], out[512 + 64], back[512 + 64];
+    static uint8_t enc[1 + 4 * 512], got[1 + 4 * (512 + 64)];
+    walk(v, 512, 2, 0, 64);
+    walk(more, 64, 2, 0, 64);
+    int len = codec_encode(v, 512, enc, sizeof enc);
+    assert_int_equal(codec_extend(enc, (size_t)len, 0, more, 64, got, sizeof got), CODEC_ECOUNT);
+    assert_int_equal(codec_extend(enc, (size_t)len, 512, more, 0, got, sizeof got), CODEC_ECOUNT);
+    assert_int_equal(codec_extend(enc, (size_t)len, CODEC_MAX_VALUES, more, 1, got, sizeof got),
+                     CODEC_ECOUNT);
+    for (int cut = 0; cut < len; cut++)
+        assert_int_equal(codec_extend(enc, (size_t)cut, 512, more, 64, got, sizeof got),
+                         CODEC_ECORRUPT);
+    assert_int_equal(codec_extend(enc, (size_t)len, 500, more, 64, got, sizeof got),
+                     CODEC_ECORRUPT);           /* not a block of that many */
+    int refused = 0;
+    for (int bit = 0; bit < len * 8; bit++) {
+        enc[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        int rc = codec_extend(enc, (size_t)len, 512, more, 64, got, sizeof got);
+        if (rc < 0) {
+            assert_int_equal(rc, CODEC_ECORRUPT);
+            refused++;
+        } else {
+            assert_int_equal(codec_decode(enc, (size_t)len, 512, out), 0);
+            memcpy(out + 512, more, sizeof more);
+            assert_int_equal(codec_decode(got, (size_t)rc, 512 + 64, back), 0);
+            for (uint32_t i = 0; i < 512 + 64; i++) {
+                if (isnan(out[i]))
+                    assert_nan(back[i]);
+                else
+                    assert_int_equal(bits_of(back[i]), bits_of(out[i]));
+            }
+        }
+        enc[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    assert_true(refused > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -553,6 +674,8 @@ int main(void)
         cmocka_unit_test(test_reads_blocks_without_zero_bitmap),
         cmocka_unit_test(test_const_and_missing),
         cmocka_unit_test(test_bad_counts_and_garbage),
+        cmocka_unit_test(test_extend_equals_encode),
+        cmocka_unit_test(test_extend_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
