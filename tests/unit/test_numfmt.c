@@ -163,6 +163,39 @@ static void test_fixed_metric_like(void **state)
     }
 }
 
+/* Float32 values, which every stored sample is: random bit patterns of
+ * every exponent below 2^31, including subnormals; ties of the form
+ * (m + 1/2) / 2^j that floats hold exactly; and the largest floats below
+ * 2^31. */
+static void test_fixed_float32_values(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 1000000; i++) {
+        uint32_t bits = (uint32_t)rng_next();
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        if (!isfinite(f) || fabsf(f) >= 0x1p31f)
+            continue;
+        check_fixed((double)f, (int)(rng_next() % 7));
+    }
+    for (int j = 1; j <= 20; j++) {
+        for (int k = 0; k < 2000; k++) {
+            float f = (float)(((double)(rng_next() % 100000) + 0.5) / (double)(1u << j));
+            for (int d = 0; d <= 6; d++) {
+                check_fixed((double)f, d);
+                check_fixed(-(double)f, d);
+            }
+        }
+    }
+    float top = 0x1p31f;
+    for (int k = 0; k < 64; k++) {
+        top = nextafterf(top, 0.0f);
+        check_fixed_all_decimals((double)top);
+    }
+    check_fixed_all_decimals((double)FLT_TRUE_MIN);
+    check_fixed_all_decimals((double)FLT_MIN);
+}
+
 static void test_int(void **state)
 {
     (void)state;
@@ -306,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_fixed_random_magnitudes),
         cmocka_unit_test(test_fixed_random_bits),
         cmocka_unit_test(test_fixed_metric_like),
+        cmocka_unit_test(test_fixed_float32_values),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_float32_known),
         cmocka_unit_test(test_float32_random),
