@@ -5,6 +5,7 @@
 #include "util/jsonw.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,72 @@
 #include "util/numfmt.h"
 
 #define JBUF_MIN_CAP 64
+
+/*
+ * Spare large buffers. A query's answer is written in parts of about
+ * 256 KB into a buffer of up to twice that, and a fresh allocation of
+ * that size is new memory: the kernel maps and zeroes it page by page
+ * while the answer is written (about 120 page faults for a 64-series day),
+ * and the allocator hands it back (madvise) when it is freed. So buffers
+ * of JBUF_SPARE_MIN bytes and more are kept when they are freed and taken
+ * again by the next buffer that grows that large: at most JBUF_SPARES of
+ * them, each at most JBUF_SPARE_MAX bytes, shared by every thread under
+ * one lock (taken only for such sizes, a few times an answer). What they
+ * hold, up to 4 MB, stays allocated for the process's life.
+ */
+#define JBUF_SPARE_MIN (256 * 1024)
+#define JBUF_SPARE_MAX (1024 * 1024)
+#define JBUF_SPARES 4
+
+static struct {
+    pthread_mutex_t lock;
+    char *data[JBUF_SPARES];
+    size_t cap[JBUF_SPARES];
+} spares = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* A kept buffer of at least need bytes (its size in *cap), or NULL. */
+static char *spare_take(size_t need, size_t *cap)
+{
+    char *data = NULL;
+    pthread_mutex_lock(&spares.lock);
+    for (int i = 0; i < JBUF_SPARES; i++) {
+        if (spares.data[i] != NULL && spares.cap[i] >= need) {
+            data = spares.data[i];
+            *cap = spares.cap[i];
+            spares.data[i] = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&spares.lock);
+    return data;
+}
+
+/* Keeps data (cap bytes) for a later buffer if it is of a size worth
+ * keeping and there is room (in place of a smaller one); frees it
+ * otherwise. */
+static void spare_give(char *data, size_t cap)
+{
+    if (data == NULL)
+        return;
+    if (cap < JBUF_SPARE_MIN || cap > JBUF_SPARE_MAX) {
+        free(data);
+        return;
+    }
+    pthread_mutex_lock(&spares.lock);
+    int smallest = 0;
+    for (int i = 1; i < JBUF_SPARES; i++)
+        if (spares.data[i] == NULL ||
+            (spares.data[smallest] != NULL && spares.cap[i] < spares.cap[smallest]))
+            smallest = i;
+    char *drop = data;
+    if (spares.data[smallest] == NULL || spares.cap[smallest] < cap) {
+        drop = spares.data[smallest];
+        spares.data[smallest] = data;
+        spares.cap[smallest] = cap;
+    }
+    pthread_mutex_unlock(&spares.lock);
+    free(drop);
+}
 
 void jbuf_init(struct jbuf *b, size_t initial_capacity)
 {
@@ -31,7 +98,7 @@ void jbuf_init(struct jbuf *b, size_t initial_capacity)
 
 void jbuf_free(struct jbuf *b)
 {
-    free(b->data);
+    spare_give(b->data, b->cap);
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
@@ -57,10 +124,22 @@ bool jbuf_grow(struct jbuf *b, size_t extra)
     size_t cap = b->cap < JBUF_MIN_CAP ? JBUF_MIN_CAP : b->cap;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap >= JBUF_SPARE_MIN) {
+        size_t spare_cap;
+        char *spare = spare_take(need, &spare_cap);
+        if (spare != NULL) {
+            if (b->len > 0)
+                memcpy(spare, b->data, b->len);
+            spare_give(b->data, b->cap);
+            b->data = spare;
+            b->cap = spare_cap;
+            return true;
+        }
+    }
     if (b->len == 0) {
         /* nothing to keep: realloc would copy the old bytes for nothing
          * (a streamed answer reuses its part buffer this way) */
-        free(b->data);
+        spare_give(b->data, b->cap);
         b->data = NULL;
         b->cap = 0;
     }
@@ -271,7 +350,7 @@ void jbuf_float32_shortest(struct jbuf *b, float v)
 
 void jbuf_adopt(struct jbuf *b, char *data, size_t len)
 {
-    free(b->data);
+    spare_give(b->data, b->cap);
     b->data = data;
     b->len = len;
     b->cap = len;

@@ -6,6 +6,12 @@
  * failed growth every call is a no-op and jbuf->failed is set, so callers
  * check once at the end. The buffer owns its memory; jbuf_steal() transfers
  * it to the caller (who then free()s it).
+ *
+ * Large buffers (256 KB to 1 MB: the parts of a streamed answer) are not
+ * handed back to the allocator when freed but kept, up to four, for the
+ * next buffer that grows that large: their pages stay mapped instead of
+ * being faulted in again for every answer. jbuf_free(), jbuf_adopt() and a
+ * growing buffer may keep or take one; this is invisible to the caller.
  */
 #ifndef CCMS_JSONW_H
 #define CCMS_JSONW_H

@@ -480,6 +480,63 @@ class StreamedAnswerTest(HostileTestBase):
         self.assertAlive(srv)
 
 
+    def test_concurrent_large_answers_stay_their_own(self):
+        """Answers of several parts are written into large buffers that the
+        server keeps and hands to the next answer: four clients asking
+        different large queries at once, over and over, each get exactly
+        the answer they got alone (nothing of another answer, nothing
+        stale)."""
+        srv = start_server(self, metrics=METRICS, main={"max-query-points-per-request": 10 ** 9})
+        now = int(time.time()) // 10 * 10
+        hosts, steps = 8, 6000          # 8 series of 6,000 points: about 50 KB each
+        lines = "".join("m,cluster=c,hostname=h%d value=%d.%03d %d\n"
+                        % (h, (h * 7 + k) % 1000, (k * 37 + h) % 1000, now - 10 * (steps - k))
+                        for h in range(hosts) for k in range(steps))
+        self.assertWriteOK(srv.write(lines.encode()))
+
+        def request(client):
+            # each client its own hosts and range: answers of different
+            # lengths and contents, each several parts long
+            chosen = [{"metric": "m", "host": "h%d" % ((client + i) % hosts)}
+                      for i in range(3 + client)] * 3
+            return {"cluster": "c", "from": now - 10 * (steps - 50 * client), "to": now,
+                    "with-stats": True, "queries": chosen}
+
+        def fetch(client):
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+            conn.request("GET", "/api/query", body=json.dumps(request(client)).encode())
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            return resp.status, resp.getheader("Transfer-Encoding"), body
+
+        alone = []
+        for client in range(4):
+            status, encoding, body = fetch(client)
+            self.assertEqual(status, 200)
+            self.assertEqual(encoding, "chunked")               # streamed in parts
+            self.assertGreater(len(body), 400 * 1024)
+            alone.append(body)
+        self.assertEqual(len(set(alone)), 4)
+        wrong = []
+
+        def client_loop(client):
+            for _ in range(8):
+                status, _, body = fetch(client)
+                if status != 200 or body != alone[client]:
+                    wrong.append((client, status, len(body)))
+
+        threads = [threading.Thread(target=client_loop, args=(c,)) for c in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(wrong, [])
+        answer = json.loads(alone[0])
+        self.assertEqual(len(answer["results"]), 9)
+        self.assertAlive(srv)
+
+
 class NamesOnDiskTest(HostileTestBase):
     def setUp(self):
         self.srv = Server(metrics=METRICS)

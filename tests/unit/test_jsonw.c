@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <float.h>
+#include <pthread.h>
 
 #include "util/jsonw.h"
 
@@ -264,6 +265,115 @@ static void test_adopt_and_regrow(void **state)
     jbuf_free(&b);
 }
 
+/* Fills b with n bytes of a pattern that depends on seed. */
+static void fill_pattern(struct jbuf *b, size_t n, unsigned seed)
+{
+    assert_true(jbuf_reserve(b, n));
+    for (size_t i = 0; i < n; i++)
+        b->data[b->len + i] = (char)((i * 7 + seed) % 251);
+    b->len += n;
+}
+
+static bool has_pattern(const struct jbuf *b, size_t from, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b->data[from + i] != (char)((i * 7 + seed) % 251))
+            return false;
+    return true;
+}
+
+/* A large buffer that is freed is taken again by the next buffer that
+ * grows that large (its pages stay mapped), also when the growing buffer
+ * already holds bytes, which move with it. */
+static void test_large_buffers_are_kept(void **state)
+{
+    (void)state;
+    /* empty the spare list (earlier tests may have left buffers in it):
+     * it holds at most four, each taken by a reservation this large */
+    struct jbuf held[4];
+    for (int i = 0; i < 4; i++) {
+        jbuf_init(&held[i], 0);
+        assert_true(jbuf_reserve(&held[i], 256 * 1024));
+    }
+    struct jbuf a, b, c;
+    jbuf_init(&a, 0);
+    fill_pattern(&a, 400 * 1024, 1);
+    char *kept = a.data;
+    size_t kept_cap = a.cap;
+    jbuf_free(&a);
+    assert_null(a.data);
+
+    jbuf_init(&b, 0);
+    assert_true(jbuf_reserve(&b, 300 * 1024));
+    assert_ptr_equal(b.data, kept);                 /* the same memory again */
+    assert_int_equal(b.cap, kept_cap);
+    assert_int_equal(b.len, 0);
+    fill_pattern(&b, 300 * 1024, 2);
+
+    jbuf_init(&c, 0);
+    fill_pattern(&c, 100 * 1024, 3);                /* a small buffer of its own */
+    jbuf_free(&b);
+    fill_pattern(&c, 200 * 1024, 4);                /* grows into the kept one */
+    assert_ptr_equal(c.data, kept);
+    assert_true(has_pattern(&c, 0, 100 * 1024, 3));
+    assert_true(has_pattern(&c, 100 * 1024, 200 * 1024, 4));
+    jbuf_free(&c);
+    for (int i = 0; i < 4; i++)
+        jbuf_free(&held[i]);
+}
+
+struct spare_worker {
+    unsigned seed;
+    int bad;
+};
+
+static void *spare_worker_run(void *arg)
+{
+    struct spare_worker *w = arg;
+    uint64_t x = w->seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int round = 0; round < 60; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = 200 * 1024 + (size_t)(x % (1100 * 1024));
+        unsigned seed = w->seed * 1000 + (unsigned)round;
+        struct jbuf b;
+        jbuf_init(&b, 0);
+        for (size_t done = 0; done < n;) {          /* grows in steps */
+            size_t step = n - done < 64 * 1024 ? n - done : 64 * 1024;
+            if (!jbuf_reserve(&b, step)) {
+                w->bad++;
+                break;
+            }
+            for (size_t i = 0; i < step; i++)
+                b.data[b.len + i] = (char)(((done + i) * 7 + seed) % 251);
+            b.len += step;
+            done += step;
+        }
+        if (!has_pattern(&b, 0, b.len, seed))      /* nobody else wrote into it */
+            w->bad++;
+        jbuf_free(&b);
+    }
+    return NULL;
+}
+
+/* Threads that grow and free large buffers at once never share one. */
+static void test_spares_across_threads(void **state)
+{
+    (void)state;
+    enum { THREADS = 4 };
+    pthread_t t[THREADS];
+    struct spare_worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct spare_worker){ .seed = (unsigned)i + 1, .bad = 0 };
+        assert_int_equal(pthread_create(&t[i], NULL, spare_worker_run, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].bad, 0);
+    }
+}
+
 static void test_sticky_failure(void **state)
 {
     (void)state;
@@ -326,6 +436,8 @@ int main(void)
         cmocka_unit_test(test_steal),
         cmocka_unit_test(test_adopt_and_regrow),
         cmocka_unit_test(test_sticky_failure),
+        cmocka_unit_test(test_large_buffers_are_kept),
+        cmocka_unit_test(test_spares_across_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
