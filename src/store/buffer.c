@@ -10,6 +10,7 @@
 
 #include "store/codec.h"
 #include "util/le.h"
+#include "util/slab.h"
 
 /* Timestamps beyond this magnitude cannot be stored: slot arithmetic on
  * them could overflow int64. Nothing real is anywhere near (2^60 s). */
@@ -149,12 +150,18 @@ static inline int64_t buffer_end(const struct buffer *b)
     return buffer_first_time(b) + (int64_t)b->len * b->frequency;
 }
 
+/* Every buffer header of the process: a store holds one per 512 samples
+ * of each series, hundreds of thousands, which the general allocator
+ * would each make 16 bytes larger. */
+static struct slab buffer_headers = SLAB_INIT(sizeof(struct buffer));
+
 /* Allocates an empty buffer of cap slots; NULL when out of memory. */
 static struct buffer *buffer_new(int64_t start, int64_t frequency, uint32_t cap)
 {
-    struct buffer *b = calloc(1, sizeof *b);
+    struct buffer *b = slab_alloc(&buffer_headers);
     if (!b)
         return NULL;
+    memset(b, 0, sizeof *b);
     b->start = start;
     b->frequency = (int32_t)frequency; /* callers keep it within BUFFER_MAX_FREQUENCY */
     b->cap = cap;
@@ -180,7 +187,7 @@ static void buffer_free(struct buffer *b)
         free(b->enc);
         free(b->raw);
     }
-    free(b);
+    slab_free(&buffer_headers, b);
 }
 
 /* ---- sealing ------------------------------------------------------------------ */
@@ -1252,7 +1259,7 @@ static struct buffer *buffer_from_image(const struct image_view *v, int64_t *byt
         size_t cap = (v->enc_len + 15) / 16 * 16;
         uint8_t *enc = malloc(cap);
         if (!enc) {
-            free(b);
+            slab_free(&buffer_headers, b);
             return NULL;
         }
         memcpy(enc, v->enc, v->enc_len);
