@@ -181,11 +181,31 @@ static void note_first_sample(struct buffer *b, uint32_t idx, float value)
     }
 }
 
+/* Plain parts of exactly RAW_STEADY floats, the size the plain part of
+ * every filling buffer keeps, come from a slab as the headers do: one per
+ * series being written, side by side in the order ingest first reached
+ * them. Others (smaller while a buffer starts, larger after out-of-order
+ * writes) come from malloc; raw_cap tells which. */
+static struct slab steady_raws = SLAB_INIT(RAW_STEADY * sizeof(float));
+
+static float *raw_alloc(uint32_t cap)
+{
+    return cap == RAW_STEADY ? slab_alloc(&steady_raws) : malloc((size_t)cap * sizeof(float));
+}
+
+static void raw_release(float *raw, uint32_t cap)
+{
+    if (cap == RAW_STEADY)
+        slab_free(&steady_raws, raw);
+    else
+        free(raw);
+}
+
 static void buffer_free(struct buffer *b)
 {
     if (!raw_is_tiny(b)) {
         free(b->enc);
-        free(b->raw);
+        raw_release(b->raw, b->raw_cap);
     }
     slab_free(&buffer_headers, b);
 }
@@ -223,7 +243,7 @@ static void header_room_to_encoded(struct buffer *b)
  * encoded part is about to take the header's room. */
 static int raw_leave_header(struct buffer *b, uint32_t cap, int64_t *bytes_delta)
 {
-    float *raw = malloc((size_t)cap * sizeof(float));
+    float *raw = raw_alloc(cap);
     if (!raw)
         return BUFFER_ENOMEM;
     uint32_t keep = cap < b->raw_cap ? cap : b->raw_cap;
@@ -260,17 +280,31 @@ static int raw_resize(struct buffer *b, uint32_t want, int64_t *bytes_delta)
         uint32_t keep = want < b->raw_cap ? want : b->raw_cap;
         if (keep)
             memcpy(b->tiny_raw, old, (size_t)keep * sizeof(float));
-        free(old);
+        raw_release(old, b->raw_cap);
         *bytes_delta -= (int64_t)((size_t)b->raw_cap * sizeof(float));
         b->raw = b->tiny_raw;
         b->raw_cap = (uint16_t)want;
         return 0;
     }
-    float *raw = want ? realloc(b->raw, (size_t)want * sizeof(float)) : NULL;
-    if (want && !raw)
-        return BUFFER_ENOMEM;
-    if (!want)
-        free(b->raw);
+    float *raw = NULL;
+    if (want != RAW_STEADY && b->raw_cap != RAW_STEADY) {
+        raw = want ? realloc(b->raw, (size_t)want * sizeof(float)) : NULL;
+        if (want && !raw)
+            return BUFFER_ENOMEM;
+        if (!want)
+            free(b->raw);
+    } else {
+        /* into or out of the slab: a copy */
+        if (want) {
+            raw = raw_alloc(want);
+            if (!raw)
+                return BUFFER_ENOMEM;
+            uint32_t keep = want < b->raw_cap ? want : b->raw_cap;
+            if (keep)
+                memcpy(raw, b->raw, (size_t)keep * sizeof(float));
+        }
+        raw_release(b->raw, b->raw_cap);
+    }
     *bytes_delta += ((int64_t)want - (int64_t)b->raw_cap) * (int64_t)sizeof(float);
     b->raw = raw;
     b->raw_cap = (uint16_t)want;
@@ -411,14 +445,14 @@ static int reopen_from(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
     uint32_t want = b->raw_cap;
     if (want < now_raw)
         want = now_raw;
-    float *raw = malloc((size_t)want * sizeof(float));
+    float *raw = raw_alloc(want);
     if (!raw)
         return BUFFER_ENOMEM;
     for (uint32_t i = from / SUB; i * SUB < b->sealed_slots; i++)
         sub_decode(b, i, raw + (i * SUB - from));
     if (raw_used > 0)
         memcpy(raw + (b->sealed_slots - from), b->raw, (size_t)raw_used * sizeof(float));
-    free(b->raw);
+    raw_release(b->raw, b->raw_cap);
     b->raw = raw;
     *bytes_delta += ((int64_t)want - (int64_t)b->raw_cap) * (int64_t)sizeof(float);
     b->raw_cap = want;
