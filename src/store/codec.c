@@ -185,6 +185,20 @@ struct delta_spread {
     int64_t lo, hi, nz_lo, nz_hi;
 };
 
+#define DELTA_SPREAD_EMPTY ((struct delta_spread){ 0, 0, INT64_MAX, INT64_MIN, INT64_MAX, INT64_MIN })
+
+/* Adds delta d to the spread (the non-zero side without a branch on the
+ * data). */
+static inline __attribute__((always_inline)) void spread_add(struct delta_spread *s, int64_t d)
+{
+    s->lo = d < s->lo ? d : s->lo;
+    s->hi = d > s->hi ? d : s->hi;
+    int64_t as_lo = d != 0 ? d : INT64_MAX, as_hi = d != 0 ? d : INT64_MIN;
+    s->nz_lo = as_lo < s->nz_lo ? as_lo : s->nz_lo;
+    s->nz_hi = as_hi > s->nz_hi ? as_hi : s->nz_hi;
+    s->nonzero += d != 0;
+}
+
 /* Completes a plan from what a pass over the block found: picks the
  * layout (the bitmap of moving steps or not) and sizes the block. */
 static void plan_finish(struct decimal_plan *p, bool bits, int k, uint32_t n, int64_t r0,
@@ -232,10 +246,10 @@ int_scan(const float *values, uint32_t first, uint32_t n, int k, bool bits, int6
     else if (!decimal_try(values[first], k, &r0))
         return false;
     ints[0] = r0;
-    uint32_t m = 1, nonzero = 0;
+    uint32_t m = 1;
     double sum = (double)values[first];
-    int64_t prev = r0, lo = INT64_MAX, hi = INT64_MIN, nz_lo = INT64_MAX, nz_hi = INT64_MIN;
-    int64_t min = r0, max = r0;
+    struct delta_spread spread = DELTA_SPREAD_EMPTY;
+    int64_t prev = r0, min = r0, max = r0;
     for (uint32_t i = first + 1; i < n; i++) {
         float x = values[i];
         if (isnan(x))
@@ -252,21 +266,14 @@ int_scan(const float *values, uint32_t first, uint32_t n, int k, bool bits, int6
                 return false;
         }
         ints[m] = r;
-        int64_t d = r - prev;
-        lo = d < lo ? d : lo;
-        hi = d > hi ? d : hi;
-        /* the non-zero spread, without a branch on the data */
-        int64_t as_lo = d != 0 ? d : INT64_MAX, as_hi = d != 0 ? d : INT64_MIN;
-        nz_lo = as_lo < nz_lo ? as_lo : nz_lo;
-        nz_hi = as_hi > nz_hi ? as_hi : nz_hi;
-        nonzero += d != 0;
+        spread_add(&spread, r - prev);
         min = r < min ? r : min;
         max = r > max ? r : max;
         sum += (double)x;
         prev = r;
         m++;
     }
-    struct delta_spread spread = { m, nonzero, lo, hi, nz_lo, nz_hi };
+    spread.m = m;
     plan_finish(p, bits, k, n, r0, min, max, sum, &spread);
     return true;
 }
@@ -793,16 +800,10 @@ static int extend_decimal(const uint8_t *in, size_t len, uint32_t n_old, const f
      * integers of a corrupt block may be anything; the check after the
      * loop turns such a block away) */
     int64_t r0 = ints[0], min = r0, max = r0, old_min = r0, old_max = r0, prev = r0;
-    int64_t lo = INT64_MAX, hi = INT64_MIN, nz_lo = INT64_MAX, nz_hi = INT64_MIN;
-    uint32_t nonzero = 0;
+    struct delta_spread spread = DELTA_SPREAD_EMPTY;
     for (uint32_t i = 1; i < m; i++) {
-        int64_t r = ints[i], d = (int64_t)((uint64_t)r - (uint64_t)prev);
-        lo = d < lo ? d : lo;
-        hi = d > hi ? d : hi;
-        int64_t as_lo = d != 0 ? d : INT64_MAX, as_hi = d != 0 ? d : INT64_MIN;
-        nz_lo = as_lo < nz_lo ? as_lo : nz_lo;
-        nz_hi = as_hi > nz_hi ? as_hi : nz_hi;
-        nonzero += d != 0;
+        int64_t r = ints[i];
+        spread_add(&spread, (int64_t)((uint64_t)r - (uint64_t)prev));
         min = r < min ? r : min;
         max = r > max ? r : max;
         if (i + 1 == h.m) {
@@ -813,7 +814,7 @@ static int extend_decimal(const uint8_t *in, size_t len, uint32_t n_old, const f
     }
     if (old_min != h.min || old_max != h.max)
         return CODEC_ECORRUPT;          /* deltas that do not add up to the header's range */
-    struct delta_spread spread = { m, nonzero, lo, hi, nz_lo, nz_hi };
+    spread.m = m;
     struct decimal_plan plan;
     plan_finish(&plan, false, h.k, n, r0, min, max, sum, &spread);
     if (plan.width > BITS_WORTH_TRYING || plan.size >= codec_bound(n))
