@@ -45,6 +45,9 @@ static void put_store(struct jbuf *b, struct store *s)
           st.raw_slots);
     gauge(b, "ccms_store_encoded_bytes", "Bytes of encoded (sealed) buffer parts",
           st.encoded_bytes);
+    gauge(b, "ccms_store_pool_bytes",
+          "Bytes of pages kept for buffer headers and plain parts (used or free)",
+          st.pool_bytes);
     prom_family(b, "ccms_store_sealed_blocks", "gauge", "Sealed buffer parts by encoding");
     for (int k = 0; k < CHAIN_ENCODINGS; k++) {
         snprintf(labels, sizeof(labels), "encoding=\"%s\"", chain_encoding_name(k));

@@ -4,7 +4,7 @@
  *
  *   {"store":{"bytes":…,"samples":…,"buffers":…,"levels":…,"metrics":…,
  *             "bytes_per_sample":…,"raw_slots":…,"encoded_bytes":…,
- *             "tag_sections":…,"tag_section_bytes":…,
+ *             "tag_sections":…,"tag_section_bytes":…,"pool_bytes":…,
  *             "sealed_blocks":{"raw":…,"const":…,"decimal":…,"bits":…}},
  *    "ingest":{"lines":…,"accepted":…,"rejected":…,"ignored":…},
  *    "persistence":{"format":"native"|"go"|"json","log_bytes":…,"log_segments":…,
@@ -93,6 +93,7 @@ int api_status(const struct api_context *ctx, struct api_response *out)
     put_counter(&b, "encoded_bytes", st.encoded_bytes, false);
     put_counter(&b, "tag_sections", st.tag_sections, false);
     put_counter(&b, "tag_section_bytes", st.tag_section_bytes, false);
+    put_counter(&b, "pool_bytes", st.pool_bytes, false);
     jbuf_puts(&b, ",\"sealed_blocks\":{");
     for (int k = 0; k < CHAIN_ENCODINGS; k++)
         put_counter(&b, chain_encoding_name(k), st.sealed_by_encoding[k], k == 0);

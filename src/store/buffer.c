@@ -188,6 +188,11 @@ static void note_first_sample(struct buffer *b, uint32_t idx, float value)
  * writes) come from malloc; raw_cap tells which. */
 static struct slab steady_raws = SLAB_INIT(RAW_STEADY * sizeof(float));
 
+uint64_t chain_pool_bytes(void)
+{
+    return (uint64_t)slab_page_bytes(&buffer_headers) + (uint64_t)slab_page_bytes(&steady_raws);
+}
+
 static float *raw_alloc(uint32_t cap)
 {
     return cap == RAW_STEADY ? slab_alloc(&steady_raws) : malloc((size_t)cap * sizeof(float));

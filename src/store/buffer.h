@@ -98,6 +98,12 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
  */
 void chain_prefetch(const struct buffer *const *heads, size_t count, int64_t from, int64_t to);
 
+/* Bytes of the pages that buffer headers and the steady plain parts of
+ * filling buffers are carved from, in use or free for the next ones: the
+ * process keeps them, so after data is dropped they stay (the store's
+ * count falls, this does not). One figure for the whole process. */
+uint64_t chain_pool_bytes(void);
+
 /* Encodings a sealed part can have, numbered 0 .. CHAIN_ENCODINGS-1, and
  * their names ("raw", "const", "decimal", "bits"). */
 #define CHAIN_ENCODINGS 4

@@ -1135,6 +1135,7 @@ void store_get_stats(struct store *s, struct store_stats *out)
     stats_walk(s, s->root, out);
     pthread_rwlock_unlock(level_lock(s->root));
     out->bytes = store_bytes(s);
+    out->pool_bytes = chain_pool_bytes();
 }
 
 /* Compacts every chain of l and below (the host's write lock is held). */

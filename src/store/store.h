@@ -78,6 +78,7 @@ struct store_stats {
     uint64_t sealed_by_encoding[CHAIN_ENCODINGS];   /* sealed parts per codec kind */
     uint64_t tag_sections;       /* tag sections the hosts remember (store_host_find_tags) */
     uint64_t tag_section_bytes;  /* the bytes of that (part of `bytes`) */
+    uint64_t pool_bytes;         /* pages kept for buffer headers and plain parts (chain_pool_bytes) */
 };
 void store_get_stats(struct store *s, struct store_stats *out);
 uint64_t store_bytes(const struct store *s);   /* cheap: one atomic load */

@@ -12,6 +12,51 @@ def samples(metric, host, ts_list, cluster="c", value=1, extra=""):
                    for t in ts_list)
 
 
+class PoolBytesTest(CCMSTestCase):
+    """pool_bytes in /api/status and ccms_store_pool_bytes in /metrics: the
+    pages kept for buffer headers and plain parts. They grow with the
+    buffers held, stay when /api/free drops the data (the store's bytes
+    fall), and are taken again by the next buffers."""
+
+    def test_pool_pages_are_kept_and_reused(self):
+        srv = start_server(self)
+        now = int(time.time()) // 10 * 10
+
+        def status():
+            r = srv.raw("GET", "/api/status")
+            self.assertStatus(r, 200)
+            return json.loads(r.body)["store"]
+
+        def write_hosts(first):
+            # 300 hosts x 60 samples: every host's series has a header and
+            # a plain part of the steady size
+            body = "".join("m,cluster=c,hostname=p%d value=%d %d\n" % (h, k, now - 10 * (60 - k))
+                           for h in range(first, first + 300) for k in range(60))
+            self.assertWriteOK(srv.write(body.encode()))
+
+        empty = status()["pool_bytes"]
+        write_hosts(0)
+        held = status()
+        self.assertGreater(held["pool_bytes"], empty)
+        self.assertEqual(held["pool_bytes"] % 65536, 0)
+        # 300 headers of 64 bytes and 300 plain parts of 160 bytes
+        self.assertGreaterEqual(held["pool_bytes"] - empty, 300 * (64 + 160))
+        metrics = srv.raw("GET", "/metrics").body.decode()
+        self.assertIn("\nccms_store_pool_bytes %d\n" % held["pool_bytes"], metrics)
+
+        r = srv.free(now + 3600, [["c"]])
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, b"buffers freed: 300\n")
+        freed = status()
+        self.assertLess(freed["bytes"], held["bytes"] - 300 * (64 + 160))
+        self.assertEqual(freed["pool_bytes"], held["pool_bytes"])     # kept
+
+        write_hosts(1000)                                             # other hosts, same amount
+        again = status()
+        self.assertEqual(again["pool_bytes"], held["pool_bytes"])     # reused, not grown
+        self.assertEqual(again["buffers"], held["buffers"])
+
+
 class FreeTest(CCMSTestCase):
     @classmethod
     def setUpClass(cls):
