@@ -5,9 +5,39 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * The arena a parse on this thread builds its tree in (gojson_parse_in),
+ * or NULL. jansson's allocation functions are set once, for the whole
+ * process, to these two: with no arena they are malloc and free; during a
+ * parse into an arena they allocate there, and what jansson frees while
+ * parsing (the lexer's buffers as they grow, a tree cut short by an error)
+ * is left to the arena. A tree built in an arena is never json_decref'd:
+ * the arena is freed instead.
+ */
+static _Thread_local struct arena *parse_arena;
+
+static void *gojson_malloc(size_t size)
+{
+    return parse_arena ? arena_alloc(parse_arena, size) : malloc(size);
+}
+
+static void gojson_free(void *p)
+{
+    if (parse_arena == NULL || !arena_owns(parse_arena, p))
+        free(p);
+}
+
+static pthread_once_t alloc_funcs_once = PTHREAD_ONCE_INIT;
+
+static void set_alloc_funcs(void)
+{
+    json_set_alloc_funcs(gojson_malloc, gojson_free);
+}
 
 static bool gojson_only_space(const char *p, size_t len)
 {
@@ -15,6 +45,16 @@ static bool gojson_only_space(const char *p, size_t len)
         if (p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r')
             return false;
     return true;
+}
+
+int gojson_parse_in(struct arena *a, const char *body, size_t len, json_t **out, char *err,
+                    size_t err_len)
+{
+    pthread_once(&alloc_funcs_once, set_alloc_funcs);
+    parse_arena = a;
+    int rc = gojson_parse(body, len, out, err, err_len);
+    parse_arena = NULL;
+    return rc;
 }
 
 int gojson_parse(const char *body, size_t len, json_t **out, char *err, size_t err_len)

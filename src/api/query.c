@@ -679,6 +679,7 @@ static void query_echo_generated(const struct query_request *r, struct jbuf *b)
  * and the JSON document the request's strings point into. */
 struct query_stream {
     struct api_stream base;
+    struct arena arena;             /* the request's JSON tree lives here */
     json_t *root;
     struct query_request req;
     struct query_run run;           /* and the entry being written */
@@ -790,7 +791,7 @@ static void query_stream_free(struct api_stream *base)
         store_series_free(&qs->run.series);
     query_row_clear(&qs->row);
     query_request_clear(&qs->req);
-    json_decref(qs->root);
+    arena_free_all(&qs->arena);     /* the tree with it (never json_decref'd) */
     free(qs);
 }
 
@@ -825,7 +826,8 @@ int api_query(const struct api_context *ctx, const char *body, size_t len,
     if (!qs)
         return -ENOMEM;
     qs->base = (struct api_stream){query_stream_next, query_stream_free};
-    if (gojson_parse(body, len, &qs->root, err, sizeof(err)) < 0) {
+    if (gojson_parse_in(&qs->arena, body, len, &qs->root, err, sizeof(err)) < 0) {
+        arena_free_all(&qs->arena);
         free(qs);
         return api_error(400, err, out);
     }
