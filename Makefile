@@ -60,7 +60,8 @@ TSAN_OBJ   := $(LIB_SRC:%.c=$(TSAN_BUILD)/%.o)
 TSAN_TESTS := $(TEST_SRC:tests/unit/%.c=$(TSAN_BUILD)/tests/%)
 
 FUZZ_BUILD := build-fuzz
-FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
 FUZZ_OBJ   := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 FUZZERS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_SECONDS ?= 30

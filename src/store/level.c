@@ -181,6 +181,10 @@ void level_remove_child_at(struct level *l, uint32_t i, size_t metric_count,
 static uint32_t chain_position(const struct level *l, uint32_t metric, bool *found)
 {
     uint32_t lo = 0, hi = l->chain_count;
+    if (hi == 0) {
+        *found = false;             /* no chains: heads is NULL (no array to point into) */
+        return 0;
+    }
     if (hi <= CHAIN_LINEAR_MAX) {
         const uint16_t *metrics = (const uint16_t *)(l->heads + hi);
         while (lo < hi && metrics[lo] < metric)
