@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/gojson.h"
 #include "api/swagger.h"
 #include "archive/cleanup.h"
 #include "archive/retention.h"
@@ -560,6 +561,7 @@ int main(int argc, char **argv)
      * one in the heap of the thread that read it: megabytes per connection
      * thread that the samples never use. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    gojson_init();      /* jansson's allocation functions, before any thread reads them */
     /* Before any thread exists, so every thread inherits the mask. */
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);

@@ -39,6 +39,11 @@ static void set_alloc_funcs(void)
     json_set_alloc_funcs(gojson_malloc, gojson_free);
 }
 
+void gojson_init(void)
+{
+    pthread_once(&alloc_funcs_once, set_alloc_funcs);
+}
+
 static bool gojson_only_space(const char *p, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -50,7 +55,7 @@ static bool gojson_only_space(const char *p, size_t len)
 int gojson_parse_in(struct arena *a, const char *body, size_t len, json_t **out, char *err,
                     size_t err_len)
 {
-    pthread_once(&alloc_funcs_once, set_alloc_funcs);
+    gojson_init();
     parse_arena = a;
     int rc = gojson_parse(body, len, out, err, err_len);
     parse_arena = NULL;

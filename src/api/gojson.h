@@ -41,6 +41,11 @@ struct gojson_where {
  * Returns 0 with *out set (json_decref it), or -1 with a message in err. */
 int gojson_parse(const char *body, size_t len, json_t **out, char *err, size_t err_len);
 
+/* Points jansson's allocation functions at gojson's (once; later calls do
+ * nothing). main calls it before any thread starts, so that no thread
+ * reads them while they change; gojson_parse_in calls it too. */
+void gojson_init(void);
+
 /* The same, with the tree built in arena a (util/arena.h): the tree lives
  * until arena_free_all(a) and must not be json_decref'd. For a request's
  * body, read and dropped with the request: a query's few hundred JSON
