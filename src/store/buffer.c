@@ -291,25 +291,19 @@ static int raw_resize(struct buffer *b, uint32_t want, int64_t *bytes_delta)
         b->raw_cap = (uint16_t)want;
         return 0;
     }
+    /* a new allocation and a copy (a plain part is resized a few times in
+     * a buffer's life, and the steady size lives in a slab, not realloc's
+     * reach) */
     float *raw = NULL;
-    if (want != RAW_STEADY && b->raw_cap != RAW_STEADY) {
-        raw = want ? realloc(b->raw, (size_t)want * sizeof(float)) : NULL;
-        if (want && !raw)
+    if (want) {
+        raw = raw_alloc(want);
+        if (!raw)
             return BUFFER_ENOMEM;
-        if (!want)
-            free(b->raw);
-    } else {
-        /* into or out of the slab: a copy */
-        if (want) {
-            raw = raw_alloc(want);
-            if (!raw)
-                return BUFFER_ENOMEM;
-            uint32_t keep = want < b->raw_cap ? want : b->raw_cap;
-            if (keep)
-                memcpy(raw, b->raw, (size_t)keep * sizeof(float));
-        }
-        raw_release(b->raw, b->raw_cap);
+        uint32_t keep = want < b->raw_cap ? want : b->raw_cap;
+        if (keep)
+            memcpy(raw, b->raw, (size_t)keep * sizeof(float));
     }
+    raw_release(b->raw, b->raw_cap);
     *bytes_delta += ((int64_t)want - (int64_t)b->raw_cap) * (int64_t)sizeof(float);
     b->raw = raw;
     b->raw_cap = (uint16_t)want;

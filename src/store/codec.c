@@ -766,6 +766,25 @@ int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out)
 
 /* ---- extending a block ------------------------------------------------------- */
 
+/* Adds the steps into ints[from .. to) to the spread and those integers to
+ * [*min, *max] (unsigned steps: the integers may be a corrupt block's). */
+static inline __attribute__((always_inline)) void
+spread_over(const int64_t *ints, uint32_t from, uint32_t to, struct delta_spread *s, int64_t *min,
+            int64_t *max)
+{
+    struct delta_spread acc = *s;
+    int64_t lo = *min, hi = *max;
+    for (uint32_t i = from; i < to; i++) {
+        int64_t r = ints[i];
+        spread_add(&acc, (int64_t)((uint64_t)r - (uint64_t)ints[i - 1]));
+        lo = r < lo ? r : lo;
+        hi = r > hi ? r : hi;
+    }
+    *s = acc;
+    *min = lo;
+    *max = hi;
+}
+
 /* The common case of codec_extend: a DECIMAL block and new values that
  * all have its decimals. The block's integers are taken as they are
  * instead of being converted to floats and back, and its sum is carried
@@ -796,27 +815,19 @@ static int extend_decimal(const uint8_t *in, size_t len, uint32_t n_old, const f
         sum += (double)x;
         m++;
     }
-    /* the spread of the deltas, as int_scan finds it (unsigned steps: the
-     * integers of a corrupt block may be anything; the check after the
-     * loop turns such a block away) */
-    int64_t r0 = ints[0], min = r0, max = r0, old_min = r0, old_max = r0, prev = r0;
+    /* the spread of the deltas, as int_scan finds it: first over the
+     * block's own integers (unsigned steps: those of a corrupt block may be
+     * anything), whose extremes must be the header's, then on over the new
+     * ones */
+    int64_t min = ints[0], max = ints[0];
     struct delta_spread spread = DELTA_SPREAD_EMPTY;
-    for (uint32_t i = 1; i < m; i++) {
-        int64_t r = ints[i];
-        spread_add(&spread, (int64_t)((uint64_t)r - (uint64_t)prev));
-        min = r < min ? r : min;
-        max = r > max ? r : max;
-        if (i + 1 == h.m) {
-            old_min = min;
-            old_max = max;
-        }
-        prev = r;
-    }
-    if (old_min != h.min || old_max != h.max)
+    spread_over(ints, 1, h.m, &spread, &min, &max);
+    if (min != h.min || max != h.max)
         return CODEC_ECORRUPT;          /* deltas that do not add up to the header's range */
+    spread_over(ints, h.m, m, &spread, &min, &max);
     spread.m = m;
     struct decimal_plan plan;
-    plan_finish(&plan, false, h.k, n, r0, min, max, sum, &spread);
+    plan_finish(&plan, false, h.k, n, ints[0], min, max, sum, &spread);
     if (plan.width > BITS_WORTH_TRYING || plan.size >= codec_bound(n))
         return 0;
     if (cap < plan.size)
