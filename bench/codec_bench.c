@@ -10,8 +10,10 @@
  * bit for bit. Prints bytes per value, encode and decode nanoseconds per
  * value, and the cost of sealing each part a quarter at a time as the
  * store does while a buffer fills, by codec_extend and by decoding and
- * encoding again (both checked against encoding the part at once): median
- * of 5 timed passes.
+ * encoding again (both checked against encoding the part at once), and
+ * the size of a full buffer's four parts merged into one (codec_concat,
+ * checked against encoding the 512 values at once) with the cost of that
+ * merge: median of 5 timed passes.
  */
 #include <math.h>
 #include <stdint.h>
@@ -121,13 +123,45 @@ static void run(const char *name, const struct wl_profile *p, size_t blocks)
             (way == 0 ? ext_ns : redo_ns)[pass] = (now_ns() - t0) / (double)n;
         }
     }
+    /* A full buffer's four parts merged into one (what the store keeps of
+     * a full buffer), checked against encoding its values at once. */
+    double merge_ns[5];
+    size_t whole_total = 0;
+    uint8_t *whole = malloc(codec_bound(4 * PART)), *want = malloc(codec_bound(4 * PART));
+    for (int pass = 0; pass < 5; pass++) {
+        whole_total = 0;
+        double t0 = now_ns();
+        for (size_t b = 0; b + 4 <= blocks; b += 4) {
+            const uint8_t *parts[4];
+            size_t lens[4];
+            uint32_t ns[4] = { PART, PART, PART, PART };
+            for (int i = 0; i < 4; i++) {
+                parts[i] = enc + (b + (size_t)i) * codec_bound(PART);
+                lens[i] = len[b + (size_t)i];
+            }
+            int l = codec_concat(parts, lens, ns, 4, whole, codec_bound(4 * PART));
+            if (l <= 0)
+                abort();
+            whole_total += (size_t)l;
+            if (pass == 0) {
+                int w = codec_encode(values + b * PART, 4 * PART, want, codec_bound(4 * PART));
+                if (w != l || memcmp(whole, want, (size_t)l) != 0)
+                    abort();
+            }
+        }
+        merge_ns[pass] = (now_ns() - t0) / (double)n;
+    }
+    free(whole);
+    free(want);
+    qsort(merge_ns, 5, sizeof(double), cmp_double);
     qsort(enc_ns, 5, sizeof(double), cmp_double);
     qsort(dec_ns, 5, sizeof(double), cmp_double);
     qsort(ext_ns, 5, sizeof(double), cmp_double);
     qsort(redo_ns, 5, sizeof(double), cmp_double);
-    printf("%-18s %6.3f bytes/value  encode %5.1f  decode %5.2f  seal by quarters %5.1f"
-           " (decode and encode again: %5.1f) ns/value\n", name,
-           (double)total / (double)n, enc_ns[2], dec_ns[2], ext_ns[2], redo_ns[2]);
+    printf("%-18s %6.3f bytes/value (whole buffers %6.3f)  encode %5.1f  decode %5.2f"
+           "  seal by quarters %5.1f (decode and encode again: %5.1f)  merge %4.1f ns/value\n",
+           name, (double)total / (double)n, (double)whole_total / (double)(blocks / 4 * 4 * PART),
+           enc_ns[2], dec_ns[2], ext_ns[2], redo_ns[2], merge_ns[2]);
     free(values);
     free(back);
     free(enc);

@@ -118,8 +118,9 @@ static int block_at(const uint8_t *d, size_t len, size_t off, size_t *block_len,
 int nsnap_header(const void *data, size_t len, int64_t *from, int64_t *to)
 {
     const uint8_t *d = data;
-    if (len < NSNAP_HEADER || le_get(d, 4) != NSNAP_MAGIC || le_get(d + 4, 2) != NSNAP_VERSION ||
-        crc32_ieee(d, 24) != (uint32_t)le_get(d + 24, 4))
+    uint64_t version = len >= NSNAP_HEADER ? le_get(d + 4, 2) : 0;
+    if (len < NSNAP_HEADER || le_get(d, 4) != NSNAP_MAGIC || version < NSNAP_OLDEST_VERSION ||
+        version > NSNAP_VERSION || crc32_ieee(d, 24) != (uint32_t)le_get(d + 24, 4))
         return NSNAP_EFORMAT;
     *from = (int64_t)le_get(d + 8, 8);
     *to = (int64_t)le_get(d + 16, 8);

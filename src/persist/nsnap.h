@@ -4,8 +4,12 @@
  * in memory, each in its own checksummed block, so that writing and loading
  * cost about a copy and a flipped bit loses one block, not the file.
  *
- *   header: u32 magic 0xCC5A0001 | u16 version 1 | u16 0 | i64 from | i64 to |
+ *   header: u32 magic 0xCC5A0001 | u16 version | u16 0 | i64 from | i64 to |
  *           u32 crc32(the 24 bytes before it)
+ *   version 2 (written now) may hold images of whole buffers (one sealed
+ *   part); version 1 files, whose images never do, are read as well. An
+ *   earlier binary refuses a version 2 file whole instead of taking every
+ *   whole buffer's block for a corrupt one.
  *   blocks: u32 magic 0xCC5B10CC | u32 body_len | u32 crc32(body) | body
  *   body:   u8 depth | depth x (u8 len, name)   the level below the host
  *           u16 metric_len | metric | buffer image (buffer.h, chain_export)
@@ -24,7 +28,8 @@
 
 #define NSNAP_MAGIC 0xCC5A0001u
 #define NSNAP_BLOCK_MAGIC 0xCC5B10CCu
-#define NSNAP_VERSION 1
+#define NSNAP_VERSION 2
+#define NSNAP_OLDEST_VERSION 1
 #define NSNAP_HEADER 28
 #define NSNAP_BLOCK_HEADER 12
 #define NSNAP_MAX_DEPTH 2              /* levels below the host (type, subtype) */

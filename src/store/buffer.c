@@ -39,6 +39,12 @@
  * and it is not sealed eagerly again until chain_compact finds it
  * untouched, so data arriving out of order is not encoded again for every
  * sample.
+ *
+ * Whole buffers: a full buffer sealed whole is merged into one part of
+ * all its slots when that is smaller (it nearly always is: three part
+ * headers with their statistics fewer, 60-odd bytes a buffer). `whole`
+ * marks it; every walk over parts takes its part size from part_slots(),
+ * so reads, late writes, reopening and images work on either layout.
  */
 #define SUB 128
 #define SUBS (BUFFER_CAP / SUB)
@@ -107,6 +113,7 @@ struct buffer {
     uint16_t enc_cap;        /* bytes allocated at enc (a multiple of ENC_STEP) */
     uint16_t cap : 10;       /* slots it can hold */
     uint16_t patches : 4;    /* sealed parts re-encoded for a late write since chain_compact */
+    uint16_t whole : 1;      /* the sealed slots are one part (parts of BUFFER_CAP slots) */
     uint16_t first_sample : 10;  /* lowest slot holding a sample, or NO_SAMPLE / FIRST_UNKNOWN */
     uint16_t quiet_passes : 2;   /* chain_compact passes without a write (saturates at 1) */
     uint16_t saved : 1;      /* restored from disk and not written since */
@@ -121,6 +128,12 @@ _Static_assert(BUFFER_CAP < NO_SAMPLE && NO_SAMPLE < FIRST_UNKNOWN && FIRST_UNKN
 _Static_assert(PATCH_LIMIT < 16, "patches fits its 4 bits");
 _Static_assert(TINY_RAW == RAW_MIN, "the smallest plain part is the one in the header");
 
+/* Slots per sealed part: SUB, or the whole buffer once merged. */
+static inline uint32_t part_slots(const struct buffer *b)
+{
+    return b->whole ? BUFFER_CAP : SUB;
+}
+
 static inline bool raw_is_tiny(const struct buffer *b)
 {
     return b->raw == b->tiny_raw;
@@ -128,7 +141,7 @@ static inline bool raw_is_tiny(const struct buffer *b)
 
 static size_t buffer_enc_len(const struct buffer *b)
 {
-    return b->sealed_slots ? b->enc_end[(b->sealed_slots - 1) / SUB] : 0;
+    return b->sealed_slots ? b->enc_end[(b->sealed_slots - 1) / part_slots(b)] : 0;
 }
 
 /* Bytes the buffer holds (what the store counts). */
@@ -220,8 +233,8 @@ static void buffer_free(struct buffer *b)
 /* Slots of sealed sub-block i. */
 static uint32_t sub_len(const struct buffer *b, uint32_t i)
 {
-    uint32_t first = i * SUB;
-    return b->sealed_slots - first < SUB ? b->sealed_slots - first : SUB;
+    uint32_t first = i * part_slots(b);
+    return b->sealed_slots - first < part_slots(b) ? b->sealed_slots - first : part_slots(b);
 }
 
 /* Decodes sealed sub-block i into out (sub_len values). An encoded block
@@ -336,31 +349,33 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
         return;
     if (raw_is_tiny(b) && raw_leave_header(b, b->raw_cap, bytes_delta) != 0)
         return;
-    uint32_t done = b->sealed_slots;
+    uint32_t done = b->sealed_slots, part = part_slots(b);
     /* A short last part (quarters sealed while filling, or what a quiet pass
      * sealed) is encoded again together with the slots that follow it:
      * encoding starts at its first slot and keeps the bytes before it. */
-    uint32_t from = done / SUB * SUB;
-    size_t keep = from ? b->enc_end[from / SUB - 1] : 0;
+    uint32_t from = done / part * part;
+    size_t keep = from ? b->enc_end[from / part - 1] : 0;
     uint16_t ends[SUBS];
     size_t grown = keep;
-    /* encode into a scratch area first: the allocation is sized once */
+    /* encode into a scratch area first: the allocation is sized once (a
+     * whole buffer's one part fits it too) */
     uint8_t scratch[SUBS * (1 + 4 * SUB)];
+    _Static_assert(SUBS * (1 + 4 * SUB) >= 1 + 4 * BUFFER_CAP, "one whole part fits");
     size_t added = 0;
-    float merged[SUB];
-    for (uint32_t first = from; first < upto; first += SUB) {
-        uint32_t n = upto - first < SUB ? upto - first : SUB;
+    float merged[BUFFER_CAP];
+    for (uint32_t first = from; first < upto; first += part) {
+        uint32_t n = upto - first < part ? upto - first : part;
         const float *values = b->raw + (first - done);
         int len = 0;
         if (first < done) {
             /* the short part goes on with the slots after it */
             uint32_t have = done - first;
-            size_t at = first ? b->enc_end[first / SUB - 1] : 0;
-            len = codec_extend(b->enc + at, b->enc_end[first / SUB] - at, have, b->raw,
+            size_t at = first ? b->enc_end[first / part - 1] : 0;
+            len = codec_extend(b->enc + at, b->enc_end[first / part] - at, have, b->raw,
                                n - have, scratch + added, sizeof scratch - added);
             if (len == CODEC_ECORRUPT) {
                 /* (as every read takes it: its slots missing) */
-                sub_decode(b, first / SUB, merged);
+                sub_decode(b, first / part, merged);
                 memcpy(merged + have, b->raw, (size_t)(n - have) * sizeof(float));
                 values = merged;
                 len = 0;
@@ -372,7 +387,7 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
             return;
         added += (size_t)len;
         grown += (size_t)len;
-        ends[first / SUB] = (uint16_t)grown;
+        ends[first / part] = (uint16_t)grown;
     }
     /* a buffer sealed whole in one go (restored, or quiet before its first
      * part was done) gets its exact size at once; see settle_encoded */
@@ -390,7 +405,7 @@ static void seal_upto(struct buffer *b, uint32_t upto, int64_t *bytes_delta)
     uint32_t left = b->len - upto;
     if (left > 0)
         memmove(b->raw, b->raw + (upto - done), (size_t)left * sizeof(float));
-    for (uint32_t i = from / SUB; i * SUB < upto; i++)
+    for (uint32_t i = from / part; i * part < upto; i++)
         b->enc_end[i] = ends[i];
     b->sealed_slots = (uint16_t)upto;
     /* the raw part keeps its size (RAW_STEADY) while the buffer fills, goes
@@ -425,18 +440,92 @@ static void settle_encoded(struct buffer *b, int64_t *bytes_delta)
     b->enc_cap = (uint16_t)cap;
 }
 
+/* A full buffer being sealed whole becomes one part of all its slots when
+ * that is smaller than its parts: the parts sealed so far and its plain
+ * slots are joined (codec_concat, the same bytes as encoding the buffer at
+ * once) and its allocation is resized once, to that size. A full buffer
+ * only changes again by late writes, which work on either layout. Returns
+ * whether it merged (false: nothing changed). */
+static bool merge_whole(struct buffer *b, int64_t *bytes_delta)
+{
+    if (b->whole || b->len < b->cap || b->cap <= SUB)
+        return false;           /* (cap > SUB: the plain part is not in the header) */
+    const uint8_t *parts[SUBS + 1];
+    size_t lens[SUBS + 1];
+    uint32_t ns[SUBS + 1], count = 0;
+    for (uint32_t i = 0; i * SUB < b->sealed_slots; i++, count++) {
+        size_t from = i ? b->enc_end[i - 1] : 0;
+        parts[i] = b->enc + from;
+        lens[i] = b->enc_end[i] - from;
+        ns[i] = sub_len(b, i);
+    }
+    size_t used = buffer_enc_len(b);
+    uint8_t tail[1 + 4 * BUFFER_CAP];
+    uint32_t plain = b->len - b->sealed_slots;
+    if (plain > 0) {
+        int tail_len = codec_encode(b->raw, plain, tail, sizeof tail);
+        if (tail_len <= 0)
+            return false;
+        parts[count] = tail;
+        lens[count] = (size_t)tail_len;
+        ns[count++] = plain;
+        used += (size_t)tail_len;
+    }
+    uint8_t joined[1 + 4 * BUFFER_CAP];
+    const uint8_t *out = joined;
+    int len;
+    if (count == 1 && plain > 0) {
+        out = tail;             /* nothing sealed yet: the one block is it */
+        len = (int)lens[0];
+    } else {
+        len = codec_concat(parts, lens, ns, count, joined, sizeof joined);
+        if (len <= 0 || (size_t)len >= used)
+            return false;       /* the parts stay: still correct */
+    }
+    /* Resized where it is, once: the bytes of the parts sealed while the
+     * buffer filled are about those of the one part, so the allocation
+     * mostly shrinks or grows a little in place. A new allocation would
+     * come from the heap of the thread that seals, often not the one that
+     * grew the parts, and the old one would stay a hole there. */
+    size_t cap = ((size_t)len + 15) / 16 * 16;
+    if (cap <= b->enc_cap)
+        memcpy(b->enc, out, (size_t)len);
+    uint8_t *enc = realloc(b->enc, cap);
+    if (!enc) {
+        if (cap > b->enc_cap)
+            return false;       /* nothing changed */
+        cap = b->enc_cap;       /* keeps the larger block: still correct */
+    } else {
+        b->enc = enc;
+    }
+    if (cap > b->enc_cap)
+        memcpy(b->enc, out, (size_t)len);
+    *bytes_delta += (int64_t)cap - (int64_t)b->enc_cap;
+    b->enc_cap = (uint16_t)cap;
+    memset(b->enc_end, 0, sizeof b->enc_end);
+    b->enc_end[0] = (uint16_t)len;
+    b->sealed_slots = b->len;
+    b->whole = true;
+    if (plain > 0)
+        raw_resize(b, 0, bytes_delta);  /* freeing cannot fail */
+    return true;
+}
+
 static void seal_all(struct buffer *b, int64_t *bytes_delta)
 {
-    seal_upto(b, b->len, bytes_delta);
-    settle_encoded(b, bytes_delta);
+    if (!merge_whole(b, bytes_delta)) {
+        seal_upto(b, b->len, bytes_delta);
+        settle_encoded(b, bytes_delta);
+    }
     b->churn = false;
 }
 
 /* Decodes sealed sub-blocks from the one holding slot idx on back into raw:
- * afterwards sealed_slots <= idx and is a multiple of SUB. */
+ * afterwards sealed_slots <= idx and is a multiple of the part size (0
+ * for a whole buffer, which is one part). */
 static int reopen_from(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
 {
-    uint32_t from = idx / SUB * SUB;
+    uint32_t from = idx / part_slots(b) * part_slots(b);
     if (from >= b->sealed_slots)
         return 0;
     uint32_t raw_used = b->len - b->sealed_slots;
@@ -447,8 +536,9 @@ static int reopen_from(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
     float *raw = raw_alloc(want);
     if (!raw)
         return BUFFER_ENOMEM;
-    for (uint32_t i = from / SUB; i * SUB < b->sealed_slots; i++)
-        sub_decode(b, i, raw + (i * SUB - from));
+    uint32_t part = part_slots(b);
+    for (uint32_t i = from / part; i * part < b->sealed_slots; i++)
+        sub_decode(b, i, raw + (i * part - from));
     if (raw_used > 0)
         memcpy(raw + (b->sealed_slots - from), b->raw, (size_t)raw_used * sizeof(float));
     raw_release(b->raw, b->raw_cap);
@@ -456,6 +546,8 @@ static int reopen_from(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
     *bytes_delta += ((int64_t)want - (int64_t)b->raw_cap) * (int64_t)sizeof(float);
     b->raw_cap = want;
     b->sealed_slots = (uint16_t)from;
+    if (from == 0)
+        b->whole = false;       /* (a whole buffer reopens from its slot 0) */
     size_t enc_after = buffer_enc_len(b);
     size_t cap = (enc_after + ENC_STEP - 1) / ENC_STEP * ENC_STEP;
     if (cap == 0) {
@@ -478,7 +570,7 @@ static int reopen_from(struct buffer *b, uint32_t idx, int64_t *bytes_delta)
 struct sub_cache {
     const struct buffer *b;
     uint32_t sub;
-    float *values;           /* SUB floats */
+    float *values;           /* BUFFER_CAP floats */
 };
 
 /* The decoded values of sealed part sub of b, decoded only if the cache
@@ -497,7 +589,7 @@ static float buffer_get(const struct buffer *b, uint32_t idx, struct sub_cache *
 {
     if (idx >= b->sealed_slots)
         return b->raw[idx - b->sealed_slots];
-    return sub_cached(b, idx / SUB, c)[idx % SUB];
+    return sub_cached(b, idx / part_slots(b), c)[idx % part_slots(b)];
 }
 
 /* Writes value into sealed slot idx by re-encoding its part in place (a
@@ -505,11 +597,11 @@ static float buffer_get(const struct buffer *b, uint32_t idx, struct sub_cache *
  * Returns 0, or BUFFER_ENOMEM with nothing changed. */
 static int patch_sealed(struct buffer *b, uint32_t idx, float value, int64_t *bytes_delta)
 {
-    uint32_t sub = idx / SUB, n = sub_len(b, sub);
-    float values[SUB];
+    uint32_t part = part_slots(b), sub = idx / part, n = sub_len(b, sub);
+    float values[BUFFER_CAP];
     sub_decode(b, sub, values);
-    values[idx % SUB] = value;
-    uint8_t encoded[1 + 4 * SUB];
+    values[idx % part] = value;
+    uint8_t encoded[1 + 4 * BUFFER_CAP];
     int len = codec_encode(values, n, encoded, sizeof encoded);
     if (len <= 0)
         return BUFFER_ENOMEM;
@@ -526,7 +618,7 @@ static int patch_sealed(struct buffer *b, uint32_t idx, float value, int64_t *by
     }
     memmove(b->enc + from + len, b->enc + to, buffer_enc_len(b) - to);
     memcpy(b->enc + from, encoded, (size_t)len);
-    for (uint32_t i = sub; i * SUB < b->sealed_slots; i++)
+    for (uint32_t i = sub; i * part < b->sealed_slots; i++)
         b->enc_end[i] = (uint16_t)(b->enc_end[i] + (size_t)len - (to - from));
     b->patches++;
     return 0;
@@ -775,7 +867,7 @@ uint64_t chain_sample_count(const struct buffer *head)
  * read of the buffer follows, and these are a cache miss each. */
 static void prefetch_parts(const struct buffer *b)
 {
-    for (uint32_t i = 0; i * SUB < b->sealed_slots; i++)
+    for (uint32_t i = 0; i * part_slots(b) < b->sealed_slots; i++)
         __builtin_prefetch(b->enc + (i ? b->enc_end[i - 1] : 0));
     if (b->len > b->sealed_slots)
         __builtin_prefetch(b->raw);
@@ -821,7 +913,7 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
     /* A buffer inserted before others (a late sample) or restored from a
      * file may begin with empty slots: the range starts at the first
      * sample, as it does when slot 0 holds one. */
-    float values[SUB];
+    float values[BUFFER_CAP];
     struct sub_cache cache = { NULL, 0, values };
     for (const struct buffer *b = oldest; b; b = b->next) {
         uint32_t i = b->first_sample;
@@ -852,15 +944,15 @@ static void buffer_copy(const struct buffer *b, uint32_t idx, uint32_t count, fl
         } else if (idx >= b->sealed_slots) {
             n = b->len - idx < count ? b->len - idx : count;
             memcpy(out, b->raw + (idx - b->sealed_slots), (size_t)n * sizeof(float));
-        } else if (idx % SUB == 0 && count >= sub_len(b, idx / SUB)) {
+        } else if (idx % part_slots(b) == 0 && count >= sub_len(b, idx / part_slots(b))) {
             /* a whole part: decoded where it is wanted */
-            n = sub_len(b, idx / SUB);
-            sub_decode(b, idx / SUB, out);
+            n = sub_len(b, idx / part_slots(b));
+            sub_decode(b, idx / part_slots(b), out);
         } else {
-            uint32_t sub = idx / SUB;
-            uint32_t end = sub * SUB + sub_len(b, sub);
+            uint32_t part = part_slots(b), sub = idx / part;
+            uint32_t end = sub * part + sub_len(b, sub);
             n = end - idx < count ? end - idx : count;
-            memcpy(out, sub_cached(b, sub, cache) + (idx - sub * SUB), (size_t)n * sizeof(float));
+            memcpy(out, sub_cached(b, sub, cache) + (idx - sub * part), (size_t)n * sizeof(float));
         }
         idx += n;
         count -= n;
@@ -923,7 +1015,7 @@ static void read_visit(void *ctx, const struct buffer *b, uint32_t idx, uint32_t
 
 void chain_read(const struct buffer *head, int64_t t0, int64_t step, size_t n, float *out)
 {
-    float values[SUB];
+    float values[BUFFER_CAP];
     struct read_walk w = { out, { NULL, 0, values } };
     chain_walk(head, t0, step, n, read_visit, &w);
 }
@@ -944,18 +1036,18 @@ static void buffer_stats(const struct buffer *b, uint32_t idx, uint32_t count,
         if (idx >= b->sealed_slots) {
             n = count;
             codec_stats_values(b->raw + (idx - b->sealed_slots), n, acc);
-        } else if (idx % SUB == 0 && count >= sub_len(b, idx / SUB)) {
-            uint32_t sub = idx / SUB;
+        } else if (idx % part_slots(b) == 0 && count >= sub_len(b, idx / part_slots(b))) {
+            uint32_t sub = idx / part_slots(b);
             size_t from = sub ? b->enc_end[sub - 1] : 0;
             n = sub_len(b, sub);
             /* a block that does not read (memory corrupted) holds nothing,
              * as sub_decode has it */
             (void)codec_stats(b->enc + from, b->enc_end[sub] - from, n, acc);
         } else {
-            uint32_t sub = idx / SUB;
-            uint32_t end = sub * SUB + sub_len(b, sub);
+            uint32_t part = part_slots(b), sub = idx / part;
+            uint32_t end = sub * part + sub_len(b, sub);
             n = end - idx < count ? end - idx : count;
-            codec_stats_values(sub_cached(b, sub, cache) + (idx - sub * SUB), n, acc);
+            codec_stats_values(sub_cached(b, sub, cache) + (idx - sub * part), n, acc);
         }
         idx += n;
         count -= n;
@@ -978,7 +1070,7 @@ static void stats_visit(void *ctx, const struct buffer *b, uint32_t idx, uint32_
 void chain_stats(const struct buffer *head, int64_t t0, int64_t step, size_t n,
                  struct chain_stats *out)
 {
-    float values[SUB];
+    float values[BUFFER_CAP];
     struct stats_walk w = { CODEC_STATS_EMPTY, { NULL, 0, values } };
     chain_walk(head, t0, step, n, stats_visit, &w);
     *out = (struct chain_stats){ w.acc.count, w.acc.sum, w.acc.min, w.acc.max };
@@ -1048,7 +1140,7 @@ static void block_info(const struct buffer *b, struct chain_block *out)
                                  .cap = b->cap, .bytes = buffer_bytes(b), .saved = b->saved,
                                  .raw_slots = b->len - b->sealed_slots,
                                  .encoded_bytes = buffer_enc_len(b) };
-    for (uint32_t i = 0; i * SUB < b->sealed_slots; i++) {
+    for (uint32_t i = 0; i * part_slots(b) < b->sealed_slots; i++) {
         size_t from = i ? b->enc_end[i - 1] : 0;
         int kind = codec_kind_of(b->enc + from, b->enc_end[i] - from);
         if (kind >= 0 && kind < CHAIN_ENCODINGS)
@@ -1079,7 +1171,7 @@ int chain_for_each_block(const struct buffer *head, chain_block_fn fn, void *ctx
 int chain_for_each_sample(const struct buffer *head, int64_t from, chain_sample_fn fn,
                           void *ctx)
 {
-    float values[SUB];
+    float values[BUFFER_CAP];
     struct sub_cache cache = { NULL, 0, values };
     for (const struct buffer *b = chain_oldest((struct buffer *)head); b; b = b->next) {
         int64_t t0 = buffer_first_time(b);
@@ -1129,14 +1221,21 @@ size_t chain_compact(struct buffer *head, int64_t *bytes_delta)
  *   i64 start | u32 frequency | u16 len | u16 cap | u16 sealed_slots |
  *   parts x u16 enc_end (parts = sealed sub-blocks) | the encoded bytes |
  *   (len - sealed_slots) x u32 float bits of the plain part
- * so a snapshot writes and loads sealed data without decoding it.
+ * so a snapshot writes and loads sealed data without decoding it. The
+ * cap field's top bit (IMAGE_WHOLE) says the sealed slots are one part
+ * (a whole buffer); otherwise parts are of SUB slots. Images written
+ * before whole buffers existed never have it set.
  */
 #define IMAGE_HEADER 18
+#define IMAGE_WHOLE 0x8000u
+#define IMAGE_CAP_MASK 0x3FFu
 
 struct image_view {
     int64_t start;
     int64_t frequency;
     uint32_t len, cap, sealed, parts;
+    uint32_t part;              /* slots per part */
+    bool whole;
     uint16_t enc_end[SUBS];
     const uint8_t *enc;
     size_t enc_len;
@@ -1146,18 +1245,18 @@ struct image_view {
 
 static size_t image_size(const struct buffer *b)
 {
-    uint32_t parts = (b->sealed_slots + SUB - 1) / SUB;
+    uint32_t parts = (b->sealed_slots + part_slots(b) - 1) / part_slots(b);
     return IMAGE_HEADER + 2 * (size_t)parts + buffer_enc_len(b) +
            4 * (size_t)(b->len - b->sealed_slots);
 }
 
 static void image_write(const struct buffer *b, uint8_t *p)
 {
-    uint32_t parts = (b->sealed_slots + SUB - 1) / SUB;
+    uint32_t parts = (b->sealed_slots + part_slots(b) - 1) / part_slots(b);
     le_put(p, (uint64_t)b->start, 8);
     le_put(p + 8, (uint32_t)b->frequency, 4);
     le_put(p + 12, b->len, 2);
-    le_put(p + 14, b->cap, 2);
+    le_put(p + 14, b->cap | (b->whole ? IMAGE_WHOLE : 0), 2);
     le_put(p + 16, b->sealed_slots, 2);
     p += IMAGE_HEADER;
     for (uint32_t i = 0; i < parts; i++, p += 2)
@@ -1210,13 +1309,18 @@ static int image_parse(const void *image, size_t size, struct image_view *v)
     v->start = (int64_t)le_get(p, 8);
     v->frequency = (int64_t)le_get(p + 8, 4);
     v->len = (uint32_t)le_get(p + 12, 2);
-    v->cap = (uint32_t)le_get(p + 14, 2);
+    uint32_t cap_field = (uint32_t)le_get(p + 14, 2);
     v->sealed = (uint32_t)le_get(p + 16, 2);
+    if ((cap_field & ~(IMAGE_WHOLE | IMAGE_CAP_MASK)) != 0)
+        return BUFFER_ECORRUPT;
+    v->cap = cap_field & IMAGE_CAP_MASK;
+    v->whole = (cap_field & IMAGE_WHOLE) != 0;
+    v->part = v->whole ? BUFFER_CAP : SUB;
     if (v->frequency < 1 || v->frequency > BUFFER_MAX_FREQUENCY || v->cap == 0 ||
         v->cap > BUFFER_CAP || v->len == 0 || v->len > v->cap || v->sealed > v->len ||
         v->start > BUFFER_MAX_ABS_TIME || v->start < -BUFFER_MAX_ABS_TIME)
         return BUFFER_ECORRUPT;
-    v->parts = (v->sealed + SUB - 1) / SUB;
+    v->parts = (v->sealed + v->part - 1) / v->part;
     if (size < IMAGE_HEADER + 2 * (size_t)v->parts)
         return BUFFER_ECORRUPT;
     const uint8_t *ends = p + IMAGE_HEADER;
@@ -1238,7 +1342,7 @@ static int image_parse(const void *image, size_t size, struct image_view *v)
     v->present = 0;
     for (uint32_t i = 0; i < v->parts; i++) {
         size_t from = i ? v->enc_end[i - 1] : 0;
-        uint32_t n = v->sealed - i * SUB < SUB ? v->sealed - i * SUB : SUB, m;
+        uint32_t n = v->sealed - i * v->part < v->part ? v->sealed - i * v->part : v->part, m;
         if (codec_count(v->enc + from, v->enc_end[i] - from, n, &m) != 0)
             return BUFFER_ECORRUPT;
         v->present += m;
@@ -1255,10 +1359,10 @@ static void image_values(const struct image_view *v, float *out)
 {
     for (uint32_t i = 0; i < v->parts; i++) {
         size_t from = i ? v->enc_end[i - 1] : 0;
-        uint32_t n = v->sealed - i * SUB < SUB ? v->sealed - i * SUB : SUB;
-        if (codec_decode(v->enc + from, v->enc_end[i] - from, n, out + i * SUB) != 0)
+        uint32_t n = v->sealed - i * v->part < v->part ? v->sealed - i * v->part : v->part;
+        if (codec_decode(v->enc + from, v->enc_end[i] - from, n, out + i * v->part) != 0)
             for (uint32_t k = 0; k < n; k++)
-                out[i * SUB + k] = NAN;
+                out[i * v->part + k] = NAN;
     }
     for (uint32_t i = v->sealed; i < v->len; i++) {
         uint32_t bits = (uint32_t)le_get(v->raw + 4 * (size_t)(i - v->sealed), 4);
@@ -1302,6 +1406,7 @@ static struct buffer *buffer_from_image(const struct image_view *v, int64_t *byt
         memcpy(b->enc_end, v->enc_end, sizeof b->enc_end);
         b->enc_cap = (uint16_t)cap;
         b->sealed_slots = (uint16_t)v->sealed;
+        b->whole = v->whole;
         delta += (int64_t)cap;
     }
     if (plain && raw_resize(b, plain, &delta) != 0) {
@@ -1339,6 +1444,9 @@ int chain_import(struct buffer **head, const void *image, size_t size, int64_t *
         struct buffer *b = buffer_from_image(&v, bytes_delta);
         if (!b)
             return BUFFER_ENOMEM;
+        /* a full buffer in parts (written before whole buffers existed)
+         * is merged as a live one is */
+        merge_whole(b, bytes_delta);
         if (replace) {
             b->prev = same->prev;
             b->next = same->next;

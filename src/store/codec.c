@@ -863,6 +863,95 @@ int codec_extend(const uint8_t *in, size_t len, uint32_t n_old, const float *mor
     return codec_encode(values, n_old + n_more, out, cap);
 }
 
+/* codec_concat's way for DECIMAL blocks of one k: their integers joined,
+ * each later block's values added to the first one's sum in slot order.
+ * Returns the length, 0 when the blocks are not all such (or the joined
+ * block would be compared with BITS or RAW by codec_encode), or
+ * CODEC_ECORRUPT / CODEC_ESPACE. */
+static int concat_decimal(const uint8_t *const *blocks, const size_t *lens, const uint32_t *ns,
+                          uint32_t count, uint8_t *out, size_t cap)
+{
+    int64_t ints[CODEC_MAX_VALUES];
+    uint8_t present[CODEC_MAX_VALUES / 8];
+    uint32_t m = 0, n = 0;
+    double sum = 0;
+    int k = 0;
+    int64_t min = 0, max = 0;
+    struct delta_spread spread = DELTA_SPREAD_EMPTY;
+    bool gaps = false;          /* present[] holds the slots so far */
+    for (uint32_t b = 0; b < count; b++) {
+        if (lens[b] == 0 || blocks[b][0] != CODEC_DECIMAL)
+            return 0;
+        struct decimal_header h;
+        int rc = decimal_header(blocks[b], lens[b], ns[b], true, &h);
+        if (rc != 0)
+            return rc;
+        if (b == 0)
+            k = h.k;
+        if (h.k != k || h.width > BITS_WORTH_TRYING)
+            return 0;
+        decode_ints(&h, ns[b], NULL, false, ints + m);
+        /* the steps into and inside the block; its own extremes must be
+         * its header's (those of a corrupt block may be anything) */
+        int64_t lo = ints[m], hi = ints[m];
+        spread_over(ints, m ? m : 1, m + h.m, &spread, &lo, &hi);
+        if (lo != h.min || hi != h.max)
+            return CODEC_ECORRUPT;
+        min = b == 0 || lo < min ? lo : min;
+        max = b == 0 || hi > max ? hi : max;
+        if (b == 0)
+            sum = h.sum;
+        else
+            for (uint32_t j = 0; j < h.m; j++)
+                sum += (double)codec_decimal_value(ints[m + j], k);
+        /* the bitmap of present slots, once a block has gaps */
+        if (h.bitmap && !gaps) {
+            memset(present, 0, sizeof present);
+            for (uint32_t i = 0; i < n; i++)
+                present[i / 8] |= (uint8_t)(1u << (i % 8));
+            gaps = true;
+        }
+        if (gaps)
+            for (uint32_t i = 0; i < ns[b]; i++) {
+                bool here = !h.bitmap || (h.bitmap[i / 8] >> (i % 8) & 1u);
+                present[(n + i) / 8] |= (uint8_t)((unsigned)here << ((n + i) % 8));
+            }
+        m += h.m;
+        n += ns[b];
+    }
+    spread.m = m;
+    struct decimal_plan plan;
+    plan_finish(&plan, false, k, n, ints[0], min, max, sum, &spread);
+    if (plan.width > BITS_WORTH_TRYING || plan.size >= codec_bound(n))
+        return 0;
+    if (cap < plan.size)
+        return CODEC_ESPACE;
+    return encode_decimal(present, n, ints, &plan, out);
+}
+
+int codec_concat(const uint8_t *const *blocks, const size_t *lens, const uint32_t *ns,
+                 uint32_t count, uint8_t *out, size_t cap)
+{
+    uint32_t n = 0;
+    for (uint32_t b = 0; b < count; b++) {
+        if (ns[b] == 0 || ns[b] > CODEC_MAX_VALUES - n)
+            return CODEC_ECOUNT;
+        n += ns[b];
+    }
+    if (count == 0)
+        return CODEC_ECOUNT;
+    int rc = concat_decimal(blocks, lens, ns, count, out, cap);
+    if (rc != 0)
+        return rc;
+    float values[CODEC_MAX_VALUES];
+    for (uint32_t b = 0, at = 0; b < count; at += ns[b], b++) {
+        rc = codec_decode(blocks[b], lens[b], ns[b], values + at);
+        if (rc != 0)
+            return rc;
+    }
+    return codec_encode(values, n, out, cap);
+}
+
 /* ---- statistics ---------------------------------------------------------------- */
 
 /* The statistics' order: that of the values, with -0 below +0. */

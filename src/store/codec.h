@@ -72,6 +72,16 @@ int codec_decode(const uint8_t *in, size_t len, uint32_t n, float *out);
 int codec_extend(const uint8_t *in, size_t len, uint32_t n_old, const float *more,
                  uint32_t n_more, uint8_t *out, size_t cap);
 
+/* Encodes the block of the values of `count` encoded blocks in a row
+ * (blocks[i], lens[i] bytes, ns[i] values): the same bytes codec_encode
+ * gives for all of them. A store merges the parts of a full buffer into
+ * one this way; DECIMAL blocks of one k (nearly always) are joined from
+ * their integers, not decoded to floats and converted back. Returns the
+ * encoded length (> 0) or a negative codec_error (CODEC_ECORRUPT: a block
+ * is not one of its ns[i] values). */
+int codec_concat(const uint8_t *const *blocks, const size_t *lens, const uint32_t *ns,
+                 uint32_t count, uint8_t *out, size_t cap);
+
 /* Statistics of present values: how many, their sum (each value as a
  * double, added in slot order), the smallest and the largest (-0 counts as
  * below +0). min and max mean nothing while count is 0. Start from

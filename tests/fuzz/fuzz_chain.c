@@ -2,7 +2,8 @@
  * libFuzzer target for store/buffer.c, model-based: the input is a list of
  * operations on one chain (write a sample at a slot, in any order; free
  * buffers that ended before a time; a compaction pass, which seals what
- * was not written since the previous one) applied to the chain and to a plain
+ * was not written since the previous one; a snapshot, whose images must
+ * load into an empty chain that reads the same) applied to the chain and to a plain
  * array model (slot -> value or NaN). After every operation the chain must
  * read back exactly like the model where the chain holds data, start its
  * readable range at the model's first sample, give the statistics of
@@ -94,6 +95,38 @@ static void check(const struct buffer *head, int64_t bytes)
         abort();
 }
 
+struct copy {
+    struct buffer *head;
+    int64_t bytes;
+};
+
+/* chain_image_fn: each image goes into the copy */
+static int import_image(void *ctx, const void *image, size_t len)
+{
+    struct copy *c = ctx;
+    uint64_t samples = 0;
+    if (chain_import(&c->head, image, len, &c->bytes, &samples) != 0)
+        abort();
+    return 0;
+}
+
+/* The chain's images (what a native snapshot holds) load into an empty
+ * chain that reads exactly like the model and counts its bytes exactly. */
+static void check_images(const struct buffer *head)
+{
+    struct copy c = { NULL, 0 };
+    if (chain_export(head, INT64_MIN, import_image, &c) != 0)
+        abort();
+    static float got[SLOTS];
+    chain_read(c.head, T0, F, SLOTS, got);
+    for (int i = 0; i < SLOTS; i++)
+        if (isnan(model[i]) ? !isnan(got[i]) : memcmp(&got[i], &model[i], sizeof got[i]) != 0)
+            abort();
+    chain_free_all(&c.head, &c.bytes);
+    if (c.bytes != 0)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct buffer *head = NULL;
@@ -105,6 +138,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int slot = ((data[p] & 0x0f) << 8 | data[p + 1]) % SLOTS;
         if ((data[p] >> 4) == 0xe && data[p + 2] < 64) {
             chain_compact(head, &bytes);
+        } else if ((data[p] >> 4) == 0xe && data[p + 2] < 72) {
+            check_images(head);
         } else if ((data[p] >> 4) == 0xf) {
             /* free everything that ended before slot: the model forgets
              * whole buffers only, so rebuild it from what is left */

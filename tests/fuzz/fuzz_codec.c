@@ -3,13 +3,14 @@
  *  - even: the rest is an encoded block of n values (n from the next two
  *    bytes): decoding and reading its statistics must not crash or read
  *    outside the input; a block that decodes must re-encode into one that
- *    decodes to the same values, and extending it (codec_extend) gives a
- *    block of its values followed by the new ones, or CODEC_ECORRUPT;
+ *    decodes to the same values, and extending it (codec_extend) or
+ *    joining it with itself (codec_concat) gives a block of its values
+ *    followed by the new ones, or CODEC_ECORRUPT;
  *  - odd: the rest is float32 values: encode, decode, compare bit for bit
  *    (missing stays missing), and the block's statistics are those of
  *    the values; encoding the values up to a point (from the first byte)
- *    and extending that block by the rest gives the bytes of encoding
- *    them all.
+ *    and extending that block by the rest, or joining the blocks of both
+ *    sides, gives the bytes of encoding them all.
  */
 #include <math.h>
 #include <stdint.h>
@@ -60,6 +61,14 @@ static void extend_like_encode(const float *v, uint32_t split, uint32_t n)
                            sizeof extended);
     if (head_len <= 0 || want <= 0 || got != want || memcmp(encoded, extended, (size_t)want) != 0)
         abort();
+    static uint8_t tail[1 + 4 * CODEC_MAX_VALUES];
+    int tail_len = codec_encode(v + split, n - split, tail, sizeof tail);
+    const uint8_t *blocks[2] = { head, tail };
+    size_t lens[2] = { (size_t)head_len, (size_t)tail_len };
+    uint32_t ns[2] = { split, n - split };
+    got = codec_concat(blocks, lens, ns, 2, extended, sizeof extended);
+    if (tail_len <= 0 || got != want || memcmp(encoded, extended, (size_t)want) != 0)
+        abort();
 }
 
 /* Extends a block that decoded (its n values in values[]) by its own
@@ -79,6 +88,18 @@ static void extend_decoded(const uint8_t *block, size_t len, uint32_t n)
     if (rc <= 0 || codec_decode(extended, (size_t)rc, n + more, again) != 0)
         abort();
     same_or_abort(both, again, n + more);
+    /* the block joined with the start of itself */
+    const uint8_t *blocks[2] = { block, block };
+    size_t lens[2] = { len, len };
+    uint32_t ns[2] = { n, n };
+    if (more == n) {
+        rc = codec_concat(blocks, lens, ns, 2, extended, sizeof extended);
+        if (rc == CODEC_ECORRUPT)
+            return;
+        if (rc <= 0 || codec_decode(extended, (size_t)rc, 2 * n, again) != 0)
+            abort();
+        same_or_abort(both, again, 2 * n);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

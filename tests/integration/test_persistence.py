@@ -147,7 +147,7 @@ def decode_ccms(data):
     if len(data) < 28:
         raise FormatError("native snapshot shorter than its header")
     magic, version, _, frm, to, crc = struct.unpack_from("<IHHqqI", data)
-    if magic != NSNAP_MAGIC or version != 1 or zlib.crc32(data[:24]) != crc:
+    if magic != NSNAP_MAGIC or version not in (1, 2) or zlib.crc32(data[:24]) != crc:
         raise FormatError("bad native snapshot header")
     pos, points = 28, collections.defaultdict(dict)
     while pos < len(data):
@@ -162,14 +162,19 @@ def decode_ccms(data):
         mlen = struct.unpack_from("<H", body, q)[0]
         metric = body[q + 2:q + 2 + mlen].decode()
         q += 2 + mlen
-        start, freq, length, _cap, sealed = struct.unpack_from("<qIHHH", body, q)
+        start, freq, length, cap, sealed = struct.unpack_from("<qIHHH", body, q)
         q += 18
-        parts = (sealed + 127) // 128
+        # the cap field's top bit: a whole buffer, its sealed slots one
+        # part (version 2 only); otherwise parts of 128 slots
+        if cap & ~0x83FF or (cap & 0x8000 and version < 2):
+            raise FormatError("image cap field %#x at %d" % (cap, pos))
+        part = 512 if cap & 0x8000 else 128
+        parts = (sealed + part - 1) // part
         ends = struct.unpack_from("<%dH" % parts, body, q)
         q += 2 * parts
         values, prev = [], 0
         for i, end in enumerate(ends):
-            values += decode_codec_block(body[q + prev:q + end], min(128, sealed - 128 * i))
+            values += decode_codec_block(body[q + prev:q + end], min(part, sealed - part * i))
             prev = end
         q += prev
         for i in range(length - sealed):
@@ -2167,6 +2172,78 @@ class NativeDamageTest(PersistenceCase):
                     os.unlink(os.path.join(srv.ckpt_dir, f))
         self.assertEqual(lost_somewhere, len(positions),
                          "every flipped bit is detected and loses its block")
+
+
+def encode_ccms_v1(frm, to, series):
+    """A native snapshot of version 1, the layout earlier versions wrote
+    (docs/file-formats.md, "Native snapshot"): every buffer's sealed slots
+    in parts of 128 slots, here RAW parts (float bits) and CONST parts (a
+    part of one value) and a plain tail. series: [(sel, metric, start,
+    freq, values, sealed)] with None for a missing slot."""
+    def bits(v):
+        return struct.unpack("<I", struct.pack("<f", float("nan") if v is None else v))[0]
+    out = bytearray(struct.pack("<IHHqq", NSNAP_MAGIC, 1, 0, frm, to))
+    out += struct.pack("<I", zlib.crc32(out))
+    for sel, metric, start, freq, values, sealed in series:
+        parts, ends = b"", []
+        for first in range(0, sealed, 128):
+            part = values[first:min(sealed, first + 128)]
+            if len(set(bits(v) for v in part)) == 1:
+                parts += struct.pack("<BI", 1, bits(part[0]))
+            else:
+                parts += bytes([0]) + b"".join(struct.pack("<I", bits(v)) for v in part)
+            ends.append(len(parts))
+        body = bytes([len(sel)]) + b"".join(bytes([len(n)]) + n.encode() for n in sel)
+        body += struct.pack("<H", len(metric)) + metric.encode()
+        body += struct.pack("<qIHHH", start - freq // 2, freq, len(values), len(values), sealed)
+        body += b"".join(struct.pack("<H", e) for e in ends) + parts
+        body += b"".join(struct.pack("<I", bits(v)) for v in values[sealed:])
+        out += struct.pack("<III", NSNAP_BLOCK_MAGIC, len(body), zlib.crc32(body)) + body
+    return bytes(out)
+
+
+class LegacySnapshotTest(PersistenceCase):
+    """A native snapshot of version 1 (earlier versions: parts of 128 slots,
+    no whole buffers) loads with every value; the snapshot written after it
+    is of version 2 and holds the same."""
+    GO_FORMATS = False
+
+    def test_version_1_snapshot_loads(self):
+        srv = self.server(start=False)
+        d = srv.host_dir("c", "h")
+        os.makedirs(d)
+        want, series = Samples(), []
+        n = 600                       # a full buffer and part of the next
+        for cpu in range(2):
+            values = []
+            for i in range(n):
+                v = None if i % 29 == 4 else (7.25 if 128 <= i < 256 else cpu + i * 0.125)
+                values.append(v)
+                if v is not None:
+                    want.add("c", "h", "u", T + 10 * i, v, "hwthread", str(cpu))
+            # the first buffer sealed whole, the second up to slot 64
+            series.append((("hwthread%d" % cpu,), "u", T, 10, values[:512], 512))
+            series.append((("hwthread%d" % cpu,), "u", T + 5120, 10, values[512:], 64))
+        with open(os.path.join(d, "%d.ccms" % T), "wb") as fh:
+            fh.write(encode_ccms_v1(T, T + 10 * n, series))
+        srv.start()
+        st = json.loads(srv.raw("GET", "/api/status").body)["persistence"]["restore"]
+        self.assertEqual(st["blocks_lost"] + st["files_failed"], 0, st)
+        self.assertHas(srv, want)
+        # new samples after it: the next snapshot is of version 2, and the
+        # store reads both
+        body = "".join(want.add("c", "h", "u", T + 10 * i, i * 0.5, "hwthread", "0")
+                       for i in range(n, n + 40))
+        self.post(srv, body)
+        srv.restart()
+        self.assertHas(srv, want, msg="after a snapshot of version 2")
+        self.assertGoFormats(srv, expect=want)
+        versions = set()
+        for f in srv.files():
+            if f.startswith("c/h/") and f.endswith(".ccms"):
+                with open(os.path.join(srv.ckpt_dir, f), "rb") as fh:
+                    versions.add(struct.unpack_from("<H", fh.read(6), 4)[0])
+        self.assertIn(2, versions, srv.files())
 
 
 class NativeExportTest(PersistenceCase):

@@ -518,7 +518,8 @@ static void test_in_order_fill_seals(void **state)
     assert_int_equal(l.n, 4);
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(l.b[i].raw_slots, 0);
-        assert_int_equal(l.b[i].sealed_by_encoding[CODEC_DECIMAL], BUFFER_CAP / 128);
+        /* a complete buffer's four parts are merged into one */
+        assert_int_equal(l.b[i].sealed_by_encoding[CODEC_DECIMAL], 1);
         assert_true(l.b[i].bytes < BUFFER_CAP * 2);     /* under 2 bytes a sample */
     }
     assert_int_equal(l.b[3].raw_slots, 20);
@@ -977,6 +978,171 @@ static void test_images_round_trip(void **state)
     assert_int_equal(copy_bytes, 0);
 }
 
+/* A full buffer sealed whole is one part (its four parts merged): reads
+ * of any range, statistics of whole and partial ranges, late writes into
+ * it (patched in place, then reopened past the patch budget) and its image
+ * all work on that layout; images written before whole buffers existed
+ * (parts of 128 slots, no flag) still load; an image with unknown bits in
+ * its cap field, or a whole buffer's image read as parts, is refused. */
+static void legacy_image(const float *values, uint32_t n, int64_t start, int64_t f,
+                         uint8_t *out, size_t *len)
+{
+    /* i64 start | u32 frequency | u16 len | u16 cap | u16 sealed | ends |
+     * parts of 128 slots (everything sealed) */
+    uint32_t parts = (n + 127) / 128;
+    uint8_t *p = out;
+    memcpy(p, &start, 8);
+    uint32_t f32 = (uint32_t)f;
+    memcpy(p + 8, &f32, 4);
+    uint16_t n16 = (uint16_t)n;
+    memcpy(p + 12, &n16, 2);
+    memcpy(p + 14, &n16, 2);
+    memcpy(p + 16, &n16, 2);
+    uint8_t *ends = p + 18, *enc = ends + 2 * parts;
+    size_t at = 0;
+    for (uint32_t i = 0; i < parts; i++) {
+        uint32_t m = n - i * 128 < 128 ? n - i * 128 : 128;
+        int rc = codec_encode(values + i * 128, m, enc + at, codec_bound(m));
+        assert_true(rc > 0);
+        at += (size_t)rc;
+        uint16_t end = (uint16_t)at;
+        memcpy(ends + 2 * i, &end, 2);
+    }
+    *len = (size_t)(enc + at - out);
+}
+
+static void check_stats(const struct buffer *head, int64_t t0, int64_t f, size_t from, size_t n,
+                        const float *want)
+{
+    struct chain_stats st;
+    chain_stats(head, t0 + (int64_t)from * f, f, n, &st);
+    uint64_t count = 0;
+    double sum = 0;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = from; i < from + n; i++) {
+        if (isnan(want[i]))
+            continue;
+        count++;
+        sum += want[i];
+        lo = want[i] < lo ? want[i] : lo;
+        hi = want[i] > hi ? want[i] : hi;
+    }
+    assert_int_equal(st.count, count);
+    assert_true(st.min == lo && st.max == hi);
+    assert_true(fabs(st.sum - sum) <= 1e-9 * fabs(sum) + 1e-9);
+}
+
+static void test_whole_buffers(void **state)
+{
+    (void)state;
+    struct buffer *head = NULL;
+    bytes = 0;
+    const int64_t f = 60, t0 = 1700000000 + 30;
+    enum { N = 2 * BUFFER_CAP + 100 };
+    static float want[N], got[N];
+    for (int k = 0; k < N; k++) {
+        want[k] = k % 41 == 3 ? NAN : gauge(k);
+        if (!isnan(want[k]))
+            assert_int_equal(chain_write(&head, f, t0 + f * k, want[k], &bytes), 0);
+    }
+    struct layout l = layout_of(head);
+    assert_int_equal(l.n, 3);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(l.b[i].sealed_by_encoding[CODEC_DECIMAL], 1);
+        assert_int_equal(l.b[i].raw_slots, 0);
+    }
+    assert_int_equal(blocks_bytes(&l), (uint64_t)bytes);
+    chain_read(head, t0, f, N, got);
+    for (int k = 0; k < N; k++)
+        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    /* partial reads inside a whole part, and across two */
+    chain_read(head, t0 + f * 300, f, 400, got);
+    for (int k = 0; k < 400; k++)
+        assert_true(isnan(want[300 + k]) ? isnan(got[k]) : got[k] == want[300 + k]);
+    check_stats(head, t0, f, 0, BUFFER_CAP, want);          /* from the part's header */
+    check_stats(head, t0, f, 0, N, want);
+    check_stats(head, t0, f, 17, 300, want);                /* decoded */
+    check_stats(head, t0, f, 500, 600, want);
+
+    /* the image of a whole buffer says so, and loads as one part */
+    struct images im = {0};
+    assert_int_equal(chain_export(head, INT64_MIN, keep_image, &im), 0);
+    assert_int_equal(im.count, 3);
+    assert_true(im.data[0][15] & 0x80);
+    struct buffer *copy = NULL;
+    int64_t copy_bytes = 0;
+    uint64_t samples = 0;
+    for (size_t i = 0; i < im.count; i++)
+        assert_int_equal(chain_import(&copy, im.data[i], im.len[i], &copy_bytes, &samples), 0);
+    l = layout_of(copy);
+    assert_int_equal(l.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);
+    chain_read(copy, t0, f, N, got);
+    for (int k = 0; k < N; k++)
+        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    /* read as parts of 128 slots, the whole buffer's image does not add up */
+    struct buffer *none = NULL;
+    im.data[0][15] &= 0x7f;
+    assert_int_equal(chain_import(&none, im.data[0], im.len[0], &copy_bytes, &samples),
+                     BUFFER_ECORRUPT);
+    /* unknown bits in the cap field */
+    im.data[0][15] |= 0x84;
+    assert_int_equal(chain_import(&none, im.data[0], im.len[0], &copy_bytes, &samples),
+                     BUFFER_ECORRUPT);
+    assert_null(none);
+    for (size_t i = 0; i < im.count; i++)
+        free(im.data[i]);
+
+    /* a legacy image (parts of 128 slots) */
+    static uint8_t legacy[18 + 8 + 4 * (1 + 4 * 128)];
+    size_t legacy_len;
+    legacy_image(want, BUFFER_CAP, t0 - f / 2, f, legacy, &legacy_len);
+    struct buffer *old = NULL;
+    int64_t old_bytes = 0;
+    assert_int_equal(chain_import(&old, legacy, legacy_len, &old_bytes, &samples), 0);
+    l = layout_of(old);                     /* merged as it loads */
+    assert_int_equal(l.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);
+    assert_int_equal(blocks_bytes(&l), (uint64_t)old_bytes);
+    chain_read(old, t0, f, BUFFER_CAP, got);
+    for (int k = 0; k < BUFFER_CAP; k++)
+        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    check_stats(old, t0, f, 0, BUFFER_CAP, want);
+    chain_free_all(&old, &old_bytes);
+    assert_int_equal(old_bytes, 0);
+
+    /* late writes into the whole buffer: patched in place (one part still) */
+    /* (values like the others: a merged part is kept only when smaller) */
+    want[3] = gauge(4);
+    want[200] = gauge(201);
+    assert_int_equal(chain_write(&head, f, t0 + f * 3, want[3], &bytes), 0);
+    assert_int_equal(chain_write(&head, f, t0 + f * 200, want[200], &bytes), 0);
+    l = layout_of(head);
+    assert_int_equal(l.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);
+    assert_int_equal(l.b[0].raw_slots, 0);
+    /* past the patch budget: reopened, then sealed and merged again once quiet */
+    for (int k = 5; k < 5 + 3 * 8; k += 3) {
+        want[k] = gauge(k + 1);
+        assert_int_equal(chain_write(&head, f, t0 + f * k, want[k], &bytes), 0);
+    }
+    l = layout_of(head);
+    assert_true(l.b[0].raw_slots > 0);
+    chain_read(head, t0, f, N, got);
+    for (int k = 0; k < N; k++)
+        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    chain_compact(head, &bytes);
+    chain_compact(head, &bytes);
+    l = layout_of(head);
+    assert_int_equal(l.b[0].raw_slots, 0);
+    assert_int_equal(l.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);
+    assert_int_equal(blocks_bytes(&l), (uint64_t)bytes);
+    chain_read(head, t0, f, N, got);
+    for (int k = 0; k < N; k++)
+        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    check_stats(head, t0, f, 0, N, want);
+    chain_free_all(&copy, &copy_bytes);
+    assert_int_equal(copy_bytes, 0);
+    teardown_chain(&head);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1007,6 +1173,7 @@ int main(void)
         cmocka_unit_test(test_restore_into_small_heads),
         cmocka_unit_test(test_moving_a_sealed_buffer_back),
         cmocka_unit_test(test_load_encodes),
+        cmocka_unit_test(test_whole_buffers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -617,6 +617,122 @@ static void test_extend_equals_encode(void **state)
     extend_matches_encode(v, CODEC_MAX_VALUES - 1, CODEC_MAX_VALUES);
 }
 
+/* codec_concat of the blocks of v split at cuts gives exactly the bytes of
+ * encode(v[0..n)); returns the kind of the block. */
+static int concat_matches_encode(const float *v, const uint32_t *cuts, uint32_t count, uint32_t n)
+{
+    static uint8_t parts[8][1 + 4 * CODEC_MAX_VALUES], want[1 + 4 * CODEC_MAX_VALUES],
+        got[1 + 4 * CODEC_MAX_VALUES];
+    const uint8_t *blocks[8];
+    size_t lens[8];
+    uint32_t ns[8];
+    for (uint32_t b = 0; b < count; b++) {
+        uint32_t from = b ? cuts[b - 1] : 0, to = b + 1 < count ? cuts[b] : n;
+        int len = codec_encode(v + from, to - from, parts[b], sizeof parts[b]);
+        assert_true(len > 0);
+        blocks[b] = parts[b];
+        lens[b] = (size_t)len;
+        ns[b] = to - from;
+    }
+    int want_len = codec_encode(v, n, want, sizeof want);
+    int got_len = codec_concat(blocks, lens, ns, count, got, sizeof got);
+    assert_int_equal(got_len, want_len);
+    assert_memory_equal(got, want, (size_t)want_len);
+    assert_int_equal(codec_concat(blocks, lens, ns, count, got, (size_t)want_len - 1),
+                     CODEC_ESPACE);
+    return codec_kind_of(want, (size_t)want_len);
+}
+
+/* Blocks of every kind joined, 1 to 8 of them of any length, with and
+ * without missing samples: always the bytes of encoding all their values
+ * at once (a full buffer's parts merged into one are stored exactly as a
+ * buffer sealed in one go). */
+static void test_concat_equals_encode(void **state)
+{
+    (void)state;
+    static float v[CODEC_MAX_VALUES];
+    int kinds_seen[4] = { 0 };
+    for (int round = 0; round < 2000; round++) {
+        uint32_t count = 1 + (uint32_t)(next_rand() % 8);
+        uint32_t n = count + (uint32_t)(next_rand() % 600);
+        uint32_t cuts[8];
+        for (uint32_t b = 0; b + 1 < count; b++)    /* increasing, each block >= 1 value */
+            cuts[b] = (b + 1) * (n / count);
+        int k = (int)(next_rand() % 9);
+        walk(v, n, k, 0, k <= 3 ? 100.0 : 1.0);
+        switch (next_rand() % 7) {
+        case 0:                                 /* one block with a decimal more */
+            v[next_rand() % n] += (float)pow(10, -k - 1) * 3;
+            break;
+        case 1:                                 /* missing samples */
+            for (uint32_t i = 0; i < n; i++)
+                if (next_rand() % 5 == 0)
+                    v[i] = NAN;
+            break;
+        case 2:                                 /* a block with nothing present */
+            for (uint32_t i = 0; i < n / count; i++)
+                v[i] = NAN;
+            break;
+        case 3:                                 /* a constant block */
+            for (uint32_t i = 0; i < n / count; i++)
+                v[i] = 42.5f;
+            break;
+        case 4:                                 /* steps too wide for DECIMAL */
+            walk(v, n, 1, 0, 12500);
+            break;
+        case 5:                                 /* noise: RAW or BITS */
+            for (uint32_t i = 0; i < n; i++)
+                v[i] = float_of((uint32_t)next_rand() & 0x7f7fffffu);
+            break;
+        default:
+            break;
+        }
+        kinds_seen[concat_matches_encode(v, cuts, count, n)]++;
+    }
+    for (int kind = 0; kind < 4; kind++)
+        assert_true(kinds_seen[kind] > 0);
+    /* four parts of 128 into one of 512, as a full buffer is merged */
+    uint32_t quarters[3] = { 128, 256, 384 };
+    walk(v, 512, 2, 0, 64);
+    assert_int_equal(concat_matches_encode(v, quarters, 4, 512), CODEC_DECIMAL);
+}
+
+/* Wrong counts, cut-off blocks and flipped bits: an error or some block,
+ * never a crash or a write past the output (ASan watches). */
+static void test_concat_bad_input(void **state)
+{
+    (void)state;
+    static float v[512], back[512];
+    static uint8_t a[1 + 4 * 256], b[1 + 4 * 256], got[1 + 4 * 512];
+    walk(v, 512, 2, 0, 64);
+    int la = codec_encode(v, 256, a, sizeof a), lb = codec_encode(v + 256, 256, b, sizeof b);
+    const uint8_t *blocks[2] = { a, b };
+    size_t lens[2] = { (size_t)la, (size_t)lb };
+    uint32_t ns[2] = { 256, 256 };
+    assert_int_equal(codec_concat(blocks, lens, ns, 0, got, sizeof got), CODEC_ECOUNT);
+    ns[1] = 0;
+    assert_int_equal(codec_concat(blocks, lens, ns, 2, got, sizeof got), CODEC_ECOUNT);
+    ns[1] = CODEC_MAX_VALUES;
+    assert_int_equal(codec_concat(blocks, lens, ns, 2, got, sizeof got), CODEC_ECOUNT);
+    ns[1] = 256;
+    for (size_t cut = 0; cut < (size_t)lb; cut++) {
+        lens[1] = cut;
+        assert_int_equal(codec_concat(blocks, lens, ns, 2, got, sizeof got), CODEC_ECORRUPT);
+    }
+    lens[1] = (size_t)lb;
+    ns[1] = 200;                                /* not a block of that many */
+    assert_int_equal(codec_concat(blocks, lens, ns, 2, got, sizeof got), CODEC_ECORRUPT);
+    ns[1] = 256;
+    for (int bit = 0; bit < lb * 8; bit++) {
+        b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        int len = codec_concat(blocks, lens, ns, 2, got, sizeof got);
+        assert_true(len == CODEC_ECORRUPT || (len > 0 && codec_decode(got, (size_t)len, 512,
+                                                                      back) == 0));
+        b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+    }
+    assert_int_equal(codec_concat(blocks, lens, ns, 2, got, sizeof got) > 0, 1);
+}
+
 /* Counts out of range, cut-off and corrupt blocks: an error, or (a
  * corrupt block whose header still holds) the values its decoding gives,
  * followed by the new ones; never a crash (ASan watches). */
@@ -675,6 +791,8 @@ int main(void)
         cmocka_unit_test(test_const_and_missing),
         cmocka_unit_test(test_bad_counts_and_garbage),
         cmocka_unit_test(test_extend_equals_encode),
+        cmocka_unit_test(test_concat_equals_encode),
+        cmocka_unit_test(test_concat_bad_input),
         cmocka_unit_test(test_extend_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
