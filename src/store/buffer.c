@@ -110,7 +110,7 @@ struct buffer {
     uint16_t len;            /* slots written (gaps inside are NaN) */
     uint16_t raw_cap;        /* floats allocated at raw */
     uint16_t sealed_slots;   /* slots held encoded */
-    uint16_t enc_cap;        /* bytes allocated at enc (a multiple of ENC_STEP) */
+    uint16_t enc_cap;        /* bytes allocated at enc (a multiple of 16) */
     uint16_t cap : 10;       /* slots it can hold */
     uint16_t patches : 4;    /* sealed parts re-encoded for a late write since chain_compact */
     uint16_t whole : 1;      /* the sealed slots are one part (parts of BUFFER_CAP slots) */
