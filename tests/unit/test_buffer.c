@@ -1050,6 +1050,10 @@ static void test_whole_buffers(void **state)
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(l.b[i].sealed_by_encoding[CODEC_DECIMAL], 1);
         assert_int_equal(l.b[i].raw_slots, 0);
+        /* the header and the encoded bytes in an allocation of about
+         * their size (less than the allocator's 16 bytes over) */
+        assert_true(l.b[i].bytes >= 64 + l.b[i].encoded_bytes &&
+                    l.b[i].bytes < 64 + l.b[i].encoded_bytes + 16);
     }
     assert_int_equal(blocks_bytes(&l), (uint64_t)bytes);
     chain_read(head, t0, f, N, got);
