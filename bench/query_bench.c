@@ -20,6 +20,8 @@
  *  hwthread64-stats the hwthread64 series without data ("with-data":
  *                  false: avg/min/max only, what job footprints ask for);
  *                  its "values" are the entries with a numeric avg
+ *  node-16x10-6h   160 series as they are: the 10 node metrics of 16 hosts
+ *                  over the last 6 h, aggreg false
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,9 +40,12 @@
 #include "procstat.h"
 #include "workload.h"
 
-enum shape { SHAPE_NODE, SHAPE_HWT, SHAPE_HWT_AGG, SHAPE_JOB, SHAPE_HWT_STATS, SHAPE_COUNT };
+enum shape {
+    SHAPE_NODE, SHAPE_HWT, SHAPE_HWT_AGG, SHAPE_JOB, SHAPE_HWT_STATS, SHAPE_NODES160, SHAPE_COUNT
+};
 static const char *const shape_names[SHAPE_COUNT] = {"node-24h", "hwthread64", "hwthread64-agg",
-                                                     "job-16x10-6h", "hwthread64-stats"};
+                                                     "job-16x10-6h", "hwthread64-stats",
+                                                     "node-16x10-6h"};
 
 struct options {
     const char *addr, *cluster, *token;
@@ -90,7 +95,8 @@ static void usage(FILE *f)
             "  --iterations K       timed iterations per shape (default 1000)\n"
             "  --warmup W           untimed iterations per shape first (default 100)\n"
             "  --shapes LIST        comma-separated subset of node-24h,hwthread64,\n"
-            "                       hwthread64-agg,job-16x10-6h,hwthread64-stats (default all)\n"
+            "                       hwthread64-agg,job-16x10-6h,hwthread64-stats,\n"
+            "                       node-16x10-6h (default all)\n"
             "  --range-hours N      range of the single-host shapes (default 24)\n"
             "  --job-hours N        range of the job view (default 6)\n"
             "  --job-hosts N        hosts of the job view (default 16)\n"
@@ -190,7 +196,7 @@ static void build_query(const struct options *o, enum shape sh, long it, struct 
                         long *expected)
 {
     int64_t end = o->start + (int64_t)o->hours * 3600;
-    long range_h = sh == SHAPE_JOB ? o->job_hours : o->range_hours;
+    long range_h = sh == SHAPE_JOB || sh == SHAPE_NODES160 ? o->job_hours : o->range_hours;
     if (range_h > o->hours)
         range_h = o->hours;
     int64_t from = end - (int64_t)range_h * 3600;
@@ -252,6 +258,20 @@ static void build_query(const struct options *o, enum shape sh, long it, struct 
         }
         long res = o->job_resolution > WL_INTERVAL ? o->job_resolution : WL_INTERVAL;
         *expected = nq * (range_h * 3600 / res);
+        break;
+    }
+    case SHAPE_NODES160: {
+        /* 160 series as they are: the 10 node metrics of job_hosts hosts */
+        long first = (it * o->job_hosts) % o->hosts;
+        for (size_t m = 0; m < WL_NODE_METRICS; m++)
+            for (long h = 0; h < o->job_hosts; h++) {
+                wl_host_name(host, sizeof host, (first + h) % o->hosts, o->hosts);
+                sb_printf(b, "%s{\"metric\":\"%s\",\"host\":\"%s\",\"resolution\":%ld,"
+                             "\"aggreg\":false}", m || h ? "," : "", wl_node_metrics[m], host,
+                          o->job_resolution);
+            }
+        long res = o->job_resolution > WL_INTERVAL ? o->job_resolution : WL_INTERVAL;
+        *expected = (long)WL_NODE_METRICS * o->job_hosts * (range_h * 3600 / res);
         break;
     }
     default:
