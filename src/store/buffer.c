@@ -42,7 +42,7 @@
  *
  * Whole buffers: a full buffer sealed whole is merged into one part of
  * all its slots when that is smaller (it nearly always is: three part
- * headers with their statistics fewer, 60-odd bytes a buffer). `whole`
+ * headers with their statistics fewer, about 60 bytes a buffer). `whole`
  * marks it; every walk over parts takes its part size from part_slots(),
  * so reads, late writes, reopening and images work on either layout.
  */
