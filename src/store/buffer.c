@@ -244,8 +244,8 @@ static void buffer_free(struct buffer *b)
 /* Slots of sealed sub-block i. */
 static uint32_t sub_len(const struct buffer *b, uint32_t i)
 {
-    uint32_t first = i * part_slots(b);
-    return b->sealed_slots - first < part_slots(b) ? b->sealed_slots - first : part_slots(b);
+    uint32_t part = part_slots(b), first = i * part;
+    return b->sealed_slots - first < part ? b->sealed_slots - first : part;
 }
 
 /* Decodes sealed sub-block i into out (sub_len values). An encoded block
@@ -922,6 +922,7 @@ bool chain_read_range(const struct buffer *head, int64_t to, int64_t *first, int
 static void buffer_copy(const struct buffer *b, uint32_t idx, uint32_t count, float *out,
                         struct sub_cache *cache)
 {
+    uint32_t part = part_slots(b);
     while (count > 0) {
         uint32_t n;
         if (idx >= b->len) {
@@ -930,12 +931,12 @@ static void buffer_copy(const struct buffer *b, uint32_t idx, uint32_t count, fl
         } else if (idx >= b->sealed_slots) {
             n = b->len - idx < count ? b->len - idx : count;
             memcpy(out, b->raw + (idx - b->sealed_slots), (size_t)n * sizeof(float));
-        } else if (idx % part_slots(b) == 0 && count >= sub_len(b, idx / part_slots(b))) {
+        } else if (idx % part == 0 && count >= sub_len(b, idx / part)) {
             /* a whole part: decoded where it is wanted */
-            n = sub_len(b, idx / part_slots(b));
-            sub_decode(b, idx / part_slots(b), out);
+            n = sub_len(b, idx / part);
+            sub_decode(b, idx / part, out);
         } else {
-            uint32_t part = part_slots(b), sub = idx / part;
+            uint32_t sub = idx / part;
             uint32_t end = sub * part + sub_len(b, sub);
             n = end - idx < count ? end - idx : count;
             memcpy(out, sub_cached(b, sub, cache) + (idx - sub * part), (size_t)n * sizeof(float));
@@ -1017,20 +1018,21 @@ static void buffer_stats(const struct buffer *b, uint32_t idx, uint32_t count,
         count = b->len - idx;
     if (b->next)
         __builtin_prefetch(b->next);
+    uint32_t part = part_slots(b);
     while (count > 0) {
         uint32_t n;
         if (idx >= b->sealed_slots) {
             n = count;
             codec_stats_values(b->raw + (idx - b->sealed_slots), n, acc);
-        } else if (idx % part_slots(b) == 0 && count >= sub_len(b, idx / part_slots(b))) {
-            uint32_t sub = idx / part_slots(b);
+        } else if (idx % part == 0 && count >= sub_len(b, idx / part)) {
+            uint32_t sub = idx / part;
             size_t from = sub ? b->enc_end[sub - 1] : 0;
             n = sub_len(b, sub);
             /* a block that does not read (memory corrupted) holds nothing,
              * as sub_decode has it */
             (void)codec_stats(b->enc + from, b->enc_end[sub] - from, n, acc);
         } else {
-            uint32_t part = part_slots(b), sub = idx / part;
+            uint32_t sub = idx / part;
             uint32_t end = sub * part + sub_len(b, sub);
             n = end - idx < count ? end - idx : count;
             codec_stats_values(sub_cached(b, sub, cache) + (idx - sub * part), n, acc);

@@ -1011,6 +1011,18 @@ static void legacy_image(const float *values, uint32_t n, int64_t start, int64_t
     *len = (size_t)(enc + at - out);
 }
 
+/* The chain reads want[from .. from + n) on the grid t0 + i*f: the same
+ * values, missing where want is NaN. */
+static void check_reads(const struct buffer *head, int64_t t0, int64_t f, size_t from, size_t n,
+                        const float *want)
+{
+    static float got[BUFFER_CAP * 4];
+    assert_true(n <= BUFFER_CAP * 4);
+    chain_read(head, t0 + (int64_t)from * f, f, n, got);
+    for (size_t k = 0; k < n; k++)
+        assert_true(isnan(want[from + k]) ? isnan(got[k]) : got[k] == want[from + k]);
+}
+
 static void check_stats(const struct buffer *head, int64_t t0, int64_t f, size_t from, size_t n,
                         const float *want)
 {
@@ -1039,7 +1051,7 @@ static void test_whole_buffers(void **state)
     bytes = 0;
     const int64_t f = 60, t0 = 1700000000 + 30;
     enum { N = 2 * BUFFER_CAP + 100 };
-    static float want[N], got[N];
+    static float want[N];
     for (int k = 0; k < N; k++) {
         want[k] = k % 41 == 3 ? NAN : gauge(k);
         if (!isnan(want[k]))
@@ -1056,13 +1068,9 @@ static void test_whole_buffers(void **state)
                     l.b[i].bytes < 64 + l.b[i].encoded_bytes + 16);
     }
     assert_int_equal(blocks_bytes(&l), (uint64_t)bytes);
-    chain_read(head, t0, f, N, got);
-    for (int k = 0; k < N; k++)
-        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    check_reads(head, t0, f, 0, N, want);
     /* partial reads inside a whole part, and across two */
-    chain_read(head, t0 + f * 300, f, 400, got);
-    for (int k = 0; k < 400; k++)
-        assert_true(isnan(want[300 + k]) ? isnan(got[k]) : got[k] == want[300 + k]);
+    check_reads(head, t0, f, 300, 400, want);
     check_stats(head, t0, f, 0, BUFFER_CAP, want);          /* from the part's header */
     check_stats(head, t0, f, 0, N, want);
     check_stats(head, t0, f, 17, 300, want);                /* decoded */
@@ -1080,9 +1088,7 @@ static void test_whole_buffers(void **state)
         assert_int_equal(chain_import(&copy, im.data[i], im.len[i], &copy_bytes, &samples), 0);
     l = layout_of(copy);
     assert_int_equal(l.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);
-    chain_read(copy, t0, f, N, got);
-    for (int k = 0; k < N; k++)
-        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    check_reads(copy, t0, f, 0, N, want);
     /* read as parts of 128 slots, the whole buffer's image does not add up */
     struct buffer *none = NULL;
     im.data[0][15] &= 0x7f;
@@ -1106,9 +1112,7 @@ static void test_whole_buffers(void **state)
     l = layout_of(old);                     /* merged as it loads */
     assert_int_equal(l.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);
     assert_int_equal(blocks_bytes(&l), (uint64_t)old_bytes);
-    chain_read(old, t0, f, BUFFER_CAP, got);
-    for (int k = 0; k < BUFFER_CAP; k++)
-        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    check_reads(old, t0, f, 0, BUFFER_CAP, want);
     check_stats(old, t0, f, 0, BUFFER_CAP, want);
     chain_free_all(&old, &old_bytes);
     assert_int_equal(old_bytes, 0);
@@ -1129,18 +1133,14 @@ static void test_whole_buffers(void **state)
     }
     l = layout_of(head);
     assert_true(l.b[0].raw_slots > 0);
-    chain_read(head, t0, f, N, got);
-    for (int k = 0; k < N; k++)
-        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    check_reads(head, t0, f, 0, N, want);
     chain_compact(head, &bytes);
     chain_compact(head, &bytes);
     l = layout_of(head);
     assert_int_equal(l.b[0].raw_slots, 0);
     assert_int_equal(l.b[0].sealed_by_encoding[CODEC_DECIMAL], 1);
     assert_int_equal(blocks_bytes(&l), (uint64_t)bytes);
-    chain_read(head, t0, f, N, got);
-    for (int k = 0; k < N; k++)
-        assert_true(isnan(want[k]) ? isnan(got[k]) : got[k] == want[k]);
+    check_reads(head, t0, f, 0, N, want);
     check_stats(head, t0, f, 0, N, want);
     chain_free_all(&copy, &copy_bytes);
     assert_int_equal(copy_bytes, 0);
